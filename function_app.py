@@ -1,0 +1,14 @@
+"""The Azure Functions app: registers one HTTP function per endpoint, nothing else.
+
+Handlers live in shared/routes (one Blueprint per API family); they parse the request,
+call the orchestration core, and write the response. All of them use the FastAPI
+request/response types of azurefunctions-extensions-http-fastapi, so streaming works on Azure.
+"""
+
+import azure.functions as func
+
+from shared.config import get_settings
+from shared.routes import v2
+
+app = func.FunctionApp(http_auth_level=get_settings().http.auth_level.upper())
+app.register_blueprint(v2.blueprint)

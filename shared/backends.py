@@ -1,0 +1,101 @@
+"""The one place that chooses backends from configuration.
+
+Each client is built on first use and kept for the life of the process, so every
+invocation after the first reuses it. Backend modules are imported here, lazily, so that
+importing function_app stays fast (cold start).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from shared.config import get_settings
+from shared.core.errors import RequestError
+
+if TYPE_CHECKING:
+    from shared.core.interfaces import ChatModel, Embeddings, Retriever, TemplateSource
+    from shared.core.orchestrator import Orchestrator
+    from shared.retrieval.embedded import EmbeddedIndex
+    from shared.templates.sandbox import TemplateRenderer
+
+DEFAULT_ALIAS = "default"
+
+
+def model_aliases() -> list[str]:
+    return [get_settings().model.alias]
+
+
+def chat_model(alias: str | None = None) -> ChatModel:
+    """The model for an alias from a request; None or "default" is the configured default."""
+    configured = get_settings().model.alias
+    if alias not in (None, DEFAULT_ALIAS, configured):
+        raise RequestError(
+            f"unknown model alias {alias!r}; available: {', '.join([DEFAULT_ALIAS, *model_aliases()])}",
+            field="override_config.llm",
+        )
+    return _default_chat_model()
+
+
+@functools.cache
+def _default_chat_model() -> ChatModel:
+    from shared.llm.embedded import EmbeddedChatModel
+
+    return EmbeddedChatModel(get_settings().model)
+
+
+@functools.cache
+def embeddings() -> Embeddings:
+    from shared.embeddings.embedded import EmbeddedEmbeddings
+
+    return EmbeddedEmbeddings()
+
+
+@functools.cache
+def search_index() -> EmbeddedIndex:
+    from shared.retrieval.embedded import EmbeddedIndex
+
+    settings = get_settings().search
+    return EmbeddedIndex(settings.index_path, settings.index_name)
+
+
+@functools.cache
+def retriever() -> Retriever:
+    from shared.retrieval.embedded import EmbeddedRetriever
+
+    settings = get_settings().search
+    return EmbeddedRetriever(
+        search_index(),
+        embeddings(),
+        default_top_k=settings.top_k,
+        max_top_k=settings.max_top_k,
+        default_vector_search=settings.vector_search,
+    )
+
+
+@functools.cache
+def template_source() -> TemplateSource:
+    from shared.templates.files import FileTemplateSource
+
+    return FileTemplateSource(get_settings().prompts.dir)
+
+
+@functools.cache
+def template_renderer() -> TemplateRenderer:
+    from shared.templates.sandbox import TemplateRenderer
+
+    settings = get_settings().prompts
+    return TemplateRenderer(settings.max_rendered_chars, settings.render_timeout_seconds)
+
+
+@functools.cache
+def orchestrator() -> Orchestrator:
+    from shared.core.orchestrator import Orchestrator
+
+    return Orchestrator(
+        retriever=retriever,
+        chat_model=chat_model,
+        templates=template_source(),
+        renderer=template_renderer(),
+        default_system_prompt=get_settings().prompts.system_prompt_file,
+    )

