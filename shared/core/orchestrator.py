@@ -155,7 +155,7 @@ class Orchestrator:
             "sources": sources,
             "retrieval_enabled": turn.retrieval.enabled,
         }
-        rendered = self._renderer.render(template, variables, name=origin)
+        rendered = await self._renderer.render(template, variables, name=origin)
         return rendered.text.strip(), TemplateInfo(
             system_prompt_source=origin,
             response_template_source="default",

@@ -7,11 +7,13 @@ Violations become RequestError, which the HTTP layer answers with 400.
 
 from __future__ import annotations
 
-import time
+import asyncio
+import ctypes
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from jinja2 import TemplateSyntaxError, UndefinedError, meta
+from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -44,13 +46,17 @@ class Rendered:
     variables_used: tuple[str, ...]
 
 
+class _RenderTimeout(BaseException):
+    """Raised inside a render thread that ran past its deadline."""
+
+
 class TemplateRenderer:
     def __init__(self, max_chars: int, timeout_seconds: float) -> None:
         self._env = _BoundedSandbox(max_chars)
         self._max_chars = max_chars
         self._timeout = timeout_seconds
 
-    def render(self, source: str, variables: dict[str, Any], *, name: str) -> Rendered:
+    async def render(self, source: str, variables: dict[str, Any], *, name: str) -> Rendered:
         """Render `source` (called `name` in error messages) with `variables`."""
         try:
             parsed = self._env.parse(source)
@@ -58,8 +64,36 @@ class TemplateRenderer:
         except TemplateSyntaxError as exc:
             raise RequestError(f"template {name} has a syntax error on line {exc.lineno}: {exc.message}") from None
         used = tuple(sorted(meta.find_undeclared_variables(parsed)))
+        text = await self._run_with_deadline(lambda: self._generate(template, variables, name))
+        return Rendered(text, used)
 
-        deadline = time.monotonic() + self._timeout
+    async def _run_with_deadline(self, render: Callable[[], str]) -> str:
+        # A loop that emits nothing never yields control, so the deadline is enforced from
+        # outside: the render runs in its own thread, which gets an exception at the deadline.
+        loop = asyncio.get_running_loop()
+        finished = asyncio.Event()
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["text"] = render()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the awaiting coroutine
+                outcome["error"] = exc
+            finally:
+                loop.call_soon_threadsafe(finished.set)
+
+        thread = threading.Thread(target=target, name="template-render", daemon=True)
+        thread.start()
+        try:
+            await asyncio.wait_for(finished.wait(), self._timeout)
+        except TimeoutError:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_RenderTimeout))
+            raise RequestError(f"template took longer than {self._timeout:g} s to render") from None
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["text"]
+
+    def _generate(self, template: Template, variables: dict[str, Any], name: str) -> str:
         parts: list[str] = []
         size = 0
         try:
@@ -67,11 +101,9 @@ class TemplateRenderer:
                 size += len(piece)
                 if size > self._max_chars:
                     raise RequestError(f"template {name} renders more than {self._max_chars} characters")
-                if time.monotonic() > deadline:
-                    raise RequestError(f"template {name} took longer than {self._timeout:g} s to render")
                 parts.append(piece)
         except SecurityError as exc:
             raise RequestError(f"template {name} was refused by the sandbox: {exc}") from None
         except (UndefinedError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
             raise RequestError(f"template {name} failed to render: {exc}") from None
-        return Rendered("".join(parts), used)
+        return "".join(parts)

@@ -1,0 +1,94 @@
+"""The embedded index and the ingestion command, on real files and the real embedding model."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from shared.core.types import RetrievalSpec
+from shared.ingest.__main__ import ingest
+from shared.ingest.chunking import Chunker
+from shared.retrieval.embedded import EmbeddedIndex, EmbeddedRetriever, fts_query, reciprocal_rank_fusion
+
+
+def test_rrf_rewards_documents_ranked_well_by_both_lists():
+    fused = reciprocal_rank_fusion([1, 2, 3], [3, 1, 4])
+
+    assert [key for key, _ in fused] == [1, 3, 2, 4]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+@pytest.mark.parametrize("text", ['"; DROP TABLE chunks; --', "NEAR(a b) AND title:x*", "^ ( ) :"])
+def test_user_text_never_reaches_fts5_as_syntax(text, sample_index):
+    assert all(part.startswith('"') for part in fts_query(text).split(" OR ") if part)
+    sample_index.search(text, None, 3)  # raises sqlite3.OperationalError on an FTS5 syntax error
+
+
+@pytest.fixture
+async def scratch(tmp_path):
+    from shared import backends
+
+    index = EmbeddedIndex(tmp_path / "scratch.sqlite", "scratch")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    return index, folder, backends.embeddings()
+
+
+async def run_ingest(index, folder, monkeypatch, prune=False):
+    from shared import backends
+
+    monkeypatch.setattr(backends, "search_index", lambda: index)
+    return await ingest(folder, prune=prune, chunker=Chunker(max_tokens=60, overlap_tokens=10))
+
+
+async def test_reingestion_skips_unchanged_replaces_changed_and_prunes_removed(scratch, monkeypatch):
+    index, folder, _ = scratch
+    (folder / "a.md").write_text("# Alpha\n\nThe alpha reactor runs at 300 kelvin.")
+    (folder / "b.txt").write_text("Beta notes.\n\n" + "The beta valve opens slowly. " * 40)
+
+    first = await run_ingest(index, folder, monkeypatch)
+    count = index.chunk_count()
+    again = await run_ingest(index, folder, monkeypatch)
+
+    assert (first.indexed, again.indexed, again.unchanged) == (2, 0, 2)
+    assert index.chunk_count() == count > 2  # b.txt spans several chunks, none duplicated
+
+    (folder / "b.txt").write_text("Beta notes, rewritten: the beta valve is gone.")
+    changed = await run_ingest(index, folder, monkeypatch)
+    assert (changed.indexed, changed.unchanged) == (1, 1)
+    assert index.chunk_count() == 2
+
+    (folder / "a.md").unlink()
+    kept = await run_ingest(index, folder, monkeypatch)
+    assert index.chunk_count() == 2 and kept.removed == 0
+    pruned = await run_ingest(index, folder, monkeypatch, prune=True)
+    assert pruned.removed == 1 and index.chunk_count() == 1
+    assert set(index.document_hashes()) == {"b.txt"}
+
+
+async def test_vector_search_finds_a_paraphrase_that_full_text_misses(scratch, monkeypatch):
+    index, folder, embeddings = scratch
+    (folder / "cat.md").write_text("Our cat sleeps on the sofa all afternoon.")
+    (folder / "car.md").write_text("Change the engine oil of the car every year.")
+    await run_ingest(index, folder, monkeypatch)
+    retriever = EmbeddedRetriever(index, embeddings, default_top_k=1, max_top_k=10, default_vector_search=True)
+
+    text_only = await retriever.search("feline dozing", RetrievalSpec(vector_search=False))
+    hybrid = await retriever.search("feline dozing", RetrievalSpec(vector_search=True))
+
+    assert text_only.sources == ()
+    assert hybrid.sources[0].fields["filename"] == "cat.md"
+
+
+async def test_new_chunks_are_searchable_without_a_restart(scratch, monkeypatch):
+    index, folder, embeddings = scratch
+    retriever = EmbeddedRetriever(index, embeddings, default_top_k=3, max_top_k=10, default_vector_search=True)
+    (folder / "one.md").write_text("Penguins live in the southern hemisphere.")
+    await run_ingest(index, folder, monkeypatch)
+    assert len((await retriever.search("penguins", RetrievalSpec())).sources) == 1
+
+    shutil.copy(folder / "one.md", folder / "two.md")
+    await run_ingest(index, folder, monkeypatch)
+
+    assert len((await retriever.search("penguins", RetrievalSpec())).sources) == 2

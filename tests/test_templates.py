@@ -1,0 +1,79 @@
+"""The template sandbox and the confined file source."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.core.errors import RequestError
+from shared.templates.files import FileTemplateSource
+from shared.templates.sandbox import TemplateRenderer
+
+
+@pytest.fixture
+def renderer():
+    return TemplateRenderer(max_chars=2_000, timeout_seconds=0.5)
+
+
+async def test_renders_variables_and_reports_the_ones_used(renderer):
+    rendered = await renderer.render("Hi {{ name }}{% if extra %}!{% endif %}", {"name": "Ada"}, name="inline")
+
+    assert rendered.text == "Hi Ada"
+    assert rendered.variables_used == ("extra", "name")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{ ''.__class__.__mro__ }}", "refused by the sandbox"),
+        ("{{ cycler.__init__.__globals__ }}", "refused by the sandbox"),
+        ("{{ 'x' * 1000000 }}", "repetition exceeds the output limit"),
+        ("{{ 2 ** 100000 }}", "exponent too large"),
+        ("{% for i in range(100000) %}abc{% endfor %}", "renders more than 2000 characters"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "longer than 0.5 s"),
+        ("{% for a in items %}{% for b in items %}{% endfor %}{% endfor %}", "longer than 0.5 s"),
+        ("line one\n{{ broken", "syntax error on line 2"),
+        ("{{ items.append(1) }}", "refused by the sandbox"),
+        ("{{ undefined_thing.attr }}", "failed to render"),
+    ],
+)
+async def test_unsafe_or_runaway_templates_are_refused(renderer, source, message):
+    with pytest.raises(RequestError, match=message.replace("(", r"\(")):
+        await renderer.render(source, {"items": list(range(100_000))}, name="inline")
+
+
+async def test_file_source_reads_inside_its_root(tmp_path):
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "p.jinja2").write_text("hello")
+
+    assert await FileTemplateSource(tmp_path).load("nested/p.jinja2") == ("hello", "file:nested/p.jinja2")
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../x", "C:/x", "a\\..\\x", ""])
+async def test_file_source_refuses_names_that_leave_the_root(tmp_path, name):
+    with pytest.raises(RequestError):
+        await FileTemplateSource(tmp_path).load(name)
+
+
+async def test_file_source_refuses_a_symlink_out_of_the_root(tmp_path):
+    root = tmp_path / "prompts"
+    root.mkdir()
+    (tmp_path / "secret.txt").write_text("s3cret")
+    (root / "link.jinja2").symlink_to(tmp_path / "secret.txt")
+
+    with pytest.raises(RequestError, match="leaves the template root"):
+        await FileTemplateSource(root).load("link.jinja2")
+
+
+async def test_a_timed_out_render_thread_is_stopped(renderer):
+    import asyncio
+    import threading
+
+    with pytest.raises(RequestError):
+        await renderer.render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", {},
+                              name="inline")
+    for _ in range(50):
+        if not any(t.name == "template-render" for t in threading.enumerate()):
+            break
+        await asyncio.sleep(0.02)
+
+    assert not any(t.name == "template-render" for t in threading.enumerate())
