@@ -10,6 +10,7 @@ default), like the Functions host. Function keys are not checked, as under `func
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import logging
@@ -26,14 +27,18 @@ def route_prefix() -> str:
     return host.get("extensions", {}).get("http", {}).get("routePrefix", "api").strip("/")
 
 
-def build_app() -> Starlette:
+@functools.cache
+def app_functions() -> list:
+    """function_app's registered functions. get_functions() raises when called twice: keep its result."""
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
-    function_app = importlib.import_module("function_app")
+    return importlib.import_module("function_app").app.get_functions()
+
+
+def build_app() -> Starlette:
     prefix = route_prefix()
     routes = []
-    # get_functions() may be called once per process (a second call raises): keep its result.
-    for function in function_app.app.get_functions():
+    for function in app_functions():
         trigger = function.get_trigger()
         if trigger.type != "httpTrigger":
             continue

@@ -36,7 +36,7 @@ async def test_answers_from_the_sample_corpus_with_sources(client):
     assert "[1] Brightwheel Cycles Warranty Policy:" in meta["system_prompt"]
     assert meta["errors_present"] is False
     assert meta["custom_templates_used"] is False
-    assert TIMING_KEYS <= body["timings"].keys()
+    assert body["timings"].keys() >= TIMING_KEYS
     assert body["template_info"] == {
         "system_prompt_source": "default",
         "response_template_source": "default",
@@ -161,12 +161,21 @@ async def test_system_prompt_file_is_read_from_the_prompts_folder(client):
         (b"{}", ["body", "question"], "missing"),
         (b'{"question": ""}', ["body", "question"], "string_too_short"),
         (b'{"question": 42}', ["body", "question"], "string_type"),
-        (b'{"question": "q", "history": [{"role": "system", "content": "x"}]}', ["body", "history", 0, "role"],
-         "literal_error"),
-        (b'{"question": "q", "fetch_args": {"AzureSearchFetcher": {"top_k": "many"}}}',
-         ["body", "fetch_args", "AzureSearchFetcher", "top_k"], "int_parsing"),
-        (b'{"question": "q", "override_config": {"params": {"temperature": 3}}}',
-         ["body", "override_config", "params", "temperature"], "less_than_equal"),
+        (
+            b'{"question": "q", "history": [{"role": "system", "content": "x"}]}',
+            ["body", "history", 0, "role"],
+            "literal_error",
+        ),
+        (
+            b'{"question": "q", "fetch_args": {"AzureSearchFetcher": {"top_k": "many"}}}',
+            ["body", "fetch_args", "AzureSearchFetcher", "top_k"],
+            "int_parsing",
+        ),
+        (
+            b'{"question": "q", "override_config": {"params": {"temperature": 3}}}',
+            ["body", "override_config", "params", "temperature"],
+            "less_than_equal",
+        ),
         (b'{"question": "q", "response_templat": "typo"}', ["body", "response_templat"], "extra_forbidden"),
     ],
 )
@@ -194,7 +203,10 @@ async def test_both_system_prompt_forms_at_once_is_422(client):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"fetch_args": {"AzureSearchFetcher": {"select_fields": ["text", "secret"]}}}, "unknown field(s) in select_fields: secret"),
+        (
+            {"fetch_args": {"AzureSearchFetcher": {"select_fields": ["text", "secret"]}}},
+            "unknown field(s) in select_fields: secret",
+        ),
         ({"fetch_args": {"AzureSearchFetcher": {"top_k": 51}}}, "top_k must be between 0 and 50"),
         ({"fetch_args": {"AzureSearchFetcher": {"top_k": -1}}}, "top_k must be between 0 and 50"),
         ({"override_config": {"llm": "gpt-9"}}, "unknown model alias 'gpt-9'"),

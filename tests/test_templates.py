@@ -69,8 +69,9 @@ async def test_a_timed_out_render_thread_is_stopped(renderer):
     import threading
 
     with pytest.raises(RequestError):
-        await renderer.render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", {},
-                              name="inline")
+        await renderer.render(
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", {}, name="inline"
+        )
     for _ in range(50):
         if not any(t.name == "template-render" for t in threading.enumerate()):
             break

@@ -6,7 +6,8 @@ shared.backends chooses them from configuration.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, RetrievalSpec, SearchResult
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.interfaces import ChatModel, Retriever, TemplateSource
@@ -114,7 +114,10 @@ class Orchestrator:
                         TurnError("generation", "model_failed", "The language model failed to produce an answer.")
                     )
         answer = completion.text if completion else FALLBACK_ANSWER
-        parameters = completion.parameters if completion else {**model.default_parameters, **turn.generation.overrides()}
+        if completion:
+            parameters = completion.parameters
+        else:
+            parameters = {**model.default_parameters, **turn.generation.overrides()}
         yield AnswerDelta(answer)
 
         with timings.measure("orchestrator.history_build"):

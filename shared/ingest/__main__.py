@@ -107,8 +107,14 @@ def main() -> None:
     index = backends.search_index()
     log.info(
         "indexed %d file(s) (%d chunks), %d unchanged, %d removed, %d failed in %.1f s; index %r now holds %d chunks",
-        summary.indexed, summary.chunks, summary.unchanged, summary.removed, summary.failed,
-        time.perf_counter() - started, index.name, index.chunk_count(),
+        summary.indexed,
+        summary.chunks,
+        summary.unchanged,
+        summary.removed,
+        summary.failed,
+        time.perf_counter() - started,
+        index.name,
+        index.chunk_count(),
     )
 
 

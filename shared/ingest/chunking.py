@@ -9,7 +9,7 @@ cut at a boundary is still found whole.
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 # Sentence ends, or a line break before a heading, list item or blank line.
 _UNIT_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n(?=\s*(?:#|[-*+] |\d+\. |\|))|\n\s*\n")
@@ -65,4 +65,3 @@ class Chunker:
             kept.insert(0, (unit, tokens))
             size += tokens
         return kept, size
-

@@ -11,8 +11,9 @@ import importlib.util
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from shared.config import ModelSettings
 from shared.core.errors import UpstreamError

@@ -13,9 +13,10 @@ import hashlib
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -171,7 +172,8 @@ class EmbeddedIndex:
         if not query:
             return []
         return self._db.execute(
-            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "ORDER BY bm25(chunks_fts) LIMIT ?",
             (query, limit),
         ).fetchall()
 
@@ -207,13 +209,19 @@ class EmbeddedIndex:
         cursor = self._db.execute(
             f"SELECT rowid, {columns} FROM chunks WHERE rowid IN ({placeholders})", [r for r, _ in ranked]
         )
-        by_rowid = {row[0]: dict(zip(SELECTABLE_FIELDS, row[1:])) for row in cursor}
+        by_rowid = {row[0]: dict(zip(SELECTABLE_FIELDS, row[1:], strict=True)) for row in cursor}
         return [(by_rowid[rowid], score) for rowid, score in ranked if rowid in by_rowid]
 
 
 class EmbeddedRetriever:
-    def __init__(self, index: EmbeddedIndex, embeddings: Embeddings, default_top_k: int, max_top_k: int,
-                 default_vector_search: bool) -> None:
+    def __init__(
+        self,
+        index: EmbeddedIndex,
+        embeddings: Embeddings,
+        default_top_k: int,
+        max_top_k: int,
+        default_vector_search: bool,
+    ) -> None:
         self._index = index
         self._embeddings = embeddings
         self._default_top_k = default_top_k

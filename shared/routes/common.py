@@ -8,7 +8,8 @@ unexpected. No response ever carries a stack trace.
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 from pydantic import BaseModel, ValidationError

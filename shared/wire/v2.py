@@ -208,14 +208,16 @@ def turn_request(body: FlexibleRagRequest, user_id: str | None) -> TurnRequest:
     )
 
 
-def flexible_rag_response(body: FlexibleRagRequest, result: TurnResult, orchestrator_call: float) -> FlexibleRagResponse:
+def flexible_rag_response(
+    body: FlexibleRagRequest, result: TurnResult, orchestrator_call: float
+) -> FlexibleRagResponse:
     started = time.perf_counter()
     history = [
         ChatMessageOut(role=m.role, content=m.content, sources=[source_out(s) for s in m.sources] or None)
         for m in result.history
     ]
     # The request's own history keeps whatever sources the client attached to it.
-    for out, sent in zip(history, body.history):
+    for out, sent in zip(history, body.history, strict=False):  # history = sent + this turn
         out.sources = sent.sources
     timings = {**result.timings, "orchestrator_call": round(orchestrator_call, 6)}
     usage = result.usage

@@ -47,9 +47,7 @@ def main() -> int:
 
     report = {
         "http_v2_enabled": HttpV2FeatureChecker.http_v2_enabled(),
-        "functions": [
-            {"name": m.name, "bindings": [json.loads(raw) for raw in m.raw_bindings]} for m in metadata
-        ],
+        "functions": [{"name": m.name, "bindings": [json.loads(raw) for raw in m.raw_bindings]} for m in metadata],
     }
     print(json.dumps(report, indent=2))
     if not report["http_v2_enabled"]:

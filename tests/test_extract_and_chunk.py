@@ -1,0 +1,88 @@
+"""Text extraction and chunking for each supported file type."""
+
+from __future__ import annotations
+
+from shared.ingest.chunking import Chunker
+from shared.ingest.extract import extract
+
+
+def minimal_pdf(pages: list[str], title: str) -> bytes:
+    """A valid PDF with one line of Helvetica text per page, offsets computed exactly."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for text in pages:
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objects)} 0 R "
+            "/Resources << /Font << /F1 3 0 R >> >> >>"
+        )
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    objects.append(f"<< /Title ({title}) >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    trailer = f"<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects)} 0 R >>"
+    out += f"trailer\n{trailer}\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_pdf_pages_keep_their_numbers_and_title(tmp_path):
+    path = tmp_path / "guide.pdf"
+    path.write_bytes(minimal_pdf(["Page one talks about brakes.", "Page two talks about tyres."], "Service Guide"))
+
+    document = extract(path)
+
+    assert document.title == "Service Guide"
+    assert [(p.number, p.text.strip()) for p in document.pages] == [
+        (1, "Page one talks about brakes."),
+        (2, "Page two talks about tyres."),
+    ]
+
+
+def test_html_drops_markup_scripts_and_uses_the_title(tmp_path):
+    path = tmp_path / "faq.html"
+    path.write_text(
+        "<html><head><title>FAQ</title><style>p{}</style></head>"
+        "<body><h1>Questions</h1><p>First answer.</p><script>alert(1)</script><p>Second answer.</p></body></html>"
+    )
+
+    document = extract(path)
+
+    assert document.title == "FAQ"
+    assert document.pages[0].text == "Questions\nFirst answer.\nSecond answer."
+
+
+def test_markdown_title_is_its_first_heading(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("\n# Release notes\n\nText.")
+
+    assert extract(path).title == "Release notes"
+
+
+def test_chunks_respect_the_token_budget_and_overlap():
+    chunker = Chunker(max_tokens=40, overlap_tokens=12)
+    sentences = [f"Sentence number {i} is about topic {i}." for i in range(30)]
+
+    chunks = chunker.split(" ".join(sentences))
+
+    assert len(chunks) > 3
+    assert all(chunker.count(c) <= 40 for c in chunks)
+    for previous, following in zip(chunks, chunks[1:], strict=False):
+        assert previous.split(". ")[-1].rstrip(".") in following  # the last sentence is repeated
+    assert all(s.rstrip(".") in " ".join(chunks) for s in sentences)
+
+
+def test_a_sentence_longer_than_a_chunk_is_cut_by_tokens():
+    chunker = Chunker(max_tokens=20, overlap_tokens=5)
+
+    chunks = chunker.split("word " * 100)
+
+    assert all(chunker.count(c) <= 20 for c in chunks)
+    assert len(chunks) >= 5
