@@ -17,10 +17,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
 
 
+def _env(prefix: str) -> SettingsConfigDict:
+    # Empty values count as unset, so local.settings.json can list every setting blank.
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_ignore_empty=True)
+
+
 class HttpSettings(BaseSettings):
     """How the HTTP functions are exposed (HTTP_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="HTTP_", extra="ignore")
+    model_config = _env("HTTP_")
 
     auth_level: Literal["anonymous", "function", "admin"] = Field(
         "function", description="Azure Functions auth level: function keys by default, as the host does it."
@@ -30,7 +35,7 @@ class HttpSettings(BaseSettings):
 class ModelSettings(BaseSettings):
     """The chat model answering questions (LLM_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+    model_config = _env("LLM_")
 
     provider: Literal["embedded"] = "embedded"
     alias: str = Field("smollm2", description="Name clients use in override_config.llm.")
@@ -46,7 +51,7 @@ class ModelSettings(BaseSettings):
 class EmbeddingSettings(BaseSettings):
     """The model turning text into vectors (EMBEDDINGS_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="EMBEDDINGS_", extra="ignore")
+    model_config = _env("EMBEDDINGS_")
 
     provider: Literal["embedded"] = "embedded"
 
@@ -54,7 +59,7 @@ class EmbeddingSettings(BaseSettings):
 class SearchSettings(BaseSettings):
     """The knowledge base searched for context (SEARCH_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="SEARCH_", extra="ignore")
+    model_config = _env("SEARCH_")
 
     backend: Literal["embedded"] = "embedded"
     index_name: str = "docs"
@@ -67,13 +72,16 @@ class SearchSettings(BaseSettings):
 class PromptSettings(BaseSettings):
     """Prompt templates (PROMPTS_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="PROMPTS_", extra="ignore")
+    model_config = _env("PROMPTS_")
 
     backend: Literal["files"] = "files"
     dir: Path = PROJECT_ROOT / "prompts"
     system_prompt_file: str = "rag_system.jinja2"
     max_rendered_chars: int = Field(100_000, ge=1_000)
     render_timeout_seconds: float = Field(1.0, gt=0)
+
+
+SETTINGS_CLASSES = (HttpSettings, ModelSettings, EmbeddingSettings, SearchSettings, PromptSettings)
 
 
 class Settings:

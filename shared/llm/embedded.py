@@ -7,6 +7,7 @@ time in a worker thread, keeping the event loop free for other requests.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import logging
 import os
@@ -43,6 +44,8 @@ class EmbeddedChatModel:
             n_threads=settings.threads or os.cpu_count(),
             verbose=False,
         )
+        # Free the native model before interpreter teardown; its __del__ fails once modules are gone.
+        atexit.register(self._llm.close)
         self._lock = threading.Lock()
         self.info = ModelInfo(alias=settings.alias, provider="embedded", deployment=None, model=path.stem)
         self.default_parameters: dict[str, Any] = {

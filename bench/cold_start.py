@@ -1,0 +1,102 @@
+"""Cold-start figures: `import function_app` in fresh processes, and the first request after start.
+
+    .venv/bin/python bench/cold_start.py [--runs 20]
+
+Prints a Markdown table for docs/performance.md. Run it on an idle machine; it starts
+the local server on a free 127.0.0.1 port and stops it (by its PID) when done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+# Two different questions: llama.cpp reuses its cache for a repeated prompt, which would flatter the second.
+QUESTIONS = ["How many years of warranty does the frame have?", "How long does a full battery charge take?"]
+
+
+# What any app using the HTTP streaming extension imports before a line of its own code.
+FLOOR = "import azure.functions, azurefunctions.extensions.http.fastapi"
+
+
+def import_times(statement: str, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", statement], cwd=ROOT, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def first_request() -> tuple[float, float, float]:
+    """(seconds until the server accepts, first request, second request)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "shared.local_server", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/v2/flexible-rag"
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        ready = time.perf_counter() - started
+        timings = []
+        for question in QUESTIONS:
+            t = time.perf_counter()
+            response = httpx.post(url, json={"question": question}, timeout=120)
+            response.raise_for_status()
+            timings.append(time.perf_counter() - t)
+        return ready, timings[0], timings[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    imports = import_times("import function_app", args.runs)
+    floor = import_times(FLOOR, args.runs)
+    ready, first, second = first_request()
+    print(
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print()
+    print("| measure | value |")
+    print("|---|---|")
+    print(
+        f"| `import function_app`, fresh process, median of {args.runs} | {statistics.median(imports) * 1000:.0f} ms |"
+    )
+    print(f"| `import function_app`, fastest of {args.runs} | {min(imports) * 1000:.0f} ms |")
+    print(f"| floor: `{FLOOR}`, median | {statistics.median(floor) * 1000:.0f} ms |")
+    print(f"| local server start until it accepts connections | {ready * 1000:.0f} ms |")
+    print(f"| first /api/v2/flexible-rag request (loads model, embedder, index) | {first * 1000:.0f} ms |")
+    print(f"| second request (another question, everything loaded) | {second * 1000:.0f} ms |")
+    print()
+    print(json.dumps({"import_ms": [round(t * 1000) for t in imports]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Every setting the code reads is documented in README.md and listed in local.settings.sample.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.config import PROJECT_ROOT, SETTINGS_CLASSES, ModelSettings
+
+SETTING_NAMES = sorted(
+    f"{cls.model_config['env_prefix']}{name}".upper() for cls in SETTINGS_CLASSES for name in cls.model_fields
+)
+
+
+@pytest.mark.parametrize("name", SETTING_NAMES)
+def test_setting_is_documented(name):
+    sample = json.loads((PROJECT_ROOT / "local.settings.sample.json").read_text())["Values"]
+    readme = (PROJECT_ROOT / "README.md").read_text()
+
+    assert name in sample, f"{name} is missing from local.settings.sample.json"
+    assert f"`{name}`" in readme, f"{name} is missing from the README's settings table"
+
+
+def test_sample_lists_no_setting_the_code_does_not_read():
+    sample = json.loads((PROJECT_ROOT / "local.settings.sample.json").read_text())["Values"]
+    host_settings = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "PYTHON_ENABLE_INIT_INDEXING"}
+
+    assert set(sample) - host_settings == set(SETTING_NAMES)
+
+
+def test_blank_values_fall_back_to_defaults(monkeypatch):
+    monkeypatch.setenv("LLM_MODEL_PATH", "")
+    monkeypatch.setenv("LLM_THREADS", "")
+
+    settings = ModelSettings()
+
+    assert settings.model_path is None and settings.threads is None
