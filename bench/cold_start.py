@@ -30,13 +30,27 @@ QUESTIONS = ["How many years of warranty does the frame have?", "How long does a
 FLOOR = "import azure.functions, azurefunctions.extensions.http.fastapi"
 
 
-def import_times(statement: str, runs: int) -> list[float]:
-    times = []
+def import_times(statements: list[str], runs: int) -> list[list[float]]:
+    """Seconds per fresh-process run of each statement, interleaved so that drift in the
+    machine's speed affects all of them alike."""
+    times: list[list[float]] = [[] for _ in statements]
     for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], cwd=ROOT, check=True)
-        times.append(time.perf_counter() - started)
+        for statement, samples in zip(statements, times, strict=True):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", statement], cwd=ROOT, check=True)
+            samples.append(time.perf_counter() - started)
     return times
+
+
+def own_import_times(runs: int) -> list[float]:
+    """Seconds for `import function_app` alone, with the floor's modules already imported."""
+    probe = f"{FLOOR}; import time; t = time.perf_counter(); import function_app; print(time.perf_counter() - t)"
+    return [
+        float(
+            subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        )
+        for _ in range(runs)
+    ]
 
 
 def first_request() -> tuple[float, float, float]:
@@ -76,8 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    imports = import_times("import function_app", args.runs)
-    floor = import_times(FLOOR, args.runs)
+    imports, floor, bare = import_times(["import function_app", FLOOR, "pass"], args.runs)
+    own = own_import_times(args.runs)
     ready, first, second = first_request()
     print(
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -91,6 +105,8 @@ def main() -> None:
     )
     print(f"| `import function_app`, fastest of {args.runs} | {min(imports) * 1000:.0f} ms |")
     print(f"| floor: `{FLOOR}`, median | {statistics.median(floor) * 1000:.0f} ms |")
+    print(f"| this project's own share (floor preloaded), median | {statistics.median(own) * 1000:.0f} ms |")
+    print(f"| bare interpreter start (`python -c pass`), median | {statistics.median(bare) * 1000:.0f} ms |")
     print(f"| local server start until it accepts connections | {ready * 1000:.0f} ms |")
     print(f"| first /api/v2/flexible-rag request (loads model, embedder, index) | {first * 1000:.0f} ms |")
     print(f"| second request (another question, everything loaded) | {second * 1000:.0f} ms |")

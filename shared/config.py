@@ -85,14 +85,27 @@ SETTINGS_CLASSES = (HttpSettings, ModelSettings, EmbeddingSettings, SearchSettin
 
 
 class Settings:
-    """All subsystem settings, read once per process."""
+    """All subsystem settings, each read from the environment on first use."""
 
-    def __init__(self) -> None:
-        self.http = HttpSettings()
-        self.model = ModelSettings()
-        self.embeddings = EmbeddingSettings()
-        self.search = SearchSettings()
-        self.prompts = PromptSettings()
+    @functools.cached_property
+    def http(self) -> HttpSettings:
+        return HttpSettings()
+
+    @functools.cached_property
+    def model(self) -> ModelSettings:
+        return ModelSettings()
+
+    @functools.cached_property
+    def embeddings(self) -> EmbeddingSettings:
+        return EmbeddingSettings()
+
+    @functools.cached_property
+    def search(self) -> SearchSettings:
+        return SearchSettings()
+
+    @functools.cached_property
+    def prompts(self) -> PromptSettings:
+        return PromptSettings()
 
 
 @functools.cache
