@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.local_server import running_in_background  # noqa: E402
+
 # Two different questions: llama.cpp reuses its cache for a repeated prompt, which would flatter the second.
 QUESTIONS = ["How many years of warranty does the frame have?", "How long does a full battery charge take?"]
 
@@ -55,35 +58,16 @@ def own_import_times(runs: int) -> list[float]:
 
 def first_request() -> tuple[float, float, float]:
     """(seconds until the server accepts, first request, second request)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "shared.local_server", "--port", str(port)],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/api/v2/flexible-rag"
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
+    with running_in_background() as base_url:
         ready = time.perf_counter() - started
         timings = []
         for question in QUESTIONS:
             t = time.perf_counter()
-            response = httpx.post(url, json={"question": question}, timeout=120)
+            response = httpx.post(f"{base_url}/api/v2/flexible-rag", json={"question": question}, timeout=120)
             response.raise_for_status()
             timings.append(time.perf_counter() - t)
-        return ready, timings[0], timings[1]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    return ready, timings[0], timings[1]
 
 
 def main() -> None:

@@ -10,11 +10,17 @@ default), like the Functions host. Function keys are not checked, as under `func
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
 import json
 import logging
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -46,6 +52,41 @@ def build_app() -> Starlette:
         methods = [str(m.value if hasattr(m, "value") else m) for m in trigger.methods or []] or None
         routes.append(Route(path, function.get_user_function(), methods=methods, name=function.get_function_name()))
     return Starlette(routes=routes)
+
+
+@contextlib.contextmanager
+def running_in_background(startup_timeout: float = 60) -> Iterator[str]:
+    """Run the local server in a subprocess on a free 127.0.0.1 port; yield its base URL.
+
+    For tests and benchmarks. The process is stopped, by its PID, on exit.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shared.local_server", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + startup_timeout
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        output.seek(0)
+                        raise RuntimeError(
+                            f"the local server did not start:\n{output.read().decode()[-2000:]}"
+                        ) from None
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def main() -> None:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -51,34 +48,17 @@ def test_the_functions_host_can_index_the_app():
     assert {f["name"] for f in report["functions"]} == {"flexible_rag"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_local_server_answers_over_http(sample_index):
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "shared.local_server", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/api/v2/flexible-rag"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.post(url, json={"question": "How long is the return period for a bike?"}, timeout=60)
-                break
-            except httpx.ConnectError:
-                assert time.monotonic() < deadline, "the local server did not start"
-                time.sleep(0.2)
-        body = response.json()
-        assert response.status_code == 200
-        assert body["errors"] == []
-        assert "returns-and-shipping.md" in {m["filename"] for m in body["metadata"]}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    from shared.local_server import running_in_background
+
+    with running_in_background() as base_url:
+        response = httpx.post(
+            f"{base_url}/api/v2/flexible-rag",
+            json={"question": "How long is the return period for a bike?"},
+            timeout=60,
+        )
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["errors"] == []
+    assert "returns-and-shipping.md" in {m["filename"] for m in body["metadata"]}
