@@ -123,6 +123,14 @@ class Orchestrator:
         with timings.measure("orchestrator.history_build"):
             history = (*turn.history, Message("user", turn.question), Message("assistant", answer, sources))
 
+        log.info(
+            "turn answered by %s: %d source(s), %s tokens, %d error(s), %.2f s generating",
+            model.info.alias,
+            len(sources),
+            completion.usage.total if completion else "no",
+            len(errors),
+            timings["orchestrator.llm_generate"],
+        )
         yield TurnCompleted(
             TurnResult(
                 answer=answer,
