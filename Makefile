@@ -1,6 +1,7 @@
 # Two commands for a newcomer:
 #   make run    set up, index the sample corpus, and serve the app on http://127.0.0.1:7071
 #   make test   set up and run the whole test suite, the host-load check included
+#               (needs Node.js/npm for Azurite, the Blob Storage emulator the tests start)
 #
 # The first setup compiles llama.cpp (llama-cpp-python ships as source): ~5-10 minutes
 # on 2 cores. pip caches the wheel, so later setups take seconds.
@@ -21,7 +22,7 @@ run: $(VENV)/.installed ingest
 ingest: $(VENV)/.installed
 	$(VENV)/bin/python -m shared.ingest samples/corpus
 
-test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed
+test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed node_modules/.installed
 	$(VENV)/bin/ruff check .
 	HOSTLOAD_PYTHON=$(CURDIR)/$(HOSTLOAD_VENV)/bin/python $(VENV)/bin/python -m pytest
 
@@ -34,6 +35,11 @@ $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Local stand-ins for Azure services that the tests start themselves: Azurite (Blob Storage).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 # A separate Python 3.13 environment with what the Azure deployment installs, plus the worker.
 $(HOSTLOAD_VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is needed for the host-load check (set PYTHON313=...)"; exit 1; }
@@ -43,4 +49,4 @@ $(HOSTLOAD_VENV)/.installed: requirements.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(HOSTLOAD_VENV) .data
+	rm -rf $(VENV) $(HOSTLOAD_VENV) .data node_modules

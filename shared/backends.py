@@ -14,6 +14,8 @@ from shared.config import get_settings
 from shared.core.errors import RequestError
 
 if TYPE_CHECKING:
+    from azure.storage.blob.aio import ContainerClient
+
     from shared.core.interfaces import ChatModel, Embeddings, Retriever, TemplateSource
     from shared.core.orchestrator import Orchestrator
     from shared.retrieval.embedded import EmbeddedIndex
@@ -75,9 +77,31 @@ def retriever() -> Retriever:
 
 @functools.cache
 def template_source() -> TemplateSource:
+    settings = get_settings().prompts
+    if settings.backend == "blob":
+        from shared.templates.blob import BlobTemplateSource
+
+        return BlobTemplateSource(prompts_container(), settings.blob_prefix)
     from shared.templates.files import FileTemplateSource
 
-    return FileTemplateSource(get_settings().prompts.dir)
+    return FileTemplateSource(settings.dir)
+
+
+@functools.cache
+def prompts_container() -> ContainerClient:
+    """The prompts container: connection string, account URL with key, or Entra ID (managed identity)."""
+    from azure.storage.blob.aio import BlobServiceClient
+
+    settings = get_settings().prompts
+    if settings.blob_connection_string:
+        service = BlobServiceClient.from_connection_string(settings.blob_connection_string.get_secret_value())
+    elif settings.blob_account_key:
+        service = BlobServiceClient(settings.blob_account_url, credential=settings.blob_account_key.get_secret_value())
+    else:
+        from azure.identity.aio import DefaultAzureCredential
+
+        service = BlobServiceClient(settings.blob_account_url, credential=DefaultAzureCredential())
+    return service.get_container_client(settings.blob_container)
 
 
 @functools.cache
@@ -98,4 +122,5 @@ def orchestrator() -> Orchestrator:
         templates=template_source(),
         renderer=template_renderer(),
         default_system_prompt=get_settings().prompts.system_prompt_file,
+        default_response_template=get_settings().prompts.response_template_file,
     )

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,15 +70,27 @@ class SearchSettings(BaseSettings):
 
 
 class PromptSettings(BaseSettings):
-    """Prompt templates (PROMPTS_*)."""
+    """Prompt templates (PROMPTS_*): the prompts/ folder, or a Blob Storage container."""
 
     model_config = _env("PROMPTS_")
 
-    backend: Literal["files"] = "files"
+    backend: Literal["files", "blob"] = "files"
     dir: Path = PROJECT_ROOT / "prompts"
     system_prompt_file: str = "rag_system.jinja2"
+    response_template_file: str = "response.jinja2"
     max_rendered_chars: int = Field(100_000, ge=1_000)
     render_timeout_seconds: float = Field(1.0, gt=0)
+    blob_container: str = "prompts"
+    blob_prefix: str = Field("", description="A folder inside the container, e.g. 'v2/'.")
+    blob_connection_string: SecretStr | None = None
+    blob_account_url: str | None = Field(None, description="With a key, or alone for Entra ID (managed identity).")
+    blob_account_key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _blob_needs_an_account(self) -> PromptSettings:
+        if self.backend == "blob" and not (self.blob_connection_string or self.blob_account_url):
+            raise ValueError("PROMPTS_BACKEND=blob needs PROMPTS_BLOB_CONNECTION_STRING or PROMPTS_BLOB_ACCOUNT_URL")
+        return self
 
 
 SETTINGS_CLASSES = (HttpSettings, ModelSettings, EmbeddingSettings, SearchSettings, PromptSettings)

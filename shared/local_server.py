@@ -54,15 +54,32 @@ def build_app() -> Starlette:
     return Starlette(routes=routes)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_listening(process: subprocess.Popen, port: int, timeout: float, name: str) -> None:
+    """Return once `process` accepts connections on 127.0.0.1:`port`; RuntimeError if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start on port {port}") from None
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def running_in_background(startup_timeout: float = 60) -> Iterator[str]:
     """Run the local server in a subprocess on a free 127.0.0.1 port; yield its base URL.
 
     For tests and benchmarks. The process is stopped, by its PID, on exit.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "shared.local_server", "--port", str(port)],
@@ -71,18 +88,11 @@ def running_in_background(startup_timeout: float = 60) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + startup_timeout
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        output.seek(0)
-                        raise RuntimeError(
-                            f"the local server did not start:\n{output.read().decode()[-2000:]}"
-                        ) from None
-                    time.sleep(0.05)
+            try:
+                wait_until_listening(process, port, startup_timeout, "the local server")
+            except RuntimeError as exc:
+                output.seek(0)
+                raise RuntimeError(f"{exc}:\n{output.read().decode()[-2000:]}") from None
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()

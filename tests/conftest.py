@@ -4,6 +4,7 @@ holding the sample corpus, built once per session by the real ingestion code."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ os.environ["SEARCH_INDEX_PATH"] = str(_DATA / "index.sqlite")
 import httpx  # noqa: E402
 
 from shared.config import PROJECT_ROOT  # noqa: E402
+from shared.local_server import free_port, wait_until_listening  # noqa: E402
 
 SAMPLE_CORPUS = PROJECT_ROOT / "samples" / "corpus"
 
@@ -43,3 +45,43 @@ async def client(asgi_app, sample_index):
     transport = httpx.ASGITransport(app=asgi_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+# Azurite's well-known development account (public, documented; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    """A real Blob Storage service (Azurite, installed by `make test` from package.json); its connection string."""
+    binary = PROJECT_ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        if os.environ.get("CI"):
+            pytest.fail("Azurite is not installed: `make test` installs it with npm")
+        pytest.skip("Azurite is not installed; run `npm ci` or `make test`")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_listening(process, port, 30, "Azurite")
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

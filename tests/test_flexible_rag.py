@@ -40,7 +40,7 @@ async def test_answers_from_the_sample_corpus_with_sources(client):
     assert body["template_info"] == {
         "system_prompt_source": "default",
         "response_template_source": "default",
-        "template_variables_used": ["retrieval_enabled", "sources"],
+        "template_variables_used": ["answer", "retrieval_enabled", "sources"],
     }
     assert [m["role"] for m in body["history"]] == ["user", "assistant"]
     assert body["history"][1]["content"] == body["answer"]
@@ -116,7 +116,7 @@ async def test_inline_template_variables_and_parameter_overrides_are_applied(cli
     meta = body["response_metadata"]
     assert meta["system_prompt"] == "Answer in a concise tone for u-123. 3 sources."
     assert body["template_info"]["system_prompt_source"] == "inline"
-    assert body["template_info"]["template_variables_used"] == ["sources", "tone", "user_id"]
+    assert body["template_info"]["template_variables_used"] == ["answer", "sources", "tone", "user_id"]
     assert meta["custom_templates_used"] is True
     assert meta["config_overrides_applied"] is True
     assert meta["parameters"] == {"temperature": 0.0, "max_tokens": 5, "seed": 7}
@@ -270,6 +270,7 @@ async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_mo
         templates=backends.template_source(),
         renderer=backends.template_renderer(),
         default_system_prompt="rag_system.jinja2",
+        default_response_template="response.jinja2",
     )
     monkeypatch.setattr(backends, "orchestrator", lambda: broken)
 

@@ -14,11 +14,23 @@ def renderer():
     return TemplateRenderer(max_chars=2_000, timeout_seconds=0.5)
 
 
-async def test_renders_variables_and_reports_the_ones_used(renderer):
-    rendered = await renderer.render("Hi {{ name }}{% if extra %}!{% endif %}", {"name": "Ada"}, name="inline")
+async def render(renderer: TemplateRenderer, source: str, variables: dict) -> str:
+    return await renderer.render(renderer.compile(source, origin="inline"), variables)
 
-    assert rendered.text == "Hi Ada"
-    assert rendered.variables_used == ("extra", "name")
+
+async def test_renders_variables_and_reports_the_ones_used(renderer):
+    compiled = renderer.compile("Hi {{ name }}{% if extra %}!{% endif %}", origin="inline")
+
+    assert await renderer.render(compiled, {"name": "Ada"}) == "Hi Ada"
+    assert compiled.variables_used == ("extra", "name")
+
+
+def test_the_same_text_is_parsed_once(renderer):
+    first = renderer.compile("{{ a }}", origin="file:a")
+    second = renderer.compile("{{ a }}", origin="blob:a")
+
+    assert first.template is second.template
+    assert (first.origin, second.origin) == ("file:a", "blob:a")
 
 
 @pytest.mark.parametrize(
@@ -38,7 +50,7 @@ async def test_renders_variables_and_reports_the_ones_used(renderer):
 )
 async def test_unsafe_or_runaway_templates_are_refused(renderer, source, message):
     with pytest.raises(RequestError, match=message.replace("(", r"\(")):
-        await renderer.render(source, {"items": list(range(100_000))}, name="inline")
+        await render(renderer, source, {"items": list(range(100_000))})
 
 
 async def test_file_source_reads_inside_its_root(tmp_path):
@@ -69,9 +81,7 @@ async def test_a_timed_out_render_thread_is_stopped(renderer):
     import threading
 
     with pytest.raises(RequestError):
-        await renderer.render(
-            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", {}, name="inline"
-        )
+        await render(renderer, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", {})
     for _ in range(50):
         if not any(t.name == "template-render" for t in threading.enumerate()):
             break

@@ -11,12 +11,16 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.interfaces import ChatModel, Retriever, TemplateSource
 from shared.core.types import (
     AnswerDelta,
+    Completion,
     Message,
+    Source,
     SourcesFound,
     TemplateInfo,
     TurnCompleted,
@@ -25,7 +29,7 @@ from shared.core.types import (
     TurnRequest,
     TurnResult,
 )
-from shared.templates.sandbox import TemplateRenderer
+from shared.templates.sandbox import CompiledTemplate, TemplateRenderer
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +42,34 @@ class _Timings(dict):
         start = time.perf_counter()
         try:
             yield
-        finally:
-            self[step] = round(time.perf_counter() - start, 6)
+        finally:  # a step measured twice (prompt_build: load, then render) adds up
+            self[step] = round(self.get(step, 0.0) + time.perf_counter() - start, 6)
+
+
+@dataclass
+class _Turn:
+    """What one turn accumulates as it goes through the stages."""
+
+    request: TurnRequest
+    model: ChatModel
+    timings: _Timings = field(default_factory=_Timings)
+    errors: list[TurnError] = field(default_factory=list)
+    sources: tuple[Source, ...] = ()
+    queried_indexes: tuple[str, ...] = ()
+
+    def variables(self, **extra: Any) -> dict[str, Any]:
+        spec = self.request.prompt
+        return {
+            **spec.variables,
+            # The built-in variables always win over same-named template_variables.
+            "question": self.request.question,
+            "history": [{"role": m.role, "content": m.content} for m in self.request.history],
+            "user_id": self.request.user_id,
+            "metadata": spec.metadata,
+            "sources": self.sources,
+            "retrieval_enabled": self.request.retrieval.enabled,
+            **extra,
+        }
 
 
 class Orchestrator:
@@ -51,124 +81,139 @@ class Orchestrator:
         templates: TemplateSource,
         renderer: TemplateRenderer,
         default_system_prompt: str,
+        default_response_template: str,
     ) -> None:
         self._retriever = retriever
         self._chat_model = chat_model
         self._templates = templates
         self._renderer = renderer
         self._default_system_prompt = default_system_prompt
+        self._default_response_template = default_response_template
 
-    async def answer(self, turn: TurnRequest) -> TurnResult:
-        async for event in self.run(turn):
+    async def answer(self, request: TurnRequest) -> TurnResult:
+        async for event in self.run(request):
             if isinstance(event, TurnCompleted):
                 return event.result
         raise AssertionError("a turn always ends with TurnCompleted")
 
-    async def run(self, turn: TurnRequest) -> AsyncIterator[TurnEvent]:
+    async def run(self, request: TurnRequest) -> AsyncIterator[TurnEvent]:
         """Yield SourcesFound (when retrieval ran), AnswerDelta, then TurnCompleted.
 
-        Bad requests raise RequestError before the first event. Upstream failures do not
-        raise: they end the turn with the fallback answer and an entry in `errors`.
+        Bad requests (unknown model, missing or invalid template, ...) raise RequestError
+        before any work is spent. Upstream failures do not raise: they end the turn with the
+        fallback answer and an entry in `errors`.
         """
-        timings = _Timings()
-        errors: list[TurnError] = []
-        model = self._chat_model(turn.generation.alias)
+        turn = _Turn(request, self._chat_model(request.generation.alias))
+        prompt = request.prompt
 
-        sources = ()
-        queried_indexes: tuple[str, ...] = ()
-        with timings.measure("orchestrator.fetch_total"):
-            if turn.retrieval.enabled:
-                try:
-                    result = await self._retriever().search(turn.question, turn.retrieval)
-                    sources = result.sources
-                    queried_indexes = (result.index_name,) if result.sources else ()
-                except RequestError:
-                    raise
-                except UpstreamError as exc:
-                    log.error("retrieval failed: %s", exc.code, exc_info=exc.__cause__)
-                    errors.append(TurnError("retrieval", exc.code, exc.message))
-                except Exception:
-                    log.exception("retrieval failed unexpectedly")
-                    errors.append(TurnError("retrieval", "search_failed", "The knowledge base search failed."))
-        if turn.retrieval.enabled:
-            yield SourcesFound(sources)
+        with turn.timings.measure("orchestrator.prompt_build"):
+            system_template = await self._template(
+                turn, prompt.system_template, prompt.system_file, self._default_system_prompt
+            )
+            response_template = await self._template(
+                turn, prompt.response_template, prompt.response_file, self._default_response_template
+            )
 
-        with timings.measure("orchestrator.prompt_build"):
-            system_prompt, template_info = await self._system_prompt(turn, sources)
-            messages = [
-                Message("system", system_prompt),
-                *(Message(m.role, m.content) for m in turn.history),
-                Message("user", turn.question),
-            ]
+        with turn.timings.measure("orchestrator.fetch_total"):
+            if request.retrieval.enabled and not turn.errors:
+                await self._retrieve(turn)
+        if request.retrieval.enabled:
+            yield SourcesFound(turn.sources)
+
+        system_prompt = ""
+        with turn.timings.measure("orchestrator.prompt_build"):
+            if system_template:
+                system_prompt = (await self._renderer.render(system_template, turn.variables())).strip()
+        messages = [
+            Message("system", system_prompt),
+            *(Message(m.role, m.content) for m in request.history),
+            Message("user", request.question),
+        ]
 
         completion = None
-        with timings.measure("orchestrator.llm_generate"):
-            if not errors:  # without its sources, an answer could not be grounded: fall back instead
-                try:
-                    completion = await model.complete(messages, turn.generation)
-                except UpstreamError as exc:
-                    errors.append(TurnError("generation", exc.code, exc.message))
-                except Exception:
-                    log.exception("model %s failed unexpectedly", model.info.alias)
-                    errors.append(
-                        TurnError("generation", "model_failed", "The language model failed to produce an answer.")
-                    )
+        with turn.timings.measure("orchestrator.llm_generate"):
+            # After a failed stage (no prompt, no sources) an answer could not be grounded: fall back.
+            if not turn.errors:
+                completion = await self._generate(turn, messages)
+
         answer = completion.text if completion else FALLBACK_ANSWER
-        if completion:
-            parameters = completion.parameters
-        else:
-            parameters = {**model.default_parameters, **turn.generation.overrides()}
+        with turn.timings.measure("orchestrator.response_format"):
+            if response_template:
+                answer = await self._renderer.render(response_template, turn.variables(answer=answer))
         yield AnswerDelta(answer)
 
-        with timings.measure("orchestrator.history_build"):
-            history = (*turn.history, Message("user", turn.question), Message("assistant", answer, sources))
+        with turn.timings.measure("orchestrator.history_build"):
+            history = (*request.history, Message("user", request.question), Message("assistant", answer, turn.sources))
 
         log.info(
             "turn answered by %s: %d source(s), %s tokens, %d error(s), %.2f s generating",
-            model.info.alias,
-            len(sources),
+            turn.model.info.alias,
+            len(turn.sources),
             completion.usage.total if completion else "no",
-            len(errors),
-            timings["orchestrator.llm_generate"],
+            len(turn.errors),
+            turn.timings["orchestrator.llm_generate"],
         )
+        templates = [t for t in (system_template, response_template) if t]
         yield TurnCompleted(
             TurnResult(
                 answer=answer,
-                sources=sources,
+                sources=turn.sources,
                 history=history,
                 system_prompt=system_prompt,
-                template_info=template_info,
-                model=model.info,
+                template_info=TemplateInfo(
+                    system_prompt_source=system_template.origin if system_template else "default",
+                    response_template_source=response_template.origin if response_template else "default",
+                    variables_used=tuple(sorted({v for t in templates for v in t.variables_used})),
+                ),
+                model=turn.model.info,
                 usage=completion.usage if completion else None,
-                parameters=parameters,
-                errors=tuple(errors),
-                timings=dict(timings),
-                queried_indexes=queried_indexes,
+                parameters=completion.parameters
+                if completion
+                else {**turn.model.default_parameters, **request.generation.overrides()},
+                errors=tuple(turn.errors),
+                timings=dict(turn.timings),
+                queried_indexes=turn.queried_indexes,
             )
         )
 
-    async def _system_prompt(self, turn: TurnRequest, sources) -> tuple[str, TemplateInfo]:
-        spec = turn.prompt
-        if spec.system_template is not None:
-            template, origin = spec.system_template, "inline"
-        elif spec.system_file is not None:
-            template, origin = await self._templates.load(spec.system_file)
-        else:
-            template, _ = await self._templates.load(self._default_system_prompt)
-            origin = "default"
-        variables = {
-            **spec.variables,
-            # The built-in variables always win over same-named template_variables.
-            "question": turn.question,
-            "history": [{"role": m.role, "content": m.content} for m in turn.history],
-            "user_id": turn.user_id,
-            "metadata": spec.metadata,
-            "sources": sources,
-            "retrieval_enabled": turn.retrieval.enabled,
-        }
-        rendered = await self._renderer.render(template, variables, name=origin)
-        return rendered.text.strip(), TemplateInfo(
-            system_prompt_source=origin,
-            response_template_source="default",
-            variables_used=rendered.variables_used,
-        )
+    async def _template(
+        self, turn: _Turn, inline: str | None, name: str | None, default_name: str
+    ) -> CompiledTemplate | None:
+        """The inline template, the named one, or the default; None if the store failed."""
+        if inline is not None:
+            return self._renderer.compile(inline, origin="inline")
+        try:
+            text, origin = await self._templates.load(name or default_name)
+        except UpstreamError as exc:
+            log.error("template store failed: %s", exc.code, exc_info=exc.__cause__)
+            turn.errors.append(TurnError("prompt", exc.code, exc.message))
+            return None
+        return self._renderer.compile(text, origin=origin if name else "default")
+
+    async def _retrieve(self, turn: _Turn) -> None:
+        try:
+            result = await self._retriever().search(turn.request.question, turn.request.retrieval)
+        except RequestError:
+            raise
+        except UpstreamError as exc:
+            log.error("retrieval failed: %s", exc.code, exc_info=exc.__cause__)
+            turn.errors.append(TurnError("retrieval", exc.code, exc.message))
+            return
+        except Exception:
+            log.exception("retrieval failed unexpectedly")
+            turn.errors.append(TurnError("retrieval", "search_failed", "The knowledge base search failed."))
+            return
+        turn.sources = result.sources
+        turn.queried_indexes = (result.index_name,) if result.sources else ()
+
+    async def _generate(self, turn: _Turn, messages: list[Message]) -> Completion | None:
+        try:
+            return await turn.model.complete(messages, turn.request.generation)
+        except UpstreamError as exc:
+            turn.errors.append(TurnError("generation", exc.code, exc.message))
+        except Exception:
+            log.exception("model %s failed unexpectedly", turn.model.info.alias)
+            turn.errors.append(
+                TurnError("generation", "model_failed", "The language model failed to produce an answer.")
+            )
+        return None

@@ -41,6 +41,8 @@ class RetrievalSpec:
 class PromptSpec:
     system_template: str | None = None  # inline Jinja2
     system_file: str | None = None  # a template name in the template source
+    response_template: str | None = None  # inline Jinja2 shaping the answer; `answer` is set
+    response_file: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -119,6 +121,11 @@ class TemplateInfo:
     system_prompt_source: str  # default | inline | file:<path> | blob:<path>
     response_template_source: str
     variables_used: tuple[str, ...]
+
+    @property
+    def custom(self) -> bool:
+        """Whether the request chose either template (inline or by name)."""
+        return self.system_prompt_source != "default" or self.response_template_source != "default"
 
 
 @dataclass(frozen=True)

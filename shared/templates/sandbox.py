@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(autoescape=False, trim_blocks=True, lstrip_blocks=True)
         self.max_chars = max_chars
 
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # Jinja's default renders `{{ x.__class__ }}` as an empty string; refuse it outright.
+        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
+
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
             raise SecurityError("exponent too large")
@@ -42,8 +47,9 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 @dataclass(frozen=True)
-class Rendered:
-    text: str
+class CompiledTemplate:
+    origin: str  # default | inline | file:<path> | blob:<path>
+    template: Template
     variables_used: tuple[str, ...]
 
 
@@ -56,17 +62,23 @@ class TemplateRenderer:
         self._env = _BoundedSandbox(max_chars)
         self._max_chars = max_chars
         self._timeout = timeout_seconds
+        # Stored templates come back on every request: parse each distinct text once.
+        self._parse = functools.lru_cache(maxsize=256)(self._parse_uncached)
 
-    async def render(self, source: str, variables: dict[str, Any], *, name: str) -> Rendered:
-        """Render `source` (called `name` in error messages) with `variables`."""
+    def compile(self, source: str, *, origin: str) -> CompiledTemplate:
+        """Parse a template; RequestError (with the line) on a syntax error."""
         try:
-            parsed = self._env.parse(source)
-            template = self._env.from_string(parsed)
+            template, used = self._parse(source)
         except TemplateSyntaxError as exc:
-            raise RequestError(f"template {name} has a syntax error on line {exc.lineno}: {exc.message}") from None
-        used = tuple(sorted(meta.find_undeclared_variables(parsed)))
-        text = await self._run_with_deadline(lambda: self._generate(template, variables, name))
-        return Rendered(text, used)
+            raise RequestError(f"template {origin} has a syntax error on line {exc.lineno}: {exc.message}") from None
+        return CompiledTemplate(origin, template, used)
+
+    def _parse_uncached(self, source: str) -> tuple[Template, tuple[str, ...]]:
+        parsed = self._env.parse(source)
+        return self._env.from_string(parsed), tuple(sorted(meta.find_undeclared_variables(parsed)))
+
+    async def render(self, compiled: CompiledTemplate, variables: dict[str, Any]) -> str:
+        return await self._run_with_deadline(lambda: self._generate(compiled.template, variables, compiled.origin))
 
     async def _run_with_deadline(self, render: Callable[[], str]) -> str:
         # A loop that emits nothing never yields control, so the deadline is enforced from

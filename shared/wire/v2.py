@@ -89,15 +89,21 @@ class FlexibleRagRequest(_Strict):
     history: list[ChatMessage] = Field(default_factory=list, max_length=200)
     ab_testing: ABTesting | None = None
     system_prompt_template: str | None = None
-    system_prompt_file: str | None = None
+    system_prompt_file: str | None = Field(None, description="A template name in the prompts folder or container.")
+    response_template: str | None = Field(None, description="Inline Jinja2 shaping the answer; `answer` is set.")
+    response_template_file: str | None = None
     template_variables: dict[str, Any] = Field(default_factory=dict)
     override_config: OverrideConfig = Field(default_factory=OverrideConfig)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_system_prompt(self) -> FlexibleRagRequest:
-        if self.system_prompt_template is not None and self.system_prompt_file is not None:
-            raise ValueError("give system_prompt_template or system_prompt_file, not both")
+    def _one_form_per_template(self) -> FlexibleRagRequest:
+        for inline, file in (
+            ("system_prompt_template", "system_prompt_file"),
+            ("response_template", "response_template_file"),
+        ):
+            if getattr(self, inline) is not None and getattr(self, file) is not None:
+                raise ValueError(f"give {inline} or {file}, not both")
         return self
 
 
@@ -200,6 +206,8 @@ def turn_request(body: FlexibleRagRequest, user_id: str | None) -> TurnRequest:
         prompt=PromptSpec(
             system_template=body.system_prompt_template,
             system_file=body.system_prompt_file,
+            response_template=body.response_template,
+            response_file=body.response_template_file,
             variables=body.template_variables,
             metadata=body.metadata,
         ),
@@ -254,7 +262,7 @@ def flexible_rag_response(
             conversation_length=len(result.history),
             is_multi_turn=bool(body.history),
             config_overrides_applied=bool(overrides.model_dump(exclude_none=True)),
-            custom_templates_used=result.template_info.system_prompt_source != "default",
+            custom_templates_used=result.template_info.custom,
             request_metadata=body.metadata,
             timings=timings,
         ),
