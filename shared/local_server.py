@@ -15,6 +15,7 @@ import functools
 import importlib
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -74,16 +75,17 @@ def wait_until_listening(process: subprocess.Popen, port: int, timeout: float, n
 
 
 @contextlib.contextmanager
-def running_in_background(startup_timeout: float = 60) -> Iterator[str]:
+def running_in_background(startup_timeout: float = 60, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run the local server in a subprocess on a free 127.0.0.1 port; yield its base URL.
 
-    For tests and benchmarks. The process is stopped, by its PID, on exit.
+    For tests and benchmarks; `env` adds settings. The process is stopped, by its PID, on exit.
     """
     port = free_port()
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "shared.local_server", "--port", str(port)],
             cwd=PROJECT_ROOT,
+            env={**os.environ, **(env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
         )

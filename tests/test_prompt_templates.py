@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 
+import httpx
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
@@ -12,6 +16,7 @@ from shared import backends
 from shared.config import PROJECT_ROOT
 from shared.core.errors import RequestError
 from shared.core.orchestrator import FALLBACK_ANSWER, Orchestrator
+from shared.local_server import running_in_background
 from shared.templates.blob import BlobTemplateSource
 from shared.templates.upload import upload
 
@@ -204,3 +209,29 @@ async def test_a_template_that_cannot_load_or_parse_fails_before_the_model_runs(
         assert response.status_code == 400
 
     assert calls == []
+
+
+def test_blob_backend_configured_by_settings_end_to_end(azurite, sample_index):
+    """The upload command and the server, configured only by environment, against Azurite."""
+    settings = {"PROMPTS_BLOB_CONNECTION_STRING": azurite, "PROMPTS_BLOB_CONTAINER": "e2e-prompts"}
+    command = [sys.executable, "-m", "shared.templates.upload"]
+    env = {**os.environ, **settings}
+
+    first = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    again = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+
+    assert "3 template(s) uploaded, 0 unchanged" in first.stderr, first.stderr
+    assert "0 template(s) uploaded, 3 unchanged" in again.stderr, again.stderr
+    assert azurite.split("AccountKey=")[1].split(";")[0] not in first.stderr + again.stderr
+
+    with running_in_background(env={**settings, "PROMPTS_BACKEND": "blob"}) as base_url:
+        response = httpx.post(
+            f"{base_url}{URL}",
+            json={"question": "Hi", "system_prompt_file": "rag_system.jinja2", **NO_SEARCH},
+            timeout=60,
+        )
+
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["template_info"]["system_prompt_source"] == "blob:rag_system.jinja2"
+    assert body["response_metadata"]["system_prompt"].startswith("You are a helpful assistant.")
