@@ -72,6 +72,7 @@ def retriever() -> Retriever:
         default_top_k=settings.top_k,
         max_top_k=settings.max_top_k,
         default_vector_search=settings.vector_search,
+        security_field=settings.security_field,
     )
 
 

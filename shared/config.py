@@ -67,6 +67,9 @@ class SearchSettings(BaseSettings):
     top_k: int = Field(3, ge=0, description="Sources per question when the request does not say.")
     max_top_k: int = Field(50, ge=1)
     vector_search: bool = Field(True, description="Hybrid (text + vector) search when the request does not say.")
+    security_field: str | None = Field(
+        None, description="A collection of user or group ids; when set, users only find documents listing them."
+    )
 
 
 class PromptSettings(BaseSettings):

@@ -10,6 +10,8 @@ from shared.core.types import RetrievalSpec
 from shared.ingest.__main__ import ingest
 from shared.ingest.chunking import Chunker
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedRetriever, fts_query, reciprocal_rank_fusion
+from shared.retrieval.query import SearchPlan
+from shared.retrieval.schema import RETRIEVABLE
 
 
 def test_rrf_rewards_documents_ranked_well_by_both_lists():
@@ -22,7 +24,7 @@ def test_rrf_rewards_documents_ranked_well_by_both_lists():
 @pytest.mark.parametrize("text", ['"; DROP TABLE chunks; --', "NEAR(a b) AND title:x*", "^ ( ) :"])
 def test_user_text_never_reaches_fts5_as_syntax(text, sample_index):
     assert all(part.startswith('"') for part in fts_query(text).split(" OR ") if part)
-    sample_index.search(text, None, 3)  # raises sqlite3.OperationalError on an FTS5 syntax error
+    sample_index.search(SearchPlan(text=text, top_k=3, select=RETRIEVABLE), None)  # FTS5 syntax would raise
 
 
 @pytest.fixture

@@ -254,7 +254,7 @@ async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_mo
     class BrokenRetriever:
         index_name = "docs"
 
-        async def search(self, question, spec):
+        async def search(self, question, spec, identity=None):
             raise UpstreamError("search_failed", "The knowledge base search failed.") from ConnectionError("down")
 
     class ModelThatMustNotRun:

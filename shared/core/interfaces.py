@@ -28,8 +28,11 @@ class Embeddings(Protocol):
 class Retriever(Protocol):
     index_name: str
 
-    async def search(self, question: str, spec: RetrievalSpec) -> SearchResult:
-        """Context for a question; raises RequestError for bad arguments, UpstreamError on failure."""
+    async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
+        """Context for a question, as `identity` may see it (when the deployment sets a security filter).
+
+        Raises RequestError for bad arguments, UpstreamError when the search service fails.
+        """
 
 
 class ChatModel(Protocol):

@@ -20,6 +20,7 @@ from shared.core.types import (
     AnswerDelta,
     Completion,
     Message,
+    SearchResult,
     Source,
     SourcesFound,
     TemplateInfo,
@@ -55,6 +56,7 @@ class _Turn:
     timings: _Timings = field(default_factory=_Timings)
     errors: list[TurnError] = field(default_factory=list)
     sources: tuple[Source, ...] = ()
+    search: SearchResult | None = None
     queried_indexes: tuple[str, ...] = ()
 
     def variables(self, **extra: Any) -> dict[str, Any]:
@@ -173,6 +175,7 @@ class Orchestrator:
                 errors=tuple(turn.errors),
                 timings=dict(turn.timings),
                 queried_indexes=turn.queried_indexes,
+                search=turn.search,
             )
         )
 
@@ -192,7 +195,7 @@ class Orchestrator:
 
     async def _retrieve(self, turn: _Turn) -> None:
         try:
-            result = await self._retriever().search(turn.request.question, turn.request.retrieval)
+            result = await self._retriever().search(turn.request.question, turn.request.retrieval, turn.request.user_id)
         except RequestError:
             raise
         except UpstreamError as exc:
@@ -204,6 +207,7 @@ class Orchestrator:
             turn.errors.append(TurnError("retrieval", "search_failed", "The knowledge base search failed."))
             return
         turn.sources = result.sources
+        turn.search = result
         turn.queried_indexes = (result.index_name,) if result.sources else ()
 
     async def _generate(self, turn: _Turn, messages: list[Message]) -> Completion | None:

@@ -17,6 +17,7 @@ class Source:
     score: float
     text: str
     fields: dict[str, Any]
+    highlights: dict[str, list[str]] | None = None  # field -> fragments with <em>matched</em> terms
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class RetrievalSpec:
     top_k: int | None = None  # defaults to the search settings
     vector_search: bool | None = None  # hybrid when true, full-text only when false
     select_fields: tuple[str, ...] | None = None
+    filter: str | None = None  # OData, as Azure AI Search reads it
+    include_total_count: bool = False
+    facets: tuple[str, ...] | None = None  # "field" or "field,count:N"
+    highlight_fields: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,8 @@ class Completion:
 class SearchResult:
     sources: tuple[Source, ...]
     index_name: str
+    count: int | None = None  # documents matching, when asked for
+    facets: dict[str, list[dict[str, Any]]] | None = None  # field -> [{value, count}]
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,7 @@ class TurnResult:
     errors: tuple[TurnError, ...]
     timings: dict[str, float]
     queried_indexes: tuple[str, ...]
+    search: SearchResult | None = None  # the raw search outcome (count, facets), when one ran
 
 
 # Events a turn yields, in order: SourcesFound?, AnswerDelta*, TurnCompleted.

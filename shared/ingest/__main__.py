@@ -5,6 +5,10 @@
 Safe to re-run: unchanged files are skipped, changed files replace their chunks, and
 --prune removes documents whose files are gone. A document is keyed by its path relative
 to FOLDER.
+
+Optional metadata for a file sits beside it in `<file name>.meta.json`, e.g. for
+`policy.pdf`, `policy.pdf.meta.json`: {"category": "hr", "tags": ["leave"],
+"allowed_principals": ["group-id"]}. Editing it re-indexes the file.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
 
 from shared import backends
@@ -28,6 +33,15 @@ from shared.retrieval.embedded import Chunk
 log = logging.getLogger("ingest")
 
 EMBED_BATCH = 32
+METADATA_SUFFIX = ".meta.json"
+
+
+class DocumentMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: str | None = None
+    tags: list[str] = []
+    allowed_principals: list[str] = []
 
 
 @dataclass
@@ -57,18 +71,31 @@ async def ingest(folder: Path, *, prune: bool, chunker: Chunker) -> Summary:
     with tqdm(files.items(), desc="Indexing", unit="file") as progress:
         for name, path in progress:
             progress.set_postfix_str(name[-40:])
-            content_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+            sidecar = path.with_name(path.name + METADATA_SUFFIX)
+            sidecar_bytes = sidecar.read_bytes() if sidecar.is_file() else b""
+            content_hash = hashlib.sha256(path.read_bytes() + sidecar_bytes).hexdigest()
             if known.get(name) == content_hash:
                 summary.unchanged += 1
                 continue
             try:
                 document = extract(path)
+                metadata = DocumentMetadata.model_validate_json(sidecar_bytes or b"{}")
             except Exception as exc:  # one unreadable file must not stop the run
                 log.warning("skipped %s: %s", name, exc)
                 summary.failed += 1
                 continue
             chunks = [
-                Chunk(filename=name, title=document.title, chunk_index=i, page=page, text=text)
+                Chunk(
+                    filename=name,
+                    title=document.title,
+                    chunk_index=i,
+                    page=page,
+                    text=text,
+                    content_hash=content_hash,
+                    category=metadata.category,
+                    tags=tuple(metadata.tags),
+                    allowed_principals=tuple(metadata.allowed_principals),
+                )
                 for i, (page, text) in enumerate(
                     (page.number, text) for page in document.pages for text in chunker.split(page.text)
                 )
@@ -78,7 +105,7 @@ async def ingest(folder: Path, *, prune: bool, chunker: Chunker) -> Summary:
                 for start in range(0, len(chunks), EMBED_BATCH)
                 for row in await embeddings.embed_documents([c.text for c in chunks[start : start + EMBED_BATCH]])
             ]
-            index.replace_document(name, content_hash, document.title, chunks, vectors)
+            index.replace_document(name, content_hash, chunks, vectors)
             summary.indexed += 1
             summary.chunks += len(chunks)
 

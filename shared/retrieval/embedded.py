@@ -1,8 +1,11 @@
 """The embedded search index: one SQLite file with BM25 full-text (FTS5) and vectors.
 
-Full-text ranking is FTS5's BM25 (k1=1.2, b=0.75, as Azure AI Search). Vector search is
-exact cosine similarity over a float32 matrix kept in memory and reloaded when the index
-changes. Hybrid search fuses both rankings by reciprocal rank fusion with k=60, as Azure does.
+It gives the same semantics as Azure AI Search for the same request: full-text ranking is
+FTS5's BM25 (k1=1.2, b=0.75, as Azure); vector search is exact cosine similarity over a
+float32 matrix kept in memory and reloaded when the index changes; hybrid search fuses
+both rankings by reciprocal rank fusion with k=60, as Azure does. OData filters become
+SQL (shared.retrieval.odata); facets and the total count cover every matching document,
+not just the top k; highlights wrap matched terms in <em></em>.
 """
 
 from __future__ import annotations
@@ -10,44 +13,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shared.core.errors import RequestError, UpstreamError
+from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
+from shared.retrieval import odata
+from shared.retrieval.query import SearchPlan, plan_search, security_filter
+from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS
+
+log = logging.getLogger(__name__)
 
 RRF_K = 60
 # Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
 FUSION_CANDIDATES = 50
-SELECTABLE_FIELDS = ("id", "filename", "title", "chunk_index", "page", "text")
+_FTS_COLUMNS = ("title", "text")  # the searchable fields, in FTS column order
+_SCHEMA_VERSION = hashlib.sha1(repr(FIELDS).encode()).hexdigest()[:12]
 
-_SCHEMA = """
+
+def _schema_sql() -> str:
+    columns = ",\n    ".join(
+        f'"{f.name}" {"INTEGER" if f.type == "Edm.Int32" else "TEXT"}{" NOT NULL UNIQUE" if f.key else ""}'
+        for f in FIELDS
+        if not f.is_collection
+    )
+    return f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    filename TEXT PRIMARY KEY,
-    content_hash TEXT NOT NULL,
-    title TEXT,
-    chunk_count INTEGER NOT NULL
-);
+CREATE TABLE IF NOT EXISTS documents (filename TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    filename TEXT NOT NULL,
-    title TEXT,
-    chunk_index INTEGER NOT NULL,
-    page INTEGER,
-    text TEXT NOT NULL,
+    {columns},
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_filename ON chunks (filename);
+CREATE TABLE IF NOT EXISTS chunk_values (rowid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_values_lookup ON chunk_values (field, value, rowid);
+CREATE INDEX IF NOT EXISTS chunk_values_by_row ON chunk_values (rowid);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
     title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
@@ -56,6 +66,7 @@ CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts (chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
+    DELETE FROM chunk_values WHERE rowid = old.rowid;
 END;
 """
 
@@ -67,11 +78,19 @@ class Chunk:
     chunk_index: int
     page: int | None
     text: str
+    content_hash: str = ""
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    allowed_principals: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
         # Stable across re-ingestion and valid as an Azure AI Search key.
         return f"{hashlib.sha1(self.filename.encode()).hexdigest()[:16]}-{self.chunk_index}"
+
+    def document(self) -> dict[str, Any]:
+        """The chunk's indexed fields, by schema name (without the vector)."""
+        return {f.name: getattr(self, f.name) for f in FIELDS}
 
 
 def fts_query(text: str) -> str:
@@ -87,6 +106,14 @@ def reciprocal_rank_fusion(*rankings: Sequence[int], k: int = RRF_K) -> list[tup
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
 
+@dataclass
+class IndexHits:
+    rows: list[tuple[dict[str, Any], float]]
+    count: int | None = None
+    facets: dict[str, list[dict[str, Any]]] | None = None
+    highlights: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+
 class EmbeddedIndex:
     """Reads and writes the index file. Thread-safe: one connection, one lock."""
 
@@ -95,11 +122,21 @@ class EmbeddedIndex:
         self.name = name
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
         self._vectors: np.ndarray = np.zeros((0, 0), dtype=np.float32)
         self._vector_rowids: np.ndarray = np.zeros(0, dtype=np.int64)
         self._loaded_generation: str | None = None
+
+    def _migrate(self) -> None:
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row and row[0] != _SCHEMA_VERSION:
+            log.warning("the index schema changed: %s is rebuilt empty; run the ingestion again", self.name)
+            for table in ("chunks_fts", "chunk_values", "chunks", "documents", "meta"):
+                self._db.execute(f"DROP TABLE IF EXISTS {table}")
+        self._db.executescript(_schema_sql())
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,))
 
     # --- writing (ingestion) ---
 
@@ -108,22 +145,23 @@ class EmbeddedIndex:
             return dict(self._db.execute("SELECT filename, content_hash FROM documents"))
 
     def replace_document(
-        self, filename: str, content_hash: str, title: str | None, chunks: Sequence[Chunk], vectors: np.ndarray
+        self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
     ) -> None:
         """Swap a document's chunks in one transaction, so a re-run never leaves duplicates."""
-        rows = [
-            (c.id, c.filename, c.title, c.chunk_index, c.page, c.text, np.asarray(v, dtype=np.float32).tobytes())
-            for c, v in zip(chunks, vectors, strict=True)
-        ]
+        names = ", ".join(f'"{c}"' for c in SCALAR_COLUMNS)
+        insert = f"INSERT INTO chunks ({names}, embedding) VALUES ({', '.join('?' * (len(SCALAR_COLUMNS) + 1))})"
         with self._lock, self._transaction():
             self._db.execute("DELETE FROM chunks WHERE filename = ?", (filename,))
-            self._db.executemany(
-                "INSERT INTO chunks (id, filename, title, chunk_index, page, text, embedding) VALUES (?,?,?,?,?,?,?)",
-                rows,
-            )
+            for chunk, vector in zip(chunks, vectors, strict=True):
+                document = chunk.document()
+                values = [document[c] for c in SCALAR_COLUMNS]
+                rowid = self._db.execute(insert, [*values, np.asarray(vector, dtype=np.float32).tobytes()]).lastrowid
+                self._db.executemany(
+                    "INSERT INTO chunk_values (rowid, field, value) VALUES (?, ?, ?)",
+                    [(rowid, name, value) for name in COLLECTIONS for value in document[name]],
+                )
             self._db.execute(
-                "INSERT OR REPLACE INTO documents (filename, content_hash, title, chunk_count) VALUES (?,?,?,?)",
-                (filename, content_hash, title, len(rows)),
+                "INSERT OR REPLACE INTO documents (filename, content_hash) VALUES (?, ?)", (filename, content_hash)
             )
             self._bump_generation()
 
@@ -155,34 +193,67 @@ class EmbeddedIndex:
 
     # --- searching ---
 
-    def search(self, text: str, vector: np.ndarray | None, top_k: int) -> list[tuple[dict[str, Any], float]]:
+    def search(self, plan: SearchPlan, vector: np.ndarray | None) -> IndexHits:
         """Rows and scores, best first: BM25 alone, or RRF of BM25 and cosine when `vector` is given."""
+        where = odata.to_sql(plan.filter, "chunk_values") if plan.filter is not None else None
+        match = fts_query(plan.text)
         with self._lock:
-            text_hits = self._text_ranking(text, max(top_k, FUSION_CANDIDATES) if vector is not None else top_k)
+            text_hits = self._text_ranking(
+                match, where, max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
+            )
             if vector is None:
-                ranked = text_hits[:top_k]
+                ranked = text_hits[: plan.top_k]
             else:
-                vector_hits = self._vector_ranking(vector, max(top_k, FUSION_CANDIDATES))
-                fused = reciprocal_rank_fusion([r for r, _ in text_hits], [r for r, _ in vector_hits])
-                ranked = fused[:top_k]
-            return self._rows(ranked)
+                vector_hits = self._vector_ranking(vector, where, max(plan.top_k, FUSION_CANDIDATES))
+                ranked = reciprocal_rank_fusion([r for r, _ in text_hits], [r for r, _ in vector_hits])[: plan.top_k]
+            hits = IndexHits(rows=self._rows(ranked))
+            matching = self._matching(match, where)
+            if plan.include_total_count:
+                hits.count = self._db.execute(
+                    f"SELECT count(*) FROM chunks WHERE {matching.where}", matching.params
+                ).fetchone()[0]
+            if plan.facets:
+                hits.facets = {f.field: self._facet(f.field, f.count, matching) for f in plan.facets}
+            if plan.highlight_fields and match:
+                hits.highlights = self._highlights(match, plan.highlight_fields, [r for r, _ in ranked])
+            return hits
 
-    def _text_ranking(self, text: str, limit: int) -> list[tuple[int, float]]:
-        query = fts_query(text)
-        if not query:
+    def _matching(self, match: str, where: odata.SqlFilter | None) -> odata.SqlFilter:
+        """Every document the query matches: the filter, and the full-text terms when there are any."""
+        clauses, params = [], []
+        if match:
+            clauses.append("chunks.rowid IN (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?)")
+            params.append(match)
+        if where:
+            clauses.append(where.where)
+            params.extend(where.params)
+        return odata.SqlFilter(" AND ".join(clauses) or "1", tuple(params))
+
+    def _text_ranking(self, match: str, where: odata.SqlFilter | None, limit: int) -> list[tuple[int, float]]:
+        if not match:
             return []
+        condition, params = (f"AND {where.where}", where.params) if where else ("", ())
         return self._db.execute(
-            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
-            "ORDER BY bm25(chunks_fts) LIMIT ?",
-            (query, limit),
+            "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts JOIN chunks ON chunks.rowid = chunks_fts.rowid "
+            f"WHERE chunks_fts MATCH ? {condition} ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, *params, limit),
         ).fetchall()
 
-    def _vector_ranking(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    def _vector_ranking(self, vector: np.ndarray, where: odata.SqlFilter | None, limit: int) -> list[tuple[int, float]]:
         self._refresh_vectors()
         if not len(self._vector_rowids):
             return []
         similarities = self._vectors @ vector
+        if where is not None:
+            allowed = np.fromiter(
+                (r for (r,) in self._db.execute(f"SELECT rowid FROM chunks WHERE {where.where}", where.params)),
+                dtype=np.int64,
+            )
+            similarities = np.where(np.isin(self._vector_rowids, allowed), similarities, -np.inf)
+            limit = min(limit, len(allowed))
         limit = min(limit, len(similarities))
+        if limit == 0:
+            return []
         best = np.argpartition(-similarities, limit - 1)[:limit]
         best = best[np.argsort(-similarities[best])]
         return [(int(self._vector_rowids[i]), float(similarities[i])) for i in best]
@@ -201,15 +272,57 @@ class EmbeddedIndex:
         )
         self._loaded_generation = generation
 
+    def _facet(self, name: str, count: int, matching: odata.SqlFilter) -> list[dict[str, Any]]:
+        if BY_NAME[name].is_collection:
+            sql = (
+                "SELECT value, count(*) FROM chunk_values WHERE field = ? "
+                f"AND rowid IN (SELECT chunks.rowid FROM chunks WHERE {matching.where}) "
+                "GROUP BY value ORDER BY count(*) DESC, value LIMIT ?"
+            )
+            params = (name, *matching.params, count)
+        else:
+            sql = (
+                f'SELECT "{name}", count(*) FROM chunks WHERE {matching.where} AND "{name}" IS NOT NULL '
+                f'GROUP BY "{name}" ORDER BY count(*) DESC, "{name}" LIMIT ?'
+            )
+            params = (*matching.params, count)
+        return [{"value": value, "count": n} for value, n in self._db.execute(sql, params)]
+
+    def _highlights(self, match: str, fields: Sequence[str], rowids: list[int]) -> dict[str, dict[str, list[str]]]:
+        if not rowids:
+            return {}
+        snippets = ", ".join(
+            f"snippet(chunks_fts, {_FTS_COLUMNS.index(f)}, '<em>', '</em>', '...', 32)" for f in fields
+        )
+        rows = self._db.execute(
+            f"SELECT chunks.id, {snippets} FROM chunks_fts JOIN chunks ON chunks.rowid = chunks_fts.rowid "
+            f"WHERE chunks_fts MATCH ? AND chunks_fts.rowid IN ({', '.join('?' * len(rowids))})",
+            (match, *rowids),
+        )
+        return {
+            row[0]: {f: [text] for f, text in zip(fields, row[1:], strict=True) if text and "<em>" in text}
+            for row in rows
+        }
+
     def _rows(self, ranked: Sequence[tuple[int, float]]) -> list[tuple[dict[str, Any], float]]:
         if not ranked:
             return []
-        placeholders = ",".join("?" * len(ranked))
-        columns = ", ".join(SELECTABLE_FIELDS)
+        columns = ", ".join(f'"{c}"' for c in SCALAR_COLUMNS)
         cursor = self._db.execute(
-            f"SELECT rowid, {columns} FROM chunks WHERE rowid IN ({placeholders})", [r for r, _ in ranked]
+            f"SELECT rowid, {columns} FROM chunks WHERE rowid IN ({', '.join('?' * len(ranked))})",
+            [r for r, _ in ranked],
         )
-        by_rowid = {row[0]: dict(zip(SELECTABLE_FIELDS, row[1:], strict=True)) for row in cursor}
+        by_rowid = {row[0]: dict(zip(SCALAR_COLUMNS, row[1:], strict=True)) for row in cursor}
+        for name in COLLECTIONS:
+            for rowid in by_rowid:
+                by_rowid[rowid][name] = []
+            placeholders = ", ".join("?" * len(by_rowid))
+            cursor = self._db.execute(
+                f"SELECT rowid, value FROM chunk_values WHERE field = ? AND rowid IN ({placeholders})",
+                (name, *by_rowid),
+            )
+            for rowid, value in cursor:
+                by_rowid[rowid][name].append(value)
         return [(by_rowid[rowid], score) for rowid, score in ranked if rowid in by_rowid]
 
 
@@ -218,36 +331,31 @@ class EmbeddedRetriever:
         self,
         index: EmbeddedIndex,
         embeddings: Embeddings,
+        *,
         default_top_k: int,
         max_top_k: int,
         default_vector_search: bool,
+        security_field: str | None = None,
     ) -> None:
         self._index = index
         self._embeddings = embeddings
         self._default_top_k = default_top_k
         self._max_top_k = max_top_k
         self._default_vector_search = default_vector_search
+        self._security_field = security_field
         self.index_name = index.name
 
-    async def search(self, question: str, spec: RetrievalSpec) -> SearchResult:
-        top_k = self._default_top_k if spec.top_k is None else spec.top_k
-        if not 0 <= top_k <= self._max_top_k:
-            raise RequestError(f"top_k must be between 0 and {self._max_top_k}, got {top_k}", field="top_k")
-        select = spec.select_fields or SELECTABLE_FIELDS
-        unknown = [f for f in select if f not in SELECTABLE_FIELDS]
-        if unknown:
-            raise RequestError(
-                f"unknown field(s) in select_fields: {', '.join(unknown)}; available: {', '.join(SELECTABLE_FIELDS)}",
-                field="select_fields",
-            )
-        if top_k == 0:
-            return SearchResult(sources=(), index_name=self.index_name)
+    async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
+        plan = plan_search(question, spec, self._default_top_k, self._max_top_k)
+        if self._security_field:
+            plan = plan.restricted_to(security_filter(self._security_field, identity))
+        if plan.top_k == 0 or plan.matches_nothing:
+            return SearchResult(sources=(), index_name=self.index_name, count=0 if plan.include_total_count else None)
 
-        query = spec.query or question
         use_vectors = self._default_vector_search if spec.vector_search is None else spec.vector_search
         try:
-            vector = await self._embeddings.embed_query(query) if use_vectors else None
-            hits = await asyncio.to_thread(self._index.search, query, vector, top_k)
+            vector = await self._embeddings.embed_query(plan.text) if use_vectors and plan.text else None
+            hits = await asyncio.to_thread(self._index.search, plan, vector)
         except sqlite3.Error as exc:
             raise UpstreamError("search_failed", "The knowledge base search failed.") from exc
         sources = tuple(
@@ -256,8 +364,9 @@ class EmbeddedRetriever:
                 index_name=self.index_name,
                 score=score,
                 text=row["text"],
-                fields={name: row[name] for name in select},
+                fields={name: row[name] for name in plan.select},
+                highlights=hits.highlights.get(row["id"]),
             )
-            for row, score in hits
+            for row, score in hits.rows
         )
-        return SearchResult(sources=sources, index_name=self.index_name)
+        return SearchResult(sources=sources, index_name=self.index_name, count=hits.count, facets=hits.facets)

@@ -36,8 +36,12 @@ class ChatMessage(_Strict):
 
 
 class AzureSearchFetcherArgs(_Strict):
-    query: str | None = Field(None, description="Search text; defaults to the question.")
+    query: str | None = Field(None, description="Search text; defaults to the question. '*' matches everything.")
+    filter: str | None = Field(None, description="OData filter, e.g. \"category eq 'warranty'\".")
     top_k: int | None = Field(None, description="Number of sources; 0 skips retrieval.")
+    include_total_count: bool = False
+    facets: list[str] | None = Field(None, description='e.g. ["filename,count:5", "tags"]')
+    highlight_fields: list[str] | None = None
     select_fields: list[str] | None = None
     vector_search: bool | None = Field(None, description="Hybrid (text + vector) when true, full-text when false.")
 
@@ -182,8 +186,31 @@ class FlexibleRagResponse(BaseModel):
 # --- mapping ---
 
 
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values is not None else None
+
+
 def source_out(source: Source) -> dict[str, Any]:
-    return {**source.fields, "@search.score": source.score}
+    out = {**source.fields, "@search.score": source.score}
+    if source.highlights:
+        out["@search.highlights"] = source.highlights
+    return out
+
+
+def fetcher_data(result: TurnResult) -> dict[str, Any]:
+    """The raw search outcome for rich clients: index, count, facets and highlights."""
+    search = result.search
+    if search is None:
+        return {}
+    data: dict[str, Any] = {"index": search.index_name}
+    if search.count is not None:
+        data["count"] = search.count
+    if search.facets is not None:
+        data["facets"] = search.facets
+    highlights = {s.id: s.highlights for s in search.sources if s.highlights}
+    if highlights:
+        data["highlights"] = highlights
+    return {"AzureSearchFetcher": data}
 
 
 def _history_in(messages: list[ChatMessage]) -> tuple[Message, ...]:
@@ -201,7 +228,11 @@ def turn_request(body: FlexibleRagRequest, user_id: str | None) -> TurnRequest:
             query=fetcher.query,
             top_k=fetcher.top_k,
             vector_search=fetcher.vector_search,
-            select_fields=tuple(fetcher.select_fields) if fetcher.select_fields is not None else None,
+            select_fields=_tuple(fetcher.select_fields),
+            filter=fetcher.filter,
+            include_total_count=fetcher.include_total_count,
+            facets=_tuple(fetcher.facets),
+            highlight_fields=_tuple(fetcher.highlight_fields),
         ),
         prompt=PromptSpec(
             system_template=body.system_prompt_template,
@@ -241,7 +272,7 @@ def flexible_rag_response(
             else None
         ),
         errors=[ErrorOut(stage=e.stage, code=e.code, message=e.message) for e in result.errors],
-        data={},
+        data=fetcher_data(result),
         template_info=TemplateInfoOut(
             system_prompt_source=result.template_info.system_prompt_source,
             response_template_source=result.template_info.response_template_source,

@@ -1,0 +1,146 @@
+"""OData `$filter` as Azure AI Search reads it: parsing, validation, and SQL for the embedded index.
+
+Both backends parse every filter here first, so a malformed filter or an unknown field is
+the same 400 everywhere. The embedded index then runs the translated SQL: comparisons (eq,
+ne, gt, ge, lt, le, null), and/or/not with parentheses, `search.in(field, 'a,b', ',')`, and
+`any`/`all` over string collections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from odata_query import ast
+from odata_query.exceptions import ODataException
+from odata_query.grammar import ODataLexer, ODataParser
+
+from shared.core.errors import RequestError
+from shared.retrieval.schema import BY_NAME, IndexField
+
+_COMPARATORS = {ast.Eq: "=", ast.NotEq: "!=", ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
+_LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
+_DEFAULT_DELIMITERS = " ,"  # search.in's default: spaces and commas
+
+
+def parse(text: str) -> ast._Node:
+    """The filter's syntax tree; RequestError naming the problem when it does not parse."""
+    try:
+        return ODataParser().parse(ODataLexer().tokenize(text))
+    except (ODataException, Exception) as exc:  # the lexer raises plain exceptions on some input
+        raise RequestError(f"invalid filter {text!r}: {exc}", field="filter") from None
+
+
+def quote(value: str) -> str:
+    """An OData string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class SqlFilter:
+    where: str
+    params: tuple[Any, ...]
+
+
+def to_sql(node: ast._Node, collection_table: str) -> SqlFilter:
+    params: list[Any] = []
+    where = _Translator(params, collection_table).visit(node, lambda_var=None)
+    return SqlFilter(where, tuple(params))
+
+
+def search_in_values(node: ast.Call) -> list[str]:
+    if len(node.args) not in (2, 3) or not all(isinstance(a, ast.String) for a in node.args[1:]):
+        raise RequestError("search.in takes a field, a string of values, and optionally a string of delimiters")
+    delimiters = node.args[2].val if len(node.args) == 3 else _DEFAULT_DELIMITERS
+    values = [node.args[1].val]
+    for delimiter in delimiters:
+        values = [part for value in values for part in value.split(delimiter)]
+    return [v for v in values if v]
+
+
+class _Translator:
+    def __init__(self, params: list[Any], collection_table: str) -> None:
+        self._params = params
+        self._table = collection_table
+
+    def visit(self, node: ast._Node, lambda_var: str | None) -> str:
+        if isinstance(node, ast.BoolOp):
+            op = "AND" if isinstance(node.op, ast.And) else "OR"
+            return f"({self.visit(node.left, lambda_var)} {op} {self.visit(node.right, lambda_var)})"
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return f"(NOT {self.visit(node.operand, lambda_var)})"
+        if isinstance(node, ast.Compare):
+            return self._compare(node, lambda_var)
+        if isinstance(node, ast.Call) and node.func.namespace == ("search",) and node.func.name == "in":
+            column = self._operand(node.args[0], lambda_var) if node.args else None
+            values = search_in_values(node)
+            self._params.extend(values)
+            return f"{column} IN ({', '.join('?' * len(values))})"
+        if isinstance(node, ast.CollectionLambda):
+            return self._lambda(node)
+        raise RequestError(f"unsupported filter expression: {type(node).__name__}", field="filter")
+
+    def _compare(self, node: ast.Compare, lambda_var: str | None) -> str:
+        left, right = node.left, node.right
+        if isinstance(left, (*_LITERALS, ast.Null)):  # 'x' eq field reads as field eq 'x'
+            left, right = right, left
+        column = self._operand(left, lambda_var)
+        op = _COMPARATORS.get(type(node.comparator))
+        if op is None:
+            raise RequestError(f"unsupported comparison in filter: {type(node.comparator).__name__}", field="filter")
+        if isinstance(right, ast.Null):
+            if op not in ("=", "!="):
+                raise RequestError("null can only be compared with eq or ne", field="filter")
+            return f"{column} IS {'NOT ' if op == '!=' else ''}NULL"
+        if not isinstance(right, _LITERALS):
+            raise RequestError("a filter compares a field with a constant", field="filter")
+        self._params.append(self._literal(right, left, lambda_var))
+        return f"{column} {op} ?"
+
+    def _operand(self, node: ast._Node, lambda_var: str | None) -> str:
+        if not isinstance(node, ast.Identifier) or node.namespace:
+            raise RequestError("a filter compares a field with a constant", field="filter")
+        if lambda_var is not None and node.name == lambda_var:
+            return "v.value"
+        field = _field(node.name)
+        if field.is_collection:
+            raise RequestError(f"{field.name} is a collection: use {field.name}/any(...)", field="filter")
+        return f'chunks."{field.name}"'
+
+    def _literal(self, literal: ast._Node, operand: ast._Node, lambda_var: str | None) -> Any:
+        is_number_field = (
+            isinstance(operand, ast.Identifier)
+            and operand.name != lambda_var
+            and _field(operand.name).type == "Edm.Int32"
+        )
+        if isinstance(literal, ast.String):
+            if is_number_field:
+                raise RequestError(f"{operand.name} is a number; compare it with a number", field="filter")
+            return literal.val
+        if isinstance(literal, ast.Boolean):
+            return literal.val == "true"
+        if not is_number_field:
+            raise RequestError(f"{getattr(operand, 'name', 'value')} is text; quote the value", field="filter")
+        return float(literal.val) if isinstance(literal, ast.Float) else int(literal.val)
+
+    def _lambda(self, node: ast.CollectionLambda) -> str:
+        field = _field(node.owner.name) if isinstance(node.owner, ast.Identifier) else None
+        if field is None or not field.is_collection:
+            raise RequestError("any/all apply to a collection field", field="filter")
+        self._params.append(field.name)
+        match = f"SELECT 1 FROM {self._table} v WHERE v.rowid = chunks.rowid AND v.field = ?"
+        if node.lambda_ is None:  # tags/any(): the collection is not empty
+            return f"EXISTS ({match})"
+        condition = self.visit(node.lambda_.expression, lambda_var=node.lambda_.identifier.name)
+        if isinstance(node.operator, ast.Any):
+            return f"EXISTS ({match} AND {condition})"
+        return f"NOT EXISTS ({match} AND NOT {condition})"
+
+
+def _field(name: str) -> IndexField:
+    field = BY_NAME.get(name)
+    if field is None:
+        raise RequestError(f"unknown field {name!r} in filter", field="filter")
+    if not field.filterable:
+        raise RequestError(f"field {name!r} is not filterable", field="filter")
+    return field

@@ -1,0 +1,119 @@
+"""What a search request asks for, validated the same way for every backend.
+
+`plan_search` turns the core's RetrievalSpec into a SearchPlan, refusing (400) what no
+backend should run: top_k out of range, unknown or unsuitable fields in select, facets or
+highlights, and filters that do not parse or name unknown fields. The security filter is
+ANDed to the parsed filter tree, so a request can never remove or widen it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from odata_query import ast
+
+from shared.core.errors import RequestError
+from shared.core.types import RetrievalSpec
+from shared.retrieval import odata
+from shared.retrieval.schema import BY_NAME, RETRIEVABLE
+
+DEFAULT_FACET_COUNT = 10  # as Azure AI Search
+_FACET_COUNT = re.compile(r"count:(\d+)")
+
+
+@dataclass(frozen=True)
+class FacetSpec:
+    field: str
+    count: int
+
+    @property
+    def expression(self) -> str:
+        """Azure AI Search's facet syntax."""
+        return f"{self.field},count:{self.count}"
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    text: str  # "" matches every document
+    top_k: int
+    select: tuple[str, ...]
+    filter: ast._Node | None = None
+    filter_text: str | None = None
+    include_total_count: bool = False
+    facets: tuple[FacetSpec, ...] = ()
+    highlight_fields: tuple[str, ...] = ()
+    matches_nothing: bool = False
+
+    def restricted_to(self, security: str | None) -> SearchPlan:
+        """This plan ANDed with a security filter; None (no identity) matches nothing: fail closed."""
+        if security is None:
+            return replace(self, matches_nothing=True)
+        tree = odata.parse(security)
+        if self.filter is None:
+            return replace(self, filter=tree, filter_text=security)
+        # Each side parsed on its own, so the parentheses cannot be unbalanced by the request.
+        return replace(
+            self,
+            filter=ast.BoolOp(op=ast.And(), left=tree, right=self.filter),
+            filter_text=f"({security}) and ({self.filter_text})",
+        )
+
+
+def security_filter(field: str, identity: str | None) -> str | None:
+    """The filter that limits results to documents shared with `identity`; None when there is none."""
+    if not identity:
+        return None
+    return f"{field}/any(p: p eq {odata.quote(identity)})"
+
+
+def plan_search(question: str, spec: RetrievalSpec, default_top_k: int, max_top_k: int) -> SearchPlan:
+    top_k = default_top_k if spec.top_k is None else spec.top_k
+    if not 0 <= top_k <= max_top_k:
+        raise RequestError(f"top_k must be between 0 and {max_top_k}, got {top_k}", field="top_k")
+    select = spec.select_fields or RETRIEVABLE
+    _check_fields(select, "select_fields", lambda f: f.retrievable, "retrievable")
+    highlight = spec.highlight_fields or ()
+    _check_fields(highlight, "highlight_fields", lambda f: f.searchable, "searchable")
+    text = (question if spec.query is None else spec.query).strip()
+    filter_tree = odata.parse(spec.filter) if spec.filter else None
+    if filter_tree is not None:
+        odata.to_sql(filter_tree, "chunk_values")  # validates field names and types for every backend
+    return SearchPlan(
+        text="" if text == "*" else text,
+        top_k=top_k,
+        select=tuple(select),
+        filter=filter_tree,
+        filter_text=spec.filter or None,
+        include_total_count=spec.include_total_count,
+        facets=tuple(_facet(expression) for expression in spec.facets or ()),
+        highlight_fields=tuple(highlight),
+    )
+
+
+def _facet(expression: str) -> FacetSpec:
+    name, *parameters = [part.strip() for part in expression.split(",")]
+    _check_fields([name], "facets", lambda f: f.facetable, "facetable")
+    count = DEFAULT_FACET_COUNT
+    for parameter in parameters:
+        found = _FACET_COUNT.fullmatch(parameter)
+        if not found:
+            raise RequestError(
+                f"unsupported facet parameter {parameter!r} in {expression!r}; use count:N", field="facets"
+            )
+        count = int(found.group(1))
+    if not 1 <= count <= 1000:
+        raise RequestError(f"facet count must be between 1 and 1000 in {expression!r}", field="facets")
+    return FacetSpec(name, count)
+
+
+def _check_fields(names, request_field: str, allowed, quality: str) -> None:
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        available = ", ".join(f.name for f in BY_NAME.values() if allowed(f))
+        raise RequestError(
+            f"unknown field(s) in {request_field}: {', '.join(unknown)}; available: {available}", field=request_field
+        )
+    unsuitable = [n for n in names if not allowed(BY_NAME[n])]
+    if unsuitable:
+        raise RequestError(f"field(s) in {request_field} not {quality}: {', '.join(unsuitable)}", field=request_field)
