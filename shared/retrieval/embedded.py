@@ -37,7 +37,6 @@ RRF_K = 60
 # Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
 FUSION_CANDIDATES = 50
 _FTS_COLUMNS = ("title", "text")  # the searchable fields, in FTS column order
-_SCHEMA_VERSION = hashlib.sha1(repr(FIELDS).encode()).hexdigest()[:12]
 
 
 def _schema_sql() -> str:
@@ -55,9 +54,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_filename ON chunks (filename);
-CREATE TABLE IF NOT EXISTS chunk_values (rowid INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS chunk_values_lookup ON chunk_values (field, value, rowid);
-CREATE INDEX IF NOT EXISTS chunk_values_by_row ON chunk_values (rowid);
+-- One row per element of a collection field, in the collection's order (the table's rowid).
+CREATE TABLE IF NOT EXISTS chunk_values (chunk INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunk_values_lookup ON chunk_values (field, value, chunk);
+CREATE INDEX IF NOT EXISTS chunk_values_by_chunk ON chunk_values (chunk);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
     title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
@@ -66,9 +66,12 @@ CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts (chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
-    DELETE FROM chunk_values WHERE rowid = old.rowid;
+    DELETE FROM chunk_values WHERE chunk = old.rowid;
 END;
 """
+
+
+_SCHEMA_VERSION = hashlib.sha1(_schema_sql().encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ class EmbeddedIndex:
                 values = [document[c] for c in SCALAR_COLUMNS]
                 rowid = self._db.execute(insert, [*values, np.asarray(vector, dtype=np.float32).tobytes()]).lastrowid
                 self._db.executemany(
-                    "INSERT INTO chunk_values (rowid, field, value) VALUES (?, ?, ?)",
+                    "INSERT INTO chunk_values (chunk, field, value) VALUES (?, ?, ?)",
                     [(rowid, name, value) for name in COLLECTIONS for value in document[name]],
                 )
             self._db.execute(
@@ -201,7 +204,9 @@ class EmbeddedIndex:
             text_hits = self._text_ranking(
                 match, where, max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
             )
-            if vector is None:
+            if vector is None and not match:  # "*": every document the filter lets through, as Azure
+                ranked = self._all(where, plan.top_k)
+            elif vector is None:
                 ranked = text_hits[: plan.top_k]
             else:
                 vector_hits = self._vector_ranking(vector, where, max(plan.top_k, FUSION_CANDIDATES))
@@ -228,6 +233,12 @@ class EmbeddedIndex:
             clauses.append(where.where)
             params.extend(where.params)
         return odata.SqlFilter(" AND ".join(clauses) or "1", tuple(params))
+
+    def _all(self, where: odata.SqlFilter | None, limit: int) -> list[tuple[int, float]]:
+        condition, params = (f"WHERE {where.where}", where.params) if where else ("", ())
+        return self._db.execute(
+            f"SELECT rowid, 1.0 FROM chunks {condition} ORDER BY rowid LIMIT ?", (*params, limit)
+        ).fetchall()
 
     def _text_ranking(self, match: str, where: odata.SqlFilter | None, limit: int) -> list[tuple[int, float]]:
         if not match:
@@ -276,7 +287,7 @@ class EmbeddedIndex:
         if BY_NAME[name].is_collection:
             sql = (
                 "SELECT value, count(*) FROM chunk_values WHERE field = ? "
-                f"AND rowid IN (SELECT chunks.rowid FROM chunks WHERE {matching.where}) "
+                f"AND chunk IN (SELECT chunks.rowid FROM chunks WHERE {matching.where}) "
                 "GROUP BY value ORDER BY count(*) DESC, value LIMIT ?"
             )
             params = (name, *matching.params, count)
@@ -318,7 +329,7 @@ class EmbeddedIndex:
                 by_rowid[rowid][name] = []
             placeholders = ", ".join("?" * len(by_rowid))
             cursor = self._db.execute(
-                f"SELECT rowid, value FROM chunk_values WHERE field = ? AND rowid IN ({placeholders})",
+                f"SELECT chunk, value FROM chunk_values WHERE field = ? AND chunk IN ({placeholders}) ORDER BY rowid",
                 (name, *by_rowid),
             )
             for rowid, value in cursor:

@@ -23,10 +23,36 @@ _LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
 _DEFAULT_DELIMITERS = " ,"  # search.in's default: spaces and commas
 
 
+class _Lexer(ODataLexer):
+    """odata-query's lexer, with word boundaries on keywords that can start a field name.
+
+    The stock lexer reads `allowed_groups` as the keyword `all` followed by `owed_groups`
+    (likewise any..., null..., true..., false...), so such fields could not be filtered.
+    """
+
+    tokens = ODataLexer.tokens
+
+    @_(r"(?:true|false)(?!\w)")  # noqa: F821 - sly injects `_` into lexer class bodies
+    def BOOLEAN(self, t):
+        return ODataLexer.BOOLEAN(self, t)
+
+    @_(r"null(?!\w)")  # noqa: F821
+    def NULL(self, t):
+        return ODataLexer.NULL(self, t)
+
+    @_(r"any(?!\w)")  # noqa: F821
+    def ANY(self, t):
+        return ODataLexer.ANY(self, t)
+
+    @_(r"all(?!\w)")  # noqa: F821
+    def ALL(self, t):
+        return ODataLexer.ALL(self, t)
+
+
 def parse(text: str) -> ast._Node:
     """The filter's syntax tree; RequestError naming the problem when it does not parse."""
     try:
-        return ODataParser().parse(ODataLexer().tokenize(text))
+        return ODataParser().parse(_Lexer().tokenize(text))
     except (ODataException, Exception) as exc:  # the lexer raises plain exceptions on some input
         raise RequestError(f"invalid filter {text!r}: {exc}", field="filter") from None
 
@@ -128,7 +154,7 @@ class _Translator:
         if field is None or not field.is_collection:
             raise RequestError("any/all apply to a collection field", field="filter")
         self._params.append(field.name)
-        match = f"SELECT 1 FROM {self._table} v WHERE v.rowid = chunks.rowid AND v.field = ?"
+        match = f"SELECT 1 FROM {self._table} v WHERE v.chunk = chunks.rowid AND v.field = ?"
         if node.lambda_ is None:  # tags/any(): the collection is not empty
             return f"EXISTS ({match})"
         condition = self.visit(node.lambda_.expression, lambda_var=node.lambda_.identifier.name)
