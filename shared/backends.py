@@ -8,15 +8,16 @@ importing function_app stays fast (cold start).
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config import get_settings
 from shared.core.errors import RequestError
 
 if TYPE_CHECKING:
+    from azure.search.documents.aio import SearchClient
     from azure.storage.blob.aio import ContainerClient
 
-    from shared.core.interfaces import ChatModel, Embeddings, Retriever, TemplateSource
+    from shared.core.interfaces import ChatModel, Embeddings, IndexWriter, Retriever, TemplateSource
     from shared.core.orchestrator import Orchestrator
     from shared.retrieval.embedded import EmbeddedIndex
     from shared.templates.sandbox import TemplateRenderer
@@ -48,6 +49,11 @@ def _default_chat_model() -> ChatModel:
 
 @functools.cache
 def embeddings() -> Embeddings:
+    settings = get_settings().embeddings
+    if settings.provider == "azure_openai":
+        from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
+
+        return AzureOpenAIEmbeddings(settings)
     from shared.embeddings.embedded import EmbeddedEmbeddings
 
     return EmbeddedEmbeddings()
@@ -61,19 +67,67 @@ def search_index() -> EmbeddedIndex:
     return EmbeddedIndex(settings.index_path, settings.index_name)
 
 
+def _search_credential() -> Any:
+    settings = get_settings().search
+    if settings.api_key:
+        from azure.core.credentials import AzureKeyCredential
+
+        return AzureKeyCredential(settings.api_key.get_secret_value())
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
 @functools.cache
-def retriever() -> Retriever:
-    from shared.retrieval.embedded import EmbeddedRetriever
+def search_client() -> SearchClient:
+    from azure.search.documents.aio import SearchClient
 
     settings = get_settings().search
-    return EmbeddedRetriever(
-        search_index(),
-        embeddings(),
-        default_top_k=settings.top_k,
-        max_top_k=settings.max_top_k,
-        default_vector_search=settings.vector_search,
-        security_field=settings.security_field,
-    )
+    return SearchClient(settings.endpoint, settings.index_name, _search_credential())
+
+
+@functools.cache
+def retriever() -> Retriever:
+    settings = get_settings().search
+    options = {
+        "default_top_k": settings.top_k,
+        "max_top_k": settings.max_top_k,
+        "default_vector_search": settings.vector_search,
+        "security_field": settings.security_field,
+    }
+    if settings.backend == "azure":
+        from shared.retrieval.azure_search import AzureSearchRetriever
+
+        return AzureSearchRetriever(
+            search_client(),
+            settings.index_name,
+            None if settings.vectorizer else embeddings(),
+            vectorizer=settings.vectorizer,
+            semantic_configuration=settings.semantic_configuration,
+            **options,
+        )
+    from shared.retrieval.embedded import EmbeddedRetriever
+
+    return EmbeddedRetriever(search_index(), embeddings(), **options)
+
+
+def index_writer() -> IndexWriter:
+    """Where ingestion writes: the configured search backend."""
+    settings = get_settings().search
+    if settings.backend == "azure":
+        from azure.search.documents.indexes.aio import SearchIndexClient
+
+        from shared.retrieval.azure_search import AzureSearchIndexWriter
+
+        return AzureSearchIndexWriter(
+            SearchIndexClient(settings.endpoint, _search_credential()),
+            search_client(),
+            settings.index_name,
+            settings.semantic_configuration,
+        )
+    from shared.retrieval.embedded import EmbeddedIndexWriter
+
+    return EmbeddedIndexWriter(search_index())
 
 
 @functools.cache

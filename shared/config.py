@@ -53,7 +53,21 @@ class EmbeddingSettings(BaseSettings):
 
     model_config = _env("EMBEDDINGS_")
 
-    provider: Literal["embedded"] = "embedded"
+    provider: Literal["embedded", "azure_openai"] = "embedded"
+    endpoint: str | None = Field(None, description="Azure OpenAI endpoint, https://<resource>.openai.azure.com")
+    deployment: str | None = Field(None, description="The embedding model's deployment name.")
+    api_key: SecretStr | None = Field(None, description="Leave unset to sign in with Entra ID (managed identity).")
+    api_version: str = "2024-10-21"
+    dimensions: int | None = Field(None, ge=1, description="Vector size; required for Azure OpenAI.")
+
+    @model_validator(mode="after")
+    def _azure_needs_a_deployment(self) -> EmbeddingSettings:
+        if self.provider == "azure_openai" and not (self.endpoint and self.deployment and self.dimensions):
+            raise ValueError(
+                "EMBEDDINGS_PROVIDER=azure_openai needs EMBEDDINGS_ENDPOINT, EMBEDDINGS_DEPLOYMENT "
+                "and EMBEDDINGS_DIMENSIONS"
+            )
+        return self
 
 
 class SearchSettings(BaseSettings):
@@ -61,7 +75,7 @@ class SearchSettings(BaseSettings):
 
     model_config = _env("SEARCH_")
 
-    backend: Literal["embedded"] = "embedded"
+    backend: Literal["embedded", "azure"] = "embedded"
     index_name: str = "docs"
     index_path: Path = DATA_DIR / "index.sqlite"
     top_k: int = Field(3, ge=0, description="Sources per question when the request does not say.")
@@ -70,6 +84,16 @@ class SearchSettings(BaseSettings):
     security_field: str | None = Field(
         None, description="A collection of user or group ids; when set, users only find documents listing them."
     )
+    endpoint: str | None = Field(None, description="Azure AI Search endpoint, https://<service>.search.windows.net")
+    api_key: SecretStr | None = Field(None, description="Leave unset to sign in with Entra ID (managed identity).")
+    vectorizer: bool = Field(False, description="The index vectorizes query text itself (integrated vectorization).")
+    semantic_configuration: str | None = Field(None, description="Rerank with this semantic configuration.")
+
+    @model_validator(mode="after")
+    def _azure_needs_an_endpoint(self) -> SearchSettings:
+        if self.backend == "azure" and not self.endpoint:
+            raise ValueError("SEARCH_BACKEND=azure needs SEARCH_ENDPOINT")
+        return self
 
 
 class PromptSettings(BaseSettings):

@@ -14,6 +14,8 @@ from shared.core.types import Completion, GenerationParams, Message, ModelInfo, 
 if TYPE_CHECKING:
     import numpy as np
 
+    from shared.retrieval.schema import Chunk
+
 
 class Embeddings(Protocol):
     dimensions: int
@@ -41,6 +43,27 @@ class ChatModel(Protocol):
 
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         """One completion; raises UpstreamError when the model cannot answer."""
+
+
+class IndexWriter(Protocol):
+    """Where ingestion writes chunks: the embedded index or Azure AI Search."""
+
+    name: str
+
+    async def ensure_index(self, dimensions: int) -> None:
+        """Create or update the index for vectors of this size."""
+
+    async def document_hashes(self) -> dict[str, str]:
+        """The content hash of every indexed document, by file name."""
+
+    async def replace_document(
+        self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
+    ) -> None:
+        """Make these the document's only chunks."""
+
+    async def delete_document(self, filename: str) -> None: ...
+
+    async def chunk_count(self) -> int: ...
 
 
 class TemplateSource(Protocol):

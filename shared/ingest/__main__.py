@@ -28,7 +28,7 @@ from shared import backends
 from shared.config import PROJECT_ROOT
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import SUPPORTED_SUFFIXES, extract
-from shared.retrieval.embedded import Chunk
+from shared.retrieval.schema import Chunk
 
 log = logging.getLogger("ingest")
 
@@ -62,10 +62,11 @@ def find_files(folder: Path) -> dict[str, Path]:
 
 
 async def ingest(folder: Path, *, prune: bool, chunker: Chunker) -> Summary:
-    index = backends.search_index()
+    index = backends.index_writer()
     embeddings = backends.embeddings()
+    await index.ensure_index(embeddings.dimensions)
     files = find_files(folder)
-    known = index.document_hashes()
+    known = await index.document_hashes()
     summary = Summary()
 
     with tqdm(files.items(), desc="Indexing", unit="file") as progress:
@@ -105,13 +106,13 @@ async def ingest(folder: Path, *, prune: bool, chunker: Chunker) -> Summary:
                 for start in range(0, len(chunks), EMBED_BATCH)
                 for row in await embeddings.embed_documents([c.text for c in chunks[start : start + EMBED_BATCH]])
             ]
-            index.replace_document(name, content_hash, chunks, vectors)
+            await index.replace_document(name, content_hash, chunks, vectors)
             summary.indexed += 1
             summary.chunks += len(chunks)
 
     if prune:
         for name in known.keys() - files.keys():
-            index.delete_document(name)
+            await index.delete_document(name)
             summary.removed += 1
     return summary
 
@@ -127,11 +128,13 @@ def main() -> None:
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")
 
+    async def run() -> tuple[Summary, str, int]:
+        summary = await ingest(args.folder, prune=args.prune, chunker=Chunker(args.chunk_tokens, args.overlap_tokens))
+        index = backends.index_writer()
+        return summary, index.name, await index.chunk_count()
+
     started = time.perf_counter()
-    summary = asyncio.run(
-        ingest(args.folder, prune=args.prune, chunker=Chunker(args.chunk_tokens, args.overlap_tokens))
-    )
-    index = backends.search_index()
+    summary, index_name, chunk_count = asyncio.run(run())
     log.info(
         "indexed %d file(s) (%d chunks), %d unchanged, %d removed, %d failed in %.1f s; index %r now holds %d chunks",
         summary.indexed,
@@ -140,8 +143,8 @@ def main() -> None:
         summary.removed,
         summary.failed,
         time.perf_counter() - started,
-        index.name,
-        index.chunk_count(),
+        index_name,
+        chunk_count,
     )
 
 

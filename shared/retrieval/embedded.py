@@ -29,7 +29,7 @@ from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
 from shared.retrieval.query import SearchPlan, plan_search, security_filter
-from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS
+from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS, Chunk
 
 log = logging.getLogger(__name__)
 
@@ -72,28 +72,6 @@ END;
 
 
 _SCHEMA_VERSION = hashlib.sha1(_schema_sql().encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class Chunk:
-    filename: str
-    title: str | None
-    chunk_index: int
-    page: int | None
-    text: str
-    content_hash: str = ""
-    category: str | None = None
-    tags: tuple[str, ...] = ()
-    allowed_principals: tuple[str, ...] = ()
-
-    @property
-    def id(self) -> str:
-        # Stable across re-ingestion and valid as an Azure AI Search key.
-        return f"{hashlib.sha1(self.filename.encode()).hexdigest()[:16]}-{self.chunk_index}"
-
-    def document(self) -> dict[str, Any]:
-        """The chunk's indexed fields, by schema name (without the vector)."""
-        return {f.name: getattr(self, f.name) for f in FIELDS}
 
 
 def fts_query(text: str) -> str:
@@ -177,6 +155,18 @@ class EmbeddedIndex:
     def chunk_count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def ensure_dimensions(self, dimensions: int) -> None:
+        """Record the vector size; refuse vectors of another size (a different embedding model)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(dimensions),))
+            elif int(row[0]) != dimensions:
+                raise ValueError(
+                    f"index {self.name} holds {row[0]}-dimension vectors but the embedding model makes {dimensions}: "
+                    "point SEARCH_INDEX_PATH to a new file or delete this one"
+                )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -335,6 +325,31 @@ class EmbeddedIndex:
             for rowid, value in cursor:
                 by_rowid[rowid][name].append(value)
         return [(by_rowid[rowid], score) for rowid, score in ranked if rowid in by_rowid]
+
+
+class EmbeddedIndexWriter:
+    """Ingestion's async view of the embedded index (the same interface as Azure's writer)."""
+
+    def __init__(self, index: EmbeddedIndex) -> None:
+        self._index = index
+        self.name = index.name
+
+    async def ensure_index(self, dimensions: int) -> None:
+        await asyncio.to_thread(self._index.ensure_dimensions, dimensions)
+
+    async def document_hashes(self) -> dict[str, str]:
+        return await asyncio.to_thread(self._index.document_hashes)
+
+    async def replace_document(
+        self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
+    ) -> None:
+        await asyncio.to_thread(self._index.replace_document, filename, content_hash, chunks, vectors)
+
+    async def delete_document(self, filename: str) -> None:
+        await asyncio.to_thread(self._index.delete_document, filename)
+
+    async def chunk_count(self) -> int:
+        return await asyncio.to_thread(self._index.chunk_count)
 
 
 class EmbeddedRetriever:

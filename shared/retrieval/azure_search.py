@@ -1,0 +1,242 @@
+"""Azure AI Search: the retriever, and the index writer used by ingestion.
+
+Requests are validated and planned exactly as for the embedded index
+(shared.retrieval.query), so the same request gives the same behaviour on both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from azure.core.exceptions import AzureError, HttpResponseError
+
+from shared.core.errors import UpstreamError
+from shared.core.interfaces import Embeddings
+from shared.core.types import RetrievalSpec, SearchResult, Source
+from shared.retrieval import odata
+from shared.retrieval.embedded import FUSION_CANDIDATES
+from shared.retrieval.query import plan_search, security_filter
+from shared.retrieval.schema import FIELDS, VECTOR_FIELD, Chunk
+
+if TYPE_CHECKING:
+    import numpy as np
+    from azure.search.documents.aio import SearchClient
+    from azure.search.documents.indexes.aio import SearchIndexClient
+
+log = logging.getLogger(__name__)
+
+UPLOAD_BATCH = 500
+VECTOR_PROFILE = "default-vector-profile"
+
+
+class AzureSearchRetriever:
+    def __init__(
+        self,
+        client: SearchClient,
+        index_name: str,
+        embeddings: Embeddings | None,
+        *,
+        default_top_k: int,
+        max_top_k: int,
+        default_vector_search: bool,
+        security_field: str | None = None,
+        vectorizer: bool = False,
+        semantic_configuration: str | None = None,
+    ) -> None:
+        self._client = client
+        self._embeddings = embeddings
+        self._default_top_k = default_top_k
+        self._max_top_k = max_top_k
+        self._default_vector_search = default_vector_search
+        self._security_field = security_field
+        self._vectorizer = vectorizer
+        self._semantic_configuration = semantic_configuration
+        self.index_name = index_name
+
+    async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
+        from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
+
+        plan = plan_search(question, spec, self._default_top_k, self._max_top_k)
+        if self._security_field:
+            plan = plan.restricted_to(security_filter(self._security_field, identity))
+        if plan.top_k == 0 or plan.matches_nothing:
+            return SearchResult(sources=(), index_name=self.index_name, count=0 if plan.include_total_count else None)
+
+        use_vectors = self._default_vector_search if spec.vector_search is None else spec.vector_search
+        vector_queries = None
+        if use_vectors and plan.text:
+            k = max(plan.top_k, FUSION_CANDIDATES)  # as many candidates as the embedded index fuses
+            if self._vectorizer:
+                vector_queries = [VectorizableTextQuery(text=plan.text, k_nearest_neighbors=k, fields=VECTOR_FIELD)]
+            else:
+                vector = await self._embeddings.embed_query(plan.text)
+                vector_queries = [VectorizedQuery(vector=vector.tolist(), k_nearest_neighbors=k, fields=VECTOR_FIELD)]
+        semantic = (
+            {"query_type": "semantic", "semantic_configuration_name": self._semantic_configuration}
+            if self._semantic_configuration
+            else {}
+        )
+        try:
+            results = await self._client.search(
+                search_text=plan.text or "*",
+                top=plan.top_k,
+                select=sorted({*plan.select, "id", "text"}),
+                filter=plan.filter_text,
+                include_total_count=plan.include_total_count,
+                facets=[f.expression for f in plan.facets] or None,
+                highlight_fields=",".join(plan.highlight_fields) or None,
+                highlight_pre_tag="<em>",
+                highlight_post_tag="</em>",
+                vector_queries=vector_queries,
+                **semantic,
+            )
+            documents = [document async for document in results]
+            count = await results.get_count() if plan.include_total_count else None
+            facets = await results.get_facets() if plan.facets else None
+        except HttpResponseError as exc:
+            if exc.status_code == 400:  # the request was validated here: the index does not match our schema
+                log.error("Azure AI Search refused a validated request: %s", exc.message)
+            raise UpstreamError("search_failed", "The knowledge base search failed.") from exc
+        except AzureError as exc:
+            raise UpstreamError("search_failed", "The knowledge base search failed.") from exc
+
+        sources = tuple(
+            Source(
+                id=document["id"],
+                index_name=self.index_name,
+                score=document["@search.score"],
+                text=document.get("text") or "",
+                fields={name: document.get(name) for name in plan.select},
+                highlights=document.get("@search.highlights"),
+            )
+            for document in documents
+        )
+        return SearchResult(
+            sources=sources,
+            index_name=self.index_name,
+            count=count,
+            facets={
+                name: [{"value": f["value"], "count": f["count"]} for f in values] for name, values in facets.items()
+            }
+            if facets is not None
+            else None,
+        )
+
+
+class AzureSearchIndexWriter:
+    """Creates or updates the index schema, and replaces documents' chunks for ingestion."""
+
+    def __init__(
+        self,
+        index_client: SearchIndexClient,
+        client: SearchClient,
+        index_name: str,
+        semantic_configuration: str | None = None,
+    ) -> None:
+        self._index_client = index_client
+        self._client = client
+        self._semantic_configuration = semantic_configuration
+        self.name = index_name
+
+    async def ensure_index(self, dimensions: int) -> None:
+        await self._index_client.create_or_update_index(
+            index_definition(self.name, dimensions, self._semantic_configuration)
+        )
+
+    async def document_hashes(self) -> dict[str, str]:
+        results = await self._client.search(
+            search_text="*", filter="chunk_index eq 0", select=["filename", "content_hash"]
+        )
+        return {document["filename"]: document["content_hash"] async for document in results}
+
+    async def replace_document(
+        self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
+    ) -> None:
+        documents = [
+            {**chunk.document(), "id": chunk.id, VECTOR_FIELD: [float(x) for x in vector]}
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        ]
+        for start in range(0, len(documents), UPLOAD_BATCH):
+            await self._client.merge_or_upload_documents(documents[start : start + UPLOAD_BATCH])
+        kept = {d["id"] for d in documents}
+        stale = [i for i in await self._chunk_ids(filename) if i not in kept]
+        if stale:  # the document got shorter: drop its old tail
+            await self._client.delete_documents([{"id": i} for i in stale])
+
+    async def delete_document(self, filename: str) -> None:
+        ids = await self._chunk_ids(filename)
+        if ids:
+            await self._client.delete_documents([{"id": i} for i in ids])
+
+    async def chunk_count(self) -> int:
+        return await self._client.get_document_count()
+
+    async def _chunk_ids(self, filename: str) -> list[str]:
+        results = await self._client.search(
+            search_text="*", filter=f"filename eq {odata.quote(filename)}", select=["id"]
+        )
+        return [document["id"] async for document in results]
+
+
+def index_definition(name: str, dimensions: int, semantic_configuration: str | None = None) -> Any:
+    """The Azure AI Search index for shared.retrieval.schema.FIELDS, with an HNSW vector field."""
+    from azure.search.documents.indexes.models import (
+        HnswAlgorithmConfiguration,
+        SearchField,
+        SearchFieldDataType,
+        SearchIndex,
+        SemanticConfiguration,
+        SemanticField,
+        SemanticPrioritizedFields,
+        SemanticSearch,
+        VectorSearch,
+        VectorSearchProfile,
+    )
+
+    fields = [
+        SearchField(
+            name=f.name,
+            type=f.type,
+            key=f.key,
+            searchable=f.searchable,
+            filterable=f.filterable,
+            facetable=f.facetable,
+            hidden=not f.retrievable,
+        )
+        for f in FIELDS
+    ]
+    fields.append(
+        SearchField(
+            name=VECTOR_FIELD,
+            type=SearchFieldDataType.Collection(SearchFieldDataType.Single),
+            searchable=True,
+            vector_search_dimensions=dimensions,
+            vector_search_profile_name=VECTOR_PROFILE,
+        )
+    )
+    semantic = (
+        SemanticSearch(
+            configurations=[
+                SemanticConfiguration(
+                    name=semantic_configuration,
+                    prioritized_fields=SemanticPrioritizedFields(
+                        title_field=SemanticField(field_name="title"),
+                        content_fields=[SemanticField(field_name="text")],
+                    ),
+                )
+            ]
+        )
+        if semantic_configuration
+        else None
+    )
+    return SearchIndex(
+        name=name,
+        fields=fields,
+        vector_search=VectorSearch(
+            algorithms=[HnswAlgorithmConfiguration(name="hnsw")],
+            profiles=[VectorSearchProfile(name=VECTOR_PROFILE, algorithm_configuration_name="hnsw")],
+        ),
+        semantic_search=semantic,
+    )
