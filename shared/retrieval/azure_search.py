@@ -16,8 +16,7 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
-from shared.retrieval.embedded import FUSION_CANDIDATES
-from shared.retrieval.query import plan_search, security_filter
+from shared.retrieval.query import FUSION_CANDIDATES, plan_search, security_filter
 from shared.retrieval.schema import FIELDS, VECTOR_FIELD, Chunk
 
 if TYPE_CHECKING:

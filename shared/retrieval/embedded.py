@@ -28,14 +28,11 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
-from shared.retrieval.query import SearchPlan, plan_search, security_filter
+from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchPlan, plan_search, security_filter
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS, Chunk
 
 log = logging.getLogger(__name__)
 
-RRF_K = 60
-# Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
-FUSION_CANDIDATES = 50
 _FTS_COLUMNS = ("title", "text")  # the searchable fields, in FTS column order
 
 

@@ -19,6 +19,9 @@ from shared.retrieval import odata
 from shared.retrieval.schema import BY_NAME, RETRIEVABLE
 
 DEFAULT_FACET_COUNT = 10  # as Azure AI Search
+RRF_K = 60  # reciprocal rank fusion constant, as Azure AI Search's hybrid ranking
+# Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
+FUSION_CANDIDATES = 50
 _FACET_COUNT = re.compile(r"count:(\d+)")
 
 

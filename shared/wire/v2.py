@@ -17,6 +17,7 @@ from shared.core.types import (
     Message,
     PromptSpec,
     RetrievalSpec,
+    SearchResult,
     Source,
     TurnRequest,
     TurnResult,
@@ -197,9 +198,8 @@ def source_out(source: Source) -> dict[str, Any]:
     return out
 
 
-def fetcher_data(result: TurnResult) -> dict[str, Any]:
+def fetcher_data(search: SearchResult | None) -> dict[str, Any]:
     """The raw search outcome for rich clients: index, count, facets and highlights."""
-    search = result.search
     if search is None:
         return {}
     data: dict[str, Any] = {"index": search.index_name}
@@ -272,7 +272,7 @@ def flexible_rag_response(
             else None
         ),
         errors=[ErrorOut(stage=e.stage, code=e.code, message=e.message) for e in result.errors],
-        data=fetcher_data(result),
+        data=fetcher_data(result.search),
         template_info=TemplateInfoOut(
             system_prompt_source=result.template_info.system_prompt_source,
             response_template_source=result.template_info.response_template_source,

@@ -1,0 +1,70 @@
+"""A local HTTP server that records every request and answers from a test's handler.
+
+For services without a local stand-in (Azure AI Search, Azure OpenAI): the real SDK talks
+to it over HTTP, and the test asserts on the exact requests it sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shared.local_server import free_port
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+Responder = Callable[[RecordedRequest], tuple[int, Any]]
+
+
+class RecordingServer:
+    def __init__(self, respond: Responder) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.respond = respond
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    async def _handle(self, request: Request) -> Response:
+        raw = await request.body()
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            query=dict(request.query_params),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=json.loads(raw) if raw else None,
+        )
+        self.requests.append(recorded)
+        status, payload = self.respond(recorded)
+        return JSONResponse(payload, status_code=status) if payload is not None else Response(status_code=status)
+
+    def __enter__(self) -> RecordingServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "the recording server did not start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
