@@ -42,15 +42,22 @@ def _schema_sql() -> str:
         for f in FIELDS
         if not f.is_collection
     )
+    # Filters read these indexes instead of scanning the chunks' text.
+    indexes = "\n".join(
+        f'CREATE INDEX IF NOT EXISTS chunks_by_{f.name} ON chunks ("{f.name}");'
+        for f in FIELDS
+        if f.filterable and not f.is_collection and not f.key
+    )
     return f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (filename TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY,
-    {columns},
-    embedding BLOB NOT NULL
+    {columns}
 );
-CREATE INDEX IF NOT EXISTS chunks_by_filename ON chunks (filename);
+{indexes}
+-- Vectors live apart from the chunks, so that a filter scanning chunks does not read them.
+CREATE TABLE IF NOT EXISTS chunk_vectors (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
 -- One row per element of a collection field, in the collection's order (the table's rowid).
 CREATE TABLE IF NOT EXISTS chunk_values (chunk INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunk_values_lookup ON chunk_values (field, value, chunk);
@@ -64,6 +71,7 @@ END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
     INSERT INTO chunks_fts (chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
     DELETE FROM chunk_values WHERE chunk = old.rowid;
+    DELETE FROM chunk_vectors WHERE rowid = old.rowid;
 END;
 """
 
@@ -111,7 +119,7 @@ class EmbeddedIndex:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if row and row[0] != _SCHEMA_VERSION:
             log.warning("the index schema changed: %s is rebuilt empty; run the ingestion again", self.name)
-            for table in ("chunks_fts", "chunk_values", "chunks", "documents", "meta"):
+            for table in ("chunks_fts", "chunk_values", "chunk_vectors", "chunks", "documents", "meta"):
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
         self._db.executescript(_schema_sql())
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,))
@@ -127,13 +135,17 @@ class EmbeddedIndex:
     ) -> None:
         """Swap a document's chunks in one transaction, so a re-run never leaves duplicates."""
         names = ", ".join(f'"{c}"' for c in SCALAR_COLUMNS)
-        insert = f"INSERT INTO chunks ({names}, embedding) VALUES ({', '.join('?' * (len(SCALAR_COLUMNS) + 1))})"
+        insert = f"INSERT INTO chunks ({names}) VALUES ({', '.join('?' * len(SCALAR_COLUMNS))})"
         with self._lock, self._transaction():
             self._db.execute("DELETE FROM chunks WHERE filename = ?", (filename,))
             for chunk, vector in zip(chunks, vectors, strict=True):
                 document = chunk.document()
                 values = [document[c] for c in SCALAR_COLUMNS]
-                rowid = self._db.execute(insert, [*values, np.asarray(vector, dtype=np.float32).tobytes()]).lastrowid
+                rowid = self._db.execute(insert, values).lastrowid
+                self._db.execute(
+                    "INSERT INTO chunk_vectors (rowid, embedding) VALUES (?, ?)",
+                    (rowid, np.asarray(vector, dtype=np.float32).tobytes()),
+                )
                 self._db.executemany(
                     "INSERT INTO chunk_values (chunk, field, value) VALUES (?, ?, ?)",
                     [(rowid, name, value) for name in COLLECTIONS for value in document[name]],
@@ -188,15 +200,18 @@ class EmbeddedIndex:
         where = odata.to_sql(plan.filter, "chunk_values") if plan.filter is not None else None
         match = fts_query(plan.text)
         with self._lock:
+            self._refresh_vectors()
+            allowed = self._allowed(where) if where is not None else None
             text_hits = self._text_ranking(
-                match, where, max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
+                match, allowed, max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
             )
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
-                ranked = self._all(where, plan.top_k)
+                everything = self._vector_rowids if allowed is None else allowed
+                ranked = [(int(rowid), 1.0) for rowid in everything[: plan.top_k]]
             elif vector is None:
-                ranked = text_hits[: plan.top_k]
+                ranked = text_hits
             else:
-                vector_hits = self._vector_ranking(vector, where, max(plan.top_k, FUSION_CANDIDATES))
+                vector_hits = self._vector_ranking(vector, allowed, max(plan.top_k, FUSION_CANDIDATES))
                 ranked = reciprocal_rank_fusion([r for r, _ in text_hits], [r for r, _ in vector_hits])[: plan.top_k]
             hits = IndexHits(rows=self._rows(ranked))
             matching = self._matching(match, where)
@@ -221,47 +236,48 @@ class EmbeddedIndex:
             params.extend(where.params)
         return odata.SqlFilter(" AND ".join(clauses) or "1", tuple(params))
 
-    def _all(self, where: odata.SqlFilter | None, limit: int) -> list[tuple[int, float]]:
-        condition, params = (f"WHERE {where.where}", where.params) if where else ("", ())
-        return self._db.execute(
-            f"SELECT rowid, 1.0 FROM chunks {condition} ORDER BY rowid LIMIT ?", (*params, limit)
-        ).fetchall()
+    def _allowed(self, where: odata.SqlFilter) -> np.ndarray:
+        """The sorted row ids the filter lets through."""
+        rows = self._db.execute(f"SELECT rowid FROM chunks WHERE {where.where} ORDER BY rowid", where.params)
+        return np.fromiter((rowid for (rowid,) in rows), dtype=np.int64)
 
-    def _text_ranking(self, match: str, where: odata.SqlFilter | None, limit: int) -> list[tuple[int, float]]:
+    def _text_ranking(self, match: str, allowed: np.ndarray | None, limit: int) -> list[tuple[int, float]]:
         if not match:
             return []
-        condition, params = (f"AND {where.where}", where.params) if where else ("", ())
-        return self._db.execute(
-            "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts JOIN chunks ON chunks.rowid = chunks_fts.rowid "
-            f"WHERE chunks_fts MATCH ? {condition} ORDER BY bm25(chunks_fts) LIMIT ?",
-            (match, *params, limit),
-        ).fetchall()
+        query = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts)"
+        if allowed is None:
+            return self._db.execute(f"{query} LIMIT ?", (match, limit)).fetchall()
+        # Walk the ranking until enough rows pass the filter: SQLite ranks the matches once,
+        # which is much faster than joining each match to the chunks to test the filter.
+        permitted = set(allowed.tolist())
+        hits = []
+        for rowid, score in self._db.execute(query, (match,)):
+            if rowid in permitted:
+                hits.append((rowid, score))
+                if len(hits) == limit:
+                    break
+        return hits
 
-    def _vector_ranking(self, vector: np.ndarray, where: odata.SqlFilter | None, limit: int) -> list[tuple[int, float]]:
-        self._refresh_vectors()
-        if not len(self._vector_rowids):
-            return []
-        similarities = self._vectors @ vector
-        if where is not None:
-            allowed = np.fromiter(
-                (r for (r,) in self._db.execute(f"SELECT rowid FROM chunks WHERE {where.where}", where.params)),
-                dtype=np.int64,
-            )
-            similarities = np.where(np.isin(self._vector_rowids, allowed), similarities, -np.inf)
-            limit = min(limit, len(allowed))
-        limit = min(limit, len(similarities))
+    def _vector_ranking(self, vector: np.ndarray, allowed: np.ndarray | None, limit: int) -> list[tuple[int, float]]:
+        if allowed is None:
+            rowids, matrix = self._vector_rowids, self._vectors
+        else:  # only the rows the filter lets through are scored
+            rowids = allowed
+            matrix = self._vectors[np.searchsorted(self._vector_rowids, allowed)] if len(allowed) else self._vectors[:0]
+        limit = min(limit, len(rowids))
         if limit == 0:
             return []
+        similarities = matrix @ vector
         best = np.argpartition(-similarities, limit - 1)[:limit]
         best = best[np.argsort(-similarities[best])]
-        return [(int(self._vector_rowids[i]), float(similarities[i])) for i in best]
+        return [(int(rowids[i]), float(similarities[i])) for i in best]
 
     def _refresh_vectors(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         generation = row[0] if row else None
         if generation == self._loaded_generation:
             return
-        rows = self._db.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid").fetchall()
+        rows = self._db.execute("SELECT rowid, embedding FROM chunk_vectors ORDER BY rowid").fetchall()
         self._vector_rowids = np.array([r for r, _ in rows], dtype=np.int64)
         self._vectors = (
             np.vstack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])

@@ -1,0 +1,150 @@
+"""Embedded index benchmark: ingestion throughput and query latency at 10k and 100k chunks.
+
+    .venv/bin/python bench/search.py [--sizes 10000 100000] [--queries 200]
+
+Chunks are synthetic (words drawn from a Zipf-like vocabulary, 384-dimension unit vectors,
+10 categories, 50 tags), written to a temporary index file. Query latency is
+EmbeddedIndex.search alone: no HTTP and no query embedding (measured separately, once).
+Prints Markdown for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shared.core.types import RetrievalSpec  # noqa: E402
+from shared.retrieval.embedded import EmbeddedIndex  # noqa: E402
+from shared.retrieval.query import plan_search  # noqa: E402
+from shared.retrieval.schema import Chunk  # noqa: E402
+
+DIMENSIONS = 384
+CHUNKS_PER_DOCUMENT = 20
+WORDS = [f"w{i}" for i in range(5000)]
+WEIGHTS = 1 / np.arange(1, len(WORDS) + 1)
+WEIGHTS /= WEIGHTS.sum()
+FILTER = "category eq 'c3' and tags/any(t: t eq 'tag7' or t eq 'tag8')"
+
+
+def synthetic_documents(count: int, rng: np.random.Generator):
+    for d in range(count // CHUNKS_PER_DOCUMENT):
+        filename = f"doc-{d}.md"
+        chunks, vectors = [], []
+        for i in range(CHUNKS_PER_DOCUMENT):
+            text = " ".join(rng.choice(WORDS, size=120, p=WEIGHTS))
+            tags = tuple(f"tag{t}" for t in rng.choice(50, size=3, replace=False))
+            chunks.append(Chunk(filename, f"Document {d}", i, None, text, str(d), f"c{d % 10}", tags))
+            vector = rng.standard_normal(DIMENSIONS).astype(np.float32)
+            vectors.append(vector / np.linalg.norm(vector))
+        yield filename, chunks, vectors
+
+
+def percentile(samples: list[float], p: float) -> float:
+    return float(np.percentile(samples, p)) * 1000
+
+
+def bench_size(size: int, queries: int, rng: np.random.Generator) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(prefix="bench-index-"))
+    index = EmbeddedIndex(folder / "index.sqlite", "bench")
+    documents = list(synthetic_documents(size, rng))
+    started = time.perf_counter()
+    for filename, chunks, vectors in documents:
+        index.replace_document(filename, filename, chunks, vectors)
+    ingest_seconds = time.perf_counter() - started
+
+    query_texts = [" ".join(rng.choice(WORDS[50:2000], size=3)) for _ in range(queries)]
+    query_vectors = [documents[rng.integers(len(documents))][2][0] for _ in range(queries)]
+    results: dict[str, float] = {"chunks_per_second": size / ingest_seconds}
+    cases = {
+        "text": (RetrievalSpec(top_k=5), False),
+        "vector": (RetrievalSpec(top_k=5, query="*"), True),
+        "hybrid + filter": (RetrievalSpec(top_k=5, filter=FILTER), True),
+        "hybrid + filter + count + facets": (
+            RetrievalSpec(top_k=5, filter=FILTER, include_total_count=True, facets=("tags,count:5",)),
+            True,
+        ),
+    }
+    index.search(plan_search("warm up", RetrievalSpec(), 5, 50), query_vectors[0])  # loads the vectors once
+    for name, (spec, with_vector) in cases.items():
+        timings = []
+        for text, vector in zip(query_texts, query_vectors, strict=True):
+            plan = plan_search(text, spec, 5, 50)
+            t = time.perf_counter()
+            index.search(plan, vector if with_vector else None)
+            timings.append(time.perf_counter() - t)
+        results[f"{name} p50"] = percentile(timings, 50)
+        results[f"{name} p95"] = percentile(timings, 95)
+    return results
+
+
+def embedding_rate() -> tuple[float, float]:
+    """(chunks per second in batches of 32, milliseconds per query) for the embedded model, on
+    the sample corpus's real chunks (synthetic words tokenize far longer than real text)."""
+    from shared.embeddings.embedded import EmbeddedEmbeddings
+    from shared.ingest.__main__ import find_files
+    from shared.ingest.chunking import Chunker
+    from shared.ingest.extract import extract
+
+    model = EmbeddedEmbeddings()
+    chunker = Chunker()
+    files = find_files(ROOT / "samples" / "corpus").values()
+    corpus = [chunk for path in files for page in extract(path).pages for chunk in chunker.split(page.text)]
+    passages = (corpus * (128 // len(corpus) + 1))[:128]
+    t = time.perf_counter()
+    for start in range(0, len(passages), 32):
+        asyncio.run(model.embed_documents(passages[start : start + 32]))
+    rate = len(passages) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in range(50):
+        asyncio.run(model.embed_query("how long does the battery last"))
+    return rate, (time.perf_counter() - t) / 50 * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    rng = np.random.default_rng(7)
+    embed_rate, query_ms = embedding_rate()
+    print(
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"SQLite {__import__('sqlite3').sqlite_version}"
+    )
+    print()
+    print(
+        f"Embedding (multilingual-e5-small 4-bit, real ~200-token chunks): {embed_rate:.0f} chunks/s; "
+        f"{query_ms:.0f} ms per query"
+    )
+    print()
+    print("| chunks | ingest, excluding embedding | ingest, including embedding | query | p50 | p95 |")
+    print("|---|---|---|---|---|---|")
+    for size in args.sizes:
+        r = bench_size(size, args.queries, rng)
+        with_embedding = 1 / (1 / r["chunks_per_second"] + 1 / embed_rate)
+        first = True
+        for name in ("text", "vector", "hybrid + filter", "hybrid + filter + count + facets"):
+            lead = (
+                f"| {size:,} | {r['chunks_per_second']:,.0f} chunks/s | {with_embedding:,.0f} chunks/s "
+                if first
+                else "| | | "
+            )
+            print(f"{lead}| {name} | {r[name + ' p50']:.1f} ms | {r[name + ' p95']:.1f} ms |")
+            first = False
+    print()
+    print(f"Filter: `{FILTER}`; top 5; 3-word queries.")
+
+
+if __name__ == "__main__":
+    main()
