@@ -60,8 +60,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE TABLE IF NOT EXISTS chunk_vectors (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
 -- One row per element of a collection field, in the collection's order (the table's rowid).
 CREATE TABLE IF NOT EXISTS chunk_values (chunk INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS chunk_values_lookup ON chunk_values (field, value, chunk);
-CREATE INDEX IF NOT EXISTS chunk_values_by_chunk ON chunk_values (chunk);
+-- Every lookup knows the chunk (filters correlate on it), so one index serves them all.
+CREATE INDEX IF NOT EXISTS chunk_values_by_chunk ON chunk_values (chunk, field, value);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
     title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
@@ -332,7 +332,8 @@ class EmbeddedIndex:
                 by_rowid[rowid][name] = []
             placeholders = ", ".join("?" * len(by_rowid))
             cursor = self._db.execute(
-                f"SELECT chunk, value FROM chunk_values WHERE field = ? AND chunk IN ({placeholders}) ORDER BY rowid",
+                f"SELECT chunk, value FROM chunk_values WHERE field = ? AND chunk IN ({placeholders}) "
+                "ORDER BY chunk, rowid",
                 (name, *by_rowid),
             )
             for rowid, value in cursor:
