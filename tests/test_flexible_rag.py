@@ -302,3 +302,43 @@ async def test_an_unexpected_error_is_a_500_without_details(client, monkeypatch,
 
 async def test_only_post_is_routed(client):
     assert (await client.get(URL)).status_code == 405
+
+
+async def test_search_outcome_travels_in_data_and_metadata(client):
+    response = await client.post(
+        URL,
+        json={
+            "question": "What does the warranty cover?",
+            "fetch_args": {
+                "AzureSearchFetcher": {
+                    "filter": "category eq 'policy'",
+                    "top_k": 2,
+                    "include_total_count": True,
+                    "facets": ["filename,count:5"],
+                    "highlight_fields": ["text"],
+                    "select_fields": ["id", "filename", "tags"],
+                }
+            },
+            "override_config": {"params": {"max_tokens": 4}},
+        },
+    )
+
+    body = response.json()
+    assert response.status_code == 200
+    fetcher = body["data"]["AzureSearchFetcher"]
+    assert fetcher["index"] == "docs"
+    assert fetcher["count"] == sum(f["count"] for f in fetcher["facets"]["filename"])
+    assert {f["value"] for f in fetcher["facets"]["filename"]} <= {"warranty-policy.md", "returns-and-shipping.md"}
+    first = body["metadata"][0]
+    assert set(first) == {"id", "filename", "tags", "@search.score", "@search.highlights"}
+    assert "<em>" in first["@search.highlights"]["text"][0]
+    assert fetcher["highlights"][first["id"]] == first["@search.highlights"]
+
+
+async def test_a_malformed_filter_is_a_400_naming_it(client):
+    response = await client.post(
+        URL, json={"question": "q", "fetch_args": {"AzureSearchFetcher": {"filter": "category eq"}}}
+    )
+
+    assert response.status_code == 400
+    assert "invalid filter 'category eq'" in response.json()["detail"]
