@@ -89,12 +89,9 @@ def search_client() -> SearchClient:
 @functools.cache
 def retriever() -> Retriever:
     settings = get_settings().search
-    options = {
-        "default_top_k": settings.top_k,
-        "max_top_k": settings.max_top_k,
-        "default_vector_search": settings.vector_search,
-        "security_field": settings.security_field,
-    }
+    from shared.retrieval.query import SearchOptions
+
+    options = SearchOptions(settings.top_k, settings.max_top_k, settings.vector_search, settings.security_field)
     if settings.backend == "azure":
         from shared.retrieval.azure_search import AzureSearchRetriever
 
@@ -102,13 +99,13 @@ def retriever() -> Retriever:
             search_client(),
             settings.index_name,
             None if settings.vectorizer else embeddings(),
+            options,
             vectorizer=settings.vectorizer,
             semantic_configuration=settings.semantic_configuration,
-            **options,
         )
     from shared.retrieval.embedded import EmbeddedRetriever
 
-    return EmbeddedRetriever(search_index(), embeddings(), **options)
+    return EmbeddedRetriever(search_index(), embeddings(), options)
 
 
 def index_writer() -> IndexWriter:

@@ -19,6 +19,7 @@ from shared.core.types import RetrievalSpec
 from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
 from shared.retrieval.azure_search import AzureSearchIndexWriter, AzureSearchRetriever
 from shared.retrieval.embedded import EmbeddedRetriever
+from shared.retrieval.query import SearchOptions
 from shared.retrieval.schema import Chunk
 from shared.wire.v2 import fetcher_data, source_out
 from tests.recording_server import RecordingServer
@@ -60,9 +61,9 @@ def service():
 
 def azure_retriever(server, **options):
     client = SearchClient(server.url, "docs", AzureKeyCredential("test-query-key"), retry_total=0)
-    defaults = {"default_top_k": 3, "max_top_k": 50, "default_vector_search": True}
+    security = {"security_field": options.pop("security_field")} if "security_field" in options else {}
     embeddings = None if options.get("vectorizer") else backends.embeddings()
-    return AzureSearchRetriever(client, "docs", embeddings, **{**defaults, **options})
+    return AzureSearchRetriever(client, "docs", embeddings, SearchOptions(3, 50, **security), **options)
 
 
 FULL_SPEC = RetrievalSpec(
@@ -166,9 +167,7 @@ async def test_a_failing_service_is_an_upstream_error():
 
 
 async def test_both_backends_answer_the_same_request_with_the_same_shapes(service, sample_index):
-    embedded = EmbeddedRetriever(
-        sample_index, backends.embeddings(), default_top_k=3, max_top_k=50, default_vector_search=True
-    )
+    embedded = EmbeddedRetriever(sample_index, backends.embeddings(), SearchOptions(3, 50))
 
     local = await embedded.search("frame warranty", FULL_SPEC)
     remote = await azure_retriever(service).search("frame warranty", FULL_SPEC)

@@ -10,7 +10,7 @@ from shared.core.types import RetrievalSpec
 from shared.ingest.__main__ import ingest
 from shared.ingest.chunking import Chunker
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedRetriever, fts_query, reciprocal_rank_fusion
-from shared.retrieval.query import SearchPlan
+from shared.retrieval.query import SearchOptions, SearchPlan
 from shared.retrieval.schema import RETRIEVABLE
 
 
@@ -74,7 +74,7 @@ async def test_vector_search_finds_a_paraphrase_that_full_text_misses(scratch, m
     (folder / "cat.md").write_text("Our cat sleeps on the sofa all afternoon.")
     (folder / "car.md").write_text("Change the engine oil of the car every year.")
     await run_ingest(index, folder, monkeypatch)
-    retriever = EmbeddedRetriever(index, embeddings, default_top_k=1, max_top_k=10, default_vector_search=True)
+    retriever = EmbeddedRetriever(index, embeddings, SearchOptions(1, 10))
 
     text_only = await retriever.search("feline dozing", RetrievalSpec(vector_search=False))
     hybrid = await retriever.search("feline dozing", RetrievalSpec(vector_search=True))
@@ -85,7 +85,7 @@ async def test_vector_search_finds_a_paraphrase_that_full_text_misses(scratch, m
 
 async def test_new_chunks_are_searchable_without_a_restart(scratch, monkeypatch):
     index, folder, embeddings = scratch
-    retriever = EmbeddedRetriever(index, embeddings, default_top_k=3, max_top_k=10, default_vector_search=True)
+    retriever = EmbeddedRetriever(index, embeddings, SearchOptions(3, 10))
     (folder / "one.md").write_text("Penguins live in the southern hemisphere.")
     await run_ingest(index, folder, monkeypatch)
     assert len((await retriever.search("penguins", RetrievalSpec())).sources) == 1

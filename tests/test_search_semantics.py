@@ -13,6 +13,7 @@ from shared.core.types import RetrievalSpec
 from shared.ingest.__main__ import ingest
 from shared.ingest.chunking import Chunker
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedRetriever
+from shared.retrieval.query import SearchOptions
 
 # What samples/corpus/*.meta.json and the chunker give: chunks per category.
 CATEGORY_CHUNKS = {"manual": 5, "policy": 4, "company": 1}
@@ -20,9 +21,7 @@ CATEGORY_CHUNKS = {"manual": 5, "policy": 4, "company": 1}
 
 @pytest.fixture
 def retriever(sample_index):
-    return EmbeddedRetriever(
-        sample_index, backends.embeddings(), default_top_k=3, max_top_k=50, default_vector_search=True
-    )
+    return EmbeddedRetriever(sample_index, backends.embeddings(), SearchOptions(3, 50))
 
 
 async def search(retriever, question="", **spec):
@@ -158,14 +157,7 @@ async def shared_docs(tmp_path, monkeypatch):
     index = EmbeddedIndex(tmp_path / "secure.sqlite", "secure")
     monkeypatch.setattr(backends, "search_index", lambda: index)
     await ingest(folder, prune=False, chunker=Chunker())
-    return EmbeddedRetriever(
-        index,
-        backends.embeddings(),
-        default_top_k=10,
-        max_top_k=50,
-        default_vector_search=True,
-        security_field="allowed_principals",
-    )
+    return EmbeddedRetriever(index, backends.embeddings(), SearchOptions(10, 50, security_field="allowed_principals"))
 
 
 async def test_security_filter_limits_results_to_the_callers_documents(shared_docs):

@@ -16,7 +16,7 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
-from shared.retrieval.query import FUSION_CANDIDATES, plan_search, security_filter
+from shared.retrieval.query import FUSION_CANDIDATES, SearchOptions
 from shared.retrieval.schema import FIELDS, VECTOR_FIELD, Chunk
 
 if TYPE_CHECKING:
@@ -36,20 +36,14 @@ class AzureSearchRetriever:
         client: SearchClient,
         index_name: str,
         embeddings: Embeddings | None,
+        options: SearchOptions,
         *,
-        default_top_k: int,
-        max_top_k: int,
-        default_vector_search: bool,
-        security_field: str | None = None,
         vectorizer: bool = False,
         semantic_configuration: str | None = None,
     ) -> None:
         self._client = client
         self._embeddings = embeddings
-        self._default_top_k = default_top_k
-        self._max_top_k = max_top_k
-        self._default_vector_search = default_vector_search
-        self._security_field = security_field
+        self._options = options
         self._vectorizer = vectorizer
         self._semantic_configuration = semantic_configuration
         self.index_name = index_name
@@ -57,15 +51,11 @@ class AzureSearchRetriever:
     async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
         from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
 
-        plan = plan_search(question, spec, self._default_top_k, self._max_top_k)
-        if self._security_field:
-            plan = plan.restricted_to(security_filter(self._security_field, identity))
-        if plan.top_k == 0 or plan.matches_nothing:
-            return SearchResult(sources=(), index_name=self.index_name, count=0 if plan.include_total_count else None)
-
-        use_vectors = self._default_vector_search if spec.vector_search is None else spec.vector_search
+        plan = self._options.plan(question, spec, identity)
+        if not plan.searches:
+            return plan.empty_result(self.index_name)
         vector_queries = None
-        if use_vectors and plan.text:
+        if plan.uses_vectors:
             k = max(plan.top_k, FUSION_CANDIDATES)  # as many candidates as the embedded index fuses
             if self._vectorizer:
                 vector_queries = [VectorizableTextQuery(text=plan.text, k_nearest_neighbors=k, fields=VECTOR_FIELD)]

@@ -28,7 +28,7 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
-from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchPlan, plan_search, security_filter
+from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS, Chunk
 
 log = logging.getLogger(__name__)
@@ -367,34 +367,18 @@ class EmbeddedIndexWriter:
 
 
 class EmbeddedRetriever:
-    def __init__(
-        self,
-        index: EmbeddedIndex,
-        embeddings: Embeddings,
-        *,
-        default_top_k: int,
-        max_top_k: int,
-        default_vector_search: bool,
-        security_field: str | None = None,
-    ) -> None:
+    def __init__(self, index: EmbeddedIndex, embeddings: Embeddings, options: SearchOptions) -> None:
         self._index = index
         self._embeddings = embeddings
-        self._default_top_k = default_top_k
-        self._max_top_k = max_top_k
-        self._default_vector_search = default_vector_search
-        self._security_field = security_field
+        self._options = options
         self.index_name = index.name
 
     async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
-        plan = plan_search(question, spec, self._default_top_k, self._max_top_k)
-        if self._security_field:
-            plan = plan.restricted_to(security_filter(self._security_field, identity))
-        if plan.top_k == 0 or plan.matches_nothing:
-            return SearchResult(sources=(), index_name=self.index_name, count=0 if plan.include_total_count else None)
-
-        use_vectors = self._default_vector_search if spec.vector_search is None else spec.vector_search
+        plan = self._options.plan(question, spec, identity)
+        if not plan.searches:
+            return plan.empty_result(self.index_name)
         try:
-            vector = await self._embeddings.embed_query(plan.text) if use_vectors and plan.text else None
+            vector = await self._embeddings.embed_query(plan.text) if plan.uses_vectors else None
             hits = await asyncio.to_thread(self._index.search, plan, vector)
         except sqlite3.Error as exc:
             raise UpstreamError("search_failed", "The knowledge base search failed.") from exc

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from odata_query import ast
 
 from shared.core.errors import RequestError
-from shared.core.types import RetrievalSpec
+from shared.core.types import RetrievalSpec, SearchResult
 from shared.retrieval import odata
 from shared.retrieval.schema import BY_NAME, RETRIEVABLE
 
@@ -46,7 +46,20 @@ class SearchPlan:
     include_total_count: bool = False
     facets: tuple[FacetSpec, ...] = ()
     highlight_fields: tuple[str, ...] = ()
+    vector_search: bool = True  # hybrid (text + vector) when the query has text
     matches_nothing: bool = False
+
+    @property
+    def searches(self) -> bool:
+        """Whether there is anything to ask the index at all."""
+        return self.top_k > 0 and not self.matches_nothing
+
+    @property
+    def uses_vectors(self) -> bool:
+        return self.vector_search and bool(self.text)
+
+    def empty_result(self, index_name: str) -> SearchResult:
+        return SearchResult(sources=(), index_name=index_name, count=0 if self.include_total_count else None)
 
     def restricted_to(self, security: str | None) -> SearchPlan:
         """This plan ANDed with a security filter; None (no identity) matches nothing: fail closed."""
@@ -61,6 +74,26 @@ class SearchPlan:
             filter=ast.BoolOp(op=ast.And(), left=tree, right=self.filter),
             filter_text=f"({security}) and ({self.filter_text})",
         )
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """A deployment's search defaults and limits, the same for every backend."""
+
+    default_top_k: int
+    max_top_k: int
+    default_vector_search: bool = True
+    security_field: str | None = None  # security trimming on this collection of principals
+
+    def plan(self, question: str, spec: RetrievalSpec, identity: str | None) -> SearchPlan:
+        """The validated plan for a request, restricted to what `identity` may see."""
+        plan = plan_search(question, spec, self.default_top_k, self.max_top_k)
+        plan = replace(
+            plan, vector_search=self.default_vector_search if spec.vector_search is None else spec.vector_search
+        )
+        if self.security_field:
+            plan = plan.restricted_to(security_filter(self.security_field, identity))
+        return plan
 
 
 def security_filter(field: str, identity: str | None) -> str | None:
