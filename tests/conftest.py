@@ -27,10 +27,14 @@ async def sample_index():
     from shared import backends
     from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.retrieval.embedded import EmbeddedIndexWriter
 
-    summary = await ingest(SAMPLE_CORPUS, prune=False, chunker=Chunker())
+    index = backends.search_index()
+    summary = await ingest(
+        SAMPLE_CORPUS, EmbeddedIndexWriter(index), backends.embeddings(), prune=False, chunker=Chunker()
+    )
     assert summary.failed == 0
-    return backends.search_index()
+    return index
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,13 @@ import pytest
 from shared.core.types import RetrievalSpec
 from shared.ingest.__main__ import ingest
 from shared.ingest.chunking import Chunker
-from shared.retrieval.embedded import EmbeddedIndex, EmbeddedRetriever, fts_query, reciprocal_rank_fusion
+from shared.retrieval.embedded import (
+    EmbeddedIndex,
+    EmbeddedIndexWriter,
+    EmbeddedRetriever,
+    fts_query,
+    reciprocal_rank_fusion,
+)
 from shared.retrieval.query import SearchOptions, SearchPlan
 from shared.retrieval.schema import RETRIEVABLE
 
@@ -37,43 +43,43 @@ async def scratch(tmp_path):
     return index, folder, backends.embeddings()
 
 
-async def run_ingest(index, folder, monkeypatch, prune=False):
+async def run_ingest(index, folder, prune=False):
     from shared import backends
 
-    monkeypatch.setattr(backends, "search_index", lambda: index)
-    return await ingest(folder, prune=prune, chunker=Chunker(max_tokens=60, overlap_tokens=10))
+    chunker = Chunker(max_tokens=60, overlap_tokens=10)
+    return await ingest(folder, EmbeddedIndexWriter(index), backends.embeddings(), prune=prune, chunker=chunker)
 
 
-async def test_reingestion_skips_unchanged_replaces_changed_and_prunes_removed(scratch, monkeypatch):
+async def test_reingestion_skips_unchanged_replaces_changed_and_prunes_removed(scratch):
     index, folder, _ = scratch
     (folder / "a.md").write_text("# Alpha\n\nThe alpha reactor runs at 300 kelvin.")
     (folder / "b.txt").write_text("Beta notes.\n\n" + "The beta valve opens slowly. " * 40)
 
-    first = await run_ingest(index, folder, monkeypatch)
+    first = await run_ingest(index, folder)
     count = index.chunk_count()
-    again = await run_ingest(index, folder, monkeypatch)
+    again = await run_ingest(index, folder)
 
     assert (first.indexed, again.indexed, again.unchanged) == (2, 0, 2)
     assert index.chunk_count() == count > 2  # b.txt spans several chunks, none duplicated
 
     (folder / "b.txt").write_text("Beta notes, rewritten: the beta valve is gone.")
-    changed = await run_ingest(index, folder, monkeypatch)
+    changed = await run_ingest(index, folder)
     assert (changed.indexed, changed.unchanged) == (1, 1)
     assert index.chunk_count() == 2
 
     (folder / "a.md").unlink()
-    kept = await run_ingest(index, folder, monkeypatch)
+    kept = await run_ingest(index, folder)
     assert index.chunk_count() == 2 and kept.removed == 0
-    pruned = await run_ingest(index, folder, monkeypatch, prune=True)
+    pruned = await run_ingest(index, folder, prune=True)
     assert pruned.removed == 1 and index.chunk_count() == 1
     assert set(index.document_hashes()) == {"b.txt"}
 
 
-async def test_vector_search_finds_a_paraphrase_that_full_text_misses(scratch, monkeypatch):
+async def test_vector_search_finds_a_paraphrase_that_full_text_misses(scratch):
     index, folder, embeddings = scratch
     (folder / "cat.md").write_text("Our cat sleeps on the sofa all afternoon.")
     (folder / "car.md").write_text("Change the engine oil of the car every year.")
-    await run_ingest(index, folder, monkeypatch)
+    await run_ingest(index, folder)
     retriever = EmbeddedRetriever(index, embeddings, SearchOptions(1, 10))
 
     text_only = await retriever.search("feline dozing", RetrievalSpec(vector_search=False))
@@ -83,14 +89,14 @@ async def test_vector_search_finds_a_paraphrase_that_full_text_misses(scratch, m
     assert hybrid.sources[0].fields["filename"] == "cat.md"
 
 
-async def test_new_chunks_are_searchable_without_a_restart(scratch, monkeypatch):
+async def test_new_chunks_are_searchable_without_a_restart(scratch):
     index, folder, embeddings = scratch
     retriever = EmbeddedRetriever(index, embeddings, SearchOptions(3, 10))
     (folder / "one.md").write_text("Penguins live in the southern hemisphere.")
-    await run_ingest(index, folder, monkeypatch)
+    await run_ingest(index, folder)
     assert len((await retriever.search("penguins", RetrievalSpec())).sources) == 1
 
     shutil.copy(folder / "one.md", folder / "two.md")
-    await run_ingest(index, folder, monkeypatch)
+    await run_ingest(index, folder)
 
     assert len((await retriever.search("penguins", RetrievalSpec())).sources) == 2

@@ -12,7 +12,7 @@ from shared.core.errors import RequestError
 from shared.core.types import RetrievalSpec
 from shared.ingest.__main__ import ingest
 from shared.ingest.chunking import Chunker
-from shared.retrieval.embedded import EmbeddedIndex, EmbeddedRetriever
+from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, EmbeddedRetriever
 from shared.retrieval.query import SearchOptions
 
 # What samples/corpus/*.meta.json and the chunker give: chunks per category.
@@ -148,15 +148,14 @@ async def test_bad_search_arguments_are_refused_with_a_message_naming_the_proble
 
 
 @pytest.fixture
-async def shared_docs(tmp_path, monkeypatch):
+async def shared_docs(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()
     for name, principals in (("alice.md", ["alice", "team-a"]), ("team.md", ["team-a", "bob"]), ("open.md", [])):
         (folder / name).write_text(f"# {name}\n\nQuarterly plan notes for {name}.")
         (folder / f"{name}.meta.json").write_text(f'{{"allowed_principals": {principals!r}}}'.replace("'", '"'))
     index = EmbeddedIndex(tmp_path / "secure.sqlite", "secure")
-    monkeypatch.setattr(backends, "search_index", lambda: index)
-    await ingest(folder, prune=False, chunker=Chunker())
+    await ingest(folder, EmbeddedIndexWriter(index), backends.embeddings(), prune=False, chunker=Chunker())
     return EmbeddedRetriever(index, backends.embeddings(), SearchOptions(10, 50, security_field="allowed_principals"))
 
 

@@ -65,6 +65,9 @@ class IndexWriter(Protocol):
 
     async def chunk_count(self) -> int: ...
 
+    async def close(self) -> None:
+        """Release network clients, if any."""
+
 
 class TemplateSource(Protocol):
     async def load(self, name: str) -> tuple[str, str]:

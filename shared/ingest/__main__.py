@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from shared import backends
 from shared.config import PROJECT_ROOT
+from shared.core.interfaces import Embeddings, IndexWriter
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import SUPPORTED_SUFFIXES, extract
 from shared.retrieval.schema import Chunk
@@ -61,9 +62,7 @@ def find_files(folder: Path) -> dict[str, Path]:
     }
 
 
-async def ingest(folder: Path, *, prune: bool, chunker: Chunker) -> Summary:
-    index = backends.index_writer()
-    embeddings = backends.embeddings()
+async def ingest(folder: Path, index: IndexWriter, embeddings: Embeddings, *, prune: bool, chunker: Chunker) -> Summary:
     await index.ensure_index(embeddings.dimensions)
     files = find_files(folder)
     known = await index.document_hashes()
@@ -129,9 +128,13 @@ def main() -> None:
         parser.error(f"{args.folder} is not a folder")
 
     async def run() -> tuple[Summary, str, int]:
-        summary = await ingest(args.folder, prune=args.prune, chunker=Chunker(args.chunk_tokens, args.overlap_tokens))
         index = backends.index_writer()
-        return summary, index.name, await index.chunk_count()
+        try:
+            chunker = Chunker(args.chunk_tokens, args.overlap_tokens)
+            summary = await ingest(args.folder, index, backends.embeddings(), prune=args.prune, chunker=chunker)
+            return summary, index.name, await index.chunk_count()
+        finally:
+            await index.close()
 
     started = time.perf_counter()
     summary, index_name, chunk_count = asyncio.run(run())

@@ -162,6 +162,10 @@ class AzureSearchIndexWriter:
     async def chunk_count(self) -> int:
         return await self._client.get_document_count()
 
+    async def close(self) -> None:
+        await self._index_client.close()
+        await self._client.close()
+
     async def _chunk_ids(self, filename: str) -> list[str]:
         results = await self._client.search(
             search_text="*", filter=f"filename eq {odata.quote(filename)}", select=["id"]

@@ -365,6 +365,9 @@ class EmbeddedIndexWriter:
     async def chunk_count(self) -> int:
         return await asyncio.to_thread(self._index.chunk_count)
 
+    async def close(self) -> None:
+        """Nothing to release: the index file stays open for the process's searches."""
+
 
 class EmbeddedRetriever:
     def __init__(self, index: EmbeddedIndex, embeddings: Embeddings, options: SearchOptions) -> None:
