@@ -25,26 +25,29 @@ if TYPE_CHECKING:
 DEFAULT_ALIAS = "default"
 
 
-def model_aliases() -> list[str]:
-    return [get_settings().model.alias]
-
-
 def chat_model(alias: str | None = None) -> ChatModel:
     """The model for an alias from a request; None or "default" is the configured default."""
-    configured = get_settings().model.alias
-    if alias not in (None, DEFAULT_ALIAS, configured):
+    settings = get_settings().model
+    name = settings.default_alias if alias in (None, DEFAULT_ALIAS) else alias
+    if name not in settings.aliases():
         raise RequestError(
-            f"unknown model alias {alias!r}; available: {', '.join([DEFAULT_ALIAS, *model_aliases()])}",
+            f"unknown model alias {alias!r}; available: {', '.join([DEFAULT_ALIAS, *settings.aliases()])}",
             field="override_config.llm",
         )
-    return _default_chat_model()
+    return _chat_model(name)
 
 
 @functools.cache
-def _default_chat_model() -> ChatModel:
+def _chat_model(alias: str) -> ChatModel:
+    settings = get_settings().model
+    remote = settings.remote(alias)
+    if remote is not None:
+        from shared.llm.openai_chat import OpenAIChatModel
+
+        return OpenAIChatModel(remote)
     from shared.llm.embedded import EmbeddedChatModel
 
-    return EmbeddedChatModel(get_settings().model)
+    return EmbeddedChatModel(settings)
 
 
 @functools.cache

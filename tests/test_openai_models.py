@@ -1,0 +1,164 @@
+"""Chat models over the OpenAI protocol (Azure OpenAI and compatible servers), by the requests
+the real SDK sends to a local recording server."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from shared.config import ModelSettings, RemoteModel
+from shared.core.errors import UpstreamError
+from shared.core.types import GenerationParams, Message
+from shared.llm.openai_chat import OpenAIChatModel
+from shared.local_server import running_in_background
+from tests.recording_server import RecordingServer
+
+MESSAGES = [Message("system", "Answer from the sources."), Message("user", "How long is the warranty?")]
+
+
+def completion(text="Ten years [1].", finish_reason="stop"):
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "served-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+    }
+
+
+def remote(server, **overrides):
+    fields = {
+        "alias": "remote",
+        "provider": "openai",
+        "model": "small-model",
+        "endpoint": f"{server.url}/v1",
+        "max_retries": 0,
+        **overrides,
+    }
+    return RemoteModel(**fields)
+
+
+async def test_openai_compatible_request_and_answer():
+    with RecordingServer(lambda request: (200, completion())) as server:
+        model = OpenAIChatModel(remote(server, api_key="test-key", parameters={"temperature": 0.1, "max_tokens": 50}))
+        result = await model.complete(MESSAGES, GenerationParams(temperature=0.7, stop=("END",), seed=3))
+
+    [request] = server.requests
+    assert (request.method, request.path) == ("POST", "/v1/chat/completions")
+    assert request.headers["authorization"] == "Bearer test-key"
+    assert request.body == {
+        "model": "small-model",
+        "messages": [
+            {"role": "system", "content": "Answer from the sources."},
+            {"role": "user", "content": "How long is the warranty?"},
+        ],
+        "temperature": 0.7,
+        "max_tokens": 50,
+        "stop": ["END"],
+        "seed": 3,
+    }
+    assert result.text == "Ten years [1]."
+    assert (result.usage.prompt, result.usage.completion) == (12, 4)
+    assert result.parameters == {"temperature": 0.7, "max_tokens": 50, "stop": ["END"], "seed": 3}
+    assert model.info.provider == "openai" and model.info.deployment is None
+
+
+async def test_azure_openai_request_goes_to_the_deployment():
+    with RecordingServer(lambda request: (200, completion())) as server:
+        model = OpenAIChatModel(
+            remote(
+                server,
+                provider="azure_openai",
+                endpoint=server.url,
+                model="gpt-4o-mini",
+                api_key="test-azure-key",
+                api_version="2024-10-21",
+            )
+        )
+        await model.complete(MESSAGES, GenerationParams())
+
+    [request] = server.requests
+    assert request.path == "/openai/deployments/gpt-4o-mini/chat/completions"
+    assert request.query["api-version"] == "2024-10-21"
+    assert request.headers["api-key"] == "test-azure-key"
+    assert model.info.deployment == "gpt-4o-mini"
+
+
+async def test_a_429_is_retried_after_the_time_the_server_asks_for():
+    answers = iter([(429, {"error": {"message": "slow down"}}), (200, completion())])
+
+    class RetryAfter(RecordingServer):
+        async def _handle(self, request):
+            response = await super()._handle(request)
+            if response.status_code == 429:
+                response.headers["retry-after"] = "0"
+            return response
+
+    with RetryAfter(lambda request: next(answers)) as server:
+        result = await OpenAIChatModel(remote(server, max_retries=1)).complete(MESSAGES, GenerationParams())
+
+    assert len(server.requests) == 2 and result.text == "Ten years [1]."
+
+
+async def test_a_failing_server_is_an_upstream_error(caplog):
+    failing = RecordingServer(lambda request: (500, {"error": {"message": "boom"}}))
+    with failing as server, pytest.raises(UpstreamError):
+        await OpenAIChatModel(remote(server, api_key="sk-secret-value")).complete(MESSAGES, GenerationParams())
+
+    assert "model remote failed: InternalServerError (500)" in caplog.text
+    assert "sk-secret-value" not in caplog.text
+
+
+def test_model_settings_resolve_aliases(tmp_path):
+    listed = tmp_path / "models.json"
+    listed.write_text(json.dumps([{"alias": "filed", "provider": "openai", "model": "m", "endpoint": "http://x/v1"}]))
+    inline = [{"alias": "gpt", "provider": "azure_openai", "model": "gpt-4o", "endpoint": "https://a.openai.azure.com"}]
+
+    settings = ModelSettings(models=inline, models_file=listed, default_alias="gpt")
+
+    assert settings.aliases() == ["smollm2", "gpt", "filed"]
+    assert settings.remote("filed").endpoint == "http://x/v1"
+    assert ModelSettings(provider="none", models=inline).default_alias == "gpt"
+    with pytest.raises(ValidationError, match="is not one of"):
+        ModelSettings(default_alias="missing")
+    with pytest.raises(ValidationError, match="must be unique"):
+        ModelSettings(models=[{**inline[0], "alias": "smollm2"}])
+    with pytest.raises(ValidationError, match="no chat model"):
+        ModelSettings(provider="none")
+
+
+def test_flexible_rag_answers_with_a_remote_model_configured_by_settings(sample_index):
+    with RecordingServer(lambda request: (200, completion("The frame: 10 years [1]."))) as server:
+        models = [
+            {
+                "alias": "remote",
+                "provider": "openai",
+                "model": "small-model",
+                "endpoint": f"{server.url}/v1",
+                "parameters": {"max_tokens": 64},
+            }
+        ]
+        with running_in_background(env={"LLM_MODELS": json.dumps(models)}) as base_url:
+            url = f"{base_url}/api/v2/flexible-rag"
+            chosen = httpx.post(
+                url, json={"question": "Frame warranty?", "override_config": {"llm": "remote"}}, timeout=60
+            ).json()
+            unknown = httpx.post(url, json={"question": "q", "override_config": {"llm": "nope"}}, timeout=60)
+
+    assert chosen["answer"] == "The frame: 10 years [1]."
+    assert chosen["response_metadata"]["model_used"] == {
+        "alias": "remote",
+        "provider": "openai",
+        "deployment": None,
+        "model": "small-model",
+    }
+    assert chosen["response_metadata"]["parameters"] == {"max_tokens": 64}
+    assert chosen["tokens_used"] == 16
+    [request] = server.requests
+    assert request.body["messages"][0]["role"] == "system" and "Sources:" in request.body["messages"][0]["content"]
+    assert unknown.status_code == 400
+    assert "available: default, smollm2, remote" in unknown.json()["detail"]
