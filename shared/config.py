@@ -44,6 +44,7 @@ class RemoteModel(BaseModel):
     api_key: SecretStr | None = Field(None, description="Azure OpenAI without a key signs in with Entra ID.")
     api_version: str = "2024-10-21"
     supports_multimodal: bool = False
+    reasoning: bool = Field(False, description="A reasoning model: it takes reasoning_effort.")
     context_window: int = Field(128_000, ge=512)
     parameters: dict[str, Any] = Field(default_factory=dict, description='Defaults, e.g. {"temperature": 0.2}.')
     timeout_seconds: float = Field(60, gt=0)

@@ -342,3 +342,83 @@ async def test_a_malformed_filter_is_a_400_naming_it(client):
 
     assert response.status_code == 400
     assert "invalid filter 'category eq'" in response.json()["detail"]
+
+
+async def test_n_returns_several_answers_with_the_documented_precedence(client):
+    response = await client.post(
+        URL,
+        json={
+            "question": "Describe the Zephyr.",
+            "skip_knowledge_base": True,
+            "response_template": "A: {{ answer }}",
+            "override_config": {
+                "llm": "default",
+                "n": 2,
+                "params": {"n": 3, "temperature": 0.9, "max_tokens": 8, "seed": 1},
+            },
+        },
+    )
+
+    body = response.json()
+    assert response.status_code == 200
+    assert len(body["answers"]) == 2  # override_config.n wins over params.n
+    assert body["answer"] == body["answers"][0]
+    assert all(a.startswith("A: ") for a in body["answers"])  # the response template shapes each one
+    assert body["response_metadata"]["parameters"] == {"temperature": 0.9, "max_tokens": 8, "seed": 1, "n": 2}
+
+
+async def test_params_n_applies_when_override_n_is_absent_and_one_answer_has_no_list(client):
+    three = await client.post(
+        URL,
+        json={
+            "question": "Hi",
+            "skip_knowledge_base": True,
+            "override_config": {"params": {"n": 3, "max_tokens": 3, "seed": 5}},
+        },
+    )
+    one = await client.post(
+        URL, json={"question": "Hi", "skip_knowledge_base": True, "override_config": {"params": {"max_tokens": 3}}}
+    )
+
+    assert len(three.json()["answers"]) == 3
+    assert one.json()["answers"] is None
+
+
+@pytest.mark.parametrize("n", [0, 11])
+async def test_n_out_of_range_is_422(client, n):
+    response = await client.post(URL, json={"question": "Hi", "override_config": {"n": n}})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "override_config", "n"]
+
+
+@pytest.mark.parametrize(
+    ("override", "requested", "source"),
+    [
+        ({"reasoning_effort": "high"}, "high", "request"),
+        ({"reasoning": {"effort": "low"}}, "low", "request"),
+        ({}, "auto", "default"),
+    ],
+)
+async def test_reasoning_effort_is_reported_and_not_sent_to_a_model_that_cannot_reason(
+    client, override, requested, source
+):
+    response = await client.post(
+        URL,
+        json={
+            "question": "Hi",
+            "skip_knowledge_base": True,
+            "override_config": {**override, "params": {"max_tokens": 3}},
+        },
+    )
+
+    meta = response.json()["response_metadata"]
+    assert meta["reasoning_effort"] == requested
+    assert meta["reasoning_effective"] == {
+        "requested": requested,
+        "sent_effort": None,
+        "provider": "embedded",
+        "source": source,
+        "sanitized": True,
+    }
+    assert "reasoning_effort" not in meta["parameters"]

@@ -162,3 +162,44 @@ def test_flexible_rag_answers_with_a_remote_model_configured_by_settings(sample_
     assert request.body["messages"][0]["role"] == "system" and "Sources:" in request.body["messages"][0]["content"]
     assert unknown.status_code == 400
     assert "available: default, smollm2, remote" in unknown.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("reasoning_model", "requested", "sent"),
+    [(True, "high", "high"), (True, "auto", None), (True, None, None), (False, "medium", None)],
+)
+async def test_reasoning_effort_sent_only_where_the_provider_accepts_it(reasoning_model, requested, sent):
+    from shared.core.reasoning import effective_reasoning
+
+    def answer(request):
+        body = completion()
+        body["usage"]["completion_tokens_details"] = {"reasoning_tokens": 7}
+        return 200, body
+
+    with RecordingServer(answer) as server:
+        model = OpenAIChatModel(
+            remote(server, provider="azure_openai", endpoint=server.url, api_key="k", reasoning=reasoning_model)
+        )
+        effective = effective_reasoning(requested, model.info)
+        result = await model.complete(MESSAGES, GenerationParams(reasoning_effort=effective.sent_effort))
+
+    assert effective.sent_effort == sent
+    assert effective.sanitized is (sent != (requested or "auto"))
+    assert server.requests[0].body.get("reasoning_effort") == sent
+    assert result.reasoning_tokens == 7
+
+
+async def test_n_reaches_the_server_and_every_choice_comes_back():
+    def answer(request):
+        body = completion()
+        body["choices"] = [
+            {"index": i, "message": {"role": "assistant", "content": f"option {i}"}, "finish_reason": "stop"}
+            for i in reversed(range(request.body["n"]))
+        ]
+        return 200, body
+
+    with RecordingServer(answer) as server:
+        result = await OpenAIChatModel(remote(server)).complete(MESSAGES, GenerationParams(n=2))
+
+    assert server.requests[0].body["n"] == 2
+    assert result.choices == ("option 0", "option 1")

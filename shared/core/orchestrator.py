@@ -11,14 +11,16 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.interfaces import ChatModel, Retriever, TemplateSource
+from shared.core.reasoning import effective_reasoning
 from shared.core.types import (
     AnswerDelta,
     Completion,
+    GenerationParams,
     Message,
     SearchResult,
     Source,
@@ -132,16 +134,21 @@ class Orchestrator:
             Message("user", request.question),
         ]
 
+        reasoning = effective_reasoning(request.generation.reasoning_effort, turn.model.info)
+        params = replace(request.generation, reasoning_effort=reasoning.sent_effort)
         completion = None
         with turn.timings.measure("orchestrator.llm_generate"):
             # After a failed stage (no prompt, no sources) an answer could not be grounded: fall back.
             if not turn.errors:
-                completion = await self._generate(turn, messages)
+                completion = await self._generate(turn, messages, params)
 
-        answer = completion.text if completion else FALLBACK_ANSWER
+        answers = completion.choices if completion else (FALLBACK_ANSWER,)
         with turn.timings.measure("orchestrator.response_format"):
             if response_template:
-                answer = await self._renderer.render(response_template, turn.variables(answer=answer))
+                answers = tuple(
+                    [await self._renderer.render(response_template, turn.variables(answer=a)) for a in answers]
+                )
+        answer = answers[0]
         yield AnswerDelta(answer)
 
         with turn.timings.measure("orchestrator.history_build"):
@@ -159,6 +166,7 @@ class Orchestrator:
         yield TurnCompleted(
             TurnResult(
                 answer=answer,
+                answers=answers,
                 sources=turn.sources,
                 history=history,
                 system_prompt=system_prompt,
@@ -172,6 +180,8 @@ class Orchestrator:
                 parameters=completion.parameters
                 if completion
                 else {**turn.model.default_parameters, **request.generation.overrides()},
+                reasoning=reasoning,
+                reasoning_tokens=completion.reasoning_tokens if completion else None,
                 errors=tuple(turn.errors),
                 timings=dict(turn.timings),
                 queried_indexes=turn.queried_indexes,
@@ -210,9 +220,9 @@ class Orchestrator:
         turn.search = result
         turn.queried_indexes = (result.index_name,) if result.sources else ()
 
-    async def _generate(self, turn: _Turn, messages: list[Message]) -> Completion | None:
+    async def _generate(self, turn: _Turn, messages: list[Message], params: GenerationParams) -> Completion | None:
         try:
-            return await turn.model.complete(messages, turn.request.generation)
+            return await turn.model.complete(messages, params)
         except UpstreamError as exc:
             turn.errors.append(TurnError("generation", exc.code, exc.message))
         except Exception:

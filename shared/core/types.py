@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
+ReasoningEffort = Literal["low", "medium", "high", "auto"]
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,23 @@ class GenerationParams:
     presence_penalty: float | None = None
     stop: tuple[str, ...] | None = None
     seed: int | None = None
+    n: int | None = None  # completions to generate
+    reasoning_effort: ReasoningEffort | None = None
 
     def overrides(self) -> dict[str, Any]:
-        """The sampling parameters the request set explicitly."""
-        return {k: v for k, v in self.__dict__.items() if k != "alias" and v is not None}
+        """The sampling parameters the request set explicitly (n included, reasoning apart)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("alias", "reasoning_effort") and v is not None}
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """The reasoning effort asked for, and what the provider was actually sent."""
+
+    requested: ReasoningEffort
+    sent_effort: str | None  # None: the parameter was not sent (the provider's default applies)
+    provider: str
+    source: Literal["request", "default"]
+    sanitized: bool
 
 
 @dataclass(frozen=True)
@@ -96,14 +110,20 @@ class ModelInfo:
     provider: str
     deployment: str | None
     model: str
+    reasoning: bool = False  # whether the model takes a reasoning effort
 
 
 @dataclass(frozen=True)
 class Completion:
-    text: str
+    choices: tuple[str, ...]  # n alternatives, best guess first
     usage: TokenUsage
     finish_reason: str | None
     parameters: dict[str, Any]  # the effective values sent to the model
+    reasoning_tokens: int | None = None
+
+    @property
+    def text(self) -> str:
+        return self.choices[0]
 
 
 @dataclass(frozen=True)
@@ -137,7 +157,8 @@ class TemplateInfo:
 
 @dataclass(frozen=True)
 class TurnResult:
-    answer: str
+    answer: str  # answers[0]
+    answers: tuple[str, ...]
     sources: tuple[Source, ...]
     history: tuple[Message, ...]
     system_prompt: str
@@ -149,6 +170,8 @@ class TurnResult:
     timings: dict[str, float]
     queried_indexes: tuple[str, ...]
     search: SearchResult | None = None  # the raw search outcome (count, facets), when one ran
+    reasoning: Reasoning | None = None
+    reasoning_tokens: int | None = None
 
 
 # Events a turn yields, in order: SourcesFound?, AnswerDelta*, TurnCompleted.

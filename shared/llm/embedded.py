@@ -59,19 +59,28 @@ class EmbeddedChatModel:
             parameters["stop"] = list(parameters["stop"])
         chat = [{"role": m.role, "content": m.content} for m in messages]
         try:
-            response = await asyncio.to_thread(self._create, chat, parameters)
+            responses = await asyncio.to_thread(self._create, chat, parameters)
         except Exception:
             log.exception("embedded model %s failed", self.info.model)
             raise UpstreamError("model_failed", "The language model failed to produce an answer.") from None
-        choice = response["choices"][0]
-        usage = response["usage"]
         return Completion(
-            text=(choice["message"]["content"] or "").strip(),
-            usage=TokenUsage(prompt=usage["prompt_tokens"], completion=usage["completion_tokens"]),
-            finish_reason=choice.get("finish_reason"),
+            choices=tuple((r["choices"][0]["message"]["content"] or "").strip() for r in responses),
+            usage=TokenUsage(
+                # The prompt is evaluated once; each alternative adds its own completion tokens.
+                prompt=responses[0]["usage"]["prompt_tokens"],
+                completion=sum(r["usage"]["completion_tokens"] for r in responses),
+            ),
+            finish_reason=responses[0]["choices"][0].get("finish_reason"),
             parameters=parameters,
         )
 
-    def _create(self, chat: list[dict[str, str]], parameters: dict[str, Any]) -> dict[str, Any]:
+    def _create(self, chat: list[dict[str, str]], parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        """One completion per alternative (llama.cpp has no `n`), each with its own seed when one is set."""
+        sampling = {k: v for k, v in parameters.items() if k != "n"}
         with self._lock:
-            return self._llm.create_chat_completion(messages=chat, **parameters)
+            responses = []
+            for i in range(parameters.get("n", 1)):
+                if "seed" in sampling:
+                    sampling["seed"] = parameters["seed"] + i
+                responses.append(self._llm.create_chat_completion(messages=chat, **sampling))
+            return responses

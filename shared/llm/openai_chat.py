@@ -42,6 +42,7 @@ class OpenAIChatModel:
             provider=config.provider,
             deployment=config.model if config.provider == "azure_openai" else None,
             model=config.model,
+            reasoning=config.reasoning,
         )
         self.default_parameters: dict[str, Any] = dict(config.parameters)
 
@@ -51,6 +52,8 @@ class OpenAIChatModel:
         parameters = {**self.default_parameters, **params.overrides()}
         if "stop" in parameters:
             parameters["stop"] = list(parameters["stop"])
+        if params.reasoning_effort:  # the core sends only what this model accepts
+            parameters["reasoning_effort"] = params.reasoning_effort
         try:
             response = await self._client.chat.completions.create(
                 model=self._model,
@@ -61,13 +64,15 @@ class OpenAIChatModel:
             status = exc.status_code if isinstance(exc, APIStatusError) else "no response"
             log.error("model %s failed: %s (%s)", self.info.alias, type(exc).__name__, status)
             raise UpstreamError("model_failed", "The language model failed to produce an answer.") from exc
-        choice = response.choices[0]
+        choices = sorted(response.choices, key=lambda c: c.index)
         usage = response.usage
+        details = getattr(usage, "completion_tokens_details", None)
         return Completion(
-            text=(choice.message.content or "").strip(),
+            choices=tuple((c.message.content or "").strip() for c in choices),
             usage=TokenUsage(prompt=usage.prompt_tokens, completion=usage.completion_tokens)
             if usage
             else TokenUsage(0, 0),
-            finish_reason=choice.finish_reason,
+            finish_reason=choices[0].finish_reason,
             parameters=parameters,
+            reasoning_tokens=getattr(details, "reasoning_tokens", None),
         )

@@ -16,12 +16,15 @@ from shared.core.types import (
     GenerationParams,
     Message,
     PromptSpec,
+    ReasoningEffort,
     RetrievalSpec,
     SearchResult,
     Source,
     TurnRequest,
     TurnResult,
 )
+
+MAX_N = 10
 
 
 class _Strict(BaseModel):
@@ -65,6 +68,11 @@ class ModelParams(_Strict):
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     stop: list[str] | None = Field(None, max_length=4)
     seed: int | None = None
+    n: int | None = Field(None, ge=1, le=MAX_N)
+
+
+class ReasoningConfig(_Strict):
+    effort: ReasoningEffort
 
 
 class OverrideConfig(BaseModel):
@@ -74,6 +82,9 @@ class OverrideConfig(BaseModel):
     llm: str | ModelParams | None = Field(None, description="A model alias, or (legacy) parameters.")
     model: str | None = Field(None, description="A model alias; `llm` wins when both are given.")
     params: ModelParams | None = None
+    n: int | None = Field(None, ge=1, le=MAX_N, description="Completions to return; wins over params.n.")
+    reasoning_effort: ReasoningEffort | None = None
+    reasoning: ReasoningConfig | None = None
 
     def generation(self) -> GenerationParams:
         alias = self.llm if isinstance(self.llm, str) else self.model
@@ -82,9 +93,12 @@ class OverrideConfig(BaseModel):
         for params in (legacy, self.params):  # `params` wins over the legacy form
             if params is not None:
                 values.update(params.model_dump(exclude_none=True))
+        if self.n is not None:  # override_config.n > override_config.params.n > the alias's default
+            values["n"] = self.n
         if "stop" in values:
             values["stop"] = tuple(values["stop"])
-        return GenerationParams(alias=alias, **values)
+        effort = self.reasoning_effort or (self.reasoning.effort if self.reasoning else None)
+        return GenerationParams(alias=alias, reasoning_effort=effort, **values)
 
 
 class FlexibleRagRequest(_Strict):
@@ -152,12 +166,23 @@ class TokenUsageOut(BaseModel):
     total: int
 
 
+class ReasoningEffective(BaseModel):
+    requested: str
+    sent_effort: str | None
+    provider: str
+    source: str
+    sanitized: bool
+
+
 class ResponseMetadata(BaseModel):
     question: str
     system_prompt: str
     model_used: ModelUsed
     token_usage: TokenUsageOut | None
     parameters: dict[str, Any]
+    reasoning_effort: str | None = None
+    reasoning_effective: ReasoningEffective | None = None
+    reasoning_tokens: int | None = None
     errors_present: bool
     total_sources_retrieved: int
     conversation_length: int
@@ -171,6 +196,7 @@ class ResponseMetadata(BaseModel):
 class FlexibleRagResponse(BaseModel):
     response_id: str
     answer: str
+    answers: list[str] | None = Field(None, description="All completions when n > 1; answer == answers[0].")
     metadata: list[dict[str, Any]]
     history: list[ChatMessageOut]
     ab_testing: ABTestingOut | None = None
@@ -264,6 +290,7 @@ def flexible_rag_response(
     response = FlexibleRagResponse(
         response_id=str(uuid.uuid4()),
         answer=result.answer,
+        answers=list(result.answers) if len(result.answers) > 1 else None,
         metadata=[source_out(s) for s in result.sources],
         history=history,
         ab_testing=(
@@ -283,11 +310,19 @@ def flexible_rag_response(
         response_metadata=ResponseMetadata(
             question=body.question,
             system_prompt=result.system_prompt,
-            model_used=ModelUsed(**result.model.__dict__),
+            model_used=ModelUsed(
+                alias=result.model.alias,
+                provider=result.model.provider,
+                deployment=result.model.deployment,
+                model=result.model.model,
+            ),
             token_usage=TokenUsageOut(prompt=usage.prompt, completion=usage.completion, total=usage.total)
             if usage
             else None,
             parameters=result.parameters,
+            reasoning_effort=result.reasoning.requested if result.reasoning else None,
+            reasoning_effective=ReasoningEffective(**result.reasoning.__dict__) if result.reasoning else None,
+            reasoning_tokens=result.reasoning_tokens,
             errors_present=bool(result.errors),
             total_sources_retrieved=len(result.sources),
             conversation_length=len(result.history),
