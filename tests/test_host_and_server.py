@@ -45,7 +45,10 @@ def test_the_functions_host_can_index_the_app():
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["http_v2_enabled"] is True
-    assert {f["name"] for f in report["functions"]} == {"flexible_rag"}
+    from shared.local_server import app_functions
+
+    assert {f["name"] for f in report["functions"]} == {f.get_function_name() for f in app_functions()}
+    assert {"flexible_rag", "models"} <= {f["name"] for f in report["functions"]}
 
 
 def test_the_local_server_answers_over_http(sample_index):

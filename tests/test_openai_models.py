@@ -203,3 +203,82 @@ async def test_n_reaches_the_server_and_every_choice_comes_back():
 
     assert server.requests[0].body["n"] == 2
     assert result.choices == ("option 0", "option 1")
+
+
+# --- GET /api/v2/models ---
+
+
+async def test_models_lists_the_embedded_default(client):
+    listed = (await client.get("/api/v2/models")).json()
+    deep = (await client.get("/api/v2/models?validate=true&deep=true")).json()
+
+    assert listed == {
+        "default": "smollm2",
+        "models": [
+            {
+                "alias": "smollm2",
+                "provider": "embedded",
+                "deployment": None,
+                "model": "SmolLM2-135M-Instruct.Q4_1",
+                "supports_multimodal": False,
+                "reasoning": False,
+                "context_window": 4096,
+                "default": True,
+                "validation": None,
+            }
+        ],
+    }
+    assert deep["models"][0]["validation"] == {
+        "healthy": True,
+        "checks": ["llama.cpp available", "model file present", "client answered"],
+        "problems": [],
+    }
+
+
+async def test_models_query_is_validated(client):
+    response = await client.get("/api/v2/models?validate=perhaps")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "validate"]
+
+
+def test_models_reports_misconfigured_and_rejected_aliases_and_filters_them():
+    def answer(request):
+        if request.headers.get("authorization") == "Bearer good-key":
+            return 200, {"object": "list", "data": [{"id": "small-model", "object": "model"}]}
+        return 401, {"error": {"message": "invalid key"}}
+
+    with RecordingServer(answer) as server:
+        models = [
+            {
+                "alias": "good",
+                "provider": "openai",
+                "model": "small-model",
+                "endpoint": f"{server.url}/v1",
+                "api_key": "good-key",
+            },
+            {
+                "alias": "rejected",
+                "provider": "openai",
+                "model": "m",
+                "endpoint": f"{server.url}/v1",
+                "api_key": "bad-key-123",
+                "max_retries": 0,
+            },
+            {"alias": "plain-http", "provider": "azure_openai", "model": "gpt", "endpoint": "http://10.0.0.9"},
+        ]
+        env = {"LLM_MODELS": json.dumps(models), "LLM_DEFAULT_ALIAS": "good"}
+        with running_in_background(env=env) as base_url:
+            full = httpx.get(f"{base_url}/api/v2/models?validate=true&deep=true", timeout=60)
+            healthy = httpx.get(f"{base_url}/api/v2/models?validate=true&deep=true&filter_unhealthy=true", timeout=60)
+
+    by_alias = {m["alias"]: m for m in full.json()["models"]}
+    assert full.json()["default"] == "good" and by_alias["good"]["default"] is True
+    assert by_alias["good"]["validation"]["healthy"] is True
+    assert by_alias["rejected"]["validation"]["problems"] == ["client check failed (AuthenticationError)"]
+    assert by_alias["plain-http"]["validation"]["problems"] == [
+        "endpoint must use https (plain http only on this machine)"
+    ]
+    assert [m["alias"] for m in healthy.json()["models"]] == ["smollm2", "good"]
+    assert "bad-key-123" not in full.text and server.url not in full.text and "10.0.0.9" not in full.text
+    assert {r.path for r in server.requests} == {"/v1/models"}  # the misconfigured alias was never called

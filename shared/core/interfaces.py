@@ -44,6 +44,9 @@ class ChatModel(Protocol):
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         """One completion; raises UpstreamError when the model cannot answer."""
 
+    async def check(self) -> None:
+        """A cheap call proving the model is reachable and the credentials work; raises if not."""
+
 
 class IndexWriter(Protocol):
     """Where ingestion writes chunks: the embedded index or Azure AI Search."""

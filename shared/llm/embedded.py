@@ -74,6 +74,10 @@ class EmbeddedChatModel:
             parameters=parameters,
         )
 
+    async def check(self) -> None:
+        """The model is loaded by construction; tokenizing proves it answers."""
+        await asyncio.to_thread(self._llm.tokenize, b"ping")
+
     def _create(self, chat: list[dict[str, str]], parameters: dict[str, Any]) -> list[dict[str, Any]]:
         """One completion per alternative (llama.cpp has no `n`), each with its own seed when one is set."""
         sampling = {k: v for k, v in parameters.items() if k != "n"}

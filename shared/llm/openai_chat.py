@@ -46,6 +46,10 @@ class OpenAIChatModel:
         )
         self.default_parameters: dict[str, Any] = dict(config.parameters)
 
+    async def check(self) -> None:
+        """List the server's models: authenticated, and cheap on every OpenAI-compatible server."""
+        await self._client.with_options(max_retries=0).models.list()
+
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         from openai import APIStatusError, OpenAIError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 from pydantic import BaseModel, ValidationError
@@ -21,9 +21,9 @@ log = logging.getLogger(__name__)
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
 
 
-def validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+def validation_detail(exc: ValidationError, source: str) -> list[dict[str, Any]]:
     return [
-        {"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]}
+        {"loc": [source, *error["loc"]], "msg": error["msg"], "type": error["type"]}
         for error in exc.errors(include_url=False, include_input=False)
     ]
 
@@ -37,11 +37,17 @@ async def respond(
     req: Request,
     model: type[RequestModel],
     action: Callable[[RequestModel], Awaitable[BaseModel]],
+    *,
+    source: Literal["body", "query"] = "body",
 ) -> JSONResponse:
+    """Validate the JSON body (or the query string) as `model`, run `action`, and answer."""
     try:
-        body = model.model_validate_json(await req.body())
+        if source == "body":
+            body = model.model_validate_json(await req.body())
+        else:
+            body = model.model_validate(dict(req.query_params))
     except ValidationError as exc:
-        return JSONResponse({"detail": validation_detail(exc)}, status_code=422)
+        return JSONResponse({"detail": validation_detail(exc, source)}, status_code=422)
     try:
         result = await action(body)
     except RequestError as exc:

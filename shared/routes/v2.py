@@ -6,6 +6,7 @@ Wire models and the core are imported inside the handlers: importing function_ap
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import azure.functions as func
@@ -29,3 +30,36 @@ async def flexible_rag(req: Request) -> JSONResponse:
         return wire.flexible_rag_response(body, result, time.perf_counter() - started)
 
     return await respond(req, wire.FlexibleRagRequest, answer)
+
+
+@blueprint.route(route="v2/models", methods=["GET"])
+async def models(req: Request) -> JSONResponse:
+    from shared.llm import catalog
+    from shared.wire import v2 as wire
+
+    async def describe(query: wire.ModelsQuery) -> wire.ModelsResponse:
+        settings = get_settings().model
+        statuses = catalog.catalog(settings)
+        if query.validate_:
+            for status in statuses:
+                catalog.validate(status, settings)
+            if query.deep:
+                await asyncio.gather(*(catalog.deep_check(s) for s in statuses if s.healthy))
+            if query.filter_unhealthy:
+                statuses = [s for s in statuses if s.healthy]
+        return wire.ModelsResponse(
+            default=settings.default_alias,
+            models=[
+                wire.ModelEntry(
+                    **{k: v for k, v in status.__dict__.items() if k not in ("checks", "problems")},
+                    validation=wire.ModelValidation(
+                        healthy=status.healthy, checks=status.checks, problems=status.problems
+                    )
+                    if query.validate_
+                    else None,
+                )
+                for status in statuses
+            ],
+        )
+
+    return await respond(req, wire.ModelsQuery, describe, source="query")

@@ -339,3 +339,35 @@ def flexible_rag_response(
     response.timings["build_response"] = response.response_metadata.timings["build_response"] = build_response
     response.processing_time = round(orchestrator_call + build_response, 6)
     return response
+
+
+# --- GET /api/v2/models ---
+
+
+class ModelsQuery(_Strict):
+    validate_: bool = Field(False, alias="validate", description="Add configuration checks per model.")
+    deep: bool = Field(False, description="With validate: also build each client and make one cheap call.")
+    filter_unhealthy: bool = Field(False, description="With validate: leave out models that failed.")
+
+
+class ModelValidation(BaseModel):
+    healthy: bool
+    checks: list[str]
+    problems: list[str]
+
+
+class ModelEntry(BaseModel):
+    alias: str
+    provider: str
+    deployment: str | None
+    model: str
+    supports_multimodal: bool
+    reasoning: bool
+    context_window: int
+    default: bool
+    validation: ModelValidation | None = None
+
+
+class ModelsResponse(BaseModel):
+    default: str
+    models: list[ModelEntry]

@@ -1,0 +1,124 @@
+"""Model discovery for GET /api/v2/models: the configured aliases and, on request, their health.
+
+`validate` checks each alias's configuration without network calls; `deep` also builds
+its client and makes one cheap authenticated call under a short timeout. Nothing here
+reports keys or endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from shared.config import ModelSettings, RemoteModel
+
+log = logging.getLogger(__name__)
+
+DEEP_CHECK_SECONDS = 10
+
+
+@dataclass
+class ModelStatus:
+    alias: str
+    provider: str
+    deployment: str | None
+    model: str
+    supports_multimodal: bool
+    reasoning: bool
+    context_window: int
+    default: bool
+    checks: list[str] = field(default_factory=list)  # what passed
+    problems: list[str] = field(default_factory=list)  # what failed
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def catalog(settings: ModelSettings) -> list[ModelStatus]:
+    statuses = []
+    if settings.provider == "embedded":
+        path = settings.model_path
+        statuses.append(
+            ModelStatus(
+                settings.alias,
+                "embedded",
+                None,
+                path.stem if path else "SmolLM2-135M-Instruct.Q4_1",
+                False,
+                False,
+                settings.context_window,
+                settings.default_alias == settings.alias,
+            )
+        )
+    for remote in settings.models:
+        statuses.append(
+            ModelStatus(
+                remote.alias,
+                remote.provider,
+                remote.model if remote.provider == "azure_openai" else None,
+                remote.model,
+                remote.supports_multimodal,
+                remote.reasoning,
+                remote.context_window,
+                settings.default_alias == remote.alias,
+            )
+        )
+    return statuses
+
+
+def validate(status: ModelStatus, settings: ModelSettings) -> None:
+    remote = settings.remote(status.alias)
+    if remote is None:
+        _embedded_checks(status, settings)
+    else:
+        _remote_checks(status, remote)
+
+
+def _embedded_checks(status: ModelStatus, settings: ModelSettings) -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        status.problems.append("llama-cpp-python is not installed (requirements-local.txt)")
+    else:
+        status.checks.append("llama.cpp available")
+    from shared.llm.embedded import default_model_path
+
+    try:
+        path = settings.model_path or default_model_path()
+    except RuntimeError as exc:
+        status.problems.append(str(exc))
+        return
+    (status.checks if path.is_file() else status.problems).append(
+        "model file present" if path.is_file() else "model file missing"
+    )
+
+
+def _remote_checks(status: ModelStatus, remote: RemoteModel) -> None:
+    url = urlparse(remote.endpoint)
+    local = url.hostname in ("127.0.0.1", "localhost", "::1")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        status.problems.append("endpoint is not an http(s) URL")
+    elif url.scheme == "http" and not local:
+        status.problems.append("endpoint must use https (plain http only on this machine)")
+    else:
+        status.checks.append("endpoint is a valid URL")
+    if remote.provider == "azure_openai":
+        status.checks.append("authenticates with an API key" if remote.api_key else "authenticates with Entra ID")
+
+
+async def deep_check(status: ModelStatus) -> None:
+    """Build the client and make one cheap authenticated call; record what failed, never why in detail."""
+    from shared import backends
+
+    try:
+        model = backends.chat_model(status.alias)
+        await asyncio.wait_for(model.check(), DEEP_CHECK_SECONDS)
+    except TimeoutError:
+        status.problems.append(f"no answer within {DEEP_CHECK_SECONDS} s")
+    except Exception as exc:  # noqa: BLE001 - any failure makes the model unhealthy
+        log.warning("deep check of model %s failed: %s", status.alias, type(exc).__name__)
+        status.problems.append(f"client check failed ({type(exc).__name__})")
+    else:
+        status.checks.append("client answered")
