@@ -178,4 +178,5 @@ def orchestrator() -> Orchestrator:
         renderer=template_renderer(),
         default_system_prompt=get_settings().prompts.system_prompt_file,
         default_response_template=get_settings().prompts.response_template_file,
+        deadline_seconds=get_settings().http.deadline_seconds,
     )

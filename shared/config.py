@@ -30,6 +30,9 @@ class HttpSettings(BaseSettings):
     auth_level: Literal["anonymous", "function", "admin"] = Field(
         "function", description="Azure Functions auth level: function keys by default, as the host does it."
     )
+    deadline_seconds: float = Field(
+        200, gt=0, le=225, description="A turn answers, or falls back, within this; the host cuts calls at 230 s."
+    )
 
 
 class RemoteModel(BaseModel):

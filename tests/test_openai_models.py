@@ -282,3 +282,36 @@ def test_models_reports_misconfigured_and_rejected_aliases_and_filters_them():
     assert [m["alias"] for m in healthy.json()["models"]] == ["smollm2", "good"]
     assert "bad-key-123" not in full.text and server.url not in full.text and "10.0.0.9" not in full.text
     assert {r.path for r in server.requests} == {"/v1/models"}  # the misconfigured alias was never called
+
+
+async def test_a_turn_past_its_deadline_gives_the_fallback_in_time():
+    import time
+
+    from shared import backends
+    from shared.core.orchestrator import DEADLINE_MESSAGE, FALLBACK_ANSWER, Orchestrator
+    from shared.core.types import RetrievalSpec, TurnRequest
+
+    def slow(request):
+        time.sleep(3)
+        return 200, completion()
+
+    with RecordingServer(slow) as server:
+        model = OpenAIChatModel(remote(server))
+        orchestrator = Orchestrator(
+            retriever=backends.retriever,
+            chat_model=lambda alias: model,
+            templates=backends.template_source(),
+            renderer=backends.template_renderer(),
+            default_system_prompt="rag_system.jinja2",
+            default_response_template="response.jinja2",
+            deadline_seconds=0.5,
+        )
+        started = time.monotonic()
+        result = await orchestrator.answer(TurnRequest("q", retrieval=RetrievalSpec(enabled=False)))
+        elapsed = time.monotonic() - started
+
+    assert elapsed < 1.5
+    assert result.answer == FALLBACK_ANSWER
+    assert [(e.stage, e.code, e.message) for e in result.errors] == [
+        ("generation", "deadline_exceeded", DEADLINE_MESSAGE)
+    ]

@@ -7,6 +7,7 @@ respond in one piece.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -37,6 +38,7 @@ from shared.templates.sandbox import CompiledTemplate, TemplateRenderer
 log = logging.getLogger(__name__)
 
 FALLBACK_ANSWER = "I'm sorry, I could not complete your request right now. Please try again in a moment."
+DEADLINE_MESSAGE = "The answer took too long and was stopped before the time limit."
 
 
 class _Timings(dict):
@@ -55,6 +57,7 @@ class _Turn:
 
     request: TurnRequest
     model: ChatModel
+    deadline: float  # time.monotonic() by which the turn must have its answer
     timings: _Timings = field(default_factory=_Timings)
     errors: list[TurnError] = field(default_factory=list)
     sources: tuple[Source, ...] = ()
@@ -75,6 +78,9 @@ class _Turn:
             **extra,
         }
 
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
 
 class Orchestrator:
     def __init__(
@@ -86,6 +92,7 @@ class Orchestrator:
         renderer: TemplateRenderer,
         default_system_prompt: str,
         default_response_template: str,
+        deadline_seconds: float = 200.0,
     ) -> None:
         self._retriever = retriever
         self._chat_model = chat_model
@@ -93,6 +100,8 @@ class Orchestrator:
         self._renderer = renderer
         self._default_system_prompt = default_system_prompt
         self._default_response_template = default_response_template
+        # The Functions host cuts HTTP calls at 230 s: a turn answers (or falls back) before.
+        self._deadline_seconds = deadline_seconds
 
     async def answer(self, request: TurnRequest) -> TurnResult:
         async for event in self.run(request):
@@ -107,7 +116,7 @@ class Orchestrator:
         before any work is spent. Upstream failures do not raise: they end the turn with the
         fallback answer and an entry in `errors`.
         """
-        turn = _Turn(request, self._chat_model(request.generation.alias))
+        turn = _Turn(request, self._chat_model(request.generation.alias), time.monotonic() + self._deadline_seconds)
         prompt = request.prompt
 
         with turn.timings.measure("orchestrator.prompt_build"):
@@ -205,9 +214,16 @@ class Orchestrator:
 
     async def _retrieve(self, turn: _Turn) -> None:
         try:
-            result = await self._retriever().search(turn.request.question, turn.request.retrieval, turn.request.user_id)
+            async with asyncio.timeout(turn.remaining()):
+                result = await self._retriever().search(
+                    turn.request.question, turn.request.retrieval, turn.request.user_id
+                )
         except RequestError:
             raise
+        except TimeoutError:
+            log.error("retrieval passed the turn's deadline")
+            turn.errors.append(TurnError("retrieval", "deadline_exceeded", DEADLINE_MESSAGE))
+            return
         except UpstreamError as exc:
             log.error("retrieval failed: %s", exc.code, exc_info=exc.__cause__)
             turn.errors.append(TurnError("retrieval", exc.code, exc.message))
@@ -222,7 +238,11 @@ class Orchestrator:
 
     async def _generate(self, turn: _Turn, messages: list[Message], params: GenerationParams) -> Completion | None:
         try:
-            return await turn.model.complete(messages, params)
+            async with asyncio.timeout(turn.remaining()):
+                return await turn.model.complete(messages, params)
+        except TimeoutError:
+            log.error("model %s passed the turn's deadline", turn.model.info.alias)
+            turn.errors.append(TurnError("generation", "deadline_exceeded", DEADLINE_MESSAGE))
         except UpstreamError as exc:
             turn.errors.append(TurnError("generation", exc.code, exc.message))
         except Exception:
