@@ -16,10 +16,18 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shared.local_server import free_port
+
+
+@dataclass
+class StreamScript:
+    """An answer sent as Server-Sent Events, piece by piece; `cut` drops the connection after them."""
+
+    events: list[dict[str, Any]]
+    cut: bool = False
 
 
 @dataclass
@@ -55,7 +63,17 @@ class RecordingServer:
         )
         self.requests.append(recorded)
         status, payload = self.respond(recorded)
+        if isinstance(payload, StreamScript):
+            return StreamingResponse(self._stream(payload), status_code=status, media_type="text/event-stream")
         return JSONResponse(payload, status_code=status) if payload is not None else Response(status_code=status)
+
+    @staticmethod
+    async def _stream(script: StreamScript):
+        for event in script.events:
+            yield f"data: {json.dumps(event)}\n\n"
+        if script.cut:
+            raise ConnectionResetError("stream cut by the test")  # uvicorn drops the connection
+        yield "data: [DONE]\n\n"
 
     def __enter__(self) -> RecordingServer:
         self._thread.start()

@@ -6,7 +6,7 @@ shared.backends chooses them from configuration.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, RetrievalSpec, SearchResult
@@ -43,6 +43,9 @@ class ChatModel(Protocol):
 
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         """One completion; raises UpstreamError when the model cannot answer."""
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
+        """Text deltas as they are generated, then the whole Completion last; UpstreamError on failure."""
 
     async def check(self) -> None:
         """A cheap call proving the model is reachable and the credentials work; raises if not."""

@@ -109,13 +109,17 @@ class Orchestrator:
                 return event.result
         raise AssertionError("a turn always ends with TurnCompleted")
 
-    async def run(self, request: TurnRequest) -> AsyncIterator[TurnEvent]:
+    async def run(self, request: TurnRequest, *, stream: bool = False) -> AsyncIterator[TurnEvent]:
         """Yield SourcesFound (when retrieval ran), AnswerDelta, then TurnCompleted.
 
-        Bad requests (unknown model, missing or invalid template, ...) raise RequestError
-        before any work is spent. Upstream failures do not raise: they end the turn with the
-        fallback answer and an entry in `errors`.
+        Without `stream`, one AnswerDelta carries the whole answer; with it, one per piece the
+        model generates, raw: the response template shapes the answer in TurnCompleted only
+        (a template may use the whole answer). Bad requests (unknown model, missing or invalid
+        template, ...) raise RequestError before any work is spent. Upstream failures, even
+        mid-stream, do not raise: they end the turn with the fallback answer and `errors`.
         """
+        if stream and (request.generation.n or 1) > 1:
+            raise RequestError("streaming returns one answer: ask for n = 1 or turn streaming off", field="n")
         turn = _Turn(request, self._chat_model(request.generation.alias), time.monotonic() + self._deadline_seconds)
         prompt = request.prompt
 
@@ -148,7 +152,13 @@ class Orchestrator:
         completion = None
         with turn.timings.measure("orchestrator.llm_generate"):
             # After a failed stage (no prompt, no sources) an answer could not be grounded: fall back.
-            if not turn.errors:
+            if not turn.errors and stream:
+                async for piece in self._stream(turn, messages, params):
+                    if isinstance(piece, Completion):
+                        completion = piece
+                    else:
+                        yield AnswerDelta(piece)
+            elif not turn.errors:
                 completion = await self._generate(turn, messages, params)
 
         answers = completion.choices if completion else (FALLBACK_ANSWER,)
@@ -158,7 +168,8 @@ class Orchestrator:
                     [await self._renderer.render(response_template, turn.variables(answer=a)) for a in answers]
                 )
         answer = answers[0]
-        yield AnswerDelta(answer)
+        if not stream:
+            yield AnswerDelta(answer)
 
         with turn.timings.measure("orchestrator.history_build"):
             history = (*request.history, Message("user", request.question), Message("assistant", answer, turn.sources))
@@ -235,6 +246,31 @@ class Orchestrator:
         turn.sources = result.sources
         turn.search = result
         turn.queried_indexes = (result.index_name,) if result.sources else ()
+
+    async def _stream(
+        self, turn: _Turn, messages: list[Message], params: GenerationParams
+    ) -> AsyncIterator[str | Completion]:
+        """The model's pieces, each awaited within the turn's deadline; failures end it in `errors`."""
+        pieces = turn.model.stream(messages, params)
+        try:
+            while True:
+                try:
+                    piece = await asyncio.wait_for(anext(pieces), turn.remaining())
+                except StopAsyncIteration:
+                    return
+                yield piece
+        except TimeoutError:
+            log.error("model %s passed the turn's deadline while streaming", turn.model.info.alias)
+            turn.errors.append(TurnError("generation", "deadline_exceeded", DEADLINE_MESSAGE))
+        except UpstreamError as exc:
+            turn.errors.append(TurnError("generation", exc.code, exc.message))
+        except Exception:
+            log.exception("model %s failed unexpectedly while streaming", turn.model.info.alias)
+            turn.errors.append(
+                TurnError("generation", "model_failed", "The language model failed to produce an answer.")
+            )
+        finally:
+            await pieces.aclose()
 
     async def _generate(self, turn: _Turn, messages: list[Message], params: GenerationParams) -> Completion | None:
         try:

@@ -12,7 +12,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +53,14 @@ class EmbeddedChatModel:
             "max_tokens": settings.max_tokens,
         }
 
-    async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
+    def _parameters(self, params: GenerationParams) -> dict[str, Any]:
         parameters = {**self.default_parameters, **params.overrides()}
         if "stop" in parameters:
             parameters["stop"] = list(parameters["stop"])
+        return parameters
+
+    async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
+        parameters = self._parameters(params)
         chat = [{"role": m.role, "content": m.content} for m in messages]
         try:
             responses = await asyncio.to_thread(self._create, chat, parameters)
@@ -73,6 +77,49 @@ class EmbeddedChatModel:
             finish_reason=responses[0]["choices"][0].get("finish_reason"),
             parameters=parameters,
         )
+
+    async def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
+        parameters = self._parameters(params)
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def produce() -> None:
+            # llama.cpp generates in this thread; each piece crosses to the event loop as it comes.
+            try:
+                finish = None
+                pieces = 0
+                sampling = {k: v for k, v in parameters.items() if k != "n"}
+                with self._lock:
+                    for chunk in self._llm.create_chat_completion(messages=chat, stream=True, **sampling):
+                        choice = chunk["choices"][0]
+                        text = choice["delta"].get("content")
+                        if text:
+                            pieces += 1
+                            loop.call_soon_threadsafe(queue.put_nowait, text)
+                        finish = choice.get("finish_reason") or finish
+                    # Tokens evaluated for this call: the prompt, plus one per generated piece.
+                    usage = TokenUsage(prompt=max(self._llm.n_tokens - pieces, 0), completion=pieces)
+                loop.call_soon_threadsafe(queue.put_nowait, (usage, finish))
+            except Exception as exc:  # noqa: BLE001 - handed over to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        producer = asyncio.ensure_future(asyncio.to_thread(produce))
+        parts: list[str] = []
+        while True:
+            item = await queue.get()
+            if isinstance(item, Exception):
+                log.error("embedded model %s failed while streaming: %s", self.info.model, type(item).__name__)
+                raise UpstreamError("model_failed", "The language model failed to produce an answer.") from item
+            if isinstance(item, tuple):
+                await producer
+                usage, finish = item
+                yield Completion(
+                    choices=("".join(parts).strip(),), usage=usage, finish_reason=finish, parameters=parameters
+                )
+                return
+            parts.append(item)
+            yield item
 
     async def check(self) -> None:
         """The model is loaded by construction; tokenizing proves it answers."""

@@ -8,7 +8,7 @@ max_retries, each call bounded by its timeout.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from shared.config import RemoteModel
@@ -50,14 +50,58 @@ class OpenAIChatModel:
         """List the server's models: authenticated, and cheap on every OpenAI-compatible server."""
         await self._client.with_options(max_retries=0).models.list()
 
-    async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
-        from openai import APIStatusError, OpenAIError
-
+    def _parameters(self, params: GenerationParams) -> dict[str, Any]:
         parameters = {**self.default_parameters, **params.overrides()}
         if "stop" in parameters:
             parameters["stop"] = list(parameters["stop"])
         if params.reasoning_effort:  # the core sends only what this model accepts
             parameters["reasoning_effort"] = params.reasoning_effort
+        return parameters
+
+    def _failed(self, exc: Exception) -> UpstreamError:
+        from openai import APIStatusError
+
+        status = exc.status_code if isinstance(exc, APIStatusError) else "no response"
+        log.error("model %s failed: %s (%s)", self.info.alias, type(exc).__name__, status)
+        return UpstreamError("model_failed", "The language model failed to produce an answer.")
+
+    async def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
+        from openai import OpenAIError
+
+        parameters = self._parameters(params)
+        parts: list[str] = []
+        usage = None
+        finish = None
+        try:
+            chunks = await self._client.chat.completions.create(
+                model=self._model,
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                stream=True,
+                stream_options={"include_usage": True},
+                **parameters,
+            )
+            async for chunk in chunks:
+                usage = chunk.usage or usage
+                for choice in chunk.choices:
+                    finish = choice.finish_reason or finish
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                        yield choice.delta.content
+        except OpenAIError as exc:
+            raise self._failed(exc) from exc
+        yield Completion(
+            choices=("".join(parts).strip(),),
+            usage=TokenUsage(prompt=usage.prompt_tokens, completion=usage.completion_tokens)
+            if usage
+            else TokenUsage(0, 0),
+            finish_reason=finish,
+            parameters=parameters,
+        )
+
+    async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
+        from openai import OpenAIError
+
+        parameters = self._parameters(params)
         try:
             response = await self._client.chat.completions.create(
                 model=self._model,
@@ -65,9 +109,7 @@ class OpenAIChatModel:
                 **parameters,
             )
         except OpenAIError as exc:
-            status = exc.status_code if isinstance(exc, APIStatusError) else "no response"
-            log.error("model %s failed: %s (%s)", self.info.alias, type(exc).__name__, status)
-            raise UpstreamError("model_failed", "The language model failed to produce an answer.") from exc
+            raise self._failed(exc) from exc
         choices = sorted(response.choices, key=lambda c: c.index)
         usage = response.usage
         details = getattr(usage, "completion_tokens_details", None)

@@ -7,11 +7,12 @@ unexpected. No response ever carries a stack trace.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
-from azurefunctions.extensions.http.fastapi import JSONResponse, Request
+from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from shared.core.errors import RequestError
@@ -33,6 +34,25 @@ def caller_id(claimed_user_id: str | None) -> str | None:
     return claimed_user_id
 
 
+async def parse(
+    req: Request, model: type[RequestModel], source: Literal["body", "query"] = "body"
+) -> RequestModel | JSONResponse:
+    """The JSON body (or the query string) as `model`, or the 422 answer saying why not."""
+    try:
+        if source == "body":
+            return model.model_validate_json(await req.body())
+        return model.model_validate(dict(req.query_params))
+    except ValidationError as exc:
+        return JSONResponse({"detail": validation_detail(exc, source)}, status_code=422)
+
+
+def _refusal(req: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, RequestError):
+        return JSONResponse({"detail": exc.message}, status_code=400)
+    log.error("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
+    return JSONResponse({"detail": "Internal server error."}, status_code=500)
+
+
 async def respond(
     req: Request,
     model: type[RequestModel],
@@ -40,19 +60,50 @@ async def respond(
     *,
     source: Literal["body", "query"] = "body",
 ) -> JSONResponse:
-    """Validate the JSON body (or the query string) as `model`, run `action`, and answer."""
+    """Validate the request as `model`, run `action`, and answer with its result as JSON."""
+    body = await parse(req, model, source)
+    if isinstance(body, JSONResponse):
+        return body
+    return await guarded(req, lambda: action(body))
+
+
+async def guarded(req: Request, action: Callable[[], Awaitable[BaseModel]]) -> JSONResponse:
+    """Run `action`; its result as JSON, or a safe 400/500 answer."""
     try:
-        if source == "body":
-            body = model.model_validate_json(await req.body())
-        else:
-            body = model.model_validate(dict(req.query_params))
-    except ValidationError as exc:
-        return JSONResponse({"detail": validation_detail(exc, source)}, status_code=422)
-    try:
-        result = await action(body)
-    except RequestError as exc:
-        return JSONResponse({"detail": exc.message}, status_code=400)
-    except Exception:
-        log.exception("unhandled error in %s %s", req.method, req.url.path)
-        return JSONResponse({"detail": "Internal server error."}, status_code=500)
+        result = await action()
+    except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
+        return _refusal(req, exc)
     return JSONResponse(result.model_dump(mode="json"))
+
+
+def wants_stream(req: Request, asked: bool) -> bool:
+    return asked or "text/event-stream" in req.headers.get("accept", "")
+
+
+async def stream_events(req: Request, events: AsyncIterator[tuple[str, dict[str, Any]]]) -> Response:
+    """Server-Sent Events from (event name, payload) pairs.
+
+    The first event is produced before the response starts, so a refused request is still
+    a plain 400/500 answer. After that, a failure ends the stream with an `error` event.
+    """
+    try:
+        first = await anext(events)
+    except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
+        return _refusal(req, exc)
+
+    async def body() -> AsyncIterator[str]:
+        yield _sse(*first)
+        try:
+            async for name, payload in events:
+                yield _sse(name, payload)
+        except Exception:
+            log.exception("stream failed in %s %s", req.method, req.url.path)
+            yield _sse("error", {"detail": "Internal server error."})
+
+    # no-cache and no proxy buffering, so that each event reaches the client as it is sent
+    headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+def _sse(name: str, payload: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"

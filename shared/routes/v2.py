@@ -10,26 +10,33 @@ import asyncio
 import time
 
 import azure.functions as func
-from azurefunctions.extensions.http.fastapi import JSONResponse, Request
+from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
 
 from shared.config import get_settings
-from shared.routes.common import caller_id, respond
+from shared.routes.common import caller_id, guarded, parse, respond, stream_events, wants_stream
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
 
 @blueprint.route(route="v2/flexible-rag", methods=["POST"])
-async def flexible_rag(req: Request) -> JSONResponse:
+async def flexible_rag(req: Request) -> Response:
     from shared.backends import orchestrator
     from shared.wire import v2 as wire
 
-    async def answer(body: wire.FlexibleRagRequest) -> wire.FlexibleRagResponse:
-        user_id = caller_id(body.ab_testing.user_id if body.ab_testing else None)
-        started = time.perf_counter()
-        result = await orchestrator().answer(wire.turn_request(body, user_id))
+    body = await parse(req, wire.FlexibleRagRequest)
+    if isinstance(body, JSONResponse):
+        return body
+    turn = wire.turn_request(body, caller_id(body.ab_testing.user_id if body.ab_testing else None))
+    started = time.perf_counter()
+    if wants_stream(req, body.stream):
+        events = orchestrator().run(turn, stream=True)
+        return await stream_events(req, wire.flexible_rag_events(body, events, started))
+
+    async def answer() -> wire.FlexibleRagResponse:
+        result = await orchestrator().answer(turn)
         return wire.flexible_rag_response(body, result, time.perf_counter() - started)
 
-    return await respond(req, wire.FlexibleRagRequest, answer)
+    return await guarded(req, answer)
 
 
 @blueprint.route(route="v2/models", methods=["GET"])

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.core.types import (
+    AnswerDelta,
     GenerationParams,
     Message,
     PromptSpec,
@@ -20,6 +22,9 @@ from shared.core.types import (
     RetrievalSpec,
     SearchResult,
     Source,
+    SourcesFound,
+    TurnCompleted,
+    TurnEvent,
     TurnRequest,
     TurnResult,
 )
@@ -114,6 +119,7 @@ class FlexibleRagRequest(_Strict):
     template_variables: dict[str, Any] = Field(default_factory=dict)
     override_config: OverrideConfig = Field(default_factory=OverrideConfig)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    stream: bool = Field(False, description="Answer as Server-Sent Events (also with Accept: text/event-stream).")
 
     @model_validator(mode="after")
     def _one_form_per_template(self) -> FlexibleRagRequest:
@@ -339,6 +345,21 @@ def flexible_rag_response(
     response.timings["build_response"] = response.response_metadata.timings["build_response"] = build_response
     response.processing_time = round(orchestrator_call + build_response, 6)
     return response
+
+
+async def flexible_rag_events(
+    body: FlexibleRagRequest, events: AsyncIterator[TurnEvent], started: float
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """A turn's events as SSE (name, payload): `sources`, `delta`s, then `final` with the same
+    body as the non-streaming response, or `error` with that body when a stage failed."""
+    async for event in events:
+        if isinstance(event, SourcesFound):
+            yield "sources", {"metadata": [source_out(s) for s in event.sources]}
+        elif isinstance(event, AnswerDelta):
+            yield "delta", {"text": event.text}
+        elif isinstance(event, TurnCompleted):
+            response = flexible_rag_response(body, event.result, time.perf_counter() - started)
+            yield ("error" if response.errors else "final"), response.model_dump(mode="json")
 
 
 # --- GET /api/v2/models ---
