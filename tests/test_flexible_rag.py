@@ -228,11 +228,30 @@ async def test_refused_requests_get_400_with_a_clear_message(client, extra, mess
 # --- upstream failures: seed 001's safe fallback ---
 
 
-async def test_a_failing_model_gives_the_fallback_answer(client, caplog):
-    # A prompt far beyond the embedded model's 4096-token window makes llama.cpp itself fail.
-    question = "Tell me about these codes: " + "x1y2z3 " * 2700
+async def test_a_failing_model_gives_the_fallback_answer(client, monkeypatch, caplog):
+    from shared import backends
+    from shared.config import RemoteModel
+    from shared.core.orchestrator import Orchestrator
+    from shared.llm.openai_chat import OpenAIChatModel
+    from tests.recording_server import RecordingServer
 
-    response = await client.post(URL, json={"question": question, "skip_knowledge_base": True})
+    with RecordingServer(lambda request: (500, {"error": {"message": "model crashed"}})) as server:
+        failing = OpenAIChatModel(
+            RemoteModel(alias="failing", provider="openai", model="m", endpoint=f"{server.url}/v1", max_retries=0)
+        )
+        monkeypatch.setattr(
+            backends,
+            "orchestrator",
+            lambda: Orchestrator(
+                retriever=backends.retriever,
+                chat_model=lambda alias: failing,
+                templates=backends.template_source(),
+                renderer=backends.template_renderer(),
+                default_system_prompt="rag_system.jinja2",
+                default_response_template="response.jinja2",
+            ),
+        )
+        response = await client.post(URL, json={"question": "What is the Zephyr?"})
 
     body = response.json()
     assert response.status_code == 200
@@ -242,8 +261,65 @@ async def test_a_failing_model_gives_the_fallback_answer(client, caplog):
     ]
     assert body["response_metadata"]["errors_present"] is True
     assert body["tokens_used"] is None
-    assert "embedded model" in caplog.text and "failed" in caplog.text
-    assert "Traceback" not in response.text
+    assert body["metadata"]  # the search ran; only the model failed
+    assert "model failing failed: InternalServerError (500)" in caplog.text
+    assert "Traceback" not in response.text and "crashed" not in response.text
+
+
+async def test_a_question_too_long_for_the_model_is_a_400_with_the_counts(client):
+    response = await client.post(URL, json={"question": "x1y2z3 " * 2700, "skip_knowledge_base": True})
+
+    assert response.status_code == 400
+    assert (
+        "model smollm2 leaves 3840 for the prompt (4096 in its context window, 256 for the answer)"
+        in (response.json()["detail"])
+    )
+
+
+async def test_prompt_is_fitted_oldest_history_first_and_stays_flat(client):
+    turn = [
+        {"role": "user", "content": "Tell me about the battery. " * 40},
+        {"role": "assistant", "content": "It lasts long. " * 60},
+    ]
+    # 3,000 of the 4,096 tokens are kept for the answer: the prompt gets 1,096.
+    params = {"max_tokens": 3000, "stop": ["."]}
+    sizes = []
+    for length in (2, 8, 20):
+        response = await client.post(
+            URL,
+            json={
+                "question": "What is the range in Eco mode?",
+                "history": turn * (length // 2),
+                "skip_knowledge_base": True,
+                "override_config": {"params": params},
+            },
+        )
+        budget = response.json()["response_metadata"]["prompt_budget"]
+        sizes.append(budget["prompt_tokens"])
+        assert budget["prompt_tokens"] <= budget["context_window"] - budget["max_tokens"] == 4096 - 3000
+
+    assert budget["dropped_history"] > 0 and budget["dropped_sources"] == []
+    assert sizes[1] > sizes[0] and abs(sizes[2] - sizes[1]) < 300  # grows, then stays flat at the budget
+    assert len(response.json()["history"]) == 22  # the response still returns the whole conversation
+
+
+async def test_lowest_ranked_sources_go_when_history_is_not_enough(client):
+    response = await client.post(
+        URL,
+        json={
+            "question": "warranty " * 700,
+            "fetch_args": {"AzureSearchFetcher": {"top_k": 8}},
+            # 3,000 tokens kept for the answer: eight ~170-token sources no longer fit beside the question.
+            "override_config": {"params": {"max_tokens": 3000, "stop": ["."]}},
+        },
+    )
+
+    body = response.json()
+    budget = body["response_metadata"]["prompt_budget"]
+    assert response.status_code == 200 and budget["dropped_sources"]
+    kept = [m["id"] for m in body["metadata"]]
+    assert len(kept) + len(budget["dropped_sources"]) == 8 and not set(kept) & set(budget["dropped_sources"])
+    assert budget["prompt_tokens"] <= 4096 - 3000
 
 
 async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_model(client, monkeypatch, caplog):
@@ -263,6 +339,9 @@ async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_mo
 
         async def complete(self, messages, params):
             raise AssertionError("the model ran without its sources")
+
+        def count_tokens(self, messages):
+            return sum(len(m.content) for m in messages) // 4
 
     broken = Orchestrator(
         retriever=BrokenRetriever,

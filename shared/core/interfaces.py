@@ -50,6 +50,9 @@ class ChatModel(Protocol):
     async def check(self) -> None:
         """A cheap call proving the model is reachable and the credentials work; raises if not."""
 
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """The prompt tokens these messages take, with this model's tokenizer."""
+
 
 class IndexWriter(Protocol):
     """Where ingestion writes chunks: the embedded index or Azure AI Search."""

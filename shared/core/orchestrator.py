@@ -23,6 +23,7 @@ from shared.core.types import (
     Completion,
     GenerationParams,
     Message,
+    PromptBudget,
     SearchResult,
     Source,
     SourcesFound,
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 FALLBACK_ANSWER = "I'm sorry, I could not complete your request right now. Please try again in a moment."
 DEADLINE_MESSAGE = "The answer took too long and was stopped before the time limit."
+ANSWER_RESERVE = 1024  # tokens kept for the answer when neither request nor model sets max_tokens
 
 
 class _Timings(dict):
@@ -134,18 +136,12 @@ class Orchestrator:
         with turn.timings.measure("orchestrator.fetch_total"):
             if request.retrieval.enabled and not turn.errors:
                 await self._retrieve(turn)
-        if request.retrieval.enabled:
-            yield SourcesFound(turn.sources)
 
-        system_prompt = ""
         with turn.timings.measure("orchestrator.prompt_build"):
-            if system_template:
-                system_prompt = (await self._renderer.render(system_template, turn.variables())).strip()
-        messages = [
-            Message("system", system_prompt),
-            *(Message(m.role, m.content) for m in request.history),
-            Message("user", request.question),
-        ]
+            messages, budget = await self._fit_prompt(turn, system_template)
+        system_prompt = messages[0].content
+        if request.retrieval.enabled:
+            yield SourcesFound(turn.sources)  # the sources the prompt holds, after fitting
 
         reasoning = effective_reasoning(request.generation.reasoning_effort, turn.model.info)
         params = replace(request.generation, reasoning_effort=reasoning.sent_effort)
@@ -202,11 +198,60 @@ class Orchestrator:
                 else {**turn.model.default_parameters, **request.generation.overrides()},
                 reasoning=reasoning,
                 reasoning_tokens=completion.reasoning_tokens if completion else None,
+                budget=budget,
                 errors=tuple(turn.errors),
                 timings=dict(turn.timings),
                 queried_indexes=turn.queried_indexes,
                 search=turn.search,
             )
+        )
+
+    async def _fit_prompt(
+        self, turn: _Turn, system_template: CompiledTemplate | None
+    ) -> tuple[list[Message], PromptBudget]:
+        """The messages for the model, fitted to its context window less the answer's tokens:
+        the oldest history goes first, then the lowest-ranked sources (the prompt is rendered
+        again without them). Prompt size stays flat however long the conversation grows."""
+        request, model = turn.request, turn.model
+        max_tokens = request.generation.max_tokens or model.default_parameters.get("max_tokens") or ANSWER_RESERVE
+        budget = model.info.context_window - max_tokens
+        history = list(request.history)
+        sources = list(turn.sources)
+        dropped_sources: list[str] = []
+
+        async def system_message() -> Message:
+            turn.sources = tuple(sources)
+            text = await self._renderer.render(system_template, turn.variables()) if system_template else ""
+            return Message("system", text.strip())
+
+        def assemble(system: Message) -> list[Message]:
+            return [system, *(Message(m.role, m.content) for m in history), Message("user", request.question)]
+
+        system = await system_message()
+        tokens = model.count_tokens(assemble(system))
+        while tokens > budget and history:
+            history.pop(0)
+            tokens = model.count_tokens(assemble(system))
+        while tokens > budget and sources:
+            dropped_sources.append(sources.pop().id)
+            system = await system_message()
+            tokens = model.count_tokens(assemble(system))
+        if tokens > budget:
+            raise RequestError(
+                f"the question and system prompt take {tokens} tokens; model {model.info.alias} leaves {budget} "
+                f"for the prompt ({model.info.context_window} in its context window, {max_tokens} for the answer)",
+                field="question",
+            )
+        dropped_history = len(request.history) - len(history)
+        if dropped_history or dropped_sources:
+            log.info(
+                "prompt fitted to %d tokens: %d old message(s) and %d source(s) left out",
+                tokens,
+                dropped_history,
+                len(dropped_sources),
+            )
+        return assemble(system), PromptBudget(
+            model.info.context_window, max_tokens, tokens, dropped_history, tuple(dropped_sources)
         )
 
     async def _template(

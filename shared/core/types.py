@@ -111,6 +111,18 @@ class ModelInfo:
     deployment: str | None
     model: str
     reasoning: bool = False  # whether the model takes a reasoning effort
+    context_window: int = 4096  # tokens, prompt and answer together
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    """How the prompt was fitted to the model's context window, and what had to go."""
+
+    context_window: int
+    max_tokens: int  # reserved for the answer
+    prompt_tokens: int
+    dropped_history: int  # oldest messages left out
+    dropped_sources: tuple[str, ...]  # ids of the lowest-ranked sources left out
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,7 @@ class TurnResult:
     search: SearchResult | None = None  # the raw search outcome (count, facets), when one ran
     reasoning: Reasoning | None = None
     reasoning_tokens: int | None = None
+    budget: PromptBudget | None = None
 
 
 # Events a turn yields, in order: SourcesFound?, AnswerDelta*, TurnCompleted.

@@ -47,7 +47,13 @@ class EmbeddedChatModel:
         # Free the native model before interpreter teardown; its __del__ fails once modules are gone.
         atexit.register(self._llm.close)
         self._lock = threading.Lock()
-        self.info = ModelInfo(alias=settings.alias, provider="embedded", deployment=None, model=path.stem)
+        self.info = ModelInfo(
+            alias=settings.alias,
+            provider="embedded",
+            deployment=None,
+            model=path.stem,
+            context_window=settings.context_window,
+        )
         self.default_parameters: dict[str, Any] = {
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens,
@@ -120,6 +126,10 @@ class EmbeddedChatModel:
                 return
             parts.append(item)
             yield item
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Exact for the text (the model's own tokenizer), plus its chat template's per-message tokens."""
+        return sum(len(self._llm.tokenize(m.content.encode(), add_bos=False)) + 5 for m in messages) + 3
 
     async def check(self) -> None:
         """The model is loaded by construction; tokenizing proves it answers."""

@@ -14,6 +14,7 @@ from typing import Any
 from shared.config import RemoteModel
 from shared.core.errors import UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
+from shared.llm.tokens import count_messages
 from shared.openai_clients import azure_openai_client
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ class OpenAIChatModel:
             deployment=config.model if config.provider == "azure_openai" else None,
             model=config.model,
             reasoning=config.reasoning,
+            context_window=config.context_window,
         )
         self.default_parameters: dict[str, Any] = dict(config.parameters)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return count_messages(messages, self._model)
 
     async def check(self) -> None:
         """List the server's models: authenticated, and cheap on every OpenAI-compatible server."""

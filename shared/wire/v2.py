@@ -172,6 +172,14 @@ class TokenUsageOut(BaseModel):
     total: int
 
 
+class PromptBudgetOut(BaseModel):
+    context_window: int
+    max_tokens: int
+    prompt_tokens: int
+    dropped_history: int
+    dropped_sources: list[str]
+
+
 class ReasoningEffective(BaseModel):
     requested: str
     sent_effort: str | None
@@ -189,6 +197,7 @@ class ResponseMetadata(BaseModel):
     reasoning_effort: str | None = None
     reasoning_effective: ReasoningEffective | None = None
     reasoning_tokens: int | None = None
+    prompt_budget: PromptBudgetOut | None = None
     errors_present: bool
     total_sources_retrieved: int
     conversation_length: int
@@ -329,6 +338,11 @@ def flexible_rag_response(
             reasoning_effort=result.reasoning.requested if result.reasoning else None,
             reasoning_effective=ReasoningEffective(**result.reasoning.__dict__) if result.reasoning else None,
             reasoning_tokens=result.reasoning_tokens,
+            prompt_budget=PromptBudgetOut(
+                **{**result.budget.__dict__, "dropped_sources": list(result.budget.dropped_sources)}
+            )
+            if result.budget
+            else None,
             errors_present=bool(result.errors),
             total_sources_retrieved=len(result.sources),
             conversation_length=len(result.history),

@@ -1,0 +1,36 @@
+"""Offline token counting for OpenAI-protocol models.
+
+bpe-openai bundles the cl100k and o200k files and counts with no network (local and CI);
+tiktoken, the same API, downloads its file once (the Azure deployment, which has network).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from shared.core.types import Message
+
+# Role and separator tokens OpenAI's chat format adds per message, and to prime the reply.
+PER_MESSAGE = 4
+PER_REPLY = 3
+_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4")
+
+
+@functools.cache
+def encoding(name: str) -> Any:
+    try:
+        from bpe_openai import get_encoding
+    except ImportError:
+        from tiktoken import get_encoding
+    return get_encoding(name)
+
+
+def encoding_name(model: str) -> str:
+    return "o200k_base" if model.lower().startswith(_O200K_PREFIXES) else "cl100k_base"
+
+
+def count_messages(messages: Sequence[Message], model: str) -> int:
+    enc = encoding(encoding_name(model))
+    return sum(len(enc.encode(m.content)) + PER_MESSAGE for m in messages) + PER_REPLY
