@@ -315,3 +315,69 @@ async def test_a_turn_past_its_deadline_gives_the_fallback_in_time():
     assert [(e.stage, e.code, e.message) for e in result.errors] == [
         ("generation", "deadline_exceeded", DEADLINE_MESSAGE)
     ]
+
+
+# --- a real OpenAI-compatible server: llama.cpp's, running the embedded model ---
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    import subprocess
+    import sys
+
+    from shared.llm.embedded import default_model_path
+    from shared.local_server import free_port, wait_until_listening
+
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(default_model_path()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--model_alias",
+            "smollm2-served",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_listening(process, port, 60, "llama_cpp.server")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def served_model(endpoint):
+    return OpenAIChatModel(
+        RemoteModel(
+            alias="served",
+            provider="openai",
+            model="smollm2-served",
+            endpoint=endpoint,
+            context_window=2048,
+            parameters={"max_tokens": 16, "temperature": 0},
+        )
+    )
+
+
+async def test_llama_cpp_server_answers_through_the_openai_protocol(llama_server):
+    model = served_model(llama_server)
+
+    await model.check()
+    completion = await model.complete(MESSAGES, GenerationParams(seed=1))
+    pieces = [piece async for piece in model.stream(MESSAGES, GenerationParams(seed=1))]
+
+    assert completion.text and completion.usage.prompt > 10 and 0 < completion.usage.completion <= 16
+    *deltas, final = pieces
+    assert len(deltas) > 1 and all(isinstance(d, str) for d in deltas)
+    assert final.text == "".join(deltas).strip() == completion.text  # temperature 0: the same answer
+    assert 0 < model.count_tokens(MESSAGES) < 100
