@@ -75,30 +75,36 @@ def wait_until_listening(process: subprocess.Popen, port: int, timeout: float, n
 
 
 @contextlib.contextmanager
-def running_in_background(startup_timeout: float = 60, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run the local server in a subprocess on a free 127.0.0.1 port; yield its base URL.
+def serving(
+    command: list[str], port: int, name: str, *, timeout: float = 60, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run a server command for the duration of the block, once it accepts connections on `port`.
 
-    For tests and benchmarks; `env` adds settings. The process is stopped, by its PID, on exit.
+    For tests and benchmarks. Its output is shown if it fails to start; it is stopped by its PID.
     """
-    port = free_port()
     with tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "shared.local_server", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=output,
-            stderr=subprocess.STDOUT,
+            command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT
         )
         try:
             try:
-                wait_until_listening(process, port, startup_timeout, "the local server")
+                wait_until_listening(process, port, timeout, name)
             except RuntimeError as exc:
                 output.seek(0)
-                raise RuntimeError(f"{exc}:\n{output.read().decode()[-2000:]}") from None
-            yield f"http://127.0.0.1:{port}"
+                raise RuntimeError(f"{exc}:\n{output.read().decode(errors='replace')[-2000:]}") from None
+            yield
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def running_in_background(startup_timeout: float = 60, env: dict[str, str] | None = None) -> Iterator[str]:
+    """This app's local server on a free 127.0.0.1 port, for the duration of the block; its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "shared.local_server", "--port", str(port)]
+    with serving(command, port, "the local server", timeout=startup_timeout, env=env):
+        yield f"http://127.0.0.1:{port}"
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ holding the sample corpus, built once per session by the real ingestion code."""
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -20,7 +19,7 @@ os.environ["AZURE_TOKEN_CREDENTIALS"] = "dev"
 import httpx  # noqa: E402
 
 from shared.config import PROJECT_ROOT  # noqa: E402
-from shared.local_server import free_port, wait_until_listening  # noqa: E402
+from shared.local_server import free_port, serving  # noqa: E402
 
 SAMPLE_CORPUS = PROJECT_ROOT / "samples" / "corpus"
 
@@ -68,27 +67,19 @@ def azurite():
             pytest.fail("Azurite is not installed: `make test` installs it with npm")
         pytest.skip("Azurite is not installed; run `npm ci` or `make test`")
     port = free_port()
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--inMemoryPersistence",
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--silent",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_listening(process, port, 30, "Azurite")
+    command = [
+        str(binary),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--inMemoryPersistence",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+        "--silent",
+    ]
+    with serving(command, port, "Azurite", timeout=30):
         yield (
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
         )
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

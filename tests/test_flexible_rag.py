@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.core.orchestrator import FALLBACK_ANSWER
+from tests.support import make_orchestrator
 
 URL = "/api/v2/flexible-rag"
 TIMING_KEYS = {
@@ -231,7 +232,6 @@ async def test_refused_requests_get_400_with_a_clear_message(client, extra, mess
 async def test_a_failing_model_gives_the_fallback_answer(client, monkeypatch, caplog):
     from shared import backends
     from shared.config import RemoteModel
-    from shared.core.orchestrator import Orchestrator
     from shared.llm.openai_chat import OpenAIChatModel
     from tests.recording_server import RecordingServer
 
@@ -239,18 +239,8 @@ async def test_a_failing_model_gives_the_fallback_answer(client, monkeypatch, ca
         failing = OpenAIChatModel(
             RemoteModel(alias="failing", provider="openai", model="m", endpoint=f"{server.url}/v1", max_retries=0)
         )
-        monkeypatch.setattr(
-            backends,
-            "orchestrator",
-            lambda: Orchestrator(
-                retriever=backends.retriever,
-                chat_model=lambda alias: failing,
-                templates=backends.template_source(),
-                renderer=backends.template_renderer(),
-                default_system_prompt="rag_system.jinja2",
-                default_response_template="response.jinja2",
-            ),
-        )
+        orchestrator = make_orchestrator(chat_model=lambda alias: failing)
+        monkeypatch.setattr(backends, "orchestrator", lambda: orchestrator)
         response = await client.post(URL, json={"question": "What is the Zephyr?"})
 
     body = response.json()
@@ -325,7 +315,6 @@ async def test_lowest_ranked_sources_go_when_history_is_not_enough(client):
 async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_model(client, monkeypatch, caplog):
     from shared import backends
     from shared.core.errors import UpstreamError
-    from shared.core.orchestrator import Orchestrator
 
     class BrokenRetriever:
         index_name = "docs"
@@ -343,14 +332,7 @@ async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_mo
         def count_tokens(self, messages):
             return sum(len(m.content) for m in messages) // 4
 
-    broken = Orchestrator(
-        retriever=BrokenRetriever,
-        chat_model=lambda alias: ModelThatMustNotRun(),
-        templates=backends.template_source(),
-        renderer=backends.template_renderer(),
-        default_system_prompt="rag_system.jinja2",
-        default_response_template="response.jinja2",
-    )
+    broken = make_orchestrator(retriever=BrokenRetriever, chat_model=lambda alias: ModelThatMustNotRun())
     monkeypatch.setattr(backends, "orchestrator", lambda: broken)
 
     response = await client.post(URL, json={"question": "What is the Zephyr's range?"})

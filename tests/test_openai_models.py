@@ -15,6 +15,7 @@ from shared.core.types import GenerationParams, Message
 from shared.llm.openai_chat import OpenAIChatModel
 from shared.local_server import running_in_background
 from tests.recording_server import RecordingServer
+from tests.support import make_orchestrator
 
 MESSAGES = [Message("system", "Answer from the sources."), Message("user", "How long is the warranty?")]
 
@@ -287,8 +288,7 @@ def test_models_reports_misconfigured_and_rejected_aliases_and_filters_them():
 async def test_a_turn_past_its_deadline_gives_the_fallback_in_time():
     import time
 
-    from shared import backends
-    from shared.core.orchestrator import DEADLINE_MESSAGE, FALLBACK_ANSWER, Orchestrator
+    from shared.core.orchestrator import DEADLINE_MESSAGE, FALLBACK_ANSWER
     from shared.core.types import RetrievalSpec, TurnRequest
 
     def slow(request):
@@ -297,15 +297,7 @@ async def test_a_turn_past_its_deadline_gives_the_fallback_in_time():
 
     with RecordingServer(slow) as server:
         model = OpenAIChatModel(remote(server))
-        orchestrator = Orchestrator(
-            retriever=backends.retriever,
-            chat_model=lambda alias: model,
-            templates=backends.template_source(),
-            renderer=backends.template_renderer(),
-            default_system_prompt="rag_system.jinja2",
-            default_response_template="response.jinja2",
-            deadline_seconds=0.5,
-        )
+        orchestrator = make_orchestrator(chat_model=lambda alias: model, deadline_seconds=0.5)
         started = time.monotonic()
         result = await orchestrator.answer(TurnRequest("q", retrieval=RetrievalSpec(enabled=False)))
         elapsed = time.monotonic() - started
@@ -322,38 +314,29 @@ async def test_a_turn_past_its_deadline_gives_the_fallback_in_time():
 
 @pytest.fixture(scope="module")
 def llama_server():
-    import subprocess
     import sys
 
     from shared.llm.embedded import default_model_path
-    from shared.local_server import free_port, wait_until_listening
+    from shared.local_server import free_port, serving
 
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(default_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2-served",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until_listening(process, port, 60, "llama_cpp.server")
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(default_model_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--model_alias",
+        "smollm2-served",
+    ]
+    with serving(command, port, "llama_cpp.server"):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def served_model(endpoint):

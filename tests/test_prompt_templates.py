@@ -19,6 +19,7 @@ from shared.core.orchestrator import FALLBACK_ANSWER, Orchestrator
 from shared.local_server import running_in_background
 from shared.templates.blob import BlobTemplateSource
 from shared.templates.upload import upload
+from tests.support import make_orchestrator
 
 URL = "/api/v2/flexible-rag"
 NO_SEARCH = {"skip_knowledge_base": True, "override_config": {"params": {"max_tokens": 4}}}
@@ -38,14 +39,7 @@ async def container(azurite):
 
 
 def orchestrator_with(templates) -> Orchestrator:
-    return Orchestrator(
-        retriever=backends.retriever,
-        chat_model=backends.chat_model,
-        templates=templates,
-        renderer=backends.template_renderer(),
-        default_system_prompt="rag_system.jinja2",
-        default_response_template="response.jinja2",
-    )
+    return make_orchestrator(templates=templates)
 
 
 async def test_upload_sends_only_changed_files(container, tmp_path):

@@ -298,29 +298,28 @@ class Orchestrator:
         """The model's pieces, each awaited within the turn's deadline; failures end it in `errors`."""
         pieces = turn.model.stream(messages, params)
         try:
-            while True:
-                try:
-                    piece = await asyncio.wait_for(anext(pieces), turn.remaining())
-                except StopAsyncIteration:
-                    return
-                yield piece
-        except TimeoutError:
-            log.error("model %s passed the turn's deadline while streaming", turn.model.info.alias)
-            turn.errors.append(TurnError("generation", "deadline_exceeded", DEADLINE_MESSAGE))
-        except UpstreamError as exc:
-            turn.errors.append(TurnError("generation", exc.code, exc.message))
-        except Exception:
-            log.exception("model %s failed unexpectedly while streaming", turn.model.info.alias)
-            turn.errors.append(
-                TurnError("generation", "model_failed", "The language model failed to produce an answer.")
-            )
+            with self._model_failures(turn):
+                while True:
+                    try:
+                        piece = await asyncio.wait_for(anext(pieces), turn.remaining())
+                    except StopAsyncIteration:
+                        return
+                    yield piece
         finally:
             await pieces.aclose()
 
     async def _generate(self, turn: _Turn, messages: list[Message], params: GenerationParams) -> Completion | None:
-        try:
+        with self._model_failures(turn):
             async with asyncio.timeout(turn.remaining()):
                 return await turn.model.complete(messages, params)
+        return None
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _model_failures(turn: _Turn) -> Iterator[None]:
+        """A failing model call ends up in the turn's errors (and the log), never as an exception."""
+        try:
+            yield
         except TimeoutError:
             log.error("model %s passed the turn's deadline", turn.model.info.alias)
             turn.errors.append(TurnError("generation", "deadline_exceeded", DEADLINE_MESSAGE))
@@ -331,4 +330,3 @@ class Orchestrator:
             turn.errors.append(
                 TurnError("generation", "model_failed", "The language model failed to produce an answer.")
             )
-        return None

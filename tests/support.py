@@ -1,0 +1,20 @@
+"""Helpers shared by tests (no fixtures, no side effects on import)."""
+
+from __future__ import annotations
+
+
+def make_orchestrator(**parts):
+    """The app's orchestrator wired from its own backends, with `parts` (retriever, chat_model,
+    templates, deadline_seconds, ...) replaced: how tests put a failing or scripted part in."""
+    from shared import backends
+    from shared.core.orchestrator import Orchestrator
+
+    wiring = {
+        "retriever": backends.retriever,
+        "chat_model": backends.chat_model,
+        "templates": backends.template_source(),
+        "renderer": backends.template_renderer(),
+        "default_system_prompt": "rag_system.jinja2",
+        "default_response_template": "response.jinja2",
+    }
+    return Orchestrator(**{**wiring, **parts})
