@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from azure.search.documents.aio import SearchClient
     from azure.storage.blob.aio import ContainerClient
 
-    from shared.core.interfaces import ChatModel, Embeddings, IndexWriter, Retriever, TemplateSource
+    from shared.core.interfaces import ChatModel, Embeddings, HistoryStore, IndexWriter, Retriever, TemplateSource
     from shared.core.orchestrator import Orchestrator
     from shared.retrieval.embedded import EmbeddedIndex
     from shared.templates.sandbox import TemplateRenderer
@@ -131,6 +131,13 @@ def index_writer() -> IndexWriter:
 
 
 @functools.cache
+def history_store() -> HistoryStore:
+    from shared.history.sqlite import SqliteHistoryStore
+
+    return SqliteHistoryStore(get_settings().history.sqlite_path)
+
+
+@functools.cache
 def template_source() -> TemplateSource:
     settings = get_settings().prompts
     if settings.backend == "blob":
@@ -179,4 +186,6 @@ def orchestrator() -> Orchestrator:
         default_system_prompt=get_settings().prompts.system_prompt_file,
         default_response_template=get_settings().prompts.response_template_file,
         deadline_seconds=get_settings().http.deadline_seconds,
+        history=history_store,
+        history_limit=get_settings().history.max_messages,
     )

@@ -145,6 +145,16 @@ class SearchSettings(BaseSettings):
         return self
 
 
+class HistorySettings(BaseSettings):
+    """Conversation history kept by session id (HISTORY_*)."""
+
+    model_config = _env("HISTORY_")
+
+    backend: Literal["sqlite"] = "sqlite"
+    sqlite_path: Path = DATA_DIR / "history.sqlite"
+    max_messages: int = Field(50, ge=2, description="Stored messages loaded into a turn, newest kept.")
+
+
 class PromptSettings(BaseSettings):
     """Prompt templates (PROMPTS_*): the prompts/ folder, or a Blob Storage container."""
 
@@ -169,7 +179,7 @@ class PromptSettings(BaseSettings):
         return self
 
 
-SETTINGS_CLASSES = (HttpSettings, ModelSettings, EmbeddingSettings, SearchSettings, PromptSettings)
+SETTINGS_CLASSES = (HttpSettings, ModelSettings, EmbeddingSettings, SearchSettings, HistorySettings, PromptSettings)
 
 
 class Settings:
@@ -190,6 +200,10 @@ class Settings:
     @functools.cached_property
     def search(self) -> SearchSettings:
         return SearchSettings()
+
+    @functools.cached_property
+    def history(self) -> HistorySettings:
+        return HistorySettings()
 
     @functools.cached_property
     def prompts(self) -> PromptSettings:

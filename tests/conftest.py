@@ -12,6 +12,7 @@ import pytest
 # Settings are read once per process: point them at a throwaway index before anything loads them.
 _DATA = Path(tempfile.mkdtemp(prefix="rag-tests-"))
 os.environ["SEARCH_INDEX_PATH"] = str(_DATA / "index.sqlite")
+os.environ["HISTORY_SQLITE_PATH"] = str(_DATA / "history.sqlite")
 # No test may reach Azure's managed-identity endpoint: DefaultAzureCredential keeps to
 # developer credentials (none here), so a misconfigured test fails fast and sends nothing.
 os.environ["AZURE_TOKEN_CREDENTIALS"] = "dev"

@@ -78,6 +78,16 @@ class IndexWriter(Protocol):
         """Release network clients, if any."""
 
 
+class HistoryStore(Protocol):
+    """Conversations by (user, session): a session id never reaches another user's messages."""
+
+    async def load(self, user_id: str, session_id: str, limit: int) -> tuple[Message, ...]:
+        """The session's last `limit` messages, oldest first; none for an unknown session."""
+
+    async def append(self, user_id: str, session_id: str, messages: Sequence[Message]) -> None:
+        """Add messages at the end, atomically: concurrent appends are all kept."""
+
+
 class TemplateSource(Protocol):
     async def load(self, name: str) -> tuple[str, str]:
         """(template text, where it came from, e.g. "file:rag_system.jinja2"); RequestError if missing."""

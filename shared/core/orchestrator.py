@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.core.errors import RequestError, UpstreamError
-from shared.core.interfaces import ChatModel, Retriever, TemplateSource
+from shared.core.interfaces import ChatModel, HistoryStore, Retriever, TemplateSource
 from shared.core.reasoning import effective_reasoning
 from shared.core.types import (
     AnswerDelta,
@@ -95,6 +95,8 @@ class Orchestrator:
         default_system_prompt: str,
         default_response_template: str,
         deadline_seconds: float = 200.0,
+        history: Callable[[], HistoryStore] | None = None,
+        history_limit: int = 50,
     ) -> None:
         self._retriever = retriever
         self._chat_model = chat_model
@@ -104,6 +106,8 @@ class Orchestrator:
         self._default_response_template = default_response_template
         # The Functions host cuts HTTP calls at 230 s: a turn answers (or falls back) before.
         self._deadline_seconds = deadline_seconds
+        self._history = history
+        self._history_limit = history_limit
 
     async def answer(self, request: TurnRequest) -> TurnResult:
         async for event in self.run(request):
@@ -124,6 +128,11 @@ class Orchestrator:
             raise RequestError("streaming returns one answer: ask for n = 1 or turn streaming off", field="n")
         turn = _Turn(request, self._chat_model(request.generation.alias), time.monotonic() + self._deadline_seconds)
         prompt = request.prompt
+        session = self._session(request)
+        if session:
+            with turn.timings.measure("orchestrator.history_build"):
+                stored = await self._stored_history(turn, *session)
+            request = turn.request = replace(request, history=(*stored, *request.history))
 
         with turn.timings.measure("orchestrator.prompt_build"):
             system_template = await self._template(
@@ -168,7 +177,10 @@ class Orchestrator:
             yield AnswerDelta(answer)
 
         with turn.timings.measure("orchestrator.history_build"):
-            history = (*request.history, Message("user", request.question), Message("assistant", answer, turn.sources))
+            exchange = (Message("user", request.question), Message("assistant", answer, turn.sources))
+            history = (*request.history, *exchange)
+            if session and not turn.errors:  # a failed turn is not kept: the next one starts clean
+                await self._store(turn, *session, exchange)
 
         log.info(
             "turn answered by %s: %d source(s), %s tokens, %d error(s), %.2f s generating",
@@ -205,6 +217,27 @@ class Orchestrator:
                 search=turn.search,
             )
         )
+
+    def _session(self, request: TurnRequest) -> tuple[str, str] | None:
+        """(user, session) when this turn continues a stored conversation."""
+        if self._history and request.session_id and request.user_id:
+            return request.user_id, request.session_id
+        return None
+
+    async def _stored_history(self, turn: _Turn, user_id: str, session_id: str) -> tuple[Message, ...]:
+        try:
+            return await self._history().load(user_id, session_id, self._history_limit)
+        except UpstreamError as exc:
+            log.error("history store failed: %s", exc.code, exc_info=exc.__cause__)
+            turn.errors.append(TurnError("history", exc.code, exc.message))
+            return ()
+
+    async def _store(self, turn: _Turn, user_id: str, session_id: str, exchange: tuple[Message, ...]) -> None:
+        try:
+            await self._history().append(user_id, session_id, exchange)
+        except UpstreamError as exc:  # the answer stands; the caller learns it was not saved
+            log.error("history store failed: %s", exc.code, exc_info=exc.__cause__)
+            turn.errors.append(TurnError("history", exc.code, exc.message))
 
     async def _fit_prompt(
         self, turn: _Turn, system_template: CompiledTemplate | None

@@ -92,6 +92,7 @@ class TurnRequest:
     prompt: PromptSpec = PromptSpec()
     generation: GenerationParams = GenerationParams()
     user_id: str | None = None
+    session_id: str | None = None  # continue this user's stored conversation, and store this turn
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class SearchResult:
 class TurnError:
     """An upstream failure reported to the caller; never carries secrets or tracebacks."""
 
-    stage: Literal["retrieval", "generation", "prompt"]
+    stage: Literal["history", "retrieval", "generation", "prompt"]
     code: str
     message: str
 

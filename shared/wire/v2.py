@@ -262,6 +262,7 @@ def _history_in(messages: list[ChatMessage]) -> tuple[Message, ...]:
 def turn_request(body: FlexibleRagRequest, user_id: str | None) -> TurnRequest:
     fetcher = body.fetch_args.AzureSearchFetcher
     return TurnRequest(
+        session_id=body.ab_testing.session_id if body.ab_testing else None,
         question=body.question,
         history=_history_in(body.history),
         retrieval=RetrievalSpec(
@@ -297,7 +298,9 @@ def flexible_rag_response(
         for m in result.history
     ]
     # The request's own history keeps whatever sources the client attached to it.
-    for out, sent in zip(history, body.history, strict=False):  # history = sent + this turn
+    # history = stored messages + the request's + this turn's two.
+    offset = len(history) - 2 - len(body.history)
+    for out, sent in zip(history[offset:], body.history, strict=False):
         out.sources = sent.sources
     timings = {**result.timings, "orchestrator_call": round(orchestrator_call, 6)}
     usage = result.usage
@@ -346,7 +349,7 @@ def flexible_rag_response(
             errors_present=bool(result.errors),
             total_sources_retrieved=len(result.sources),
             conversation_length=len(result.history),
-            is_multi_turn=bool(body.history),
+            is_multi_turn=len(result.history) > 2,
             config_overrides_applied=bool(overrides.model_dump(exclude_none=True)),
             custom_templates_used=result.template_info.custom,
             request_metadata=body.metadata,
