@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from shared.config import ModelSettings, RemoteModel
+from shared.core.types import ModelInfo
+from shared.llm import embedded, openai_chat
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +24,8 @@ DEEP_CHECK_SECONDS = 10
 
 @dataclass
 class ModelStatus:
-    alias: str
-    provider: str
-    deployment: str | None
-    model: str
+    info: ModelInfo
     supports_multimodal: bool
-    reasoning: bool
-    context_window: int
     default: bool
     checks: list[str] = field(default_factory=list)  # what passed
     problems: list[str] = field(default_factory=list)  # what failed
@@ -41,37 +38,18 @@ class ModelStatus:
 def catalog(settings: ModelSettings) -> list[ModelStatus]:
     statuses = []
     if settings.provider == "embedded":
-        path = settings.model_path
-        statuses.append(
-            ModelStatus(
-                settings.alias,
-                "embedded",
-                None,
-                path.stem if path else "SmolLM2-135M-Instruct.Q4_1",
-                False,
-                False,
-                settings.context_window,
-                settings.default_alias == settings.alias,
-            )
-        )
+        statuses.append(ModelStatus(embedded.model_info(settings), False, settings.default_alias == settings.alias))
     for remote in settings.models:
         statuses.append(
             ModelStatus(
-                remote.alias,
-                remote.provider,
-                remote.model if remote.provider == "azure_openai" else None,
-                remote.model,
-                remote.supports_multimodal,
-                remote.reasoning,
-                remote.context_window,
-                settings.default_alias == remote.alias,
+                openai_chat.model_info(remote), remote.supports_multimodal, settings.default_alias == remote.alias
             )
         )
     return statuses
 
 
 def validate(status: ModelStatus, settings: ModelSettings) -> None:
-    remote = settings.remote(status.alias)
+    remote = settings.remote(status.info.alias)
     if remote is None:
         _embedded_checks(status, settings)
     else:
@@ -83,10 +61,8 @@ def _embedded_checks(status: ModelStatus, settings: ModelSettings) -> None:
         status.problems.append("llama-cpp-python is not installed (requirements-local.txt)")
     else:
         status.checks.append("llama.cpp available")
-    from shared.llm.embedded import default_model_path
-
     try:
-        path = settings.model_path or default_model_path()
+        path = settings.model_path or embedded.default_model_path()
     except RuntimeError as exc:
         status.problems.append(str(exc))
         return
@@ -113,12 +89,12 @@ async def deep_check(status: ModelStatus) -> None:
     from shared import backends
 
     try:
-        model = backends.chat_model(status.alias)
+        model = backends.chat_model(status.info.alias)
         await asyncio.wait_for(model.check(), DEEP_CHECK_SECONDS)
     except TimeoutError:
         status.problems.append(f"no answer within {DEEP_CHECK_SECONDS} s")
     except Exception as exc:  # noqa: BLE001 - any failure makes the model unhealthy
-        log.warning("deep check of model %s failed: %s", status.alias, type(exc).__name__)
+        log.warning("deep check of model %s failed: %s", status.info.alias, type(exc).__name__)
         status.problems.append(f"client check failed ({type(exc).__name__})")
     else:
         status.checks.append("client answered")

@@ -33,6 +33,17 @@ def default_model_path() -> Path:
     return Path(spec.submodule_search_locations[0]) / _SMOLLM2_GGUF
 
 
+def model_info(settings: ModelSettings) -> ModelInfo:
+    """What the embedded model is, without loading it (or even finding its package)."""
+    return ModelInfo(
+        alias=settings.alias,
+        provider="embedded",
+        deployment=None,
+        model=(settings.model_path or Path(_SMOLLM2_GGUF)).stem,
+        context_window=settings.context_window,
+    )
+
+
 class EmbeddedChatModel:
     def __init__(self, settings: ModelSettings) -> None:
         from llama_cpp import Llama  # deferred: heavy, and absent from the Azure deployment
@@ -47,13 +58,7 @@ class EmbeddedChatModel:
         # Free the native model before interpreter teardown; its __del__ fails once modules are gone.
         atexit.register(self._llm.close)
         self._lock = threading.Lock()
-        self.info = ModelInfo(
-            alias=settings.alias,
-            provider="embedded",
-            deployment=None,
-            model=path.stem,
-            context_window=settings.context_window,
-        )
+        self.info = model_info(settings)
         self.default_parameters: dict[str, Any] = {
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens,

@@ -20,6 +20,18 @@ from shared.openai_clients import azure_openai_client
 log = logging.getLogger(__name__)
 
 
+def model_info(config: RemoteModel) -> ModelInfo:
+    """What a remote alias is, without building its client."""
+    return ModelInfo(
+        alias=config.alias,
+        provider=config.provider,
+        deployment=config.model if config.provider == "azure_openai" else None,  # Azure names deployments
+        model=config.model,
+        reasoning=config.reasoning,
+        context_window=config.context_window,
+    )
+
+
 class OpenAIChatModel:
     def __init__(self, config: RemoteModel) -> None:
         key = config.api_key.get_secret_value() if config.api_key else None
@@ -38,14 +50,7 @@ class OpenAIChatModel:
                 max_retries=config.max_retries,
             )
         self._model = config.model
-        self.info = ModelInfo(
-            alias=config.alias,
-            provider=config.provider,
-            deployment=config.model if config.provider == "azure_openai" else None,
-            model=config.model,
-            reasoning=config.reasoning,
-            context_window=config.context_window,
-        )
+        self.info = model_info(config)
         self.default_parameters: dict[str, Any] = dict(config.parameters)
 
     def count_tokens(self, messages: Sequence[Message]) -> int:

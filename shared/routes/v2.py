@@ -58,7 +58,9 @@ async def models(req: Request) -> JSONResponse:
             default=settings.default_alias,
             models=[
                 wire.ModelEntry(
-                    **{k: v for k, v in status.__dict__.items() if k not in ("checks", "problems")},
+                    **status.info.__dict__,
+                    supports_multimodal=status.supports_multimodal,
+                    default=status.default,
                     validation=wire.ModelValidation(
                         healthy=status.healthy, checks=status.checks, problems=status.problems
                     )
