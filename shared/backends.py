@@ -81,8 +81,7 @@ def _search_credential() -> Any:
     return DefaultAzureCredential()
 
 
-@functools.cache
-def search_client() -> SearchClient:
+def _search_client() -> SearchClient:
     from azure.search.documents.aio import SearchClient
 
     settings = get_settings().search
@@ -99,7 +98,7 @@ def retriever() -> Retriever:
         from shared.retrieval.azure_search import AzureSearchRetriever
 
         return AzureSearchRetriever(
-            search_client(),
+            _search_client(),  # kept with the retriever, for the life of the process
             settings.index_name,
             None if settings.vectorizer else embeddings(),
             options,
@@ -120,8 +119,9 @@ def index_writer() -> IndexWriter:
         from shared.retrieval.azure_search import AzureSearchIndexWriter
 
         return AzureSearchIndexWriter(
+            # The writer's own clients: ingestion closes them when it is done.
             SearchIndexClient(settings.endpoint, _search_credential()),
-            search_client(),
+            _search_client(),
             settings.index_name,
             settings.semantic_configuration,
         )
