@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from shared.core.types import RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex  # noqa: E402
-from shared.retrieval.query import plan_search  # noqa: E402
+from shared.retrieval.query import SearchOptions  # noqa: E402
 from shared.retrieval.schema import Chunk  # noqa: E402
 
 DIMENSIONS = 384
@@ -75,11 +75,12 @@ def bench_size(size: int, queries: int, rng: np.random.Generator) -> dict[str, f
             True,
         ),
     }
-    index.search(plan_search("warm up", RetrievalSpec(), 5, 50), query_vectors[0])  # loads the vectors once
+    options = SearchOptions(default_top_k=5, max_top_k=50)
+    index.search(options.plan("warm up", RetrievalSpec()), query_vectors[0])  # loads the vectors once
     for name, (spec, with_vector) in cases.items():
         timings = []
         for text, vector in zip(query_texts, query_vectors, strict=True):
-            plan = plan_search(text, spec, 5, 50)
+            plan = options.plan(text, spec)
             t = time.perf_counter()
             index.search(plan, vector if with_vector else None)
             timings.append(time.perf_counter() - t)

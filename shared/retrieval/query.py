@@ -1,6 +1,6 @@
 """What a search request asks for, validated the same way for every backend.
 
-`plan_search` turns the core's RetrievalSpec into a SearchPlan, refusing (400) what no
+`SearchOptions.plan` turns the core's RetrievalSpec into a SearchPlan, refusing (400) what no
 backend should run: top_k out of range, unknown or unsuitable fields in select, facets or
 highlights, and filters that do not parse or name unknown fields. The security filter is
 ANDed to the parsed filter tree, so a request can never remove or widen it.
@@ -85,11 +85,29 @@ class SearchOptions:
     default_vector_search: bool = True
     security_field: str | None = None  # security trimming on this collection of principals
 
-    def plan(self, question: str, spec: RetrievalSpec, identity: str | None) -> SearchPlan:
+    def plan(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchPlan:
         """The validated plan for a request, restricted to what `identity` may see."""
-        plan = plan_search(question, spec, self.default_top_k, self.max_top_k)
-        plan = replace(
-            plan, vector_search=self.default_vector_search if spec.vector_search is None else spec.vector_search
+        top_k = self.default_top_k if spec.top_k is None else spec.top_k
+        if not 0 <= top_k <= self.max_top_k:
+            raise RequestError(f"top_k must be between 0 and {self.max_top_k}, got {top_k}", field="top_k")
+        select = spec.select_fields or RETRIEVABLE
+        _check_fields(select, "select_fields", lambda f: f.retrievable, "retrievable")
+        highlight = spec.highlight_fields or ()
+        _check_fields(highlight, "highlight_fields", lambda f: f.searchable, "searchable")
+        text = (question if spec.query is None else spec.query).strip()
+        filter_tree = odata.parse(spec.filter) if spec.filter else None
+        if filter_tree is not None:
+            odata.to_sql(filter_tree, "chunk_values")  # validates field names and types for every backend
+        plan = SearchPlan(
+            text="" if text == "*" else text,
+            top_k=top_k,
+            select=tuple(select),
+            filter=filter_tree,
+            filter_text=spec.filter or None,
+            include_total_count=spec.include_total_count,
+            facets=tuple(_facet(expression) for expression in spec.facets or ()),
+            highlight_fields=tuple(highlight),
+            vector_search=self.default_vector_search if spec.vector_search is None else spec.vector_search,
         )
         if self.security_field:
             plan = plan.restricted_to(security_filter(self.security_field, identity))
@@ -101,30 +119,6 @@ def security_filter(field: str, identity: str | None) -> str | None:
     if not identity:
         return None
     return f"{field}/any(p: p eq {odata.quote(identity)})"
-
-
-def plan_search(question: str, spec: RetrievalSpec, default_top_k: int, max_top_k: int) -> SearchPlan:
-    top_k = default_top_k if spec.top_k is None else spec.top_k
-    if not 0 <= top_k <= max_top_k:
-        raise RequestError(f"top_k must be between 0 and {max_top_k}, got {top_k}", field="top_k")
-    select = spec.select_fields or RETRIEVABLE
-    _check_fields(select, "select_fields", lambda f: f.retrievable, "retrievable")
-    highlight = spec.highlight_fields or ()
-    _check_fields(highlight, "highlight_fields", lambda f: f.searchable, "searchable")
-    text = (question if spec.query is None else spec.query).strip()
-    filter_tree = odata.parse(spec.filter) if spec.filter else None
-    if filter_tree is not None:
-        odata.to_sql(filter_tree, "chunk_values")  # validates field names and types for every backend
-    return SearchPlan(
-        text="" if text == "*" else text,
-        top_k=top_k,
-        select=tuple(select),
-        filter=filter_tree,
-        filter_text=spec.filter or None,
-        include_total_count=spec.include_total_count,
-        facets=tuple(_facet(expression) for expression in spec.facets or ()),
-        highlight_fields=tuple(highlight),
-    )
 
 
 def _facet(expression: str) -> FacetSpec:
