@@ -202,16 +202,16 @@ class EmbeddedIndex:
         with self._lock:
             self._refresh_vectors()
             allowed = self._allowed(where) if where is not None else None
-            text_hits = self._text_ranking(
-                match, allowed, max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
-            )
+            # Hybrid fuses the top candidates of each ranking; full-text alone needs just the top k.
+            candidates = max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
+            text_hits = self._text_ranking(match, allowed, candidates)
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
                 everything = self._vector_rowids if allowed is None else allowed
                 ranked = [(int(rowid), 1.0) for rowid in everything[: plan.top_k]]
             elif vector is None:
                 ranked = text_hits
             else:
-                vector_hits = self._vector_ranking(vector, allowed, max(plan.top_k, FUSION_CANDIDATES))
+                vector_hits = self._vector_ranking(vector, allowed, candidates)
                 ranked = reciprocal_rank_fusion([r for r, _ in text_hits], [r for r, _ in vector_hits])[: plan.top_k]
             hits = IndexHits(rows=self._rows(ranked))
             matching = self._matching(match, where)
