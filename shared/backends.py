@@ -14,6 +14,7 @@ from shared.config import get_settings
 from shared.core.errors import RequestError
 
 if TYPE_CHECKING:
+    from azure.cosmos.aio import ContainerProxy
     from azure.search.documents.aio import SearchClient
     from azure.storage.blob.aio import ContainerClient
 
@@ -132,9 +133,29 @@ def index_writer() -> IndexWriter:
 
 @functools.cache
 def history_store() -> HistoryStore:
+    settings = get_settings().history
+    if settings.backend == "cosmos":
+        from shared.history.cosmos import CosmosHistoryStore
+
+        return CosmosHistoryStore(history_container(), keep=settings.max_messages, ttl_seconds=settings.ttl_seconds)
     from shared.history.sqlite import SqliteHistoryStore
 
-    return SqliteHistoryStore(get_settings().history.sqlite_path)
+    return SqliteHistoryStore(settings.sqlite_path, settings.ttl_seconds)
+
+
+def history_container() -> ContainerProxy:
+    """The Cosmos DB container of conversations, with a key or Entra ID (managed identity)."""
+    from azure.cosmos.aio import CosmosClient
+
+    settings = get_settings().history
+    if settings.cosmos_key:
+        credential: Any = settings.cosmos_key.get_secret_value()
+    else:
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    client = CosmosClient(settings.cosmos_endpoint, credential=credential)
+    return client.get_database_client(settings.cosmos_database).get_container_client(settings.cosmos_container)
 
 
 @functools.cache
@@ -188,4 +209,11 @@ def orchestrator() -> Orchestrator:
         deadline_seconds=get_settings().http.deadline_seconds,
         history=history_store,
         history_limit=get_settings().history.max_messages,
+        query_rewrite_template=get_settings().prompts.query_rewrite_file,
+        multimodal_aliases=multimodal_aliases,
     )
+
+
+def multimodal_aliases() -> list[str]:
+    """The configured models that take images."""
+    return [m.alias for m in get_settings().model.models if m.supports_multimodal]

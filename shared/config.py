@@ -7,6 +7,7 @@ local.settings.sample.json; the defaults run the embedded mode with no account.
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -146,13 +147,92 @@ class SearchSettings(BaseSettings):
 
 
 class HistorySettings(BaseSettings):
-    """Conversation history kept by session id (HISTORY_*)."""
+    """Conversation history kept by session id (HISTORY_*): SQLite, or Cosmos DB on Azure."""
 
     model_config = _env("HISTORY_")
 
-    backend: Literal["sqlite"] = "sqlite"
-    sqlite_path: Path = DATA_DIR / "history.sqlite"
+    backend: Literal["sqlite", "cosmos"] = "sqlite"
     max_messages: int = Field(50, ge=2, description="Stored messages loaded into a turn, newest kept.")
+    ttl_seconds: int | None = Field(
+        None, ge=1, description="Sessions expire this long after their last turn; unset keeps them."
+    )
+    sqlite_path: Path = DATA_DIR / "history.sqlite"
+    cosmos_endpoint: str | None = Field(None, description="https://<account>.documents.azure.com:443/")
+    cosmos_key: SecretStr | None = Field(None, description="Leave unset to sign in with Entra ID (managed identity).")
+    cosmos_database: str = "chat"
+    cosmos_container: str = Field("history", description="Partition key /userId; TTL enabled (default -1).")
+
+    @model_validator(mode="after")
+    def _cosmos_needs_an_endpoint(self) -> HistorySettings:
+        if self.backend == "cosmos" and not self.cosmos_endpoint:
+            raise ValueError("HISTORY_BACKEND=cosmos needs HISTORY_COSMOS_ENDPOINT")
+        return self
+
+
+VARIANT_PARAMETERS = {
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+    "seed",
+    "n",
+}
+
+
+class Variant(BaseModel):
+    """One arm of an experiment: what it changes for the users assigned to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0, description="Share of users, relative to the other variants.")
+    llm: str | None = Field(None, description="A model alias.")
+    system_prompt_file: str | None = None
+    response_template_file: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description='Sampling parameters, e.g. {"temperature": 0}.')
+
+    @model_validator(mode="after")
+    def _known_parameters(self) -> Variant:
+        unknown = set(self.params) - VARIANT_PARAMETERS
+        if unknown:
+            raise ValueError(f"variant {self.name!r}: unknown params {sorted(unknown)}")
+        return self
+
+
+class Experiment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    variants: list[Variant] = Field(min_length=1)
+
+    def assign(self, user_id: str) -> Variant:
+        """The user's variant: a stable hash of experiment and user, over the weights, so a
+        user keeps their variant on every request and every instance."""
+        digest = hashlib.sha256(f"{self.name}\n{user_id}".encode()).digest()
+        point = int.from_bytes(digest[:8], "big") / 2**64 * sum(v.weight for v in self.variants)
+        for variant in self.variants:
+            point -= variant.weight
+            if point < 0:
+                return variant
+        return self.variants[-1]
+
+
+class ExperimentSettings(BaseSettings):
+    """A/B experiments that requests join with ab_testing.experiment_name (AB_*)."""
+
+    model_config = _env("AB_")
+
+    experiments: list[Experiment] = Field(
+        default_factory=list,
+        description="JSON list of {name, variants: [{name, weight, llm, system_prompt_file, params}]}.",
+    )
+
+    def variant(self, experiment_name: str | None, user_id: str) -> Variant | None:
+        """The variant assigned to the user; None when the experiment is not configured."""
+        experiment = next((e for e in self.experiments if e.name == experiment_name), None)
+        return experiment.assign(user_id) if experiment else None
 
 
 class PromptSettings(BaseSettings):
@@ -164,6 +244,9 @@ class PromptSettings(BaseSettings):
     dir: Path = PROJECT_ROOT / "prompts"
     system_prompt_file: str = "rag_system.jinja2"
     response_template_file: str = "response.jinja2"
+    query_rewrite_file: str = Field(
+        "query_rewrite.jinja2", description="Turns a follow-up into a standalone search query (flexible-chat)."
+    )
     max_rendered_chars: int = Field(100_000, ge=1_000)
     render_timeout_seconds: float = Field(1.0, gt=0)
     blob_container: str = "prompts"
@@ -179,7 +262,15 @@ class PromptSettings(BaseSettings):
         return self
 
 
-SETTINGS_CLASSES = (HttpSettings, ModelSettings, EmbeddingSettings, SearchSettings, HistorySettings, PromptSettings)
+SETTINGS_CLASSES = (
+    HttpSettings,
+    ModelSettings,
+    EmbeddingSettings,
+    SearchSettings,
+    HistorySettings,
+    ExperimentSettings,
+    PromptSettings,
+)
 
 
 class Settings:
@@ -204,6 +295,10 @@ class Settings:
     @functools.cached_property
     def history(self) -> HistorySettings:
         return HistorySettings()
+
+    @functools.cached_property
+    def experiments(self) -> ExperimentSettings:
+        return ExperimentSettings()
 
     @functools.cached_property
     def prompts(self) -> PromptSettings:

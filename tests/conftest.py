@@ -84,3 +84,22 @@ def azurite():
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
         )
+
+
+# The Cosmos DB emulator's well-known account key (public, documented; not a secret).
+# The local emulator below accepts any key; this one keeps the clients' code unchanged.
+COSMOS_EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
+
+
+@pytest.fixture(scope="session")
+def cosmos_emulator():
+    """An in-memory Cosmos DB (@vercel/cosmosdb-server via tests/cosmos_emulator.js, installed by
+    `make test` from package.json); its HTTPS endpoint, with a self-signed certificate."""
+    if not (PROJECT_ROOT / "node_modules" / "@vercel" / "cosmosdb-server").exists():
+        if os.environ.get("CI"):
+            pytest.fail("The Cosmos DB emulator is not installed: `make test` installs it with npm")
+        pytest.skip("The Cosmos DB emulator is not installed; run `npm ci` or `make test`")
+    port = free_port()
+    command = ["node", str(PROJECT_ROOT / "tests" / "cosmos_emulator.js"), "--port", str(port)]
+    with serving(command, port, "Cosmos DB emulator", timeout=30):
+        yield f"https://127.0.0.1:{port}"

@@ -16,7 +16,7 @@ def test_local_server_serves_exactly_the_registered_functions(asgi_app):
     from shared.local_server import app_functions
 
     registered = {
-        (f"/api/{b['route']}", tuple(b["methods"]))
+        (f"/api/{b['route']}", tuple(sorted(b["methods"])))
         for f in app_functions()
         for b in map(json.loads, f.get_raw_bindings())
         if b["type"] == "httpTrigger"

@@ -2,12 +2,16 @@
 
 
 class RequestError(Exception):
-    """The request asks for something invalid (unknown field, unsafe template, ...): a 400."""
+    """The request asks for something invalid (unknown field, unsafe template, ...): a 400,
+    or `status` (413 for an oversized image, 404 for an unknown session). `hints` are
+    extra fields for the response body, e.g. {"try_models": [...]}."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400, **hints: object) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.status = status
+        self.hints = hints
 
 
 class UpstreamError(Exception):

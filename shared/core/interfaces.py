@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from shared.core.types import Completion, GenerationParams, Message, ModelInfo, RetrievalSpec, SearchResult
+from shared.core.types import (
+    Completion,
+    Conversation,
+    GenerationParams,
+    Message,
+    ModelInfo,
+    RetrievalSpec,
+    SearchResult,
+    SessionPage,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -79,13 +88,27 @@ class IndexWriter(Protocol):
 
 
 class HistoryStore(Protocol):
-    """Conversations by (user, session): a session id never reaches another user's messages."""
+    """Conversations by (user, session): a session id never reaches another user's messages.
 
-    async def load(self, user_id: str, session_id: str, limit: int) -> tuple[Message, ...]:
-        """The session's last `limit` messages, oldest first; none for an unknown session."""
+    Failures raise UpstreamError with a safe message.
+    """
 
-    async def append(self, user_id: str, session_id: str, messages: Sequence[Message]) -> None:
-        """Add messages at the end, atomically: concurrent appends are all kept."""
+    async def load(self, user_id: str, session_id: str, limit: int | None) -> Conversation:
+        """The session's last `limit` messages (all when None), oldest first; none for an unknown session."""
+
+    async def append(
+        self, user_id: str, session_id: str, messages: Sequence[Message], loaded: Conversation | None = None
+    ) -> None:
+        """Add messages at the end, atomically: concurrent appends are all kept, none twice.
+
+        `loaded` is what this turn read; the store may write from it without reading again.
+        """
+
+    async def list_sessions(self, user_id: str, page_size: int, continuation: str | None) -> SessionPage:
+        """The user's sessions, most recently active first, a page at a time."""
+
+    async def delete(self, user_id: str, session_id: str) -> bool:
+        """Remove the session and all its messages; False if the user has no such session."""
 
 
 class TemplateSource(Protocol):

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -21,9 +21,11 @@ from shared.core.reasoning import effective_reasoning
 from shared.core.types import (
     AnswerDelta,
     Completion,
+    Conversation,
     GenerationParams,
     Message,
     PromptBudget,
+    SearchQuery,
     SearchResult,
     Source,
     SourcesFound,
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 FALLBACK_ANSWER = "I'm sorry, I could not complete your request right now. Please try again in a moment."
 DEADLINE_MESSAGE = "The answer took too long and was stopped before the time limit."
 ANSWER_RESERVE = 1024  # tokens kept for the answer when neither request nor model sets max_tokens
+REWRITE_HISTORY = 6  # latest messages the query rewrite sees: a follow-up refers to recent turns
+REWRITE_MAX_TOKENS = 48
+REWRITE_MAX_CHARS = 300  # longer output is an answer, not a query: search with the question instead
 
 
 class _Timings(dict):
@@ -64,6 +69,7 @@ class _Turn:
     errors: list[TurnError] = field(default_factory=list)
     sources: tuple[Source, ...] = ()
     search: SearchResult | None = None
+    search_query: SearchQuery | None = None
     queried_indexes: tuple[str, ...] = ()
 
     def variables(self, **extra: Any) -> dict[str, Any]:
@@ -97,6 +103,8 @@ class Orchestrator:
         deadline_seconds: float = 200.0,
         history: Callable[[], HistoryStore] | None = None,
         history_limit: int = 50,
+        query_rewrite_template: str = "query_rewrite.jinja2",
+        multimodal_aliases: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         self._retriever = retriever
         self._chat_model = chat_model
@@ -108,6 +116,8 @@ class Orchestrator:
         self._deadline_seconds = deadline_seconds
         self._history = history
         self._history_limit = history_limit
+        self._query_rewrite_template = query_rewrite_template
+        self._multimodal_aliases = multimodal_aliases
 
     async def answer(self, request: TurnRequest) -> TurnResult:
         async for event in self.run(request):
@@ -127,12 +137,20 @@ class Orchestrator:
         if stream and (request.generation.n or 1) > 1:
             raise RequestError("streaming returns one answer: ask for n = 1 or turn streaming off", field="n")
         turn = _Turn(request, self._chat_model(request.generation.alias), time.monotonic() + self._deadline_seconds)
+        if request.images and not turn.model.info.supports_multimodal:
+            raise RequestError(
+                f"model {turn.model.info.alias!r} does not take images: choose one that does with "
+                "override_config.llm (GET /api/v2/models lists supports_multimodal per model)",
+                field="override_config.llm",
+                try_models=list(self._multimodal_aliases()),
+            )
         prompt = request.prompt
         session = self._session(request)
+        stored = Conversation()
         if session:
             with turn.timings.measure("orchestrator.history_build"):
                 stored = await self._stored_history(turn, *session)
-            request = turn.request = replace(request, history=(*stored, *request.history))
+            request = turn.request = replace(request, history=(*stored.messages, *request.history))
 
         with turn.timings.measure("orchestrator.prompt_build"):
             system_template = await self._template(
@@ -177,10 +195,13 @@ class Orchestrator:
             yield AnswerDelta(answer)
 
         with turn.timings.measure("orchestrator.history_build"):
-            exchange = (Message("user", request.question), Message("assistant", answer, turn.sources))
+            exchange = (
+                Message("user", request.question, images=request.images),
+                Message("assistant", answer, turn.sources),
+            )
             history = (*request.history, *exchange)
             if session and not turn.errors:  # a failed turn is not kept: the next one starts clean
-                await self._store(turn, *session, exchange)
+                await self._store(turn, *session, exchange, stored)
 
         log.info(
             "turn answered by %s: %d source(s), %s tokens, %d error(s), %.2f s generating",
@@ -215,6 +236,7 @@ class Orchestrator:
                 timings=dict(turn.timings),
                 queried_indexes=turn.queried_indexes,
                 search=turn.search,
+                search_query=turn.search_query,
             )
         )
 
@@ -224,17 +246,19 @@ class Orchestrator:
             return request.user_id, request.session_id
         return None
 
-    async def _stored_history(self, turn: _Turn, user_id: str, session_id: str) -> tuple[Message, ...]:
+    async def _stored_history(self, turn: _Turn, user_id: str, session_id: str) -> Conversation:
         try:
             return await self._history().load(user_id, session_id, self._history_limit)
         except UpstreamError as exc:
             log.error("history store failed: %s", exc.code, exc_info=exc.__cause__)
             turn.errors.append(TurnError("history", exc.code, exc.message))
-            return ()
+            return Conversation()
 
-    async def _store(self, turn: _Turn, user_id: str, session_id: str, exchange: tuple[Message, ...]) -> None:
+    async def _store(
+        self, turn: _Turn, user_id: str, session_id: str, exchange: tuple[Message, ...], loaded: Conversation
+    ) -> None:
         try:
-            await self._history().append(user_id, session_id, exchange)
+            await self._history().append(user_id, session_id, exchange, loaded)
         except UpstreamError as exc:  # the answer stands; the caller learns it was not saved
             log.error("history store failed: %s", exc.code, exc_info=exc.__cause__)
             turn.errors.append(TurnError("history", exc.code, exc.message))
@@ -258,7 +282,9 @@ class Orchestrator:
             return Message("system", text.strip())
 
         def assemble(system: Message) -> list[Message]:
-            return [system, *(Message(m.role, m.content) for m in history), Message("user", request.question)]
+            # Images go with the latest question only; earlier turns keep their text.
+            latest = Message("user", request.question, images=request.images)
+            return [system, *(Message(m.role, m.content) for m in history), latest]
 
         system = await system_message()
         tokens = model.count_tokens(assemble(system))
@@ -301,11 +327,41 @@ class Orchestrator:
             return None
         return self._renderer.compile(text, origin=origin if name else "default")
 
+    async def _search_query(self, turn: _Turn) -> SearchQuery:
+        """What to search for: the request's query, the question, or on a follow-up (with
+        `rewrite`) a standalone query the model writes from the conversation."""
+        spec, question = turn.request.retrieval, turn.request.question
+        if spec.query:
+            return SearchQuery(spec.query, "request")
+        if not (spec.rewrite and turn.request.history):
+            return SearchQuery(question, "question")
+        try:
+            text, origin = await self._templates.load(self._query_rewrite_template)
+            recent = turn.request.history[-REWRITE_HISTORY:]
+            prompt = await self._renderer.render(
+                self._renderer.compile(text, origin=origin),
+                turn.variables(history=[{"role": m.role, "content": m.content} for m in recent]),
+            )
+            params = GenerationParams(temperature=0.0, max_tokens=REWRITE_MAX_TOKENS)
+            async with asyncio.timeout(turn.remaining()):
+                completion = await turn.model.complete([Message("user", prompt)], params)
+        except (UpstreamError, RequestError, TimeoutError) as exc:
+            log.warning("query rewrite failed (%s): searching with the question", type(exc).__name__)
+            return SearchQuery(question, "fallback")
+        query = _first_line(completion.text)
+        if not query or len(query) > REWRITE_MAX_CHARS:
+            log.info("query rewrite gave no usable query: searching with the question")
+            return SearchQuery(question, "fallback")
+        return SearchQuery(query, "rewritten")
+
     async def _retrieve(self, turn: _Turn) -> None:
+        turn.search_query = await self._search_query(turn)
         try:
             async with asyncio.timeout(turn.remaining()):
                 result = await self._retriever().search(
-                    turn.request.question, turn.request.retrieval, turn.request.user_id
+                    turn.request.question,
+                    replace(turn.request.retrieval, query=turn.search_query.text),
+                    turn.request.user_id,
                 )
         except RequestError:
             raise
@@ -363,3 +419,11 @@ class Orchestrator:
             turn.errors.append(
                 TurnError("generation", "model_failed", "The language model failed to produce an answer.")
             )
+
+
+def _first_line(text: str) -> str:
+    """The model's query: its first non-empty line, without quotes or a "Query:" label."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if line.lower().startswith(("query:", "search query:")):
+        line = line.split(":", 1)[1].strip()
+    return line.strip("\"'` ")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -22,10 +25,29 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Image:
+    """An image sent with a user message: an https URL, or a data: URL carrying the bytes."""
+
+    url: str | None  # None once stored: history keeps a note of inline bytes, never the bytes
+    detail: Literal["low", "high", "auto"] | None = None
+    note: str | None = None  # for inline bytes: "image/png, 48213 bytes, sha256 1f3a…"
+
+    def reference(self) -> Image:
+        """What the history store keeps of this image: the URL, or a note in place of inline bytes."""
+        if not (self.url or "").startswith("data:"):
+            return self
+        header, _, payload = self.url.partition(",")
+        media_type = header.removeprefix("data:").split(";")[0]
+        raw = base64.b64decode(payload, validate=False)
+        return Image(None, self.detail, f"{media_type}, {len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()}")
+
+
+@dataclass(frozen=True)
 class Message:
     role: Role
     content: str
     sources: tuple[Source, ...] = ()
+    images: tuple[Image, ...] = ()  # on user messages; the model sees those of the latest turn only
 
 
 @dataclass(frozen=True)
@@ -33,7 +55,8 @@ class RetrievalSpec:
     """What to search for; `enabled=False` skips the knowledge base entirely."""
 
     enabled: bool = True
-    query: str | None = None  # defaults to the question
+    query: str | None = None  # defaults to the question (or, with rewrite, a standalone query)
+    rewrite: bool = False  # on a follow-up, search with a standalone query the model writes
     top_k: int | None = None  # defaults to the search settings
     vector_search: bool | None = None  # hybrid when true, full-text only when false
     select_fields: tuple[str, ...] | None = None
@@ -93,6 +116,7 @@ class TurnRequest:
     generation: GenerationParams = GenerationParams()
     user_id: str | None = None
     session_id: str | None = None  # continue this user's stored conversation, and store this turn
+    images: tuple[Image, ...] = ()  # with the question; needs a multimodal model
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,7 @@ class ModelInfo:
     model: str
     reasoning: bool = False  # whether the model takes a reasoning effort
     context_window: int = 4096  # tokens, prompt and answer together
+    supports_multimodal: bool = False  # takes images with messages
 
 
 @dataclass(frozen=True)
@@ -145,6 +170,14 @@ class SearchResult:
     index_name: str
     count: int | None = None  # documents matching, when asked for
     facets: dict[str, list[dict[str, Any]]] | None = None  # field -> [{value, count}]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """The text a turn searched for, and where it came from."""
+
+    text: str
+    origin: Literal["question", "request", "rewritten", "fallback"]  # fallback: the rewrite failed
 
 
 @dataclass(frozen=True)
@@ -183,9 +216,36 @@ class TurnResult:
     timings: dict[str, float]
     queried_indexes: tuple[str, ...]
     search: SearchResult | None = None  # the raw search outcome (count, facets), when one ran
+    search_query: SearchQuery | None = None  # None when retrieval was skipped
     reasoning: Reasoning | None = None
     reasoning_tokens: int | None = None
     budget: PromptBudget | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A stored session's recent messages, and the store's record of what it read.
+
+    `snapshot` is opaque to the core: handed back to HistoryStore.append, it lets the store
+    write without reading again (Cosmos DB: the item and its ETag)."""
+
+    messages: tuple[Message, ...] = ()
+    snapshot: object = None
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    session_id: str
+    title: str  # the first question, shortened
+    created_at: datetime
+    updated_at: datetime
+    message_count: int
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: tuple[SessionSummary, ...]  # newest activity first
+    continuation: str | None  # pass back for the next page; None on the last
 
 
 # Events a turn yields, in order: SourcesFound?, AnswerDelta*, TurnCompleted.

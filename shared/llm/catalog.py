@@ -25,7 +25,6 @@ DEEP_CHECK_SECONDS = 10
 @dataclass
 class ModelStatus:
     info: ModelInfo
-    supports_multimodal: bool
     default: bool
     checks: list[str] = field(default_factory=list)  # what passed
     problems: list[str] = field(default_factory=list)  # what failed
@@ -38,13 +37,9 @@ class ModelStatus:
 def catalog(settings: ModelSettings) -> list[ModelStatus]:
     statuses = []
     if settings.provider == "embedded":
-        statuses.append(ModelStatus(embedded.model_info(settings), False, settings.default_alias == settings.alias))
+        statuses.append(ModelStatus(embedded.model_info(settings), settings.default_alias == settings.alias))
     for remote in settings.models:
-        statuses.append(
-            ModelStatus(
-                openai_chat.model_info(remote), remote.supports_multimodal, settings.default_alias == remote.alias
-            )
-        )
+        statuses.append(ModelStatus(openai_chat.model_info(remote), settings.default_alias == remote.alias))
     return statuses
 
 

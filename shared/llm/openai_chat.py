@@ -29,6 +29,7 @@ def model_info(config: RemoteModel) -> ModelInfo:
         model=config.model,
         reasoning=config.reasoning,
         context_window=config.context_window,
+        supports_multimodal=config.supports_multimodal,
     )
 
 
@@ -85,7 +86,7 @@ class OpenAIChatModel:
         try:
             chunks = await self._client.chat.completions.create(
                 model=self._model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
+                messages=[_chat_message(m) for m in messages],
                 stream=True,
                 stream_options={"include_usage": True},
                 **parameters,
@@ -115,7 +116,7 @@ class OpenAIChatModel:
         try:
             response = await self._client.chat.completions.create(
                 model=self._model,
-                messages=[{"role": m.role, "content": m.content} for m in messages],
+                messages=[_chat_message(m) for m in messages],
                 **parameters,
             )
         except OpenAIError as exc:
@@ -132,3 +133,16 @@ class OpenAIChatModel:
             parameters=parameters,
             reasoning_tokens=getattr(details, "reasoning_tokens", None),
         )
+
+
+def _chat_message(message: Message) -> dict[str, Any]:
+    """A message in the Chat Completions format: text, or text and images as content parts."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    for image in message.images:
+        url: dict[str, Any] = {"url": image.url}
+        if image.detail:
+            url["detail"] = image.detail
+        parts.append({"type": "image_url", "image_url": url})
+    return {"role": message.role, "content": parts}

@@ -15,6 +15,9 @@ from shared.core.types import Message
 # Role and separator tokens OpenAI's chat format adds per message, and to prime the reply.
 PER_MESSAGE = 4
 PER_REPLY = 3
+# An image's tokens depend on its size, which the prompt budget does not fetch: OpenAI's
+# figure for a low-detail image, and a 1024x1024 high-detail one (4 tiles), as estimates.
+IMAGE_TOKENS = {"low": 85, "high": 765, "auto": 765, None: 765}
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4")
 
 
@@ -33,4 +36,7 @@ def encoding_name(model: str) -> str:
 
 def count_messages(messages: Sequence[Message], model: str) -> int:
     enc = encoding(encoding_name(model))
-    return sum(len(enc.encode(m.content)) + PER_MESSAGE for m in messages) + PER_REPLY
+    return (
+        sum(len(enc.encode(m.content)) + PER_MESSAGE + sum(IMAGE_TOKENS[i.detail] for i in m.images) for m in messages)
+        + PER_REPLY
+    )

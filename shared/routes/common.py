@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
-from shared.core.errors import RequestError
+from shared.core.errors import RequestError, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,15 @@ def validation_detail(exc: ValidationError, source: str) -> list[dict[str, Any]]
     ]
 
 
-def caller_id(claimed_user_id: str | None) -> str | None:
-    """The identity a request acts as. Until token authentication lands, the body's claim."""
-    return claimed_user_id
+ANONYMOUS_USER = "anonymous"
+
+
+def caller_id(claimed_user_id: str | None) -> str:
+    """The identity a request acts as: whose sessions it reaches, whose documents it finds.
+
+    Until token authentication lands, the user id the request claims, or one shared
+    anonymous identity."""
+    return claimed_user_id or ANONYMOUS_USER
 
 
 async def parse(
@@ -46,9 +52,12 @@ async def parse(
         return JSONResponse({"detail": validation_detail(exc, source)}, status_code=422)
 
 
-def _refusal(req: Request, exc: Exception) -> JSONResponse:
+def refusal(req: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, RequestError):
-        return JSONResponse({"detail": exc.message}, status_code=400)
+        return JSONResponse({"detail": exc.message, **exc.hints}, status_code=exc.status)
+    if isinstance(exc, UpstreamError):  # a backend is down: the caller may retry later
+        log.error("%s %s: %s", req.method, req.url.path, exc.code, exc_info=exc.__cause__)
+        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=503)
     log.error("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
     return JSONResponse({"detail": "Internal server error."}, status_code=500)
 
@@ -72,7 +81,7 @@ async def guarded(req: Request, action: Callable[[], Awaitable[BaseModel]]) -> J
     try:
         result = await action()
     except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
-        return _refusal(req, exc)
+        return refusal(req, exc)
     return JSONResponse(result.model_dump(mode="json"))
 
 
@@ -89,7 +98,7 @@ async def stream_events(req: Request, events: AsyncIterator[tuple[str, dict[str,
     try:
         first = await anext(events)
     except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
-        return _refusal(req, exc)
+        return refusal(req, exc)
 
     async def body() -> AsyncIterator[str]:
         yield _sse(*first)

@@ -1,4 +1,4 @@
-"""The v2 API family (seed 001): flexible chat and RAG.
+"""The v2 API family (seed 001): flexible chat and RAG, with and without images; sessions; models.
 
 Wire models and the core are imported inside the handlers: importing function_app
 (the host's cold start) then pays only for registering the routes.
@@ -8,35 +8,119 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
 
 from shared.config import get_settings
-from shared.routes.common import caller_id, guarded, parse, respond, stream_events, wants_stream
+from shared.core.errors import RequestError
+from shared.routes.common import caller_id, guarded, parse, refusal, respond, stream_events, wants_stream
+
+if TYPE_CHECKING:
+    from shared.wire import v2 as wire
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
 
+@blueprint.route(route="v2/flexible-chat", methods=["POST"])
+async def flexible_chat(req: Request) -> Response:
+    """Multi-turn chat: history from the request and/or the session; follow-ups searched as standalone queries."""
+    from shared.wire import v2 as wire
+
+    return await _flexible_turn(req, wire.CHAT)
+
+
+@blueprint.route(route="v2/flexible-chat-mm", methods=["POST"])
+async def flexible_chat_mm(req: Request) -> Response:
+    """Multi-turn chat with images (metadata.images) on the latest turn."""
+    from shared.wire import v2 as wire
+
+    return await _flexible_turn(req, wire.CHAT_MULTIMODAL)
+
+
 @blueprint.route(route="v2/flexible-rag", methods=["POST"])
 async def flexible_rag(req: Request) -> Response:
+    """Single-turn question answering over the knowledge base (skip_knowledge_base to answer directly)."""
+    from shared.wire import v2 as wire
+
+    return await _flexible_turn(req, wire.RAG)
+
+
+@blueprint.route(route="v2/flexible-rag-mm", methods=["POST"])
+async def flexible_rag_mm(req: Request) -> Response:
+    """Single-turn question answering with images."""
+    from shared.wire import v2 as wire
+
+    return await _flexible_turn(req, wire.RAG_MULTIMODAL)
+
+
+async def _flexible_turn(req: Request, flavor: wire.Flavor) -> Response:
     from shared.backends import orchestrator
     from shared.wire import v2 as wire
 
-    body = await parse(req, wire.FlexibleRagRequest)
+    body = await parse(req, flavor.request)
     if isinstance(body, JSONResponse):
         return body
-    turn = wire.turn_request(body, caller_id(body.ab_testing.user_id if body.ab_testing else None))
+    user_id = caller_id(body.ab_testing.user_id if body.ab_testing else None)
+    try:
+        images = body.images() if flavor.multimodal else ()
+    except RequestError as exc:
+        return refusal(req, exc)
+    experiment = body.ab_testing.experiment_name if body.ab_testing else None
+    variant = get_settings().experiments.variant(experiment, user_id)
+    call = wire.FlexibleCall(flavor, body, user_id, variant, images)
+    turn = call.turn_request()
     started = time.perf_counter()
     if wants_stream(req, body.stream):
-        events = orchestrator().run(turn, stream=True)
-        return await stream_events(req, wire.flexible_rag_events(body, events, started))
+        return await stream_events(req, call.events(orchestrator().run(turn, stream=True), started))
 
-    async def answer() -> wire.FlexibleRagResponse:
+    async def answer() -> wire.FlexibleChatResponse:
         result = await orchestrator().answer(turn)
-        return wire.flexible_rag_response(body, result, time.perf_counter() - started)
+        return call.response(result, time.perf_counter() - started)
 
     return await guarded(req, answer)
+
+
+@blueprint.route(route="v2/sessions", methods=["GET"])
+async def list_sessions(req: Request) -> JSONResponse:
+    """The caller's sessions, most recently active first, a page at a time."""
+    from shared.backends import history_store
+    from shared.wire import v2 as wire
+
+    async def page(query: wire.SessionsQuery) -> wire.SessionsPage:
+        found = await history_store().list_sessions(caller_id(query.user_id), query.page_size, query.continuation)
+        return wire.sessions_page(found)
+
+    return await respond(req, wire.SessionsQuery, page, source="query")
+
+
+@blueprint.route(route="v2/sessions/{session_id}", methods=["GET", "DELETE"])
+async def session(req: Request) -> Response:
+    """GET: one of the caller's sessions with all its messages. DELETE: remove it and all its items."""
+    from shared.backends import history_store
+    from shared.wire import v2 as wire
+
+    query = await parse(req, wire.SessionQuery, "query")
+    if isinstance(query, JSONResponse):
+        return query
+    session_id = req.path_params["session_id"]
+    user_id = caller_id(query.user_id)
+    missing = RequestError(f"no session {session_id!r} for this user", field="session_id", status=404)
+    if req.method == "DELETE":
+        try:
+            deleted = await history_store().delete(user_id, session_id)
+        except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
+            return refusal(req, exc)
+        return Response(status_code=204) if deleted else refusal(req, missing)
+
+    async def read() -> wire.SessionHistory:
+        stored = await history_store().load(user_id, session_id, None)
+        if not stored.messages:
+            raise missing
+        return wire.session_history(session_id, stored.messages)
+
+    return await guarded(req, read)
 
 
 @blueprint.route(route="v2/models", methods=["GET"])
@@ -59,7 +143,6 @@ async def models(req: Request) -> JSONResponse:
             models=[
                 wire.ModelEntry(
                     **status.info.__dict__,
-                    supports_multimodal=status.supports_multimodal,
                     default=status.default,
                     validation=wire.ModelValidation(
                         healthy=status.healthy, checks=status.checks, problems=status.problems

@@ -1,0 +1,35 @@
+"""How both history stores write a message: a JSON-ready record, images as references only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from shared.core.types import Image, Message, Source
+
+TITLE_CHARS = 80
+
+
+def message_record(message: Message) -> dict[str, Any]:
+    record: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.sources:
+        record["sources"] = [asdict(s) for s in message.sources]
+    if message.images:  # never the bytes of an inline image: a note of what it was
+        record["images"] = [asdict(i.reference()) for i in message.images]
+    return record
+
+
+def message_from_record(record: dict[str, Any]) -> Message:
+    return Message(
+        record["role"],
+        record["content"],
+        tuple(Source(**s) for s in record.get("sources", ())),
+        tuple(Image(**i) for i in record.get("images", ())),
+    )
+
+
+def session_title(messages: list[Message] | tuple[Message, ...]) -> str:
+    """A session's name in listings: its first question, on one line, shortened."""
+    first = next((m.content for m in messages if m.role == "user"), "")
+    line = " ".join(first.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
