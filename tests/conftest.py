@@ -48,6 +48,29 @@ def asgi_app():
 
 
 @pytest.fixture
+def configure(monkeypatch):
+    """Run the app in-process with other settings for one test: configure(NAME="value", ...).
+
+    Settings and every backend client are built again from the new environment, and once
+    more after the test, from the original one."""
+    from shared import backends
+
+    def rebuild() -> None:
+        for part in vars(backends).values():  # get_settings is among them
+            if hasattr(part, "cache_clear"):
+                part.cache_clear()
+
+    def apply(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        rebuild()
+
+    yield apply
+    monkeypatch.undo()
+    rebuild()
+
+
+@pytest.fixture
 async def client(asgi_app, sample_index):
     transport = httpx.ASGITransport(app=asgi_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:

@@ -139,6 +139,10 @@ class FlexibleChatRequest(_Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
     stream: bool = Field(False, description="Answer as Server-Sent Events (also with Accept: text/event-stream).")
 
+    def freeform_metadata(self) -> dict[str, Any]:
+        """`metadata` as templates and the response see it."""
+        return self.metadata
+
     @model_validator(mode="after")
     def _one_form_per_template(self) -> FlexibleChatRequest:
         for inline, file in (
@@ -187,24 +191,23 @@ class MultimodalMetadata(BaseModel):
 class _Multimodal(BaseModel):
     """Seed 001's -mm endpoints: images in metadata.images, for the latest user turn."""
 
-    @model_validator(mode="after")
-    def _images_have_a_shape(self) -> _Multimodal:
-        MultimodalMetadata.model_validate(self.metadata)  # 422 with loc metadata.images.N.*
-        return self
+    metadata: MultimodalMetadata = Field(default_factory=MultimodalMetadata)
+
+    def freeform_metadata(self) -> dict[str, Any]:
+        return self.metadata.model_dump(exclude={"images"})
 
     def images(self) -> tuple[Image, ...]:
         """The images, or RequestError: 400 when there are none, 413 when one is too large."""
-        images = MultimodalMetadata.model_validate(self.metadata).images
-        if not images:
+        if not self.metadata.images:
             raise RequestError("at least one image is required in metadata.images", field="metadata.images")
-        for n, image in enumerate(images):
+        for n, image in enumerate(self.metadata.images):
             if image.decoded_size() > MAX_IMAGE_BYTES:
                 raise RequestError(
                     f"metadata.images[{n}] is over the {MAX_IMAGE_BYTES // 1_000_000} MB limit for inline images",
                     field=f"metadata.images.{n}.data_url",
                     status=413,
                 )
-        return tuple(Image(i.url or i.data_url, i.detail) for i in images)
+        return tuple(Image(i.url or i.data_url, i.detail) for i in self.metadata.images)
 
 
 class FlexibleChatMultimodalRequest(_Multimodal, FlexibleChatRequest):
@@ -479,9 +482,10 @@ class FlexibleCall:
 
     def _metadata(self) -> dict[str, Any]:
         """The request's metadata as templates and the response see it: images by reference only."""
+        metadata = self.body.freeform_metadata()
         if not self.images:
-            return self.body.metadata
-        return {**self.body.metadata, "images": [asdict(i.reference()) for i in self.images]}
+            return metadata
+        return {**metadata, "images": [asdict(i.reference()) for i in self.images]}
 
     def response(self, result: TurnResult, orchestrator_call: float) -> FlexibleChatResponse:
         started = time.perf_counter()
