@@ -18,3 +18,14 @@ def make_orchestrator(**parts):
         "default_response_template": "response.jinja2",
     }
     return Orchestrator(**{**wiring, **parts})
+
+
+def remote_model_entry(server, alias: str = "remote", **fields) -> dict:
+    """An LLM_MODELS entry for an OpenAI-compatible model served by `server` (a RecordingServer)."""
+    return {
+        "alias": alias,
+        "provider": "openai",
+        "model": "m",
+        "endpoint": f"{server.url}/v1",
+        "max_retries": 0,
+    } | fields

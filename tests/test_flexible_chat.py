@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import COSMOS_EMULATOR_KEY
 from tests.recording_server import RecordingServer
+from tests.support import remote_model_entry
 from tests.test_openai_models import completion
 
 CHAT = "/api/v2/flexible-chat"
@@ -171,20 +172,13 @@ def rewriting_model(rewrite_status=200, rewrite="frame warranty duration"):
     return RecordingServer(respond)
 
 
-def remote_model(server, **extra):
-    return [
-        {"alias": "remote", "provider": "openai", "model": "m", "endpoint": f"{server.url}/v1", "max_retries": 0}
-        | extra
-    ]
-
-
 async def test_a_follow_up_is_searched_with_a_query_rewritten_from_the_conversation(client, configure):
     history = [
         {"role": "user", "content": "Tell me about the frame warranty."},
         {"role": "assistant", "content": "The frame has a warranty."},
     ]
     with rewriting_model() as server:
-        configure(LLM_MODELS=json.dumps(remote_model(server)), LLM_DEFAULT_ALIAS="remote")
+        configure(LLM_MODELS=json.dumps([remote_model_entry(server)]), LLM_DEFAULT_ALIAS="remote")
         data = (await client.post(CHAT, json={"question": "How long is it?", "history": history})).json()
 
     rewrite_prompt = server.requests[0].body["messages"][0]["content"]
@@ -197,7 +191,7 @@ async def test_a_follow_up_is_searched_with_a_query_rewritten_from_the_conversat
 async def test_a_failed_rewrite_falls_back_to_the_question(client, configure):
     history = [{"role": "user", "content": "Frame warranty?"}, {"role": "assistant", "content": "Yes."}]
     with rewriting_model(rewrite_status=500) as server:
-        configure(LLM_MODELS=json.dumps(remote_model(server)), LLM_DEFAULT_ALIAS="remote")
+        configure(LLM_MODELS=json.dumps([remote_model_entry(server)]), LLM_DEFAULT_ALIAS="remote")
         data = (await client.post(CHAT, json={"question": "How long is it?", "history": history})).json()
 
     assert data["response_metadata"]["search_query"] == {"text": "How long is it?", "origin": "fallback"}
@@ -206,7 +200,7 @@ async def test_a_failed_rewrite_falls_back_to_the_question(client, configure):
 
 async def test_a_first_question_and_an_explicit_query_are_not_rewritten(client, configure):
     with rewriting_model() as server:
-        configure(LLM_MODELS=json.dumps(remote_model(server)), LLM_DEFAULT_ALIAS="remote")
+        configure(LLM_MODELS=json.dumps([remote_model_entry(server)]), LLM_DEFAULT_ALIAS="remote")
         first = (await client.post(CHAT, json={"question": "Frame warranty?"})).json()
         explicit = (
             await client.post(

@@ -10,6 +10,7 @@ import pytest
 
 from shared.wire.v2 import MAX_IMAGE_BYTES
 from tests.recording_server import RecordingServer
+from tests.support import remote_model_entry
 from tests.test_openai_models import completion
 
 CHAT_MM = "/api/v2/flexible-chat-mm"
@@ -21,16 +22,7 @@ PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(6
 def vision_model(configure):
     """A multimodal remote model (a recording server) as the default, beside the embedded one."""
     with RecordingServer(lambda request: (200, completion("A bicycle frame [1]."))) as server:
-        models = [
-            {
-                "alias": "vision",
-                "provider": "openai",
-                "model": "vision-model",
-                "endpoint": f"{server.url}/v1",
-                "supports_multimodal": True,
-                "max_retries": 0,
-            }
-        ]
+        models = [remote_model_entry(server, "vision", supports_multimodal=True)]
         configure(LLM_MODELS=json.dumps(models), LLM_DEFAULT_ALIAS="vision")
         yield server
 

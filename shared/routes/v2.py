@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
@@ -17,48 +16,38 @@ from shared.config import get_settings
 from shared.core.errors import RequestError
 from shared.routes.common import caller_id, guarded, parse, refusal, respond, stream_events, wants_stream
 
-if TYPE_CHECKING:
-    from shared.wire import v2 as wire
-
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
 
 @blueprint.route(route="v2/flexible-chat", methods=["POST"])
 async def flexible_chat(req: Request) -> Response:
     """Multi-turn chat: history from the request and/or the session; follow-ups searched as standalone queries."""
-    from shared.wire import v2 as wire
-
-    return await _flexible_turn(req, wire.CHAT)
+    return await _flexible_turn(req, "chat")
 
 
 @blueprint.route(route="v2/flexible-chat-mm", methods=["POST"])
 async def flexible_chat_mm(req: Request) -> Response:
     """Multi-turn chat with images (metadata.images) on the latest turn."""
-    from shared.wire import v2 as wire
-
-    return await _flexible_turn(req, wire.CHAT_MULTIMODAL)
+    return await _flexible_turn(req, "chat-mm")
 
 
 @blueprint.route(route="v2/flexible-rag", methods=["POST"])
 async def flexible_rag(req: Request) -> Response:
     """Single-turn question answering over the knowledge base (skip_knowledge_base to answer directly)."""
-    from shared.wire import v2 as wire
-
-    return await _flexible_turn(req, wire.RAG)
+    return await _flexible_turn(req, "rag")
 
 
 @blueprint.route(route="v2/flexible-rag-mm", methods=["POST"])
 async def flexible_rag_mm(req: Request) -> Response:
     """Single-turn question answering with images."""
-    from shared.wire import v2 as wire
-
-    return await _flexible_turn(req, wire.RAG_MULTIMODAL)
+    return await _flexible_turn(req, "rag-mm")
 
 
-async def _flexible_turn(req: Request, flavor: wire.Flavor) -> Response:
+async def _flexible_turn(req: Request, endpoint: str) -> Response:
     from shared.backends import orchestrator
     from shared.wire import v2 as wire
 
+    flavor = wire.FLAVORS[endpoint]
     body = await parse(req, flavor.request)
     if isinstance(body, JSONResponse):
         return body

@@ -422,12 +422,12 @@ class Flavor:
     multimodal: bool
 
 
-CHAT = Flavor(FlexibleChatRequest, FlexibleChatResponse, multi_turn=True, multimodal=False)
-CHAT_MULTIMODAL = Flavor(
-    FlexibleChatMultimodalRequest, FlexibleChatMultimodalResponse, multi_turn=True, multimodal=True
-)
-RAG = Flavor(FlexibleRagRequest, FlexibleRagResponse, multi_turn=False, multimodal=False)
-RAG_MULTIMODAL = Flavor(FlexibleRagMultimodalRequest, FlexibleRagMultimodalResponse, multi_turn=False, multimodal=True)
+FLAVORS = {  # by endpoint: /api/v2/flexible-<name>
+    "chat": Flavor(FlexibleChatRequest, FlexibleChatResponse, multi_turn=True, multimodal=False),
+    "chat-mm": Flavor(FlexibleChatMultimodalRequest, FlexibleChatMultimodalResponse, multi_turn=True, multimodal=True),
+    "rag": Flavor(FlexibleRagRequest, FlexibleRagResponse, multi_turn=False, multimodal=False),
+    "rag-mm": Flavor(FlexibleRagMultimodalRequest, FlexibleRagMultimodalResponse, multi_turn=False, multimodal=True),
+}
 
 
 @dataclass(frozen=True)
