@@ -1,7 +1,7 @@
 # Two commands for a newcomer:
 #   make run    set up, index the sample corpus, and serve the app on http://127.0.0.1:7071
 #   make test   set up and run the whole test suite, the host-load check included
-#               (needs Node.js/npm for Azurite, the Blob Storage emulator the tests start)
+#               (needs Node.js/npm: the tests start Azurite and a Cosmos DB emulator)
 #
 # The first setup compiles llama.cpp (llama-cpp-python ships as source): ~5-10 minutes
 # on 2 cores. pip caches the wheel, so later setups take seconds.
@@ -35,7 +35,8 @@ $(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Local stand-ins for Azure services that the tests start themselves: Azurite (Blob Storage).
+# Local stand-ins for Azure services that the tests start themselves: Azurite (Blob Storage)
+# and @vercel/cosmosdb-server (Cosmos DB, launched through tests/cosmos_emulator.js).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@

@@ -255,3 +255,33 @@ async def test_chat_refuses_rag_only_fields(client):
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "skip_knowledge_base"]
+
+
+async def test_an_unreachable_history_store_is_reported_not_hidden(client, configure, caplog):
+    configure(HISTORY_BACKEND="cosmos", HISTORY_COSMOS_ENDPOINT="https://127.0.0.1:9", HISTORY_COSMOS_KEY="a2V5")
+
+    turn_response = await client.post(CHAT, json=turn("What is the return period?"))
+    listing = await client.get("/api/v2/sessions", params={"user_id": "alice"})
+
+    errors = turn_response.json()["errors"]
+    assert turn_response.status_code == 200
+    assert errors[0] == {
+        "stage": "history",
+        "code": "history_failed",
+        "message": "The conversation history could not be read or saved.",
+    }
+    assert listing.status_code == 503 and listing.json()["code"] == "history_failed"
+    assert "a2V5" not in turn_response.text + listing.text + caplog.text
+    assert "Cosmos DB read failed" in caplog.text
+
+
+async def test_a_streamed_chat_turn_is_stored_like_any_other(client, configure, tmp_path):
+    configure(HISTORY_SQLITE_PATH=str(tmp_path / "history.sqlite"))
+
+    async with client.stream("POST", CHAT, json=turn("Frame warranty?", stream=True)) as response:
+        text = "".join([chunk async for chunk in response.aiter_text()])
+    final = json.loads(text.split("event: final\ndata: ")[1].split("\n")[0])
+    stored = (await client.get("/api/v2/sessions/s-1", params={"user_id": "alice"})).json()["messages"]
+
+    assert [m["content"] for m in stored] == ["Frame warranty?", final["answer"]]
+    assert final["history"] == stored
