@@ -342,7 +342,7 @@ class Orchestrator:
                 self._renderer.compile(text, origin=origin),
                 turn.variables(history=[{"role": m.role, "content": m.content} for m in recent]),
             )
-            params = GenerationParams(temperature=0.0, max_tokens=REWRITE_MAX_TOKENS)
+            params = GenerationParams(temperature=0.0, max_tokens=REWRITE_MAX_TOKENS, stop=("\n",))
             async with asyncio.timeout(turn.remaining()):
                 completion = await turn.model.complete([Message("user", prompt)], params)
         except (UpstreamError, RequestError, TimeoutError) as exc:
@@ -422,8 +422,9 @@ class Orchestrator:
 
 
 def _first_line(text: str) -> str:
-    """The model's query: its first non-empty line, without quotes or a "Query:" label."""
+    """The model's query: its first non-empty line, without quotes or a label ("Query:", "user:")."""
     line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    if line.lower().startswith(("query:", "search query:")):
-        line = line.split(":", 1)[1].strip()
+    label, colon, rest = line.partition(":")
+    if colon and label.strip().lower() in {"query", "search query", "user", "standalone query"}:
+        line = rest
     return line.strip("\"'` ")
