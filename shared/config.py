@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -169,16 +170,15 @@ class HistorySettings(BaseSettings):
         return self
 
 
-VARIANT_PARAMETERS = {
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "frequency_penalty",
-    "presence_penalty",
-    "stop",
-    "seed",
-    "n",
-}
+SAMPLING_PARAMETERS = frozenset(
+    ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty", "stop", "seed", "n")
+)
+
+
+def _known_sampling_parameters(owner: str, params: dict[str, Any]) -> None:
+    unknown = set(params) - SAMPLING_PARAMETERS
+    if unknown:
+        raise ValueError(f"{owner}: unknown parameters {sorted(unknown)}; known: {sorted(SAMPLING_PARAMETERS)}")
 
 
 class Variant(BaseModel):
@@ -195,9 +195,7 @@ class Variant(BaseModel):
 
     @model_validator(mode="after")
     def _known_parameters(self) -> Variant:
-        unknown = set(self.params) - VARIANT_PARAMETERS
-        if unknown:
-            raise ValueError(f"variant {self.name!r}: unknown params {sorted(unknown)}")
+        _known_sampling_parameters(f"variant {self.name!r}", self.params)
         return self
 
 
@@ -235,6 +233,78 @@ class ExperimentSettings(BaseSettings):
         return experiment.assign(user_id) if experiment else None
 
 
+class AgentRetrieval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    top_k: int | None = Field(None, ge=0, description="Sources per question; default SEARCH_TOP_K.")
+    filter: str | None = Field(None, description="An OData filter every search of this agent is ANDed with.")
+    search_mode: Literal["hybrid", "text"] = Field("hybrid", description="hybrid: text + vectors; text: BM25 only.")
+
+
+class Agent(BaseModel):
+    """A configured assistant that the OpenAI-compatible endpoints serve by id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    name: str = Field(min_length=1)
+    model: str | None = Field(None, description="A model alias; the default model when unset.")
+    system_prompt: str | None = Field(None, description="An inline Jinja2 system prompt.")
+    system_prompt_file: str | None = Field(None, description="A system prompt template by name.")
+    retrieval: AgentRetrieval = Field(default_factory=AgentRetrieval)
+    parameters: dict[str, Any] = Field(default_factory=dict, description='Defaults, e.g. {"temperature": 0}.')
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> Agent:
+        if self.system_prompt is not None and self.system_prompt_file is not None:
+            raise ValueError(f"agent {self.name!r}: give system_prompt or system_prompt_file, not both")
+        _known_sampling_parameters(f"agent {self.name!r}", self.parameters)
+        return self
+
+
+# Serves when no agent is configured, so the OpenAI-compatible endpoints work out of the box.
+BUILT_IN_AGENT = Agent(id=uuid.UUID("8c3e2a57-4f0b-4c1e-9a6d-2f5b7e1d9c40"), name="docs-assistant")
+
+
+class AgentSettings(BaseSettings):
+    """Agents for the OpenAI-compatible endpoints and POST /api/v1/chat (AGENTS_*)."""
+
+    model_config = _env("AGENTS_")
+
+    definitions: list[Agent] = Field(default_factory=list, description="Agents, as a JSON list.")
+    file: Path | None = Field(None, description="A JSON file with more agents, same shape.")
+    session_chat_agent: uuid.UUID | None = Field(
+        None, description="The agent answering POST /api/v1/chat; default: the first agent."
+    )
+    context_filter: str | None = Field(
+        None,
+        description="POST /api/v1/chat: an OData filter for `context`, with {context} where its value goes, "
+        'e.g. "filename eq {context}".',
+    )
+
+    @model_validator(mode="after")
+    def _agents_resolve(self) -> AgentSettings:
+        if self.file is not None:
+            self.definitions = [*self.definitions, *TypeAdapter(list[Agent]).validate_json(self.file.read_bytes())]
+        if not self.definitions:
+            self.definitions = [BUILT_IN_AGENT]
+        ids = [a.id for a in self.definitions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("agent ids must be unique")
+        if self.session_chat_agent is not None and self.session_chat_agent not in ids:
+            raise ValueError(f"AGENTS_SESSION_CHAT_AGENT {self.session_chat_agent} is not a configured agent")
+        if self.context_filter is not None and "{context}" not in self.context_filter:
+            raise ValueError("AGENTS_CONTEXT_FILTER needs a {context} placeholder")
+        return self
+
+    def find(self, agent_id: str | uuid.UUID) -> Agent | None:
+        return next((a for a in self.definitions if str(a.id) == str(agent_id).lower()), None)
+
+    def session_chat(self) -> Agent:
+        return self.find(self.session_chat_agent) if self.session_chat_agent else self.definitions[0]
+
+
 class PromptSettings(BaseSettings):
     """Prompt templates (PROMPTS_*): the prompts/ folder, or a Blob Storage container."""
 
@@ -269,6 +339,7 @@ SETTINGS_CLASSES = (
     SearchSettings,
     HistorySettings,
     ExperimentSettings,
+    AgentSettings,
     PromptSettings,
 )
 
@@ -299,6 +370,10 @@ class Settings:
     @functools.cached_property
     def experiments(self) -> ExperimentSettings:
         return ExperimentSettings()
+
+    @functools.cached_property
+    def agents(self) -> AgentSettings:
+        return AgentSettings()
 
     @functools.cached_property
     def prompts(self) -> PromptSettings:

@@ -150,6 +150,8 @@ class Orchestrator:
         if session:
             with turn.timings.measure("orchestrator.history_build"):
                 stored = await self._stored_history(turn, *session)
+            if request.session_must_exist and not stored.messages and not turn.errors:
+                raise RequestError(f"no session {session[1]!r} for this user", field="session_id", status=404)
             request = turn.request = replace(request, history=(*stored.messages, *request.history))
 
         with turn.timings.measure("orchestrator.prompt_build"):
@@ -237,6 +239,7 @@ class Orchestrator:
                 queried_indexes=turn.queried_indexes,
                 search=turn.search,
                 search_query=turn.search_query,
+                finish_reason=completion.finish_reason if completion else None,
             )
         )
 

@@ -116,6 +116,7 @@ class TurnRequest:
     generation: GenerationParams = GenerationParams()
     user_id: str | None = None
     session_id: str | None = None  # continue this user's stored conversation, and store this turn
+    session_must_exist: bool = False  # an unknown session is refused (404) instead of started
     images: tuple[Image, ...] = ()  # with the question; needs a multimodal model
 
 
@@ -217,6 +218,7 @@ class TurnResult:
     queried_indexes: tuple[str, ...]
     search: SearchResult | None = None  # the raw search outcome (count, facets), when one ran
     search_query: SearchQuery | None = None  # None when retrieval was skipped
+    finish_reason: str | None = None  # the model's: "stop", "length", ...; None without a completion
     reasoning: Reasoning | None = None
     reasoning_tokens: int | None = None
     budget: PromptBudget | None = None

@@ -7,7 +7,6 @@ unexpected. No response ever carries a stack trace.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar
@@ -89,30 +88,28 @@ def wants_stream(req: Request, asked: bool) -> bool:
     return asked or "text/event-stream" in req.headers.get("accept", "")
 
 
-async def stream_events(req: Request, events: AsyncIterator[tuple[str, dict[str, Any]]]) -> Response:
-    """Server-Sent Events from (event name, payload) pairs.
+async def stream_events(
+    req: Request, frames: AsyncIterator[str], failure_frame: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A Server-Sent Events response from ready frames (shared.wire.sse).
 
-    The first event is produced before the response starts, so a refused request is still
-    a plain 400/500 answer. After that, a failure ends the stream with an `error` event.
+    The first frame is produced before the response starts, so a refused request is still
+    a plain 4xx/5xx answer. After that, a failure ends the stream with `failure_frame`.
     """
     try:
-        first = await anext(events)
+        first = await anext(frames)
     except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
         return refusal(req, exc)
 
     async def body() -> AsyncIterator[str]:
-        yield _sse(*first)
+        yield first
         try:
-            async for name, payload in events:
-                yield _sse(name, payload)
+            async for frame in frames:
+                yield frame
         except Exception:
             log.exception("stream failed in %s %s", req.method, req.url.path)
-            yield _sse("error", {"detail": "Internal server error."})
+            yield failure_frame
 
     # no-cache and no proxy buffering, so that each event reaches the client as it is sent
-    headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
-
-
-def _sse(name: str, payload: dict[str, Any]) -> str:
-    return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"

@@ -62,7 +62,8 @@ async def _flexible_turn(req: Request, endpoint: str) -> Response:
     turn = call.turn_request()
     started = time.perf_counter()
     if wants_stream(req, body.stream):
-        return await stream_events(req, call.events(orchestrator().run(turn, stream=True), started))
+        events = orchestrator().run(turn, stream=True)
+        return await stream_events(req, call.events(events, started), wire.STREAM_FAILURE)
 
     async def answer() -> wire.FlexibleChatResponse:
         result = await orchestrator().answer(turn)

@@ -35,6 +35,7 @@ from shared.core.types import (
     TurnRequest,
     TurnResult,
 )
+from shared.wire import sse
 
 MAX_N = 10
 MAX_IMAGES = 10
@@ -576,19 +577,20 @@ class FlexibleCall:
             attempted=skipped is None, skipped_reason=skipped, fetch_args_present="fetch_args" in body.model_fields_set
         )
 
-    async def events(
-        self, events: AsyncIterator[TurnEvent], started: float
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """A turn's events as SSE (name, payload): `sources`, `delta`s, then `final` with the same
-        body as the non-streaming response, or `error` with that body when a stage failed."""
+    async def events(self, events: AsyncIterator[TurnEvent], started: float) -> AsyncIterator[str]:
+        """A turn's events as SSE frames: `sources`, `delta`s, then `final` with the same body
+        as the non-streaming response, or `error` with that body when a stage failed."""
         async for event in events:
             if isinstance(event, SourcesFound):
-                yield "sources", {"metadata": [source_out(s) for s in event.sources]}
+                yield sse.event("sources", {"metadata": [source_out(s) for s in event.sources]})
             elif isinstance(event, AnswerDelta):
-                yield "delta", {"text": event.text}
+                yield sse.event("delta", {"text": event.text})
             elif isinstance(event, TurnCompleted):
                 response = self.response(event.result, time.perf_counter() - started)
-                yield ("error" if response.errors else "final"), response.model_dump(mode="json")
+                yield sse.event("error" if response.errors else "final", response.model_dump(mode="json"))
+
+
+STREAM_FAILURE = sse.event("error", {"detail": "Internal server error."})
 
 
 # --- /api/v2/sessions ---

@@ -1,0 +1,57 @@
+"""What a configured agent means for a turn: its prompt, retrieval and default parameters.
+
+Shared by the OpenAI-compatible endpoints and the session chat (POST /api/v1/chat).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import Agent
+from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest
+
+
+def agent_turn(
+    agent: Agent,
+    question: str,
+    history: tuple[Message, ...] = (),
+    *,
+    user_id: str,
+    session_id: str | None = None,
+    session_must_exist: bool = False,
+    parameters: dict[str, Any] | None = None,
+    alias: str | None = None,
+    extra_filter: str | None = None,
+    variables: dict[str, Any] | None = None,
+) -> TurnRequest:
+    """A turn answered as `agent`: `parameters` (the request's) win over the agent's, which win
+    over temperature 0; `extra_filter` is ANDed with the agent's own filter."""
+    retrieval = agent.retrieval
+    filters = [f for f in (retrieval.filter, extra_filter) if f]
+    defaults = {"temperature": 0.0} | agent.parameters
+    chosen = defaults | {k: v for k, v in (parameters or {}).items() if v is not None}
+    if chosen.get("stop") is not None:
+        chosen["stop"] = tuple(chosen["stop"])
+    return TurnRequest(
+        question=question,
+        history=history,
+        retrieval=RetrievalSpec(
+            enabled=retrieval.enabled,
+            rewrite=True,
+            top_k=retrieval.top_k,
+            vector_search=retrieval.search_mode == "hybrid",
+            filter=" and ".join(f"({f})" for f in filters) if filters else None,
+        ),
+        prompt=PromptSpec(
+            system_template=agent.system_prompt, system_file=agent.system_prompt_file, variables=variables or {}
+        ),
+        generation=GenerationParams(alias=alias or agent.model, **chosen),
+        user_id=user_id,
+        session_id=session_id,
+        session_must_exist=session_must_exist,
+    )
+
+
+def odata_string(value: str) -> str:
+    """`value` as an OData string literal: quoted, with quotes doubled, so it cannot end the literal."""
+    return "'" + value.replace("'", "''") + "'"

@@ -1,0 +1,30 @@
+"""Sources as numbered citations: entry n is what the answer's [n] refers to."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from shared.core.types import Source
+
+SNIPPET_CHARS = 300
+
+
+class Citation(BaseModel):
+    index: int = Field(description="The n of [n] in the answer.")
+    id: str
+    title: str | None
+    filename: str | None
+    score: float
+    snippet: str
+
+
+def citation(index: int, source: Source) -> Citation:
+    text = " ".join(source.text.split())
+    return Citation(
+        index=index,
+        id=source.id,
+        title=source.fields.get("title"),
+        filename=source.fields.get("filename"),
+        score=source.score,
+        snippet=text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…",
+    )

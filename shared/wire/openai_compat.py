@@ -1,0 +1,287 @@
+"""Wire shapes of the OpenAI-compatible API family (seeds 002 and 003).
+
+Chat completions bound to a configured agent, and the plain base-URL form where `model`
+names an agent or a model alias. Responses are exactly OpenAI's `chat.completion` and
+`chat.completion.chunk` objects; the sources travel in an extra `citations` field (and as
+[n] markers in the text), which OpenAI clients ignore.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.agents import agent_turn
+from shared.config import Agent
+from shared.core.errors import RequestError, UpstreamError
+from shared.core.types import (
+    AnswerDelta,
+    Message,
+    SourcesFound,
+    TurnCompleted,
+    TurnEvent,
+    TurnRequest,
+    TurnResult,
+)
+from shared.wire import sse
+from shared.wire.citations import Citation, citation
+
+MAX_N = 10
+SESSION_HEADER = "x-session-id"
+
+
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessageIn(BaseModel):
+    # OpenAI clients may add fields such as `name`: accepted, not used.
+    model_config = ConfigDict(extra="ignore")
+
+    role: str = Field(description="user or assistant; the agent owns the system prompt.")
+    content: str | list[TextPart]
+
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
+    model: str | None = Field(None, description="Unset or empty: the agent's model. Any other value must match it.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Default: the agent's, else 0.")
+    top_p: float | None = Field(None, ge=0, le=1)
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    n: int = Field(1, ge=1, le=MAX_N)
+    stop: list[str] | None = Field(None, min_length=1, max_length=4)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1, description="OpenAI's newer name for max_tokens.")
+    seed: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(None, min_length=1, max_length=256, description="The end user, whose sessions these are.")
+    create_session: bool = Field(False, description="Start a session; its id comes back in x-session-id.")
+    store_in_session: uuid.UUID | None = Field(None, description="Continue this session, and store this turn in it.")
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop_string(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # OpenAI takes a string or a list
+
+    @model_validator(mode="after")
+    def _one_session_option(self) -> ChatCompletionsRequest:
+        if self.create_session and self.store_in_session:
+            raise ValueError("give create_session or store_in_session, not both")
+        return self
+
+
+# --- responses ---
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: Usage | None
+    system_fingerprint: None = None
+    citations: list[Citation]
+    session_id: str | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+    name: str = Field(description="The agent's name, or the model alias.")
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# --- mapping ---
+
+
+def _usage(result: TurnResult) -> Usage | None:
+    if result.usage is None:
+        return None
+    return Usage(
+        prompt_tokens=result.usage.prompt,
+        completion_tokens=result.usage.completion,
+        total_tokens=result.usage.total,
+    )
+
+
+@dataclass(frozen=True)
+class CompletionCall:
+    """A chat completions request, answered by `agent` with the model `model_alias`."""
+
+    agent: Agent
+    model_alias: str
+    body: ChatCompletionsRequest
+    user_id: str
+    session_id: str | None  # a new one (create_session), the one to continue, or None
+    id: str = ""
+    created: int = 0
+
+    @classmethod
+    def start(cls, agent: Agent, model_alias: str, body: ChatCompletionsRequest, user_id: str) -> CompletionCall:
+        session = str(uuid.uuid4()) if body.create_session else body.store_in_session
+        return cls(
+            agent,
+            model_alias,
+            body,
+            user_id,
+            str(session) if session else None,
+            id=f"chatcmpl-{uuid.uuid4().hex}",
+            created=int(time.time()),
+        )
+
+    def turn_request(self) -> TurnRequest:
+        """The core's request; RequestError (400) for a system message or a turn that is not the user's."""
+        messages = self.body.messages
+        for n, message in enumerate(messages):
+            if message.role not in ("user", "assistant"):
+                raise RequestError(
+                    f"messages[{n}]: role {message.role!r} is not supported; the agent owns the system prompt, "
+                    "so send user and assistant messages only",
+                    field=f"messages.{n}.role",
+                )
+        if messages[-1].role != "user":
+            raise RequestError("the last message must be the user's question", field="messages")
+        body = self.body
+        return agent_turn(
+            self.agent,
+            messages[-1].text(),
+            tuple(Message(m.role, m.text()) for m in messages[:-1]),
+            user_id=self.user_id,
+            session_id=self.session_id,
+            session_must_exist=body.store_in_session is not None,
+            alias=self.model_alias,
+            parameters={
+                "temperature": body.temperature,
+                "top_p": body.top_p,
+                "frequency_penalty": body.frequency_penalty,
+                "presence_penalty": body.presence_penalty,
+                "max_tokens": body.max_tokens or body.max_completion_tokens,
+                "stop": body.stop,
+                "seed": body.seed,
+                "n": body.n,
+            },
+        )
+
+    def completion(self, result: TurnResult) -> ChatCompletion:
+        """The chat.completion object; UpstreamError when the turn could not answer."""
+        _raise_if_failed(result)
+        return ChatCompletion(
+            id=self.id,
+            created=self.created,
+            model=self.model_alias,
+            choices=[
+                Choice(index=i, message=AssistantMessage(content=text), finish_reason=result.finish_reason or "stop")
+                for i, text in enumerate(result.answers)
+            ],
+            usage=_usage(result),
+            citations=[citation(i, s) for i, s in enumerate(result.sources, start=1)],
+            session_id=self.session_id if self.body.create_session else None,
+        )
+
+    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> str:
+        return sse.data(
+            {
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model_alias,
+                "system_fingerprint": None,
+                "choices": choices,
+                **extra,
+            }
+        )
+
+    def _delta(self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}], **extra)
+
+    async def chunks(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[str]:
+        """The turn as chat.completion.chunk frames, ending with `data: [DONE]`.
+
+        Nothing is sent before the model's first piece: a turn that fails before it raises
+        UpstreamError, so the caller still gets a plain error status, not a broken stream.
+        Citations ride on the first chunk; a failure after it ends the stream with an
+        OpenAI-style error event."""
+        citations: list[dict[str, Any]] = []
+        started = False
+        async for event in events:
+            if isinstance(event, SourcesFound):
+                citations = [citation(i, s).model_dump() for i, s in enumerate(event.sources, start=1)]
+            elif isinstance(event, AnswerDelta):
+                if not started:
+                    started = True
+                    yield self._delta({"role": "assistant", "content": ""}, citations=citations, **self._session())
+                yield self._delta({"content": event.text})
+            elif isinstance(event, TurnCompleted):
+                result = event.result
+                if not started:
+                    _raise_if_failed(result)
+                    yield self._delta({"role": "assistant", "content": ""}, citations=citations, **self._session())
+                if result.errors:
+                    yield sse.data({"error": _error(result)})
+                    return
+                yield self._delta({}, finish_reason=result.finish_reason or "stop")
+                if self.body.stream_options and self.body.stream_options.include_usage:
+                    usage = _usage(result)
+                    yield self._chunk([], usage=usage.model_dump() if usage else None)
+        yield sse.data("[DONE]")
+
+    def _session(self) -> dict[str, Any]:
+        return {"session_id": self.session_id} if self.body.create_session else {}
+
+
+def _error(result: TurnResult) -> dict[str, Any]:
+    error = result.errors[0]
+    return {"message": error.message, "type": "upstream_error", "code": error.code, "param": None}
+
+
+def _raise_if_failed(result: TurnResult) -> None:
+    if result.errors:
+        error = result.errors[0]
+        raise UpstreamError(error.code, error.message)
+
+
+STREAM_FAILURE = sse.data(
+    {"error": {"message": "Internal server error.", "type": "server_error", "code": None, "param": None}}
+)

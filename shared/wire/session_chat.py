@@ -1,0 +1,58 @@
+"""Wire shapes of the session chat (seed 000's chat completion trigger): POST /api/v1/chat.
+
+The client sends a session id, the question (`prompt`) and an optional `context` (a product
+id, a file name, ...); the history lives server-side under the session id.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.agents import agent_turn, odata_string
+from shared.config import Agent
+from shared.core.types import TurnRequest, TurnResult
+from shared.wire.citations import Citation, citation
+from shared.wire.v2 import SESSION_ID_PATTERN, ErrorOut
+
+
+class SessionChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sessionId: str = Field(pattern=SESSION_ID_PATTERN, description="Chosen by the client; a new id starts afresh.")
+    prompt: str = Field(min_length=1, max_length=20_000, description="The user's question.")
+    context: str | None = Field(
+        None, max_length=2_000, description="Narrows retrieval (AGENTS_CONTEXT_FILTER) and reaches the templates."
+    )
+
+    def turn_request(self, agent: Agent, user_id: str, context_filter: str | None) -> TurnRequest:
+        extra_filter = None
+        if self.context and context_filter:
+            extra_filter = context_filter.replace("{context}", odata_string(self.context))
+        return agent_turn(
+            agent,
+            self.prompt,
+            user_id=user_id,
+            session_id=self.sessionId,
+            extra_filter=extra_filter,
+            variables={"context": self.context},
+        )
+
+
+class SessionChatResponse(BaseModel):
+    sessionId: str
+    answer: str
+    citations: list[Citation] = Field(description="Entry n is what the answer's [n] refers to.")
+    context: str | None
+    conversation_length: int = Field(description="Messages in the session, this turn's included.")
+    errors: list[ErrorOut] = Field(description="Upstream failures; the answer is then a safe fallback.")
+
+    @classmethod
+    def of(cls, request: SessionChatRequest, result: TurnResult) -> SessionChatResponse:
+        return cls(
+            sessionId=request.sessionId,
+            answer=result.answer,
+            citations=[citation(i, s) for i, s in enumerate(result.sources, start=1)],
+            context=request.context,
+            conversation_length=len(result.history),
+            errors=[ErrorOut(stage=e.stage, code=e.code, message=e.message) for e in result.errors],
+        )
