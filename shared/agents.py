@@ -50,8 +50,3 @@ def agent_turn(
         session_id=session_id,
         session_must_exist=session_must_exist,
     )
-
-
-def odata_string(value: str) -> str:
-    """`value` as an OData string literal: quoted, with quotes doubled, so it cannot end the literal."""
-    return "'" + value.replace("'", "''") + "'"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.agents import agent_turn, odata_string
+from shared.agents import agent_turn
 from shared.config import Agent
 from shared.core.types import TurnRequest, TurnResult
 from shared.wire.citations import Citation, citation
@@ -27,7 +27,9 @@ class SessionChatRequest(BaseModel):
     def turn_request(self, agent: Agent, user_id: str, context_filter: str | None) -> TurnRequest:
         extra_filter = None
         if self.context and context_filter:
-            extra_filter = context_filter.replace("{context}", odata_string(self.context))
+            from shared.retrieval.odata import quote  # the value as one literal: it cannot end the string
+
+            extra_filter = context_filter.replace("{context}", quote(self.context))
         return agent_turn(
             agent,
             self.prompt,
