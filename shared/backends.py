@@ -17,10 +17,14 @@ if TYPE_CHECKING:
     from azure.cosmos.aio import ContainerProxy
     from azure.search.documents.aio import SearchClient
     from azure.storage.blob.aio import ContainerClient
+    from pydantic import SecretStr
 
+    from shared.config import DataSource
     from shared.core.interfaces import ChatModel, Embeddings, HistoryStore, IndexWriter, Retriever, TemplateSource
     from shared.core.orchestrator import Orchestrator
     from shared.retrieval.embedded import EmbeddedIndex
+    from shared.retrieval.multi_source import MultiSourceSearch
+    from shared.retrieval.query import SearchOptions
     from shared.templates.sandbox import TemplateRenderer
 
 DEFAULT_ALIAS = "default"
@@ -71,12 +75,12 @@ def search_index() -> EmbeddedIndex:
     return EmbeddedIndex(settings.index_path, settings.index_name)
 
 
-def _search_credential() -> Any:
-    settings = get_settings().search
-    if settings.api_key:
+def _search_credential(api_key: SecretStr | None = None) -> Any:
+    key = api_key or get_settings().search.api_key
+    if key:
         from azure.core.credentials import AzureKeyCredential
 
-        return AzureKeyCredential(settings.api_key.get_secret_value())
+        return AzureKeyCredential(key.get_secret_value())
     from azure.identity.aio import DefaultAzureCredential
 
     return DefaultAzureCredential()
@@ -91,10 +95,8 @@ def _search_client() -> SearchClient:
 
 @functools.cache
 def retriever() -> Retriever:
+    """The main knowledge base (SEARCH_*)."""
     settings = get_settings().search
-    from shared.retrieval.query import SearchOptions
-
-    options = SearchOptions(settings.top_k, settings.max_top_k, settings.vector_search, settings.security_field)
     if settings.backend == "azure":
         from shared.retrieval.azure_search import AzureSearchRetriever
 
@@ -102,18 +104,83 @@ def retriever() -> Retriever:
             _search_client(),  # kept with the retriever, for the life of the process
             settings.index_name,
             None if settings.vectorizer else embeddings(),
-            options,
+            _search_options(),
             vectorizer=settings.vectorizer,
             semantic_configuration=settings.semantic_configuration,
         )
     from shared.retrieval.embedded import EmbeddedRetriever
 
-    return EmbeddedRetriever(search_index(), embeddings(), options)
+    return EmbeddedRetriever(search_index(), embeddings(), _search_options())
 
 
-def index_writer() -> IndexWriter:
-    """Where ingestion writes: the configured search backend."""
+def _search_options() -> SearchOptions:
+    from shared.retrieval.query import SearchOptions
+
     settings = get_settings().search
+    return SearchOptions(settings.top_k, settings.max_top_k, settings.vector_search, settings.security_field)
+
+
+@functools.cache
+def data_sources() -> dict[str, DataSource]:
+    """The named knowledge sources of POST /api/v1/chat/complete; by default, the main index."""
+    from shared.config import DataSource
+
+    settings = get_settings()
+    defined = settings.sources.definitions or [
+        DataSource(name=settings.search.index_name, backend=settings.search.backend)
+    ]
+    return {source.name: source for source in defined}
+
+
+@functools.cache
+def source_retriever(name: str) -> Retriever:
+    """The retriever of a named source: the main one when the source is the main index."""
+    settings = get_settings()
+    source = data_sources()[name]
+    if not settings.sources.definitions:
+        return retriever()
+    index_name = source.index_name or source.name
+    if source.backend == "azure":
+        from azure.search.documents.aio import SearchClient
+
+        from shared.retrieval.azure_search import AzureSearchRetriever
+
+        key = source.api_key or settings.search.api_key
+        client = SearchClient(source.endpoint or settings.search.endpoint, index_name, _search_credential(key))
+        return AzureSearchRetriever(client, index_name, embeddings(), _search_options())
+    from shared.retrieval.embedded import EmbeddedRetriever
+
+    return EmbeddedRetriever(_source_index(source), embeddings(), _search_options())
+
+
+def _source_index(source: DataSource) -> EmbeddedIndex:
+    from shared.config import DATA_DIR
+    from shared.retrieval.embedded import EmbeddedIndex
+
+    return EmbeddedIndex(
+        source.index_path or DATA_DIR / "sources" / f"{source.name}.sqlite", source.index_name or source.name
+    )
+
+
+@functools.cache
+def multi_source_search() -> MultiSourceSearch:
+    from shared.retrieval.multi_source import MultiSourceSearch
+
+    return MultiSourceSearch({name: source_retriever(name) for name in data_sources()}, embeddings())
+
+
+def index_writer(source_name: str | None = None) -> IndexWriter:
+    """Where ingestion writes: the main index, or a named source of POST /api/v1/chat/complete."""
+    settings = get_settings().search
+    if source_name is not None and get_settings().sources.definitions:
+        source = data_sources().get(source_name)
+        if source is None:
+            raise RequestError(f"no source {source_name!r}; configured: {', '.join(data_sources())}")
+        if source.backend == "embedded":
+            from shared.retrieval.embedded import EmbeddedIndexWriter
+
+            return EmbeddedIndexWriter(_source_index(source))
+        raise RequestError(f"source {source_name!r} is an Azure AI Search index: point SEARCH_* at it to ingest")
     if settings.backend == "azure":
         from azure.search.documents.indexes.aio import SearchIndexClient
 
@@ -172,19 +239,39 @@ def template_source() -> TemplateSource:
 
 @functools.cache
 def prompts_container() -> ContainerClient:
-    """The prompts container: connection string, account URL with key, or Entra ID (managed identity)."""
+    settings = get_settings().prompts
+    return _blob_container(
+        settings.blob_connection_string, settings.blob_account_url, settings.blob_account_key, settings.blob_container
+    )
+
+
+@functools.cache
+def attachments_container() -> ContainerClient:
+    """Where POST /api/v1/chat/complete reads attachments (storage_key) from."""
+    settings = get_settings().sources
+    return _blob_container(
+        settings.attachments_connection_string,
+        settings.attachments_account_url,
+        settings.attachments_account_key,
+        settings.attachments_container,
+    )
+
+
+def _blob_container(
+    connection_string: SecretStr | None, account_url: str | None, account_key: SecretStr | None, container: str
+) -> ContainerClient:
+    """A Blob container by connection string, account URL with key, or Entra ID (managed identity)."""
     from azure.storage.blob.aio import BlobServiceClient
 
-    settings = get_settings().prompts
-    if settings.blob_connection_string:
-        service = BlobServiceClient.from_connection_string(settings.blob_connection_string.get_secret_value())
-    elif settings.blob_account_key:
-        service = BlobServiceClient(settings.blob_account_url, credential=settings.blob_account_key.get_secret_value())
+    if connection_string:
+        service = BlobServiceClient.from_connection_string(connection_string.get_secret_value())
+    elif account_key:
+        service = BlobServiceClient(account_url, credential=account_key.get_secret_value())
     else:
         from azure.identity.aio import DefaultAzureCredential
 
-        service = BlobServiceClient(settings.blob_account_url, credential=DefaultAzureCredential())
-    return service.get_container_client(settings.blob_container)
+        service = BlobServiceClient(account_url, credential=DefaultAzureCredential())
+    return service.get_container_client(container)
 
 
 @functools.cache

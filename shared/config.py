@@ -111,6 +111,11 @@ class EmbeddingSettings(BaseSettings):
     api_version: str = "2024-10-21"
     dimensions: int | None = Field(None, ge=1, description="Vector size; required for Azure OpenAI.")
 
+    @property
+    def model_name(self) -> str:
+        """The name requests and sources use for this embedding model."""
+        return self.deployment if self.provider == "azure_openai" else EMBEDDED_EMBEDDING_MODEL
+
     @model_validator(mode="after")
     def _azure_needs_a_deployment(self) -> EmbeddingSettings:
         if self.provider == "azure_openai" and not (self.endpoint and self.deployment and self.dimensions):
@@ -145,6 +150,50 @@ class SearchSettings(BaseSettings):
         if self.backend == "azure" and not self.endpoint:
             raise ValueError("SEARCH_BACKEND=azure needs SEARCH_ENDPOINT")
         return self
+
+
+EMBEDDED_EMBEDDING_MODEL = "multilingual-e5-small"
+
+
+class DataSource(BaseModel):
+    """A named knowledge source for POST /api/v1/chat/complete: an index and its embedding model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    backend: Literal["embedded", "azure"] = "embedded"
+    index_name: str | None = Field(None, description="Default: the source's name.")
+    index_path: Path | None = Field(None, description="Embedded: the index file; default .data/sources/<name>.sqlite.")
+    endpoint: str | None = Field(None, description="Azure AI Search endpoint; default SEARCH_ENDPOINT.")
+    api_key: SecretStr | None = Field(None, description="Default SEARCH_API_KEY; unset for Entra ID.")
+    embedding_model: str | None = Field(
+        None, description="The model its vectors come from; default the configured one."
+    )
+
+
+class SourceSettings(BaseSettings):
+    """Named knowledge sources, attachments and documents for POST /api/v1/chat/complete (SOURCES_*)."""
+
+    model_config = _env("SOURCES_")
+
+    definitions: list[DataSource] = Field(
+        default_factory=list, description="JSON list; default: one source, the main index (SEARCH_*)."
+    )
+    attachments_container: str = Field("attachments", description="The Blob container storage_key names point into.")
+    attachments_connection_string: SecretStr | None = None
+    attachments_account_url: str | None = Field(None, description="With a key, or alone for Entra ID.")
+    attachments_account_key: SecretStr | None = None
+    documents_root: Path | None = Field(None, description="The folder document_paths are read from; unset disables.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SourceSettings:
+        names = [s.name for s in self.definitions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique: {', '.join(names)}")
+        return self
+
+    def attachments_configured(self) -> bool:
+        return bool(self.attachments_connection_string or self.attachments_account_url)
 
 
 class HistorySettings(BaseSettings):
@@ -338,6 +387,7 @@ SETTINGS_CLASSES = (
     EmbeddingSettings,
     SearchSettings,
     HistorySettings,
+    SourceSettings,
     ExperimentSettings,
     AgentSettings,
     PromptSettings,
@@ -366,6 +416,10 @@ class Settings:
     @functools.cached_property
     def history(self) -> HistorySettings:
         return HistorySettings()
+
+    @functools.cached_property
+    def sources(self) -> SourceSettings:
+        return SourceSettings()
 
     @functools.cached_property
     def experiments(self) -> ExperimentSettings:

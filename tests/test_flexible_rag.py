@@ -41,7 +41,7 @@ async def test_answers_from_the_sample_corpus_with_sources(client):
     assert body["template_info"] == {
         "system_prompt_source": "default",
         "response_template_source": "default",
-        "template_variables_used": ["answer", "retrieval_enabled", "sources"],
+        "template_variables_used": ["answer", "instructions", "retrieval_enabled", "sources"],
     }
     assert [m["role"] for m in body["history"]] == ["user", "assistant"]
     assert body["history"][1]["content"] == body["answer"]

@@ -14,6 +14,13 @@ class RequestError(Exception):
         self.hints = hints
 
 
+class NotConfigured(RequestError):
+    """The request needs a backend this deployment has not configured: a 503 that says which."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, field=field, status=503)
+
+
 class UpstreamError(Exception):
     """A backend (model, search, store) failed. The message is generic; details go to the log."""
 

@@ -64,6 +64,7 @@ class _Turn:
 
     request: TurnRequest
     model: ChatModel
+    retriever: Retriever
     deadline: float  # time.monotonic() by which the turn must have its answer
     timings: _Timings = field(default_factory=_Timings)
     errors: list[TurnError] = field(default_factory=list)
@@ -119,14 +120,19 @@ class Orchestrator:
         self._query_rewrite_template = query_rewrite_template
         self._multimodal_aliases = multimodal_aliases
 
-    async def answer(self, request: TurnRequest) -> TurnResult:
-        async for event in self.run(request):
+    async def answer(self, request: TurnRequest, *, retriever: Retriever | None = None) -> TurnResult:
+        async for event in self.run(request, retriever=retriever):
             if isinstance(event, TurnCompleted):
                 return event.result
         raise AssertionError("a turn always ends with TurnCompleted")
 
-    async def run(self, request: TurnRequest, *, stream: bool = False) -> AsyncIterator[TurnEvent]:
+    async def run(
+        self, request: TurnRequest, *, stream: bool = False, retriever: Retriever | None = None
+    ) -> AsyncIterator[TurnEvent]:
         """Yield SourcesFound (when retrieval ran), AnswerDelta, then TurnCompleted.
+
+        `retriever` replaces the configured one for this turn (an API that assembles its
+        context per request).
 
         Without `stream`, one AnswerDelta carries the whole answer; with it, one per piece the
         model generates, raw: the response template shapes the answer in TurnCompleted only
@@ -136,7 +142,12 @@ class Orchestrator:
         """
         if stream and (request.generation.n or 1) > 1:
             raise RequestError("streaming returns one answer: ask for n = 1 or turn streaming off", field="n")
-        turn = _Turn(request, self._chat_model(request.generation.alias), time.monotonic() + self._deadline_seconds)
+        turn = _Turn(
+            request,
+            self._chat_model(request.generation.alias),
+            retriever or self._retriever(),
+            time.monotonic() + self._deadline_seconds,
+        )
         if request.images and not turn.model.info.supports_multimodal:
             raise RequestError(
                 f"model {turn.model.info.alias!r} does not take images: choose one that does with "
@@ -361,7 +372,7 @@ class Orchestrator:
         turn.search_query = await self._search_query(turn)
         try:
             async with asyncio.timeout(turn.remaining()):
-                result = await self._retriever().search(
+                result = await turn.retriever.search(
                     turn.request.question,
                     replace(turn.request.retrieval, query=turn.search_query.text),
                     turn.request.user_id,

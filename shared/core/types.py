@@ -59,6 +59,7 @@ class RetrievalSpec:
     rewrite: bool = False  # on a follow-up, search with a standalone query the model writes
     top_k: int | None = None  # defaults to the search settings
     vector_search: bool | None = None  # hybrid when true, full-text only when false
+    vector_only: bool = False  # nearest neighbours alone; each source's score is then its cosine similarity
     select_fields: tuple[str, ...] | None = None
     filter: str | None = None  # OData, as Azure AI Search reads it
     include_total_count: bool = False

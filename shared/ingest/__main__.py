@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from shared import backends
 from shared.config import PROJECT_ROOT
+from shared.core.errors import RequestError
 from shared.core.interfaces import Embeddings, IndexWriter
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import SUPPORTED_SUFFIXES, extract
@@ -122,13 +123,16 @@ def main() -> None:
     parser.add_argument("--prune", action="store_true", help="remove indexed documents whose files are gone")
     parser.add_argument("--chunk-tokens", type=int, default=200)
     parser.add_argument("--overlap-tokens", type=int, default=30)
+    parser.add_argument(
+        "--source", help="a named source of POST /api/v1/chat/complete (SOURCES_DEFINITIONS) instead of the main index"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")
 
     async def run() -> tuple[Summary, str, int]:
-        index = backends.index_writer()
+        index = backends.index_writer(args.source)
         try:
             chunker = Chunker(args.chunk_tokens, args.overlap_tokens)
             summary = await ingest(args.folder, index, backends.embeddings(), prune=args.prune, chunker=chunker)
@@ -137,7 +141,10 @@ def main() -> None:
             await index.close()
 
     started = time.perf_counter()
-    summary, index_name, chunk_count = asyncio.run(run())
+    try:
+        summary, index_name, chunk_count = asyncio.run(run())
+    except RequestError as exc:  # e.g. an unknown --source
+        parser.error(exc.message)
     log.info(
         "indexed %d file(s) (%d chunks), %d unchanged, %d removed, %d failed in %.1f s; index %r now holds %d chunks",
         summary.indexed,

@@ -19,9 +19,9 @@ class Chunker:
     def __init__(self, max_tokens: int = 200, overlap_tokens: int = 30) -> None:
         if not 0 <= overlap_tokens < max_tokens:
             raise ValueError("overlap_tokens must be at least 0 and less than max_tokens")
-        from bpe_openai import get_encoding  # deferred: a large native tokenizer
+        from shared.llm.tokens import encoding  # deferred: a large native tokenizer
 
-        self._encoding = get_encoding("cl100k_base")
+        self._encoding = encoding("cl100k_base")
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
 

@@ -1,7 +1,8 @@
-"""Text extraction from the file types the ingestion accepts: .md, .txt, .html, .pdf."""
+"""Text extraction from the file types the ingestion and attachments accept: .md, .txt, .html, .pdf."""
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,18 @@ class ExtractedDocument:
 
 
 def extract(path: Path) -> ExtractedDocument:
+    return extract_bytes(path.read_bytes(), path.name)
+
+
+def extract_bytes(data: bytes, name: str) -> ExtractedDocument:
+    """The text of a file's contents; its type comes from the suffix of `name`."""
+    path = Path(name)
     suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(f"{name}: unsupported file type; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
     if suffix == ".pdf":
-        return _pdf(path)
-    text = path.read_text(encoding="utf-8", errors="replace")
+        return _pdf(data, path)
+    text = data.decode("utf-8", errors="replace")
     if suffix in (".html", ".htm"):
         return _html(text, path)
     return ExtractedDocument(title=_first_heading(text) or path.stem, pages=[Page(None, text)])
@@ -56,10 +65,10 @@ def _html(markup: str, path: Path) -> ExtractedDocument:
     return ExtractedDocument(title=title or _first_heading(text) or path.stem, pages=[Page(None, text)])
 
 
-def _pdf(path: Path) -> ExtractedDocument:
+def _pdf(data: bytes, path: Path) -> ExtractedDocument:
     from pypdf import PdfReader
 
-    reader = PdfReader(path)
+    reader = PdfReader(io.BytesIO(data))
     pages = [Page(number, page.extract_text() or "") for number, page in enumerate(reader.pages, start=1)]
     title = (reader.metadata.title if reader.metadata else None) or path.stem
     return ExtractedDocument(title=title, pages=[p for p in pages if p.text.strip()])

@@ -30,6 +30,12 @@ UPLOAD_BATCH = 500
 VECTOR_PROFILE = "default-vector-profile"
 
 
+def _cosine(score: float) -> float:
+    """A vector query's @search.score back to cosine similarity: for the cosine metric Azure AI
+    Search scores 1 / (1 + distance), with distance = 1 - similarity."""
+    return 2.0 - 1.0 / score
+
+
 class AzureSearchRetriever:
     def __init__(
         self,
@@ -69,7 +75,7 @@ class AzureSearchRetriever:
         )
         try:
             results = await self._client.search(
-                search_text=plan.text or "*",
+                search_text=None if plan.vector_only else plan.text or "*",
                 top=plan.top_k,
                 select=sorted({*plan.select, "id", "text"}),
                 filter=plan.filter_text,
@@ -95,7 +101,7 @@ class AzureSearchRetriever:
             Source(
                 id=document["id"],
                 index_name=self.index_name,
-                score=document["@search.score"],
+                score=_cosine(document["@search.score"]) if plan.vector_only else document["@search.score"],
                 text=document.get("text") or "",
                 fields={name: document.get(name) for name in plan.select},
                 highlights=document.get("@search.highlights"),

@@ -196,7 +196,8 @@ class EmbeddedIndex:
     # --- searching ---
 
     def search(self, plan: SearchPlan, vector: np.ndarray | None) -> IndexHits:
-        """Rows and scores, best first: BM25 alone, or RRF of BM25 and cosine when `vector` is given."""
+        """Rows and scores, best first: BM25 alone, RRF of BM25 and cosine when `vector` is given,
+        or cosine alone for a vector-only plan."""
         where = odata.to_sql(plan.filter, "chunk_values") if plan.filter is not None else None
         match = fts_query(plan.text)
         with self._lock:
@@ -204,12 +205,14 @@ class EmbeddedIndex:
             allowed = self._allowed(where) if where is not None else None
             # Hybrid fuses the top candidates of each ranking; full-text alone needs just the top k.
             candidates = max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
-            text_hits = self._text_ranking(match, allowed, candidates)
+            text_hits = [] if plan.vector_only else self._text_ranking(match, allowed, candidates)
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
                 everything = self._vector_rowids if allowed is None else allowed
                 ranked = [(int(rowid), 1.0) for rowid in everything[: plan.top_k]]
             elif vector is None:
                 ranked = text_hits
+            elif plan.vector_only:
+                ranked = self._vector_ranking(vector, allowed, plan.top_k)
             else:
                 vector_hits = self._vector_ranking(vector, allowed, candidates)
                 ranked = reciprocal_rank_fusion([r for r, _ in text_hits], [r for r, _ in vector_hits])[: plan.top_k]

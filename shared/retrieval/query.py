@@ -47,6 +47,7 @@ class SearchPlan:
     facets: tuple[FacetSpec, ...] = ()
     highlight_fields: tuple[str, ...] = ()
     vector_search: bool = True  # hybrid (text + vector) when the query has text
+    vector_only: bool = False  # no full-text ranking; scores are cosine similarities
     matches_nothing: bool = False
 
     @property
@@ -107,7 +108,9 @@ class SearchOptions:
             include_total_count=spec.include_total_count,
             facets=tuple(_facet(expression) for expression in spec.facets or ()),
             highlight_fields=tuple(highlight),
-            vector_search=self.default_vector_search if spec.vector_search is None else spec.vector_search,
+            vector_search=spec.vector_only
+            or (self.default_vector_search if spec.vector_search is None else spec.vector_search),
+            vector_only=spec.vector_only,
         )
         if self.security_field:
             plan = plan.restricted_to(security_filter(self.security_field, identity))

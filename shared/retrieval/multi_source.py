@@ -1,0 +1,122 @@
+"""Search several named knowledge sources for one query, and combine what they find.
+
+Strategies (seed 004):
+- merge: every source at once (vector search), each hit scored similarity x the source's
+  weight, all merged best first;
+- sequential: the sources in the order given, until max_total_results is reached;
+- ensemble: per source, reciprocal rank fusion of vector and keyword rankings (the hybrid
+  search both backends run), then the sources fused again by RRF, weighted.
+
+`similarity` is always the cosine similarity of query and passage in the source's
+embedding space: the vector search's own score, or, for passages only the keyword ranking
+found (ensemble), computed from their text. Thresholds apply to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from shared.core.interfaces import Embeddings, Retriever
+from shared.core.types import RetrievalSpec, Source
+from shared.retrieval.query import RRF_K
+from shared.retrieval.schema import RETRIEVABLE
+
+Strategy = Literal["merge", "sequential", "ensemble"]
+
+
+@dataclass(frozen=True)
+class SourceQuery:
+    """One source as a request configures it."""
+
+    name: str
+    limit: int = 5
+    threshold: float = 0.7
+    weight: float = 1.0
+    filter: str | None = None  # OData
+
+
+@dataclass(frozen=True)
+class Hit:
+    source: Source
+    source_name: str
+    similarity: float
+    score: float  # what the strategy ranked by
+
+
+@dataclass
+class MultiSourceResult:
+    hits: list[Hit]
+    candidates_evaluated: int = 0
+    sources_searched: list[str] = field(default_factory=list)
+
+
+class MultiSourceSearch:
+    def __init__(self, retrievers: Mapping[str, Retriever], embeddings: Embeddings) -> None:
+        self._retrievers = retrievers
+        self._embeddings = embeddings
+
+    async def run(
+        self, query: str, sources: Sequence[SourceQuery], strategy: Strategy, max_total: int, identity: str | None
+    ) -> MultiSourceResult:
+        if strategy == "sequential":
+            return await self._sequential(query, sources, max_total, identity)
+        found = await asyncio.gather(*(self._search(query, s, strategy, identity) for s in sources))
+        result = MultiSourceResult([], sum(len(hits) for hits in found), [s.name for s in sources])
+        if strategy == "merge":
+            merged = [h for hits in found for h in hits]
+        else:  # ensemble: each source's fused ranking, fused again across sources, by weight
+            merged = [
+                Hit(h.source, h.source_name, h.similarity, s.weight / (RRF_K + rank))
+                for s, hits in zip(sources, found, strict=True)
+                for rank, h in enumerate(hits, start=1)
+            ]
+        result.hits = sorted(merged, key=lambda h: h.score, reverse=True)[:max_total]
+        return result
+
+    async def _sequential(
+        self, query: str, sources: Sequence[SourceQuery], max_total: int, identity: str | None
+    ) -> MultiSourceResult:
+        result = MultiSourceResult([])
+        for source in sources:
+            if len(result.hits) >= max_total:
+                break
+            hits = await self._search(query, source, "sequential", identity)
+            result.sources_searched.append(source.name)
+            result.candidates_evaluated += len(hits)
+            result.hits.extend(hits[: max_total - len(result.hits)])
+        return result
+
+    async def _search(self, query: str, source: SourceQuery, strategy: Strategy, identity: str | None) -> list[Hit]:
+        """The source's best `limit` hits, best first, less those under its similarity threshold."""
+        ensemble = strategy == "ensemble"
+        spec = RetrievalSpec(
+            query=query,
+            top_k=source.limit,
+            filter=source.filter,
+            select_fields=RETRIEVABLE,
+            vector_search=True,
+            vector_only=not ensemble,
+        )
+        found = await self._retrievers[source.name].search(query, spec, identity)
+        sources = found.sources
+        if ensemble:
+            similarities = await self._similarities(query, sources)
+        else:
+            similarities = [s.score for s in sources]  # a vector-only search scores by cosine
+        return [
+            Hit(s, source.name, similarity, similarity * source.weight)
+            for s, similarity in zip(sources, similarities, strict=True)
+            if similarity >= source.threshold
+        ]
+
+    async def _similarities(self, query: str, sources: Sequence[Source]) -> list[float]:
+        if not sources:
+            return []
+        question = await self._embeddings.embed_query(query)
+        passages = await self._embeddings.embed_documents([s.text for s in sources])
+        return [float(v) for v in np.asarray(passages) @ np.asarray(question)]

@@ -1,0 +1,147 @@
+"""The context of one POST /api/v1/chat/complete request: attached blobs, documents read from
+a folder, and passages from several knowledge sources, numbered in that order so that the
+model's [1], [2] match what the response lists.
+
+It is the turn's retriever (the core's Retriever interface), built per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from shared.core.errors import RequestError
+from shared.core.types import RetrievalSpec, SearchResult, Source
+from shared.retrieval.multi_source import MultiSourceResult, SourceQuery, Strategy
+
+if TYPE_CHECKING:
+    from azure.storage.blob.aio import ContainerClient
+
+    from shared.core.interfaces import Embeddings
+    from shared.retrieval.multi_source import MultiSourceSearch
+
+DEFAULT_DOCUMENT_TOKENS = 2_000  # per attachment or document, when the request does not say
+EXCERPT_TOKENS = 150
+MIN_EXCERPT_TOKENS = 20  # less room than this is not worth another passage
+MAX_KEY_CHARS = 1_024
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """An attachment (a blob by storage key) or a document (a path under the documents root)."""
+
+    kind: Literal["attachment", "document"]
+    key: str
+    title: str | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class RequestContext:
+    documents: Sequence[DocumentRef] = ()
+    include_full_content: bool = True
+    sources: Sequence[SourceQuery] = ()
+    strategy: Strategy = "merge"
+    max_total: int = 10
+    multi_source: MultiSourceSearch | None = None
+    embeddings: Embeddings | None = None
+    attachments: ContainerClient | None = None
+    documents_root: Path | None = None
+    index_name: str = "request"
+    # What the last search found, for the response:
+    found: MultiSourceResult | None = None
+    content_lengths: dict[str, int] = field(default_factory=dict)  # source id -> characters before fitting
+    retrieval_ms: float = 0.0
+
+    async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
+        started = time.perf_counter()
+        documents = list(await asyncio.gather(*(self._document(question, d) for d in self.documents)))
+        hits: list[Source] = []
+        if self.sources and self.multi_source is not None:
+            self.found = await self.multi_source.run(question, self.sources, self.strategy, self.max_total, identity)
+            hits = [
+                Source(h.source.id, h.source_name, h.similarity, h.source.text, h.source.fields)
+                for h in self.found.hits
+            ]
+        self.retrieval_ms = (time.perf_counter() - started) * 1000
+        return SearchResult(sources=tuple(documents + hits), index_name=self.index_name)
+
+    async def _document(self, question: str, ref: DocumentRef) -> Source:
+        from shared.ingest.extract import extract_bytes
+
+        data = await (self._blob(ref.key) if ref.kind == "attachment" else asyncio.to_thread(self._file, ref.key))
+        try:
+            extracted = await asyncio.to_thread(extract_bytes, data, ref.key)
+        except ValueError as exc:  # an unsupported type, or a file that does not parse
+            raise RequestError(f"{ref.kind} {ref.key!r}: {exc}", field=ref.kind) from exc
+        text = "\n\n".join(page.text for page in extracted.pages).strip()
+        fitted = await self._fit(question, text, ref.max_tokens or DEFAULT_DOCUMENT_TOKENS)
+        source_id = f"{ref.kind}:{ref.key}"
+        self.content_lengths[source_id] = len(text)
+        title = ref.title or extracted.title
+        location = "storage_key" if ref.kind == "attachment" else "path"
+        return Source(source_id, ref.kind, 1.0, fitted, {"title": title, location: ref.key, "kind": ref.kind})
+
+    async def _blob(self, key: str) -> bytes:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        _check_key(key)
+        try:
+            downloader = await self.attachments.download_blob(key)
+            return await downloader.readall()
+        except ResourceNotFoundError as exc:
+            raise RequestError(f"attachment {key!r} not found", field="storage_key", status=404) from exc
+
+    def _file(self, relative: str) -> bytes:
+        root = self.documents_root.resolve()
+        path = (root / relative).resolve()
+        if PurePosixPath(relative).is_absolute() or root not in path.parents:
+            raise RequestError(f"document path {relative!r} is outside the documents folder", field="document_paths")
+        if not path.is_file():
+            raise RequestError(f"document {relative!r} not found", field="document_paths", status=404)
+        return path.read_bytes()
+
+    async def _fit(self, question: str, text: str, max_tokens: int) -> str:
+        """The whole text up to `max_tokens`, or (include_full_content false) the passages most
+        like the question, in document order, up to `max_tokens`."""
+        from shared.llm.tokens import encoding
+
+        tokens = encoding("cl100k_base")
+        if self.include_full_content or self.embeddings is None:
+            encoded = tokens.encode(text)
+            return text if len(encoded) <= max_tokens else tokens.decode(encoded[:max_tokens])
+        from shared.ingest.chunking import Chunker
+
+        passages = Chunker(EXCERPT_TOKENS, 0).split(text)
+        if not passages:
+            return ""
+        query = await self.embeddings.embed_query(question)
+        similarity = np.asarray(await self.embeddings.embed_documents(passages)) @ np.asarray(query)
+        chosen: dict[int, str] = {}
+        room = max_tokens
+        for i in np.argsort(-similarity):  # the most similar first; the one that overflows is cut
+            encoded = tokens.encode(passages[i])
+            chosen[int(i)] = passages[i] if len(encoded) <= room else tokens.decode(encoded[:room])
+            room -= min(len(encoded), room)
+            if room < MIN_EXCERPT_TOKENS:
+                break
+        return " … ".join(chosen[i] for i in sorted(chosen))
+
+
+def _check_key(key: str) -> None:
+    """A storage key names a blob inside the attachments container, nothing else."""
+    parts = PurePosixPath(key).parts
+    if (
+        len(key) > MAX_KEY_CHARS
+        or key.startswith("/")
+        or "\\" in key
+        or "://" in key
+        or any(part in ("..", ".") for part in parts)
+    ):
+        raise RequestError(f"storage_key {key!r} must be a blob name inside the attachments container")

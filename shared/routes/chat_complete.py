@@ -1,0 +1,109 @@
+"""Multi-source RAG chat (seed 004): POST /api/v1/chat/complete."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import JSONResponse, Request
+
+from shared.config import get_settings
+from shared.routes.common import caller_id, parse, refusal
+
+if TYPE_CHECKING:
+    from shared.retrieval.request_context import RequestContext
+    from shared.wire.chat_complete import ChatCompleteRequest
+
+blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
+
+INDEX_TYPES = {"embedded": "embedded", "azure": "azure_ai_search"}
+ANALYZERS = {"embedded": "unicode61", "azure": "standard.lucene"}  # what keyword search tokenizes with
+
+
+@blueprint.route(route="v1/chat/complete", methods=["POST"])
+async def chat_complete(req: Request) -> JSONResponse:
+    """RAG chat over named sources (merge, sequential or ensemble), attachments and documents."""
+    from shared.backends import data_sources, orchestrator
+    from shared.wire import chat_complete as wire
+
+    started = time.perf_counter()
+    body = await parse(req, wire.ChatCompleteRequest)
+    if isinstance(body, JSONResponse):
+        return body
+    try:
+        context = _context(body)
+        result = await orchestrator().answer(body.turn_request(caller_id(None)), retriever=context)
+    except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
+        return refusal(req, exc)
+    if result.errors:
+        # Seed 004: a generation failure is a 500 with a structured body; a failed backend a 503.
+        error = result.errors[0]
+        status = 500 if error.stage == "generation" else 503
+        return JSONResponse({"detail": error.message, "code": error.code, "stage": error.stage}, status_code=status)
+
+    sources = data_sources()
+    backends_used = {sources[name].backend for name in (context.found.sources_searched if context.found else [])}
+    search = None
+    if context.found is not None:
+        keyword = body.rag_config is not None and body.rag_config.retrieval_strategy == "ensemble"
+        search = wire.SearchMetadata(
+            strategy=body.rag_config.retrieval_strategy if body.rag_config else "merge",
+            candidates_evaluated=context.found.candidates_evaluated,
+            embedding_model=get_settings().embeddings.model_name,
+            index_type=", ".join(sorted(INDEX_TYPES[b] for b in backends_used)),
+            vector_weight=0.5 if keyword else 1.0,
+            keyword_weight=0.5 if keyword else 0.0,
+            language=", ".join(sorted(ANALYZERS[b] for b in backends_used)) if keyword else None,
+            sources_searched=context.found.sources_searched,
+        )
+    response = wire.chat_complete_response(
+        body,
+        result,
+        embedding_model=get_settings().embeddings.model_name,
+        index_types={name: INDEX_TYPES[s.backend] for name, s in sources.items()},
+        search=search,
+        content_lengths=context.content_lengths,
+        total_ms=(time.perf_counter() - started) * 1000,
+    )
+    return JSONResponse(response.model_dump(mode="json"))
+
+
+def _context(body: ChatCompleteRequest) -> RequestContext:
+    """The request's retriever; NotConfigured (503) when it needs a backend that is not set up."""
+    from shared import backends
+    from shared.core.errors import NotConfigured, RequestError
+    from shared.retrieval.request_context import RequestContext
+
+    settings = get_settings()
+    embedding_model = settings.embeddings.model_name
+    if body.embedding_model not in (None, embedding_model):
+        raise RequestError(
+            f"embedding_model {body.embedding_model!r} is not configured; this deployment embeds with "
+            f"{embedding_model!r}",
+            field="embedding_model",
+        )
+    documents = body.documents()
+    kinds = {d.kind for d in documents}
+    if "attachment" in kinds and not settings.sources.attachments_configured():
+        raise NotConfigured(
+            "attachments are not configured: set SOURCES_ATTACHMENTS_CONNECTION_STRING or "
+            "SOURCES_ATTACHMENTS_ACCOUNT_URL",
+            field="attachment_config",
+        )
+    if "document" in kinds and settings.sources.documents_root is None:
+        raise NotConfigured("documents are not configured: set SOURCES_DOCUMENTS_ROOT", field="document_paths")
+    configured = {name: s.embedding_model or embedding_model for name, s in backends.data_sources().items()}
+    queries = body.source_queries(configured)
+    rag = body.rag_config
+    return RequestContext(
+        documents=documents,
+        include_full_content=body.attachment_config.include_full_content if body.attachment_config else True,
+        sources=queries,
+        strategy=rag.retrieval_strategy if rag else "merge",
+        max_total=rag.max_total_results if rag else 10,
+        multi_source=backends.multi_source_search() if queries else None,
+        embeddings=backends.embeddings(),
+        attachments=backends.attachments_container() if "attachment" in kinds else None,
+        documents_root=settings.sources.documents_root,
+    )

@@ -1,0 +1,259 @@
+"""Wire shapes of the multi-source RAG chat (seed 004): POST /api/v1/chat/complete."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.core.errors import RequestError
+from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
+from shared.retrieval.multi_source import SourceQuery
+from shared.retrieval.request_context import DocumentRef
+from shared.wire.v2 import SESSION_ID_PATTERN
+
+SNIPPET_CHARS = 300
+PREVIEW_CHARS = 200
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HistoryMessage(_Strict):
+    role: Literal["user", "assistant", "system"]
+    content: str = Field(min_length=1)
+
+
+class DataSourceConfig(_Strict):
+    name: str = Field(min_length=1, description="A configured source (SOURCES_DEFINITIONS).")
+    model_name: str = Field(min_length=1, description="The source's embedding model.")
+    limit: int = Field(5, ge=1, le=50)
+    similarity_threshold: float = Field(0.7, ge=-1, le=1, description="Minimum cosine similarity.")
+    weight: float = Field(1.0, ge=0, le=2, description="Weight when merging results.")
+    metadata_filters: dict[str, Any] | None = Field(
+        None, description='Field values every result must have, e.g. {"category": "policy", "tags": ["legal"]}.'
+    )
+
+
+class RAGConfig(_Strict):
+    sources: list[DataSourceConfig] = Field(default_factory=list, description="Default: every configured source.")
+    retrieval_strategy: Literal["merge", "sequential", "ensemble"] = "merge"
+    max_total_results: int = Field(10, ge=1, le=50)
+
+
+class Attachment(_Strict):
+    storage_key: str = Field(min_length=1, description="A blob name in the attachments container.")
+    title: str | None = None
+    max_tokens: int | None = Field(None, ge=1)
+
+
+class AttachmentConfig(_Strict):
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    include_full_content: bool = Field(True, description="The whole document (up to max_tokens), or excerpts.")
+
+
+class ChatCompleteRequest(_Strict):
+    query: str = Field(min_length=1, max_length=10_000)
+    history: list[HistoryMessage] = Field(default_factory=list, max_length=50)
+    context_mode: Literal["rag", "attachment", "hybrid", "document", "none"] = "rag"
+    rag_config: RAGConfig | None = None
+    attachment_config: AttachmentConfig | None = None
+    document_paths: list[str] | None = Field(None, max_length=20)
+    embedding_model: str | None = Field(None, description="Default: the configured embedding model.")
+    llm_model: str | None = Field(None, description="A model alias; default: the configured default model.")
+    system_prompt: str | None = Field(None, max_length=20_000, description="Instructions; the sources follow them.")
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(1024, ge=1, le=8192)
+    conversation_id: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="Keep the history under it.")
+
+    @model_validator(mode="after")
+    def _mode_has_its_inputs(self) -> ChatCompleteRequest:
+        attachments = self.attachment_config.attachments if self.attachment_config else []
+        if self.context_mode in ("attachment", "hybrid") and not attachments:
+            raise ValueError(f"context_mode {self.context_mode} needs attachment_config.attachments")
+        if self.context_mode == "document" and not self.document_paths:
+            raise ValueError("context_mode document needs document_paths")
+        return self
+
+    def documents(self) -> list[DocumentRef]:
+        if self.context_mode in ("attachment", "hybrid"):
+            return [
+                DocumentRef("attachment", a.storage_key, a.title, a.max_tokens)
+                for a in self.attachment_config.attachments
+            ]
+        if self.context_mode == "document":
+            return [DocumentRef("document", path) for path in self.document_paths]
+        return []
+
+    def source_queries(self, configured: dict[str, str]) -> list[SourceQuery]:
+        """The sources to search (rag and hybrid): those named, else every configured one.
+
+        `configured` maps each source to its embedding model; RequestError for an unknown
+        source or a model_name that is not its embedding model."""
+        if self.context_mode not in ("rag", "hybrid"):
+            return []
+        named = self.rag_config.sources if self.rag_config else []
+        if not named:
+            return [SourceQuery(name) for name in configured]
+        queries = []
+        for n, source in enumerate(named):
+            if source.name not in configured:
+                raise RequestError(
+                    f"rag_config.sources[{n}]: no source {source.name!r}; configured: {', '.join(configured)}",
+                    field=f"rag_config.sources.{n}.name",
+                )
+            if source.model_name != configured[source.name]:
+                raise RequestError(
+                    f"rag_config.sources[{n}]: source {source.name!r} is embedded with "
+                    f"{configured[source.name]!r}, not {source.model_name!r}",
+                    field=f"rag_config.sources.{n}.model_name",
+                )
+            filters = _metadata_filter(source.metadata_filters or {})
+            queries.append(SourceQuery(source.name, source.limit, source.similarity_threshold, source.weight, filters))
+        return queries
+
+    def turn_request(self, user_id: str) -> TurnRequest:
+        return TurnRequest(
+            question=self.query,
+            history=tuple(Message(m.role, m.content) for m in self.history),
+            retrieval=RetrievalSpec(enabled=self.context_mode != "none"),
+            prompt=PromptSpec(variables={"instructions": self.system_prompt} if self.system_prompt else {}),
+            generation=GenerationParams(alias=self.llm_model, temperature=self.temperature, max_tokens=self.max_tokens),
+            user_id=user_id,
+            session_id=self.conversation_id,
+        )
+
+
+def _metadata_filter(filters: dict[str, Any]) -> str | None:
+    """{field: value} as OData: each field equals its value (a list: any of them; a collection
+    field: contains it). Values become literals; field names are checked by the search plan."""
+    from shared.retrieval.odata import quote
+    from shared.retrieval.schema import FIELDS
+
+    collections = {f.name for f in FIELDS if f.is_collection}
+
+    def literal(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return repr(value)
+        if isinstance(value, str):
+            return quote(value)
+        raise RequestError(f"metadata_filters values must be strings, numbers or booleans, not {value!r}")
+
+    clauses = []
+    for name, value in filters.items():
+        if not name.isidentifier():
+            raise RequestError(f"metadata_filters: {name!r} is not a field name", field="metadata_filters")
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            continue
+        if name in collections:
+            clauses.append(f"{name}/any(v: " + " or ".join(f"v eq {literal(v)}" for v in values) + ")")
+        else:
+            clauses.append("(" + " or ".join(f"{name} eq {literal(v)}" for v in values) + ")")
+    return " and ".join(clauses) or None
+
+
+# --- responses ---
+
+
+class SourceAttribution(BaseModel):
+    segment_id: str
+    storage_key: str | None = Field(description="The document the passage comes from.")
+    similarity: float = Field(description="Cosine similarity of query and passage.")
+    model_name: str = Field(description="The embedding model of the passage's source.")
+    snippet: str | None
+    metadata: dict[str, Any] | None
+
+
+class DocumentInfo(BaseModel):
+    path: str | None = None
+    storage_key: str | None = None
+    index: int = Field(ge=1, description="The n of the answer's [n].")
+    title: str | None
+    content_length: int = Field(description="Characters of the whole document.")
+    content_preview: str | None
+
+
+class SearchMetadata(BaseModel):
+    strategy: str
+    candidates_evaluated: int
+    embedding_model: str
+    index_type: str
+    vector_weight: float
+    keyword_weight: float
+    language: str | None
+    sources_searched: list[str]
+
+
+class ChatCompleteResponse(BaseModel):
+    response: str
+    sources: list[SourceAttribution]
+    documents_used: list[DocumentInfo] | None
+    search_metadata: SearchMetadata | None
+    retrieval_time_ms: float
+    generation_time_ms: float
+    total_time_ms: float
+    model_used: str
+    conversation_id: str | None
+
+
+def _snippet(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def chat_complete_response(
+    body: ChatCompleteRequest,
+    result: TurnResult,
+    *,
+    embedding_model: str,
+    index_types: dict[str, str],
+    search: SearchMetadata | None,
+    content_lengths: dict[str, int],
+    total_ms: float,
+) -> ChatCompleteResponse:
+    sources, documents = [], []
+    for index, source in enumerate(result.sources, start=1):  # [n] is the position in the prompt
+        if source.index_name in ("attachment", "document"):
+            documents.append(
+                DocumentInfo(
+                    path=source.fields.get("path"),
+                    storage_key=source.fields.get("storage_key"),
+                    index=index,
+                    title=source.fields.get("title"),
+                    content_length=content_lengths.get(source.id, len(source.text)),
+                    content_preview=_snippet(source.text, PREVIEW_CHARS),
+                )
+            )
+        else:
+            metadata = {k: v for k, v in source.fields.items() if k != "text" and v is not None}
+            sources.append(
+                SourceAttribution(
+                    segment_id=source.id,
+                    storage_key=source.fields.get("filename"),
+                    similarity=round(source.score, 6),
+                    model_name=embedding_model,
+                    snippet=_snippet(source.text, SNIPPET_CHARS),
+                    metadata={
+                        **metadata,
+                        "source": source.index_name,
+                        "index": index,
+                        "index_type": index_types.get(source.index_name),
+                    },
+                )
+            )
+    timings = result.timings
+    return ChatCompleteResponse(
+        response=result.answer,
+        sources=sources,
+        documents_used=documents if body.context_mode in ("attachment", "hybrid", "document") else None,
+        search_metadata=search,
+        retrieval_time_ms=round(timings.get("orchestrator.fetch_total", 0.0) * 1000, 3),
+        generation_time_ms=round(timings.get("orchestrator.llm_generate", 0.0) * 1000, 3),
+        total_time_ms=round(total_ms, 3),
+        model_used=result.model.alias,
+        conversation_id=body.conversation_id,
+    )
