@@ -123,6 +123,16 @@ async def test_full_text_only_and_semantic_ranker(service):
     assert body["top"] == 3 and body["search"] == "warranty"
 
 
+async def test_vector_only_sends_no_search_text_and_scores_by_cosine(service):
+    result = await azure_retriever(service).search("battery range", RetrievalSpec(vector_only=True, top_k=2))
+
+    body = service.requests[0].body
+    assert "search" not in body and body["top"] == 2
+    assert body["vectorQueries"][0]["kind"] == "vector" and len(body["vectorQueries"][0]["vector"]) == 384
+    # Azure scores a cosine vector query 1 / (1 + (1 - cosine)): 0.0325 is far, and comes back as such.
+    assert result.sources[0].score == pytest.approx(2 - 1 / 0.0325)
+
+
 async def test_the_index_vectorizer_embeds_the_query_when_configured(service):
     await azure_retriever(service, vectorizer=True).search("battery range", RetrievalSpec())
 

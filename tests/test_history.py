@@ -86,7 +86,11 @@ async def test_a_session_belongs_to_its_user(store):
 
 
 async def test_twenty_concurrent_turns_are_all_kept_none_twice(store):
-    await asyncio.gather(*(store.append("u", "busy", exchange(i)) for i in range(20)))
+    async def turn(i):  # as the orchestrator does: load, then append with what was loaded
+        loaded = await store.load("u", "busy", 10)
+        await store.append("u", "busy", exchange(i), loaded)
+
+    await asyncio.gather(*(turn(i) for i in range(20)))
     messages = (await store.load("u", "busy", None)).messages
 
     assert len(messages) == 40
