@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient
     from pydantic import SecretStr
 
+    from shared.auth import TokenValidator
     from shared.config import DataSource
     from shared.core.interfaces import ChatModel, Embeddings, HistoryStore, IndexWriter, Retriever, TemplateSource
     from shared.core.orchestrator import Orchestrator
@@ -280,6 +281,13 @@ def template_renderer() -> TemplateRenderer:
 
     settings = get_settings().prompts
     return TemplateRenderer(settings.max_rendered_chars, settings.render_timeout_seconds)
+
+
+@functools.cache
+def token_validator() -> TokenValidator:
+    from shared.auth import TokenValidator
+
+    return TokenValidator(get_settings().auth)
 
 
 @functools.cache

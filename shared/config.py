@@ -37,6 +37,32 @@ class HttpSettings(BaseSettings):
     )
 
 
+class AuthSettings(BaseSettings):
+    """Bearer tokens from Entra ID or any OIDC issuer (AUTH_*), on top of the host's function keys."""
+
+    model_config = _env("AUTH_")
+
+    token_validation: bool = Field(False, description="Require a valid bearer token on every endpoint.")
+    issuer: str | None = Field(None, description="e.g. https://login.microsoftonline.com/<tenant>/v2.0")
+    audience: list[str] = Field(default_factory=list, description="Accepted aud values (the app's client id or URI).")
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256"], description="Accepted signing algorithms.")
+    jwks_url: str | None = Field(None, description="Default: from the issuer's OpenID configuration.")
+    required_roles: list[str] = Field(default_factory=list, description="When set, the token needs one of them.")
+    required_scopes: list[str] = Field(default_factory=list, description="When set, the token needs one (scp).")
+    clock_skew_seconds: int = Field(60, ge=0, le=600)
+    identity_claims: list[str] = Field(
+        default_factory=lambda: ["oid", "sub"], description="The first present is the caller's identity."
+    )
+
+    @model_validator(mode="after")
+    def _validation_needs_an_issuer(self) -> AuthSettings:
+        if self.token_validation and not (self.issuer and self.audience):
+            raise ValueError("AUTH_TOKEN_VALIDATION needs AUTH_ISSUER and AUTH_AUDIENCE")
+        if any(a.lower() == "none" or a.upper().startswith("HS") for a in self.algorithms):
+            raise ValueError("AUTH_ALGORITHMS takes asymmetric algorithms only (RS256, ES256, ...)")
+        return self
+
+
 class RemoteModel(BaseModel):
     """A chat model reached over the OpenAI protocol, configured under an alias."""
 
@@ -383,6 +409,7 @@ class PromptSettings(BaseSettings):
 
 SETTINGS_CLASSES = (
     HttpSettings,
+    AuthSettings,
     ModelSettings,
     EmbeddingSettings,
     SearchSettings,
@@ -400,6 +427,10 @@ class Settings:
     @functools.cached_property
     def http(self) -> HttpSettings:
         return HttpSettings()
+
+    @functools.cached_property
+    def auth(self) -> AuthSettings:
+        return AuthSettings()
 
     @functools.cached_property
     def model(self) -> ModelSettings:

@@ -9,7 +9,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import caller_id, parse, refusal
+from shared.routes.common import authenticated, caller_id, parse, refusal
 
 if TYPE_CHECKING:
     from shared.retrieval.request_context import RequestContext
@@ -22,6 +22,7 @@ ANALYZERS = {"embedded": "unicode61", "azure": "standard.lucene"}  # what keywor
 
 
 @blueprint.route(route="v1/chat/complete", methods=["POST"])
+@authenticated
 async def chat_complete(req: Request) -> JSONResponse:
     """RAG chat over named sources (merge, sequential or ensemble), attachments and documents."""
     from shared.backends import data_sources, orchestrator
@@ -33,7 +34,7 @@ async def chat_complete(req: Request) -> JSONResponse:
         return body
     try:
         context = _context(body)
-        result = await orchestrator().answer(body.turn_request(caller_id(None)), retriever=context)
+        result = await orchestrator().answer(body.turn_request(caller_id(req, None)), retriever=context)
     except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
         return refusal(req, exc)
     if result.errors:

@@ -7,6 +7,7 @@ unexpected. No response ever carries a stack trace.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar
@@ -14,11 +15,13 @@ from typing import Any, Literal, TypeVar
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
+from shared.config import get_settings
 from shared.core.errors import RequestError, UpstreamError
 
 log = logging.getLogger(__name__)
 
 RequestModel = TypeVar("RequestModel", bound=BaseModel)
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Response]])
 
 
 def validation_detail(exc: ValidationError, source: str) -> list[dict[str, Any]]:
@@ -29,13 +32,40 @@ def validation_detail(exc: ValidationError, source: str) -> list[dict[str, Any]]
 
 
 ANONYMOUS_USER = "anonymous"
+REALM = "rag-chat"
 
 
-def caller_id(claimed_user_id: str | None) -> str:
+def authenticated(handler: Handler) -> Handler:
+    """Check the bearer token (AUTH_TOKEN_VALIDATION) before `handler` runs: 401 or 403 with
+    a WWW-Authenticate challenge, else the caller is in `req.state.caller`."""
+
+    @functools.wraps(handler)
+    async def checked(req: Request) -> Response:
+        req.state.caller = None
+        if get_settings().auth.token_validation:
+            from shared.auth import AuthError
+            from shared.backends import token_validator
+
+            try:
+                req.state.caller = await token_validator().caller(req.headers.get("authorization"))
+            except AuthError as exc:
+                headers = {"WWW-Authenticate": exc.challenge(REALM)}
+                return JSONResponse({"detail": exc.description}, status_code=exc.status, headers=headers)
+            except UpstreamError as exc:
+                return refusal(req, exc)
+        return await handler(req)
+
+    return checked
+
+
+def caller_id(req: Request, claimed_user_id: str | None) -> str:
     """The identity a request acts as: whose sessions it reaches, whose documents it finds.
 
-    Until token authentication lands, the user id the request claims, or one shared
-    anonymous identity."""
+    With token validation, the token's identity, whatever the body claims; without, the
+    user id the request claims, or one shared anonymous identity."""
+    caller = getattr(req.state, "caller", None)
+    if caller is not None:
+        return caller.id
     return claimed_user_id or ANONYMOUS_USER
 
 

@@ -13,7 +13,7 @@ from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Respon
 
 from shared.config import Agent, get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import caller_id, parse, refusal, stream_events
+from shared.routes.common import authenticated, caller_id, parse, refusal, stream_events
 
 if TYPE_CHECKING:
     from shared.wire.openai_compat import CompletionCall
@@ -22,6 +22,7 @@ blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper(
 
 
 @blueprint.route(route="v1/compatibility/openai/v1/assistants/{agent_id}/chat/completions", methods=["POST"])
+@authenticated
 async def agent_chat_completions(req: Request) -> Response:
     """Chat completions answered by one agent: its prompt, retrieval and model."""
     from shared.wire import openai_compat as wire
@@ -37,10 +38,11 @@ async def agent_chat_completions(req: Request) -> Response:
     if body.model not in (None, "", alias):
         problem = f"model {body.model!r} is not this agent's model ({alias!r}); leave model unset to use it"
         return refusal(req, RequestError(problem, field="model"))
-    return await _complete(req, wire.CompletionCall.start(agent, alias, body, caller_id(body.user)))
+    return await _complete(req, wire.CompletionCall.start(agent, alias, body, caller_id(req, body.user)))
 
 
 @blueprint.route(route="v1/chat/completions", methods=["POST"])
+@authenticated
 async def chat_completions(req: Request) -> Response:
     """Chat completions for clients configured with a base URL and a model name: `model` is
     an agent id (that agent answers) or a model alias (the default prompt and retrieval)."""
@@ -58,7 +60,7 @@ async def chat_completions(req: Request) -> Response:
         problem = f"no agent or model {body.model!r}; GET /api/v1/models lists them: {', '.join(known)}"
         return refusal(req, RequestError(problem, field="model", status=404))
     alias = agent.model or settings.model.default_alias
-    return await _complete(req, wire.CompletionCall.start(agent, alias, body, caller_id(body.user)))
+    return await _complete(req, wire.CompletionCall.start(agent, alias, body, caller_id(req, body.user)))
 
 
 async def _complete(req: Request, call: CompletionCall) -> Response:
@@ -78,6 +80,7 @@ async def _complete(req: Request, call: CompletionCall) -> Response:
 
 
 @blueprint.route(route="v1/models", methods=["GET"])
+@authenticated
 async def list_models(req: Request) -> JSONResponse:
     """The agents (by id) and the model aliases a client may name as `model`."""
     from shared.wire import openai_compat as wire

@@ -6,12 +6,13 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import caller_id, respond
+from shared.routes.common import authenticated, caller_id, respond
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
 
 @blueprint.route(route="v1/chat", methods=["POST"])
+@authenticated
 async def session_chat(req: Request) -> JSONResponse:
     """One turn of a conversation kept server-side by sessionId; `context` narrows retrieval."""
     from shared.backends import orchestrator
@@ -19,7 +20,7 @@ async def session_chat(req: Request) -> JSONResponse:
 
     async def answer(body: wire.SessionChatRequest) -> wire.SessionChatResponse:
         agents = get_settings().agents
-        turn = body.turn_request(agents.session_chat(), caller_id(None), agents.context_filter)
+        turn = body.turn_request(agents.session_chat(), caller_id(req, None), agents.context_filter)
         return wire.SessionChatResponse.of(body, await orchestrator().answer(turn))
 
     return await respond(req, wire.SessionChatRequest, answer)

@@ -14,30 +14,34 @@ from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Respon
 
 from shared.config import get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import caller_id, guarded, parse, refusal, respond, stream_events, wants_stream
+from shared.routes.common import authenticated, caller_id, guarded, parse, refusal, respond, stream_events, wants_stream
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
 
 @blueprint.route(route="v2/flexible-chat", methods=["POST"])
+@authenticated
 async def flexible_chat(req: Request) -> Response:
     """Multi-turn chat: history from the request and/or the session; follow-ups searched as standalone queries."""
     return await _flexible_turn(req, "chat")
 
 
 @blueprint.route(route="v2/flexible-chat-mm", methods=["POST"])
+@authenticated
 async def flexible_chat_mm(req: Request) -> Response:
     """Multi-turn chat with images (metadata.images) on the latest turn."""
     return await _flexible_turn(req, "chat-mm")
 
 
 @blueprint.route(route="v2/flexible-rag", methods=["POST"])
+@authenticated
 async def flexible_rag(req: Request) -> Response:
     """Single-turn question answering over the knowledge base (skip_knowledge_base to answer directly)."""
     return await _flexible_turn(req, "rag")
 
 
 @blueprint.route(route="v2/flexible-rag-mm", methods=["POST"])
+@authenticated
 async def flexible_rag_mm(req: Request) -> Response:
     """Single-turn question answering with images."""
     return await _flexible_turn(req, "rag-mm")
@@ -51,7 +55,7 @@ async def _flexible_turn(req: Request, endpoint: str) -> Response:
     body = await parse(req, flavor.request)
     if isinstance(body, JSONResponse):
         return body
-    user_id = caller_id(body.ab_testing.user_id if body.ab_testing else None)
+    user_id = caller_id(req, body.ab_testing.user_id if body.ab_testing else None)
     try:
         images = body.images() if flavor.multimodal else ()
     except RequestError as exc:
@@ -73,19 +77,21 @@ async def _flexible_turn(req: Request, endpoint: str) -> Response:
 
 
 @blueprint.route(route="v2/sessions", methods=["GET"])
+@authenticated
 async def list_sessions(req: Request) -> JSONResponse:
     """The caller's sessions, most recently active first, a page at a time."""
     from shared.backends import history_store
     from shared.wire import v2 as wire
 
     async def page(query: wire.SessionsQuery) -> wire.SessionsPage:
-        found = await history_store().list_sessions(caller_id(query.user_id), query.page_size, query.continuation)
+        found = await history_store().list_sessions(caller_id(req, query.user_id), query.page_size, query.continuation)
         return wire.sessions_page(found)
 
     return await respond(req, wire.SessionsQuery, page, source="query")
 
 
 @blueprint.route(route="v2/sessions/{session_id}", methods=["GET", "DELETE"])
+@authenticated
 async def session(req: Request) -> Response:
     """GET: one of the caller's sessions with all its messages. DELETE: remove it and all its items."""
     from shared.backends import history_store
@@ -95,7 +101,7 @@ async def session(req: Request) -> Response:
     if isinstance(query, JSONResponse):
         return query
     session_id = req.path_params["session_id"]
-    user_id = caller_id(query.user_id)
+    user_id = caller_id(req, query.user_id)
     missing = RequestError(f"no session {session_id!r} for this user", field="session_id", status=404)
     if req.method == "DELETE":
         try:
@@ -114,6 +120,7 @@ async def session(req: Request) -> Response:
 
 
 @blueprint.route(route="v2/models", methods=["GET"])
+@authenticated
 async def models(req: Request) -> JSONResponse:
     from shared.llm import catalog
     from shared.wire import v2 as wire

@@ -597,13 +597,13 @@ STREAM_FAILURE = sse.event("error", {"detail": "Internal server error."})
 
 
 class SessionsQuery(_Strict):
-    user_id: str | None = Field(None, min_length=1, max_length=256, description="Whose sessions (until auth).")
+    user_id: str | None = Field(None, min_length=1, max_length=256, description="Whose sessions (no tokens).")
     page_size: int = Field(20, ge=1, le=100)
     continuation: str | None = Field(None, max_length=4096, description="From the previous page's response.")
 
 
 class SessionQuery(_Strict):
-    user_id: str | None = Field(None, min_length=1, max_length=256, description="Whose session (until auth).")
+    user_id: str | None = Field(None, min_length=1, max_length=256, description="Whose session (no tokens).")
 
 
 class SessionOut(BaseModel):
