@@ -170,7 +170,7 @@ async def test_system_prompt_file_is_read_from_the_prompts_folder(client):
         (
             b'{"question": "q", "fetch_args": {"AzureSearchFetcher": {"top_k": "many"}}}',
             ["body", "fetch_args", "AzureSearchFetcher", "top_k"],
-            "int_parsing",
+            "int_type",
         ),
         (
             b'{"question": "q", "override_config": {"params": {"temperature": 3}}}',

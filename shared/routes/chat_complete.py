@@ -9,7 +9,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import authenticated, caller_id, parse, refusal
+from shared.routes.common import authenticated, caller_id, error_response, parse, refusal
 
 if TYPE_CHECKING:
     from shared.retrieval.request_context import RequestContext
@@ -41,7 +41,7 @@ async def chat_complete(req: Request) -> JSONResponse:
         # Seed 004: a generation failure is a 500 with a structured body; a failed backend a 503.
         error = result.errors[0]
         status = 500 if error.stage == "generation" else 503
-        return JSONResponse({"detail": error.message, "code": error.code, "stage": error.stage}, status_code=status)
+        return error_response(status, error.message, code=error.code, stage=error.stage)
 
     sources = data_sources()
     backends_used = {sources[name].backend for name in (context.found.sources_searched if context.found else [])}

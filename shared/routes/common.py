@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.config import get_settings
 from shared.core.errors import RequestError, UpstreamError
+from shared.wire.errors import ErrorBody, ValidationErrorBody
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def validation_detail(exc: ValidationError, source: str) -> list[dict[str, Any]]
 
 ANONYMOUS_USER = "anonymous"
 REALM = "rag-chat"
+FUNCTION_KEY_PARAMETER = "code"
 
 
 def authenticated(handler: Handler) -> Handler:
@@ -50,7 +52,7 @@ def authenticated(handler: Handler) -> Handler:
                 req.state.caller = await token_validator().caller(req.headers.get("authorization"))
             except AuthError as exc:
                 headers = {"WWW-Authenticate": exc.challenge(REALM)}
-                return JSONResponse({"detail": exc.description}, status_code=exc.status, headers=headers)
+                return error_response(exc.status, exc.description, headers=headers)
             except UpstreamError as exc:
                 return refusal(req, exc)
         return await handler(req)
@@ -76,19 +78,27 @@ async def parse(
     try:
         if source == "body":
             return model.model_validate_json(await req.body())
-        return model.model_validate(dict(req.query_params))
+        # `code` is the function key, which the host passes through: not a parameter of ours.
+        return model.model_validate({k: v for k, v in req.query_params.items() if k != FUNCTION_KEY_PARAMETER})
     except ValidationError as exc:
-        return JSONResponse({"detail": validation_detail(exc, source)}, status_code=422)
+        body = ValidationErrorBody.model_validate({"detail": validation_detail(exc, source)})
+        return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
 
 def refusal(req: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, RequestError):
-        return JSONResponse({"detail": exc.message, **exc.hints}, status_code=exc.status)
+        return error_response(exc.status, exc.message, **exc.hints)
     if isinstance(exc, UpstreamError):  # a backend is down: the caller may retry later
         log.error("%s %s: %s", req.method, req.url.path, exc.code, exc_info=exc.__cause__)
-        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=503)
+        return error_response(503, exc.message, code=exc.code)
     log.error("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
-    return JSONResponse({"detail": "Internal server error."}, status_code=500)
+    return error_response(500, "Internal server error.")
+
+
+def error_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> JSONResponse:
+    """An ErrorBody answer; fields left unset are left out."""
+    body = ErrorBody(detail=detail, **fields).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def respond(

@@ -17,7 +17,7 @@ PREVIEW_CHARS = 200
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class HistoryMessage(_Strict):
@@ -60,8 +60,10 @@ class ChatCompleteRequest(_Strict):
     rag_config: RAGConfig | None = None
     attachment_config: AttachmentConfig | None = None
     document_paths: list[str] | None = Field(None, max_length=20)
-    embedding_model: str | None = Field(None, description="Default: the configured embedding model.")
-    llm_model: str | None = Field(None, description="A model alias; default: the configured default model.")
+    embedding_model: str | None = Field(None, min_length=1, description="Default: the configured embedding model.")
+    llm_model: str | None = Field(
+        None, min_length=1, description="A model alias; default: the configured default model."
+    )
     system_prompt: str | None = Field(None, max_length=20_000, description="Instructions; the sources follow them.")
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(1024, ge=1, le=8192)

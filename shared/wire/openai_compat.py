@@ -36,13 +36,15 @@ SESSION_HEADER = "x-session-id"
 
 
 class TextPart(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     type: Literal["text"]
     text: str
 
 
 class ChatMessageIn(BaseModel):
     # OpenAI clients may add fields such as `name`: accepted, not used.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: str = Field(description="user or assistant; the agent owns the system prompt.")
     content: str | list[TextPart]
@@ -52,11 +54,13 @@ class ChatMessageIn(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     include_usage: bool = False
 
 
 class ChatCompletionsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
     model: str | None = Field(None, description="Unset or empty: the agent's model. Any other value must match it.")

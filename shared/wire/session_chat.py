@@ -16,7 +16,7 @@ from shared.wire.v2 import SESSION_ID_PATTERN, ErrorOut
 
 
 class SessionChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     sessionId: str = Field(pattern=SESSION_ID_PATTERN, description="Chosen by the client; a new id starts afresh.")
     prompt: str = Field(min_length=1, max_length=20_000, description="The user's question.")

@@ -44,7 +44,12 @@ MAX_IMAGE_BYTES = 5_000_000  # decoded size of one inline image
 
 class _Strict(BaseModel):
     # Unknown fields are refused rather than silently ignored: a misspelt option must not
-    # look like it worked.
+    # look like it worked. Strict: JSON types as documented ("1" is not a number).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Query(BaseModel):
+    # Query strings carry text only: values are converted ("20" is a page size).
     model_config = ConfigDict(extra="forbid")
 
 
@@ -96,16 +101,19 @@ class ModelParams(_Strict):
     n: int | None = Field(None, ge=1, le=MAX_N)
 
 
+ModelAlias = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 class ReasoningConfig(_Strict):
     effort: ReasoningEffort
 
 
 class OverrideConfig(BaseModel):
     # Seed 001 calls override_config forward-looking: unknown keys are accepted, not acted on.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    llm: str | ModelParams | None = Field(None, description="A model alias, or (legacy) parameters.")
-    model: str | None = Field(None, description="A model alias; `llm` wins when both are given.")
+    llm: ModelAlias | ModelParams | None = Field(None, description="A model alias, or (legacy) parameters.")
+    model: ModelAlias | None = Field(None, description="A model alias; `llm` wins when both are given.")
     params: ModelParams | None = None
     n: int | None = Field(None, ge=1, le=MAX_N, description="Completions to return; wins over params.n.")
     reasoning_effort: ReasoningEffort | None = None
@@ -184,7 +192,7 @@ _DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={
 
 class MultimodalMetadata(BaseModel):
     # The rest of `metadata` stays freeform; only `images` has a shape.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     images: list[ImageIn] = Field(default_factory=list, max_length=MAX_IMAGES)
 
@@ -596,13 +604,13 @@ STREAM_FAILURE = sse.event("error", {"detail": "Internal server error."})
 # --- /api/v2/sessions ---
 
 
-class SessionsQuery(_Strict):
+class SessionsQuery(_Query):
     user_id: str | None = Field(None, min_length=1, max_length=256, description="Whose sessions (no tokens).")
     page_size: int = Field(20, ge=1, le=100)
     continuation: str | None = Field(None, max_length=4096, description="From the previous page's response.")
 
 
-class SessionQuery(_Strict):
+class SessionQuery(_Query):
     user_id: str | None = Field(None, min_length=1, max_length=256, description="Whose session (no tokens).")
 
 
@@ -635,7 +643,7 @@ def session_history(session_id: str, messages: tuple[Message, ...]) -> SessionHi
 # --- GET /api/v2/models ---
 
 
-class ModelsQuery(_Strict):
+class ModelsQuery(_Query):
     validate_: bool = Field(False, alias="validate", description="Add configuration checks per model.")
     deep: bool = Field(False, description="With validate: also build each client and make one cheap call.")
     filter_unhealthy: bool = Field(False, description="With validate: leave out models that failed.")
