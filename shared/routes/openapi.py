@@ -6,7 +6,6 @@ the document cannot fall behind the app.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -155,7 +154,6 @@ def operations() -> list[Operation]:
     ]
 
 
-@functools.cache
 def openapi_document() -> dict[str, Any]:
     from pydantic.json_schema import models_json_schema
 
