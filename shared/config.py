@@ -35,6 +35,9 @@ class HttpSettings(BaseSettings):
     deadline_seconds: float = Field(
         200, gt=0, le=225, description="A turn answers, or falls back, within this; the host cuts calls at 230 s."
     )
+    max_body_bytes: int = Field(
+        8_000_000, ge=1_000, description="Larger request bodies get 413 before parsing (5 MB images fit inline)."
+    )
 
 
 class AuthSettings(BaseSettings):

@@ -3,6 +3,7 @@ holding the sample corpus, built once per session by the real ingestion code."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,45 @@ from shared.config import PROJECT_ROOT  # noqa: E402
 from shared.local_server import free_port, serving  # noqa: E402
 
 SAMPLE_CORPUS = PROJECT_ROOT / "samples" / "corpus"
+
+
+# Every key, token and connection string a test hands the app. None may appear in a log line.
+TEST_SECRETS = (
+    "test-key",
+    "test-azure-key",
+    "test-query-key",
+    "test-openai-key",
+    "sk-secret-value",
+    "good-key",
+    "a2V5",
+)
+
+
+class _LogLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))  # the message with its traceback, if any
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log_line():
+    """Captures every log record of the whole run (INFO and up), then checks it for the test
+    secrets: the emulator keys, and every key the tests configure."""
+    handler = _LogLines()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield
+    root.removeHandler(handler)
+    root.setLevel(level)
+    secrets = (*TEST_SECRETS, AZURITE_KEY, COSMOS_EMULATOR_KEY)
+    leaks = [(secret[:6] + "…", line[:300]) for line in handler.lines for secret in secrets if secret in line]
+    assert handler.lines, "no log line was captured: the check would prove nothing"
+    assert not leaks, f"secrets in the logs: {leaks[:5]}"
 
 
 @pytest.fixture(scope="session")

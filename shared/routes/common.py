@@ -74,15 +74,43 @@ def caller_id(req: Request, claimed_user_id: str | None) -> str:
 async def parse(
     req: Request, model: type[RequestModel], source: Literal["body", "query"] = "body"
 ) -> RequestModel | JSONResponse:
-    """The JSON body (or the query string) as `model`, or the 422 answer saying why not."""
+    """The JSON body (or the query string) as `model`, or the answer saying why not: 413 for
+    a body over HTTP_MAX_BODY_BYTES (before it is parsed), 415 for another content type than
+    JSON, 422 for anything the schema refuses."""
     try:
-        if source == "body":
-            return model.model_validate_json(await req.body())
-        # `code` is the function key, which the host passes through: not a parameter of ours.
-        return model.model_validate({k: v for k, v in req.query_params.items() if k != FUNCTION_KEY_PARAMETER})
+        if source == "query":
+            # `code` is the function key, which the host passes through: not a parameter of ours.
+            params = {k: v for k, v in req.query_params.items() if k != FUNCTION_KEY_PARAMETER}
+            return model.model_validate(params)
+        content_type = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            return error_response(415, f"send the body as JSON (content-type: application/json), not {content_type}")
+        body = await _body(req, get_settings().http.max_body_bytes)
+        if body is None:
+            return error_response(
+                413, f"the body is over the {get_settings().http.max_body_bytes} bytes this API takes"
+            )
+        if b"\\u0000" in body:  # valid JSON, but no text of ours may carry NUL characters
+            issue = {"loc": ["body"], "msg": "NUL characters (\\u0000) are not allowed", "type": "nul_character"}
+            return JSONResponse({"detail": [issue]}, status_code=422)
+        return model.model_validate_json(body)
     except ValidationError as exc:
-        body = ValidationErrorBody.model_validate({"detail": validation_detail(exc, source)})
-        return JSONResponse(body.model_dump(mode="json"), status_code=422)
+        detail = ValidationErrorBody.model_validate({"detail": validation_detail(exc, source)})
+        return JSONResponse(detail.model_dump(mode="json"), status_code=422)
+
+
+async def _body(req: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to be over `limit` bytes."""
+    declared = req.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in req.stream():  # a body without Content-Length is counted as it arrives
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def refusal(req: Request, exc: Exception) -> JSONResponse:

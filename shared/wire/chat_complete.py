@@ -10,7 +10,7 @@ from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
 from shared.retrieval.multi_source import SourceQuery
 from shared.retrieval.request_context import DocumentRef
-from shared.wire.v2 import SESSION_ID_PATTERN
+from shared.wire.v2 import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN
 
 SNIPPET_CHARS = 300
 PREVIEW_CHARS = 200
@@ -22,7 +22,7 @@ class _Strict(BaseModel):
 
 class HistoryMessage(_Strict):
     role: Literal["user", "assistant", "system"]
-    content: str = Field(min_length=1)
+    content: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
 
 
 class DataSourceConfig(_Strict):

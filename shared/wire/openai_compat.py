@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,6 +30,7 @@ from shared.core.types import (
 )
 from shared.wire import sse
 from shared.wire.citations import Citation, citation
+from shared.wire.v2 import MAX_MESSAGE_CHARS
 
 MAX_N = 10
 SESSION_HEADER = "x-session-id"
@@ -39,7 +40,7 @@ class TextPart(BaseModel):
     model_config = ConfigDict(strict=True)
 
     type: Literal["text"]
-    text: str
+    text: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
 class ChatMessageIn(BaseModel):
@@ -47,7 +48,7 @@ class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     role: str = Field(description="user or assistant; the agent owns the system prompt.")
-    content: str | list[TextPart]
+    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | list[TextPart] = Field(max_length=100)
 
     def text(self) -> str:
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
@@ -72,7 +73,7 @@ class ChatCompletionsRequest(BaseModel):
     stop: list[str] | None = Field(None, min_length=1, max_length=4)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1, description="OpenAI's newer name for max_tokens.")
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, min_length=1, max_length=256, description="The end user, whose sessions these are.")

@@ -38,6 +38,7 @@ from shared.core.types import (
 from shared.wire import sse
 
 MAX_N = 10
+MAX_MESSAGE_CHARS = 100_000  # per history message: the token budget trims, but counting costs too
 MAX_IMAGES = 10
 MAX_IMAGE_BYTES = 5_000_000  # decoded size of one inline image
 
@@ -55,7 +56,7 @@ class _Query(BaseModel):
 
 class ChatMessage(_Strict):
     role: Literal["user", "assistant"]
-    content: str
+    content: str = Field(max_length=MAX_MESSAGE_CHARS)
     sources: list[dict[str, Any]] | None = None
 
 
@@ -97,7 +98,7 @@ class ModelParams(_Strict):
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     stop: list[str] | None = Field(None, max_length=4)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
     n: int | None = Field(None, ge=1, le=MAX_N)
 
 
