@@ -100,27 +100,26 @@ def operations() -> list[Operation]:
             status=204,
             errors=(404, 422, 500, 503),
         ),
-        Operation(
-            "agent_chat_completions",
-            "post",
-            "v1/compatibility/openai/v1/assistants/{agent_id}/chat/completions",
-            "Chat completions answered by an agent",
-            openai,
-            openai_compat.ChatCompletionsRequest,
-            response=openai_compat.ChatCompletion,
-            streams=True,
-            errors=(400, 404, 422, 500, 503),
-        ),
-        Operation(
-            "chat_completions",
-            "post",
-            "v1/chat/completions",
-            "Chat completions by agent id or model alias",
-            openai,
-            openai_compat.ChatCompletionsRequest,
-            response=openai_compat.ChatCompletion,
-            streams=True,
-            errors=(400, 404, 422, 500, 503),
+        *(
+            Operation(
+                function,
+                "post",
+                route,
+                summary,
+                openai,
+                openai_compat.ChatCompletionsRequest,
+                response=openai_compat.ChatCompletion,
+                streams=True,
+                errors=(400, 404, 422, 500, 503),
+            )
+            for function, route, summary in (
+                (
+                    "agent_chat_completions",
+                    "v1/compatibility/openai/v1/assistants/{agent_id}/chat/completions",
+                    "Chat completions answered by an agent",
+                ),
+                ("chat_completions", "v1/chat/completions", "Chat completions by agent id or model alias"),
+            )
         ),
         Operation(
             "list_models",
