@@ -40,6 +40,16 @@ class HttpSettings(BaseSettings):
     )
 
 
+class TelemetrySettings(BaseSettings):
+    """Where traces, metrics and logs go: Application Insights when its connection string is set."""
+
+    model_config = _env("")
+
+    applicationinsights_connection_string: SecretStr | None = Field(
+        None, description="Azure's own setting name; unset: no telemetry export."
+    )
+
+
 class AuthSettings(BaseSettings):
     """Bearer tokens from Entra ID or any OIDC issuer (AUTH_*), on top of the host's function keys."""
 
@@ -412,6 +422,7 @@ class PromptSettings(BaseSettings):
 
 SETTINGS_CLASSES = (
     HttpSettings,
+    TelemetrySettings,
     AuthSettings,
     ModelSettings,
     EmbeddingSettings,
@@ -430,6 +441,10 @@ class Settings:
     @functools.cached_property
     def http(self) -> HttpSettings:
         return HttpSettings()
+
+    @functools.cached_property
+    def telemetry(self) -> TelemetrySettings:
+        return TelemetrySettings()
 
     @functools.cached_property
     def auth(self) -> AuthSettings:
