@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from opentelemetry import trace
+
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.interfaces import ChatModel, HistoryStore, Retriever, TemplateSource
 from shared.core.reasoning import effective_reasoning
@@ -48,14 +50,30 @@ REWRITE_MAX_TOKENS = 48
 REWRITE_MAX_CHARS = 300  # longer output is an answer, not a query: search with the question instead
 
 
+# Each timed step is also a child span of the turn's span (OpenTelemetry; a no-op unless exported).
+_SPANS = {
+    "orchestrator.history_build": "history",
+    "orchestrator.prompt_build": "prompt",
+    "orchestrator.fetch_total": "retrieval",
+    "orchestrator.llm_generate": "generation",
+    "orchestrator.response_format": "response_format",
+}
+
+
 class _Timings(dict):
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__()
+        self.parent = parent  # the turn span's context
+
     @contextlib.contextmanager
     def measure(self, step: str) -> Iterator[None]:
+        span = trace.get_tracer(__name__).start_span(_SPANS.get(step, step), context=self.parent)
         start = time.perf_counter()
         try:
             yield
         finally:  # a step measured twice (prompt_build: load, then render) adds up
             self[step] = round(self.get(step, 0.0) + time.perf_counter() - start, 6)
+            span.end()
 
 
 @dataclass
@@ -121,13 +139,30 @@ class Orchestrator:
         self._multimodal_aliases = multimodal_aliases
 
     async def answer(self, request: TurnRequest, *, retriever: Retriever | None = None) -> TurnResult:
-        async for event in self.run(request, retriever=retriever):
-            if isinstance(event, TurnCompleted):
-                return event.result
+        # aclosing: the turn (and its span) ends here, not whenever the generator is collected.
+        async with contextlib.aclosing(self.run(request, retriever=retriever)) as events:
+            async for event in events:
+                if isinstance(event, TurnCompleted):
+                    return event.result
         raise AssertionError("a turn always ends with TurnCompleted")
 
     async def run(
         self, request: TurnRequest, *, stream: bool = False, retriever: Retriever | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """The turn (see _run) inside one span, whose attributes say what it did."""
+        span = trace.get_tracer(__name__).start_span("turn", attributes={"turn.stream": stream})
+        try:
+            async for event in self._run(request, stream, retriever, span):
+                yield event
+        except Exception as exc:  # not GeneratorExit: a caller that stops reading is no failure
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            span.end()
+
+    async def _run(
+        self, request: TurnRequest, stream: bool, retriever: Retriever | None, span: Any
     ) -> AsyncIterator[TurnEvent]:
         """Yield SourcesFound (when retrieval ran), AnswerDelta, then TurnCompleted.
 
@@ -147,6 +182,7 @@ class Orchestrator:
             self._chat_model(request.generation.alias),
             retriever or self._retriever(),
             time.monotonic() + self._deadline_seconds,
+            timings=_Timings(trace.set_span_in_context(span)),
         )
         if request.images and not turn.model.info.supports_multimodal:
             raise RequestError(
@@ -224,6 +260,7 @@ class Orchestrator:
             len(turn.errors),
             turn.timings["orchestrator.llm_generate"],
         )
+        _describe(span, turn, completion)
         templates = [t for t in (system_template, response_template) if t]
         yield TurnCompleted(
             TurnResult(
@@ -442,3 +479,26 @@ def _first_line(text: str) -> str:
     if colon and label.strip().lower() in {"query", "search query", "user", "standalone query"}:
         line = rest
     return line.strip("\"'` ")
+
+
+def _describe(span: Any, turn: _Turn, completion: Completion | None) -> None:
+    """What the turn did, as span attributes: model, tokens, sources, failures."""
+    from shared.telemetry import correlation_id
+
+    attributes: dict[str, Any] = {
+        "gen_ai.request.model": turn.model.info.model,
+        "turn.model_alias": turn.model.info.alias,
+        "turn.sources": len(turn.sources),
+        "turn.errors": len(turn.errors),
+        "turn.session": bool(turn.request.session_id),
+        "turn.correlation_id": correlation_id.get() or "",
+    }
+    if completion is not None:
+        attributes["gen_ai.usage.input_tokens"] = completion.usage.prompt
+        attributes["gen_ai.usage.output_tokens"] = completion.usage.completion
+    if turn.search_query is not None:
+        attributes["turn.search_query_origin"] = turn.search_query.origin
+    if turn.errors:
+        attributes["turn.error_stages"] = [e.stage for e in turn.errors]
+        span.set_status(trace.Status(trace.StatusCode.ERROR, turn.errors[0].code))
+    span.set_attributes(attributes)

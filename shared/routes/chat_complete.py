@@ -9,7 +9,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import authenticated, caller_id, error_response, parse, refusal
+from shared.routes.common import caller_id, endpoint, error_response, parse, refusal
 
 if TYPE_CHECKING:
     from shared.retrieval.request_context import RequestContext
@@ -22,7 +22,7 @@ ANALYZERS = {"embedded": "unicode61", "azure": "standard.lucene"}  # what keywor
 
 
 @blueprint.route(route="v1/chat/complete", methods=["POST"])
-@authenticated
+@endpoint
 async def chat_complete(req: Request) -> JSONResponse:
     """RAG chat over named sources (merge, sequential or ensemble), attachments and documents."""
     from shared.backends import data_sources, orchestrator

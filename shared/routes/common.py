@@ -37,27 +37,41 @@ REALM = "rag-chat"
 FUNCTION_KEY_PARAMETER = "code"
 
 
-def authenticated(handler: Handler) -> Handler:
-    """Check the bearer token (AUTH_TOKEN_VALIDATION) before `handler` runs: 401 or 403 with
-    a WWW-Authenticate challenge, else the caller is in `req.state.caller`."""
+def endpoint(handler: Handler) -> Handler:
+    """What every HTTP function goes through first: a correlation id for the request (its
+    `x-correlation-id` header, in every log line), telemetry, and the bearer token check
+    (AUTH_TOKEN_VALIDATION): 401 or 403 with a WWW-Authenticate challenge, else the caller
+    is in `req.state.caller`."""
 
     @functools.wraps(handler)
     async def checked(req: Request) -> Response:
-        req.state.caller = None
-        if get_settings().auth.token_validation:
-            from shared.auth import AuthError
-            from shared.backends import token_validator
+        from shared import telemetry
 
-            try:
-                req.state.caller = await token_validator().caller(req.headers.get("authorization"))
-            except AuthError as exc:
-                headers = {"WWW-Authenticate": exc.challenge(REALM)}
-                return error_response(exc.status, exc.description, headers=headers)
-            except UpstreamError as exc:
-                return refusal(req, exc)
-        return await handler(req)
+        telemetry.configure()
+        request_id = telemetry.new_correlation_id(req.headers.get(telemetry.CORRELATION_HEADER))
+        telemetry.correlation_id.set(request_id)
+        req.state.caller = None
+        response = await _authenticate(req) or await handler(req)
+        response.headers[telemetry.CORRELATION_HEADER] = request_id
+        return response
 
     return checked
+
+
+async def _authenticate(req: Request) -> Response | None:
+    """None when the request may go on; else the 401/403/503 answer."""
+    if not get_settings().auth.token_validation:
+        return None
+    from shared.auth import AuthError
+    from shared.backends import token_validator
+
+    try:
+        req.state.caller = await token_validator().caller(req.headers.get("authorization"))
+    except AuthError as exc:
+        return error_response(exc.status, exc.description, headers={"WWW-Authenticate": exc.challenge(REALM)})
+    except UpstreamError as exc:
+        return refusal(req, exc)
+    return None
 
 
 def caller_id(req: Request, claimed_user_id: str | None) -> str:

@@ -13,7 +13,7 @@ from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Respon
 
 from shared.config import Agent, get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import authenticated, caller_id, parse, refusal, stream_events
+from shared.routes.common import caller_id, endpoint, parse, refusal, stream_events
 
 if TYPE_CHECKING:
     from shared.wire.openai_compat import CompletionCall
@@ -22,7 +22,7 @@ blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper(
 
 
 @blueprint.route(route="v1/compatibility/openai/v1/assistants/{agent_id}/chat/completions", methods=["POST"])
-@authenticated
+@endpoint
 async def agent_chat_completions(req: Request) -> Response:
     """Chat completions answered by one agent: its prompt, retrieval and model."""
     from shared.wire import openai_compat as wire
@@ -42,7 +42,7 @@ async def agent_chat_completions(req: Request) -> Response:
 
 
 @blueprint.route(route="v1/chat/completions", methods=["POST"])
-@authenticated
+@endpoint
 async def chat_completions(req: Request) -> Response:
     """Chat completions for clients configured with a base URL and a model name: `model` is
     an agent id (that agent answers) or a model alias (the default prompt and retrieval)."""
@@ -80,7 +80,7 @@ async def _complete(req: Request, call: CompletionCall) -> Response:
 
 
 @blueprint.route(route="v1/models", methods=["GET"])
-@authenticated
+@endpoint
 async def list_models(req: Request) -> JSONResponse:
     """The agents (by id) and the model aliases a client may name as `model`."""
     from shared.wire import openai_compat as wire

@@ -14,7 +14,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import authenticated
+from shared.routes.common import endpoint
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
@@ -272,7 +272,7 @@ def _without_null(field: dict[str, Any]) -> dict[str, Any]:
 
 
 @blueprint.route(route="openapi.json", methods=["GET"])
-@authenticated
+@endpoint
 async def openapi(req: Request) -> JSONResponse:
     """The OpenAPI 3.1 document of every endpoint."""
     return JSONResponse(openapi_document())

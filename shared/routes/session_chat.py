@@ -6,13 +6,13 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import authenticated, caller_id, respond
+from shared.routes.common import caller_id, endpoint, respond
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
 
 @blueprint.route(route="v1/chat", methods=["POST"])
-@authenticated
+@endpoint
 async def session_chat(req: Request) -> JSONResponse:
     """One turn of a conversation kept server-side by sessionId; `context` narrows retrieval."""
     from shared.backends import orchestrator

@@ -14,34 +14,34 @@ from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Respon
 
 from shared.config import get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import authenticated, caller_id, guarded, parse, refusal, respond, stream_events, wants_stream
+from shared.routes.common import caller_id, endpoint, guarded, parse, refusal, respond, stream_events, wants_stream
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
 
 @blueprint.route(route="v2/flexible-chat", methods=["POST"])
-@authenticated
+@endpoint
 async def flexible_chat(req: Request) -> Response:
     """Multi-turn chat: history from the request and/or the session; follow-ups searched as standalone queries."""
     return await _flexible_turn(req, "chat")
 
 
 @blueprint.route(route="v2/flexible-chat-mm", methods=["POST"])
-@authenticated
+@endpoint
 async def flexible_chat_mm(req: Request) -> Response:
     """Multi-turn chat with images (metadata.images) on the latest turn."""
     return await _flexible_turn(req, "chat-mm")
 
 
 @blueprint.route(route="v2/flexible-rag", methods=["POST"])
-@authenticated
+@endpoint
 async def flexible_rag(req: Request) -> Response:
     """Single-turn question answering over the knowledge base (skip_knowledge_base to answer directly)."""
     return await _flexible_turn(req, "rag")
 
 
 @blueprint.route(route="v2/flexible-rag-mm", methods=["POST"])
-@authenticated
+@endpoint
 async def flexible_rag_mm(req: Request) -> Response:
     """Single-turn question answering with images."""
     return await _flexible_turn(req, "rag-mm")
@@ -77,7 +77,7 @@ async def _flexible_turn(req: Request, endpoint: str) -> Response:
 
 
 @blueprint.route(route="v2/sessions", methods=["GET"])
-@authenticated
+@endpoint
 async def list_sessions(req: Request) -> JSONResponse:
     """The caller's sessions, most recently active first, a page at a time."""
     from shared.backends import history_store
@@ -91,7 +91,7 @@ async def list_sessions(req: Request) -> JSONResponse:
 
 
 @blueprint.route(route="v2/sessions/{session_id}", methods=["GET", "DELETE"])
-@authenticated
+@endpoint
 async def session(req: Request) -> Response:
     """GET: one of the caller's sessions with all its messages. DELETE: remove it and all its items."""
     from shared.backends import history_store
@@ -120,7 +120,7 @@ async def session(req: Request) -> Response:
 
 
 @blueprint.route(route="v2/models", methods=["GET"])
-@authenticated
+@endpoint
 async def models(req: Request) -> JSONResponse:
     from shared.llm import catalog
     from shared.wire import v2 as wire
