@@ -11,6 +11,7 @@ PYTHON ?= python3
 PYTHON313 ?= $(firstword $(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep '^3\.13' | tail -1) pyenv which python3.13 2>/dev/null) $(shell command -v python3.13))
 VENV := .venv
 HOSTLOAD_VENV := .venv313
+IAC_VENV := .venv-iac
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
@@ -22,9 +23,10 @@ run: $(VENV)/.installed ingest
 ingest: $(VENV)/.installed
 	$(VENV)/bin/python -m shared.ingest samples/corpus
 
-test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed node_modules/.installed
+test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed
 	$(VENV)/bin/ruff check .
-	HOSTLOAD_PYTHON=$(CURDIR)/$(HOSTLOAD_VENV)/bin/python $(VENV)/bin/python -m pytest
+	HOSTLOAD_PYTHON=$(CURDIR)/$(HOSTLOAD_VENV)/bin/python IAC_PYTHON=$(CURDIR)/$(IAC_VENV)/bin/python \
+		$(VENV)/bin/python -m pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
@@ -49,5 +51,13 @@ $(HOSTLOAD_VENV)/.installed: requirements.txt
 	$(HOSTLOAD_VENV)/bin/pip install --quiet -r requirements.txt azure-functions-runtime==1.3.0
 	touch $@
 
+# checkov and pycep (the Bicep parser inside it) lint infra/: their own environment, as checkov
+# pins many packages exactly. The tests find it through IAC_PYTHON.
+$(IAC_VENV)/.installed: requirements-iac.txt
+	test -d $(IAC_VENV) || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install --quiet --upgrade pip
+	$(IAC_VENV)/bin/pip install --quiet -r requirements-iac.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) $(HOSTLOAD_VENV) .data node_modules
+	rm -rf $(VENV) $(HOSTLOAD_VENV) $(IAC_VENV) .data node_modules

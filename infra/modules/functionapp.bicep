@@ -1,0 +1,191 @@
+// The Function App on the Flex Consumption plan (FC1), running as the user-assigned identity,
+// and its app settings: Azure mode for every backend, Entra ID everywhere, no keys.
+
+param name string
+param planName string
+param location string
+param tags object = {}
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity: the host and DefaultAzureCredential pick it by this.')
+param identityClientId string
+
+param storageAccountName string
+
+@description('The blob endpoint of the storage account, https://<account>.blob.core.windows.net/')
+param storageBlobEndpoint string
+
+param deploymentContainerName string
+param promptsContainerName string
+param attachmentsContainerName string
+
+@secure()
+@description('Passed in, not looked up here: a value known only at run time could not feed the settings loop below.')
+param applicationInsightsConnectionString string
+
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+param openAiEndpoint string
+param chatDeploymentName string
+
+@description('The chat model accepts images (the -mm endpoints).')
+param chatSupportsImages bool = true
+
+param embeddingDeploymentName string
+param embeddingDimensions int
+
+param searchEndpoint string
+param searchIndexName string
+
+@description('Empty: no semantic reranking.')
+param searchSemanticConfiguration string = ''
+
+param cosmosEndpoint string
+param cosmosDatabaseName string
+param cosmosContainerName string
+param historyTtlSeconds int
+
+// LLM_MODELS: one remote model, the chat deployment, reached with Entra ID (no api_key).
+// Its keys are fields of shared.config.RemoteModel (tests/test_infra.py checks them).
+var llmModels = [
+  {
+    alias: chatDeploymentName
+    provider: 'azure_openai'
+    model: chatDeploymentName
+    endpoint: openAiEndpoint
+    supports_multimodal: chatSupportsImages
+  }
+]
+
+// Every name here is either read by the app (shared/config.py, SETTINGS_CLASSES) or by the
+// Functions host or the Azure SDK: tests/test_infra.py holds both lists and checks this block.
+// Not here on purpose: FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION (Flex
+// Consumption takes the runtime from functionAppConfig and refuses them).
+var appSettings = union({
+  // Functions host storage through the identity: there are no keys (allowSharedKeyAccess: false).
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  // DefaultAzureCredential in the app picks the user-assigned identity by this.
+  AZURE_CLIENT_ID: identityClientId
+  // The HTTP streaming extension (azurefunctions-extensions-http-fastapi) needs it.
+  PYTHON_ENABLE_INIT_INDEXING: '1'
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  HTTP_AUTH_LEVEL: 'function'
+  LLM_PROVIDER: 'none'
+  LLM_MODELS: string(llmModels)
+  LLM_DEFAULT_ALIAS: chatDeploymentName
+  EMBEDDINGS_PROVIDER: 'azure_openai'
+  EMBEDDINGS_ENDPOINT: openAiEndpoint
+  EMBEDDINGS_DEPLOYMENT: embeddingDeploymentName
+  EMBEDDINGS_DIMENSIONS: string(embeddingDimensions)
+  SEARCH_BACKEND: 'azure'
+  SEARCH_ENDPOINT: searchEndpoint
+  SEARCH_INDEX_NAME: searchIndexName
+  HISTORY_BACKEND: 'cosmos'
+  HISTORY_COSMOS_ENDPOINT: cosmosEndpoint
+  HISTORY_COSMOS_DATABASE: cosmosDatabaseName
+  HISTORY_COSMOS_CONTAINER: cosmosContainerName
+  HISTORY_TTL_SECONDS: string(historyTtlSeconds)
+  PROMPTS_BACKEND: 'blob'
+  PROMPTS_BLOB_ACCOUNT_URL: storageBlobEndpoint
+  PROMPTS_BLOB_CONTAINER: promptsContainerName
+  SOURCES_ATTACHMENTS_ACCOUNT_URL: storageBlobEndpoint
+  SOURCES_ATTACHMENTS_CONTAINER: attachmentsContainerName
+}, empty(searchSemanticConfiguration) ? {} : {
+  SEARCH_SEMANTIC_CONFIGURATION: searchSemanticConfiguration
+})
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+      appSettings: [for setting in items(appSettings): {
+        name: setting.key
+        value: setting.value
+      }]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// No publishing with a user name and password (FTP or the SCM site): azd deploys with Entra ID.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output name string = functionApp.name
+output url string = 'https://${functionApp.properties.defaultHostName}'
