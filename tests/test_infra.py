@@ -183,32 +183,22 @@ def _declaration(path: Path, keyword: str, name: str) -> str:
     text = _without_comments(path.read_text())
     match = re.search(rf"^{keyword}\s+{name}\b[^=\n]*=\s*", text, re.MULTILINE)
     assert match, f"{keyword} {name} not found in {path.name}"
-    start = match.end()
     # An expression ends at the end of its line, unless a bracket opened on it is still open.
-    i, depth_closers = start, {"{": "}", "[": "]", "(": ")"}
-    while i < len(text) and text[i] != "\n":
-        c = text[i]
-        if c == "'":
-            i = _skip_string(text, i)
-        elif c in depth_closers:
-            i = _skip_expression(text, i + 1, depth_closers[c])
-        else:
-            i += 1
-    return text[start:i]
+    return text[match.end() : _scan_to(text, match.end(), "\n")]
 
 
 _KEY = re.compile(r"\s*(?:([A-Za-z_]\w*)|'([^'\\$]*)')\s*:")
 
 
-def _value_end(expression: str, i: int) -> int:
-    """Where the value starting at expression[i] ends: a newline, comma or closing brace."""
+def _scan_to(text: str, i: int, stops: str) -> int:
+    """The first of `stops` from text[i] on, outside strings and brackets."""
     closers = {"{": "}", "[": "]", "(": ")"}
-    while i < len(expression) and expression[i] not in "\n,}":
-        c = expression[i]
+    while i < len(text) and text[i] not in stops:
+        c = text[i]
         if c == "'":
-            i = _skip_string(expression, i)
+            i = _skip_string(text, i)
         elif c in closers:
-            i = _skip_expression(expression, i + 1, closers[c])
+            i = _skip_expression(text, i + 1, closers[c])
         else:
             i += 1
     return i
@@ -225,7 +215,7 @@ def _object_entries(expression: str) -> list[tuple[str, str]]:
         if key_may_start and stack.count("{") == 1 and stack[-1] == "{":
             match = _KEY.match(expression, i)
             if match:
-                end = _value_end(expression, match.end())
+                end = _scan_to(expression, match.end(), "\n,}")  # a value ends at a newline, comma or brace
                 entries.append((match.group(1) or match.group(2), expression[match.end() : end].strip()))
                 i, key_may_start = end, False
                 continue

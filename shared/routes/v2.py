@@ -47,11 +47,11 @@ async def flexible_rag_mm(req: Request) -> Response:
     return await _flexible_turn(req, "rag-mm")
 
 
-async def _flexible_turn(req: Request, endpoint: str) -> Response:
+async def _flexible_turn(req: Request, name: str) -> Response:
     from shared.backends import orchestrator
     from shared.wire import v2 as wire
 
-    flavor = wire.FLAVORS[endpoint]
+    flavor = wire.FLAVORS[name]
     body = await parse(req, flavor.request)
     if isinstance(body, JSONResponse):
         return body
