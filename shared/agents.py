@@ -28,10 +28,7 @@ def agent_turn(
     over temperature 0; `extra_filter` is ANDed with the agent's own filter."""
     retrieval = agent.retrieval
     filters = [f for f in (retrieval.filter, extra_filter) if f]
-    defaults = {"temperature": 0.0} | agent.parameters
-    chosen = defaults | {k: v for k, v in (parameters or {}).items() if v is not None}
-    if chosen.get("stop") is not None:
-        chosen["stop"] = tuple(chosen["stop"])
+    defaults = GenerationParams.of({"temperature": 0.0, **agent.parameters, "alias": agent.model})
     return TurnRequest(
         question=question,
         history=history,
@@ -45,7 +42,7 @@ def agent_turn(
         prompt=PromptSpec(
             system_template=agent.system_prompt, system_file=agent.system_prompt_file, variables=variables or {}
         ),
-        generation=GenerationParams(alias=alias or agent.model, **chosen),
+        generation=GenerationParams.of({**(parameters or {}), "alias": alias}).with_defaults(defaults),
         user_id=user_id,
         session_id=session_id,
         session_must_exist=session_must_exist,

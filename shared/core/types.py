@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -91,6 +92,18 @@ class GenerationParams:
     seed: int | None = None
     n: int | None = None  # completions to generate
     reasoning_effort: ReasoningEffort | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> GenerationParams:
+        """From plain values (a request's, a variant's, an agent's): None is unset, stop a list or tuple."""
+        chosen = {k: v for k, v in values.items() if v is not None}
+        if "stop" in chosen:
+            chosen["stop"] = tuple(chosen["stop"])
+        return cls(**chosen)
+
+    def with_defaults(self, defaults: GenerationParams) -> GenerationParams:
+        """These parameters, with `defaults` for those left unset."""
+        return replace(defaults, **{k: v for k, v in self.__dict__.items() if v is not None})
 
     def overrides(self) -> dict[str, Any]:
         """The sampling parameters the request set explicitly (n included, reasoning apart)."""

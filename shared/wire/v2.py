@@ -129,10 +129,8 @@ class OverrideConfig(BaseModel):
                 values.update(params.model_dump(exclude_none=True))
         if self.n is not None:  # override_config.n > override_config.params.n > the alias's default
             values["n"] = self.n
-        if "stop" in values:
-            values["stop"] = tuple(values["stop"])
         effort = self.reasoning_effort or (self.reasoning.effort if self.reasoning else None)
-        return GenerationParams(alias=alias, reasoning_effort=effort, **values)
+        return GenerationParams.of({**values, "alias": alias, "reasoning_effort": effort})
 
 
 class FlexibleChatRequest(_Strict):
@@ -415,13 +413,6 @@ def _sources_summary(history: list[ChatMessageOut]) -> SourcesSummary:
     )
 
 
-def _with_variant(generation: GenerationParams, variant: Variant) -> GenerationParams:
-    """The variant's model and parameters, under what the request set itself."""
-    defaults = {k: tuple(v) if k == "stop" else v for k, v in variant.params.items()}
-    explicit = {k: v for k, v in generation.__dict__.items() if v is not None}
-    return GenerationParams(**{**defaults, "alias": variant.llm, **explicit})
-
-
 @dataclass(frozen=True)
 class Flavor:
     """One of the four /flexible-* endpoints: its wire shapes and how its turns run."""
@@ -456,7 +447,8 @@ class FlexibleCall:
         generation = body.override_config.generation()
         system_file, response_file = body.system_prompt_file, body.response_template_file
         if variant is not None:
-            generation = _with_variant(generation, variant)
+            # The variant's model and parameters, under what the request set itself.
+            generation = generation.with_defaults(GenerationParams.of({**variant.params, "alias": variant.llm}))
             if body.system_prompt_template is None:
                 system_file = system_file or variant.system_prompt_file
             if body.response_template is None:
