@@ -6,6 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from shared.core.types import Image, Message, Source
+from shared.text import shortened
 
 TITLE_CHARS = 80
 
@@ -30,6 +31,4 @@ def message_from_record(record: dict[str, Any]) -> Message:
 
 def session_title(messages: list[Message] | tuple[Message, ...]) -> str:
     """A session's name in listings: its first question, on one line, shortened."""
-    first = next((m.content for m in messages if m.role == "user"), "")
-    line = " ".join(first.split())
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+    return shortened(next((m.content for m in messages if m.role == "user"), ""), TITLE_CHARS)

@@ -10,9 +10,10 @@ from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
 from shared.retrieval.multi_source import SourceQuery
 from shared.retrieval.request_context import DocumentRef
+from shared.text import shortened
+from shared.wire.citations import SNIPPET_CHARS
 from shared.wire.v2 import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN
 
-SNIPPET_CHARS = 300
 PREVIEW_CHARS = 200
 
 
@@ -202,11 +203,6 @@ class ChatCompleteResponse(BaseModel):
     conversation_id: str | None
 
 
-def _snippet(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def chat_complete_response(
     body: ChatCompleteRequest,
     result: TurnResult,
@@ -227,7 +223,7 @@ def chat_complete_response(
                     index=index,
                     title=source.fields.get("title"),
                     content_length=content_lengths.get(source.id, len(source.text)),
-                    content_preview=_snippet(source.text, PREVIEW_CHARS),
+                    content_preview=shortened(source.text, PREVIEW_CHARS),
                 )
             )
         else:
@@ -238,7 +234,7 @@ def chat_complete_response(
                     storage_key=source.fields.get("filename"),
                     similarity=round(source.score, 6),
                     model_name=embedding_model,
-                    snippet=_snippet(source.text, SNIPPET_CHARS),
+                    snippet=shortened(source.text, SNIPPET_CHARS),
                     metadata={
                         **metadata,
                         "source": source.index_name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from shared.core.types import Source
+from shared.text import shortened
 
 SNIPPET_CHARS = 300
 
@@ -19,12 +20,11 @@ class Citation(BaseModel):
 
 
 def citation(index: int, source: Source) -> Citation:
-    text = " ".join(source.text.split())
     return Citation(
         index=index,
         id=source.id,
         title=source.fields.get("title"),
         filename=source.fields.get("filename"),
         score=source.score,
-        snippet=text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…",
+        snippet=shortened(source.text, SNIPPET_CHARS),
     )
