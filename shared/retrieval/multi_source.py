@@ -65,7 +65,9 @@ class MultiSourceSearch:
     ) -> MultiSourceResult:
         if strategy == "sequential":
             return await self._sequential(query, sources, max_total, identity)
-        found = await asyncio.gather(*(self._search(query, s, strategy, identity) for s in sources))
+        # Ensemble measures similarity itself (keyword hits have no cosine): the query is embedded once.
+        vector = await self._embeddings.embed_query(query) if strategy == "ensemble" else None
+        found = await asyncio.gather(*(self._search(query, s, identity, vector) for s in sources))
         result = MultiSourceResult([], sum(len(hits) for hits in found), [s.name for s in sources])
         if strategy == "merge":
             merged = [h for hits in found for h in hits]
@@ -85,15 +87,18 @@ class MultiSourceSearch:
         for source in sources:
             if len(result.hits) >= max_total:
                 break
-            hits = await self._search(query, source, "sequential", identity)
+            hits = await self._search(query, source, identity)
             result.sources_searched.append(source.name)
             result.candidates_evaluated += len(hits)
             result.hits.extend(hits[: max_total - len(result.hits)])
         return result
 
-    async def _search(self, query: str, source: SourceQuery, strategy: Strategy, identity: str | None) -> list[Hit]:
-        """The source's best `limit` hits, best first, less those under its similarity threshold."""
-        ensemble = strategy == "ensemble"
+    async def _search(
+        self, query: str, source: SourceQuery, identity: str | None, ensemble_vector: np.ndarray | None = None
+    ) -> list[Hit]:
+        """The source's best `limit` hits, best first, less those under its similarity threshold:
+        by vector search, or (given the query's vector) by hybrid search, the ensemble's."""
+        ensemble = ensemble_vector is not None
         spec = RetrievalSpec(
             query=query,
             top_k=source.limit,
@@ -105,7 +110,7 @@ class MultiSourceSearch:
         found = await self._retrievers[source.name].search(query, spec, identity)
         sources = found.sources
         if ensemble:
-            similarities = await self._similarities(query, sources)
+            similarities = await self._similarities(ensemble_vector, sources)
         else:
             similarities = [s.score for s in sources]  # a vector-only search scores by cosine
         return [
@@ -114,9 +119,8 @@ class MultiSourceSearch:
             if similarity >= source.threshold
         ]
 
-    async def _similarities(self, query: str, sources: Sequence[Source]) -> list[float]:
+    async def _similarities(self, question: np.ndarray, sources: Sequence[Source]) -> list[float]:
         if not sources:
             return []
-        question = await self._embeddings.embed_query(query)
         passages = await self._embeddings.embed_documents([s.text for s in sources])
         return [float(v) for v in np.asarray(passages) @ np.asarray(question)]

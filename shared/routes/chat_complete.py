@@ -44,14 +44,15 @@ async def chat_complete(req: Request) -> JSONResponse:
         return error_response(status, error.message, code=error.code, stage=error.stage)
 
     sources = data_sources()
-    backends_used = {sources[name].backend for name in (context.found.sources_searched if context.found else [])}
+    embedding_model = get_settings().embeddings.model_name
     search = None
     if context.found is not None:
-        keyword = body.rag_config is not None and body.rag_config.retrieval_strategy == "ensemble"
+        backends_used = {sources[name].backend for name in context.found.sources_searched}
+        keyword = context.strategy == "ensemble"
         search = wire.SearchMetadata(
-            strategy=body.rag_config.retrieval_strategy if body.rag_config else "merge",
+            strategy=context.strategy,
             candidates_evaluated=context.found.candidates_evaluated,
-            embedding_model=get_settings().embeddings.model_name,
+            embedding_model=embedding_model,
             index_type=", ".join(sorted(INDEX_TYPES[b] for b in backends_used)),
             vector_weight=0.5 if keyword else 1.0,
             keyword_weight=0.5 if keyword else 0.0,
@@ -61,7 +62,7 @@ async def chat_complete(req: Request) -> JSONResponse:
     response = wire.chat_complete_response(
         body,
         result,
-        embedding_model=get_settings().embeddings.model_name,
+        embedding_model=embedding_model,
         index_types={name: INDEX_TYPES[s.backend] for name, s in sources.items()},
         search=search,
         content_lengths=context.content_lengths,
