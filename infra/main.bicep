@@ -18,11 +18,18 @@ param location string
 @description('Object id of the deploying user or service principal (azd passes AZURE_PRINCIPAL_ID). It gets the roles the post-provision hook needs; empty: none.')
 param principalId string = ''
 
+@description('What principalId is: User for a person, ServicePrincipal when azd runs in a pipeline (AZURE_PRINCIPAL_TYPE).')
 @allowed([
   'User'
   'ServicePrincipal'
 ])
 param principalType string = 'User'
+
+@description('Client id of the Entra ID app registration for the API (AZURE_AUTH_CLIENT_ID): the preprovision hook creates or reuses it. Bearer tokens must be issued for it.')
+param authClientId string = ''
+
+@description('Trust the user id each request asserts, for a backend that calls behind the function key and vouches for its users (AZURE_TRUST_CALLER_ASSERTED_USERS): bearer tokens are then not validated. Default false.')
+param trustCallerAssertedUsers bool = false
 
 @description('Default: rg-<environment name>.')
 param resourceGroupName string = ''
@@ -299,6 +306,8 @@ module functionApp 'modules/functionapp.bicep' = {
     cosmosDatabaseName: cosmos.outputs.databaseName
     cosmosContainerName: cosmos.outputs.containerName
     historyTtlSeconds: historyTtlSeconds
+    authClientId: authClientId
+    trustCallerAssertedUsers: trustCallerAssertedUsers
   }
   // The connection string is read from Application Insights: it must exist first.
   dependsOn: [
@@ -327,3 +336,5 @@ output AZURE_COSMOS_CONTAINER string = cosmos.outputs.containerName
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output AZURE_STORAGE_PROMPTS_CONTAINER string = storage.outputs.promptsContainerName
 output AZURE_STORAGE_ATTACHMENTS_CONTAINER string = storage.outputs.attachmentsContainerName
+// The hook shares the sample corpus with the deploying principal (allowed_principals).
+output AZURE_DEPLOYER_PRINCIPAL_ID string = principalId

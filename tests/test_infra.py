@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from shared.config import PROJECT_ROOT, SETTINGS_CLASSES, HistorySettings, RemoteModel
+from tests.bicep_text import declaration, evaluate, object_keys, without_comments
 
 INFRA = PROJECT_ROOT / "infra"
 MAIN = INFRA / "main.bicep"
@@ -120,126 +121,8 @@ print(json.dumps(report))
 """
 
 
-# --- reading Bicep text ---------------------------------------------------------------
-
-
-def _skip_string(text: str, i: int) -> int:
-    """The index just past the string literal starting at text[i] ('...' or '''...''')."""
-    if text.startswith("'''", i):
-        end = text.find("'''", i + 3)
-        assert end != -1, "unterminated multi-line string"
-        return end + 3
-    i += 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-        elif text.startswith("${", i):
-            i = _skip_expression(text, i + 2, "}")
-        elif text[i] == "'":
-            return i + 1
-        else:
-            i += 1
-    raise AssertionError("unterminated string")
-
-
-def _skip_expression(text: str, i: int, closer: str) -> int:
-    """The index just past `closer` at depth 0, from text[i] (strings and nesting skipped)."""
-    pairs = {"{": "}", "[": "]", "(": ")"}
-    stack = [closer]
-    while i < len(text):
-        c = text[i]
-        if c == "'":
-            i = _skip_string(text, i)
-            continue
-        if c in pairs:
-            stack.append(pairs[c])
-        elif c == stack[-1]:
-            stack.pop()
-            if not stack:
-                return i + 1
-        i += 1
-    raise AssertionError(f"no closing {closer!r}")
-
-
-def _without_comments(text: str) -> str:
-    out, i = [], 0
-    while i < len(text):
-        if text[i] == "'":
-            end = _skip_string(text, i)
-            out.append(text[i:end])
-            i = end
-        elif text.startswith("//", i):
-            i = text.find("\n", i) if "\n" in text[i:] else len(text)
-        elif text.startswith("/*", i):
-            i = text.index("*/", i) + 2
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
-
-
-def _declaration(path: Path, keyword: str, name: str) -> str:
-    """The expression of `var name = ...` (or resource/param...), balanced, comments removed."""
-    text = _without_comments(path.read_text())
-    match = re.search(rf"^{keyword}\s+{name}\b[^=\n]*=\s*", text, re.MULTILINE)
-    assert match, f"{keyword} {name} not found in {path.name}"
-    # An expression ends at the end of its line, unless a bracket opened on it is still open.
-    return text[match.end() : _scan_to(text, match.end(), "\n")]
-
-
-_KEY = re.compile(r"\s*(?:([A-Za-z_]\w*)|'([^'\\$]*)')\s*:")
-
-
-def _scan_to(text: str, i: int, stops: str) -> int:
-    """The first of `stops` from text[i] on, outside strings and brackets."""
-    closers = {"{": "}", "[": "]", "(": ")"}
-    while i < len(text) and text[i] not in stops:
-        c = text[i]
-        if c == "'":
-            i = _skip_string(text, i)
-        elif c in closers:
-            i = _skip_expression(text, i + 1, closers[c])
-        else:
-            i += 1
-    return i
-
-
-def _object_entries(expression: str) -> list[tuple[str, str]]:
-    """(key, value expression) of the object literals in an expression that sit in no other
-    object literal (the arguments of union(), the branches of a conditional), in order."""
-    entries: list[tuple[str, str]] = []
-    stack: list[str] = []
-    i, key_may_start = 0, False
-    while i < len(expression):
-        c = expression[i]
-        if key_may_start and stack.count("{") == 1 and stack[-1] == "{":
-            match = _KEY.match(expression, i)
-            if match:
-                end = _scan_to(expression, match.end(), "\n,}")  # a value ends at a newline, comma or brace
-                entries.append((match.group(1) or match.group(2), expression[match.end() : end].strip()))
-                i, key_may_start = end, False
-                continue
-        key_may_start = False
-        if c == "'":
-            i = _skip_string(expression, i)
-            continue
-        if c in "{[(":
-            stack.append(c)
-            key_may_start = c == "{"
-        elif c in "}])":
-            stack.pop()
-        elif c in "\n,":
-            key_may_start = True
-        i += 1
-    return entries
-
-
-def _object_keys(expression: str) -> list[str]:
-    return [key for key, _ in _object_entries(expression)]
-
-
 def _app_settings() -> list[str]:
-    return _object_keys(_declaration(FUNCTION_APP, "var", "appSettings"))
+    return object_keys(declaration(FUNCTION_APP, "var", "appSettings"))
 
 
 def _app_setting_names() -> set[str]:
@@ -323,7 +206,7 @@ def test_azure_mode_settings_are_all_set():
 
 
 def test_the_settings_are_the_ones_applied_to_the_function_app():
-    text = _without_comments(FUNCTION_APP.read_text())
+    text = without_comments(FUNCTION_APP.read_text())
     loop = r"appSettings:\s*\[for (\w+) in items\(appSettings\):\s*\{\s*name: \1\.key\s+value: \1\.value\s*\}\]"
     assert re.search(loop, text)
 
@@ -331,28 +214,22 @@ def test_the_settings_are_the_ones_applied_to_the_function_app():
 def test_the_settings_loop_uses_only_values_known_at_deployment_start():
     """A for-expression needs a value known when the deployment starts (Bicep error BCP178):
     no property of a resource of this file may reach appSettings. No compiler runs offline."""
-    text = _without_comments(FUNCTION_APP.read_text())
+    text = without_comments(FUNCTION_APP.read_text())
     resources = set(re.findall(r"^resource (\w+) ", text, re.MULTILINE))
     for name in ("appSettings", "llmModels"):
-        words = set(re.findall(r"\b[A-Za-z_]\w*\b", _declaration(FUNCTION_APP, "var", name)))
+        words = set(re.findall(r"\b[A-Za-z_]\w*\b", declaration(FUNCTION_APP, "var", name)))
         assert resources and words.isdisjoint(resources), name
 
 
-def _sample(expression: str) -> object:
-    """A stand-in for a settings value: literals as they are, a parameter by its declared type
-    (a string parameter stands for itself, so the same parameter gives the same value)."""
-    text = FUNCTION_APP.read_text()
-    if re.fullmatch(r"'[^'\\$]*'", expression):
-        return expression[1:-1]
-    if match := re.fullmatch(r"string\((\w+)\)", expression):
-        value = _sample(match.group(1))
-        return value if isinstance(value, str) else json.dumps(value)
-    if expression == "llmModels":
-        entries = _object_entries(_declaration(FUNCTION_APP, "var", "llmModels")[1:-1])
-        return [{key: _sample(value) for key, value in entries}]
-    declared = re.search(rf"^param {expression} (\w+)", text, re.MULTILINE)
-    assert declared, f"cannot stand in for {expression!r}: teach _sample"
-    return {"string": expression, "int": 1000, "bool": True}[declared.group(1)]
+def deployed_settings(monkeypatch, values: dict[str, object] | None = None) -> dict[str, str]:
+    """The Function App's settings for these parameter values (stand-ins for the rest), as the
+    only app settings in the environment."""
+    for name in _app_setting_names():
+        monkeypatch.delenv(name, raising=False)
+    env = evaluate(declaration(FUNCTION_APP, "var", "appSettings"), FUNCTION_APP, values)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
 
 
 def test_the_app_reads_the_settings_as_azure_mode(monkeypatch):
@@ -360,12 +237,7 @@ def test_the_app_reads_the_settings_as_azure_mode(monkeypatch):
     and select every Azure backend, signed in with Entra ID."""
     from shared import config
 
-    for name in _app_setting_names():
-        monkeypatch.delenv(name, raising=False)
-    env = {name: _sample(value) for name, value in _object_entries(_declaration(FUNCTION_APP, "var", "appSettings"))}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
+    env = deployed_settings(monkeypatch, {"authClientId": "client-id"})
     settings = {cls: cls() for cls in SETTINGS_CLASSES}
 
     model = settings[config.ModelSettings]
@@ -390,20 +262,20 @@ def test_the_app_reads_the_settings_as_azure_mode(monkeypatch):
 
 
 def test_llm_models_entries_are_remote_models_signed_in_with_entra_id():
-    models = _declaration(FUNCTION_APP, "var", "llmModels").strip()
+    models = declaration(FUNCTION_APP, "var", "llmModels").strip()
     assert models.startswith("[") and models.endswith("]")
-    keys = _object_keys(models[1:-1])
+    keys = object_keys(models[1:-1])
     assert {"alias", "provider", "model", "endpoint"} <= set(keys)
     assert set(keys) <= set(RemoteModel.model_fields) - {"api_key"}
     assert re.search(r"provider: 'azure_openai'", models)
 
 
 def test_the_cosmos_container_is_what_the_history_store_expects():
-    container = _declaration(COSMOS, "resource", "container")
+    container = declaration(COSMOS, "resource", "container")
     assert re.search(r"partitionKey:\s*\{\s*paths:\s*\[\s*'/userId'\s*\]", container)
     # TTL on (-1: no default expiry): per-item ttl (HISTORY_TTL_SECONDS) only works with it.
     assert re.search(r"^\s*defaultTtl: -1\s*$", container, re.MULTILINE)
-    text = _without_comments(COSMOS.read_text())
+    text = without_comments(COSMOS.read_text())
     defaults = HistorySettings.model_fields
     assert f"param databaseName string = '{defaults['cosmos_database'].default}'" in text
     assert f"param containerName string = '{defaults['cosmos_container'].default}'" in text
@@ -411,10 +283,10 @@ def test_the_cosmos_container_is_what_the_history_store_expects():
 
 
 def test_the_function_app_is_flex_consumption_and_locked_down():
-    text = _without_comments(FUNCTION_APP.read_text())
+    text = without_comments(FUNCTION_APP.read_text())
     assert re.search(r"sku:\s*\{\s*tier: 'FlexConsumption'\s+name: 'FC1'", text)
     assert "kind: 'functionapp,linux'" in text
-    assert re.search(r"runtime:\s*\{\s*name: 'python'\s+version: '3\.11'", text)
+    assert re.search(r"runtime:\s*\{\s*name: 'python'\s+version: '3\.\d+'", text)
     assert re.search(r"type: 'UserAssignedIdentity'", text)
     for line in ("httpsOnly: true", "minTlsVersion: '1.2'", "ftpsState: 'Disabled'", "'azd-service-name': 'api'"):
         assert line in text, line
@@ -427,8 +299,8 @@ def test_no_service_accepts_keys():
         "search.bicep": "disableLocalAuth: true",
         "openai.bicep": "disableLocalAuth: true",
     }.items():
-        assert line in _without_comments((INFRA / "modules" / module).read_text()), module
-    assert "authOptions" not in _without_comments((INFRA / "modules" / "search.bicep").read_text())
+        assert line in without_comments((INFRA / "modules" / module).read_text()), module
+    assert "authOptions" not in without_comments((INFRA / "modules" / "search.bicep").read_text())
 
 
 # --- azd: parameters, outputs and the post-provision hook ---------------------------------

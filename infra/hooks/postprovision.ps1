@@ -43,5 +43,11 @@ function Invoke-WithRetry([string[]]$Arguments) {
     }
 }
 
+# Security trimming is on: the sample files (no allowed_principals) go to the deploying principal.
+$ingest = @('-m', 'shared.ingest', 'samples/corpus')
+if ($env:AZURE_DEPLOYER_PRINCIPAL_ID) {
+    $ingest += @('--default-principal', $env:AZURE_DEPLOYER_PRINCIPAL_ID)
+}
+
 Invoke-WithRetry @('-m', 'shared.templates.upload', 'prompts')
-Invoke-WithRetry @('-m', 'shared.ingest', 'samples/corpus')
+Invoke-WithRetry $ingest

@@ -49,5 +49,13 @@ retry() {
   done
 }
 
+# The deployed app trims search results to what the caller may see (SEARCH_SECURITY_FIELD),
+# and the sample files list no allowed_principals: share them with the deploying principal,
+# the one identity known here. Without it they are indexed, and no one finds them.
+set --
+if [ -n "${AZURE_DEPLOYER_PRINCIPAL_ID:-}" ]; then
+  set -- --default-principal "$AZURE_DEPLOYER_PRINCIPAL_ID"
+fi
+
 retry "$VENV/bin/python" -m shared.templates.upload prompts
-retry "$VENV/bin/python" -m shared.ingest samples/corpus
+retry "$VENV/bin/python" -m shared.ingest samples/corpus "$@"

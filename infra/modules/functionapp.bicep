@@ -56,6 +56,12 @@ param cosmosDatabaseName string
 param cosmosContainerName string
 param historyTtlSeconds int
 
+@description('Client id of the Entra ID app registration that bearer tokens for this API are issued for (the preprovision hook creates or reuses it). Unused when trustCallerAssertedUsers is true.')
+param authClientId string = ''
+
+@description('Trust the user id each request asserts (a backend calling behind the function key): turns bearer-token validation off. Off by default; the only switch that does.')
+param trustCallerAssertedUsers bool = false
+
 // LLM_MODELS: one remote model, the chat deployment, reached with Entra ID (no api_key).
 // Its keys are fields of shared.config.RemoteModel (tests/test_infra.py checks them).
 var llmModels = [
@@ -83,6 +89,12 @@ var appSettings = union({
   PYTHON_ENABLE_INIT_INDEXING: '1'
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   HTTP_AUTH_LEVEL: 'function'
+  // Who the caller is: a validated Entra ID token, unless this deployment trusts the caller to say.
+  AUTH_TOKEN_VALIDATION: trustCallerAssertedUsers ? 'false' : 'true'
+  AUTH_TRUST_ASSERTED_USERS: trustCallerAssertedUsers ? 'true' : 'false'
+  // Security trimming is on either way: a search finds only documents that list the caller
+  // (the token's identity, or the asserted one). The index field is shared/retrieval/schema.py's.
+  SEARCH_SECURITY_FIELD: 'allowed_principals'
   LLM_PROVIDER: 'none'
   LLM_MODELS: string(llmModels)
   LLM_DEFAULT_ALIAS: chatDeploymentName
@@ -103,6 +115,14 @@ var appSettings = union({
   PROMPTS_BLOB_CONTAINER: promptsContainerName
   SOURCES_ATTACHMENTS_ACCOUNT_URL: storageBlobEndpoint
   SOURCES_ATTACHMENTS_CONTAINER: attachmentsContainerName
+}, trustCallerAssertedUsers ? {} : {
+  // v2.0 tokens (the hook sets requestedAccessTokenVersion 2): aud is the client id; a token
+  // asked for with the application ID URI as resource may carry the URI, so both are accepted.
+  AUTH_ISSUER: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+  AUTH_AUDIENCE: string([
+    authClientId
+    'api://${authClientId}'
+  ])
 }, empty(searchSemanticConfiguration) ? {} : {
   SEARCH_SEMANTIC_CONFIGURATION: searchSemanticConfiguration
 })
@@ -162,9 +182,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
       }
+      // The version the host-load check runs (the Makefile's .venv313; tests/test_infra_defaults.py).
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.13'
       }
     }
   }
