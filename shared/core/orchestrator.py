@@ -32,6 +32,7 @@ from shared.core.types import (
     Source,
     SourcesFound,
     TemplateInfo,
+    ToolCallDelta,
     TurnCompleted,
     TurnError,
     TurnEvent,
@@ -228,6 +229,8 @@ class Orchestrator:
                 async for piece in self._stream(turn, messages, params):
                     if isinstance(piece, Completion):
                         completion = piece
+                    elif isinstance(piece, ToolCallDelta):
+                        yield piece
                     else:
                         yield AnswerDelta(piece)
             elif not turn.errors:
@@ -288,6 +291,7 @@ class Orchestrator:
                 search=turn.search,
                 search_query=turn.search_query,
                 finish_reason=completion.finish_reason if completion else None,
+                tool_calls=completion.tool_calls if completion else (),
             )
         )
 
@@ -330,12 +334,13 @@ class Orchestrator:
         async def system_message() -> Message:
             turn.sources = tuple(sources)
             text = await self._renderer.render(system_template, turn.variables()) if system_template else ""
-            return Message("system", text.strip())
+            return Message("system", _with_instructions(text.strip(), system_template, request.prompt.variables))
 
         def assemble(system: Message) -> list[Message]:
             # Images go with the latest question only; earlier turns keep their text.
             latest = Message("user", request.question, images=request.images)
-            return [system, *(Message(m.role, m.content) for m in history), latest]
+            earlier = (replace(m, sources=(), images=()) for m in history)
+            return [system, *earlier, latest, *request.after_question]
 
         system = await system_message()
         tokens = model.count_tokens(assemble(system))
@@ -470,6 +475,15 @@ class Orchestrator:
             turn.errors.append(
                 TurnError("generation", "model_failed", "The language model failed to produce an answer.")
             )
+
+
+def _with_instructions(text: str, template: CompiledTemplate | None, variables: dict[str, Any]) -> str:
+    """The system prompt, with the client's `instructions` after it when the template left them out
+    (an agent's own prompt): what the client asks is never dropped silently."""
+    instructions = variables.get("instructions")
+    if not instructions or (template and "instructions" in template.variables_used):
+        return text
+    return f"{text}\n\n{instructions}" if text else instructions
 
 
 def _first_line(text: str) -> str:

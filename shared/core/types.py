@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 ReasoningEffort = Literal["low", "medium", "high", "auto"]
 
 
@@ -44,11 +44,22 @@ class Image:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function the model asks the client to call (OpenAI's tool_calls entry)."""
+
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+@dataclass(frozen=True)
 class Message:
     role: Role
     content: str
     sources: tuple[Source, ...] = ()
     images: tuple[Image, ...] = ()  # on user messages; the model sees those of the latest turn only
+    tool_calls: tuple[ToolCall, ...] = ()  # on assistant messages that called tools
+    tool_call_id: str | None = None  # on tool messages: the call this is the result of
 
 
 @dataclass(frozen=True)
@@ -92,13 +103,20 @@ class GenerationParams:
     seed: int | None = None
     n: int | None = None  # completions to generate
     reasoning_effort: ReasoningEffort | None = None
+    # OpenAI's wire shapes, passed through to remote models: {"type": "text" | "json_object" |
+    # "json_schema", "json_schema": {"name", "schema", "strict"}}, the function tools, the choice.
+    response_format: Mapping[str, Any] | None = None
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    tool_choice: str | Mapping[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> GenerationParams:
         """From plain values (a request's, a variant's, an agent's): None is unset, stop a list or tuple."""
         chosen = {k: v for k, v in values.items() if v is not None}
-        if "stop" in chosen:
-            chosen["stop"] = tuple(chosen["stop"])
+        for name in ("stop", "tools"):
+            if name in chosen:
+                chosen[name] = tuple(chosen[name])
         return cls(**chosen)
 
     def with_defaults(self, defaults: GenerationParams) -> GenerationParams:
@@ -106,8 +124,33 @@ class GenerationParams:
         return replace(defaults, **{k: v for k, v in self.__dict__.items() if v is not None})
 
     def overrides(self) -> dict[str, Any]:
-        """The sampling parameters the request set explicitly (n included, reasoning apart)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("alias", "reasoning_effort") and v is not None}
+        """The sampling parameters the request set explicitly (n included, reasoning and tools apart),
+        as llama.cpp's create_chat_completion takes them: response_format becomes
+        {"type": "json_object"} or {"type": "json_object", "schema": {...}} (its grammar), and
+        "text" is left out (plain text is the default)."""
+        chosen = {k: v for k, v in self.__dict__.items() if k not in _NOT_SAMPLING and v is not None}
+        output = _grammar_format(self.response_format)
+        if output:
+            chosen["response_format"] = output
+        return chosen
+
+    def tool_options(self) -> dict[str, Any]:
+        """What OpenAI-protocol models take besides sampling: tools, tool choice, response_format as sent."""
+        return {k: getattr(self, k) for k in _TOOL_OPTIONS if getattr(self, k) is not None}
+
+
+_TOOL_OPTIONS = ("response_format", "tools", "tool_choice", "parallel_tool_calls")
+_NOT_SAMPLING = ("alias", "reasoning_effort", *_TOOL_OPTIONS)
+
+
+def _grammar_format(response_format: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's response_format in llama.cpp's shape; None for plain text."""
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        return {"type": "json_object", "schema": dict(response_format["json_schema"].get("schema") or {})}
+    return None
 
 
 @dataclass(frozen=True)
@@ -132,6 +175,8 @@ class TurnRequest:
     session_id: str | None = None  # continue this user's stored conversation, and store this turn
     session_must_exist: bool = False  # an unknown session is refused (404) instead of started
     images: tuple[Image, ...] = ()  # with the question; needs a multimodal model
+    # The tool round trip after the question (assistant tool_calls, tool results), sent after it.
+    after_question: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,6 +218,7 @@ class Completion:
     finish_reason: str | None
     parameters: dict[str, Any]  # the effective values sent to the model
     reasoning_tokens: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # of the first choice
 
     @property
     def text(self) -> str:
@@ -236,6 +282,7 @@ class TurnResult:
     reasoning: Reasoning | None = None
     reasoning_tokens: int | None = None
     budget: PromptBudget | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # the tools the model asks the client to call
 
 
 @dataclass(frozen=True)
@@ -264,7 +311,7 @@ class SessionPage:
     continuation: str | None  # pass back for the next page; None on the last
 
 
-# Events a turn yields, in order: SourcesFound?, AnswerDelta*, TurnCompleted.
+# Events a turn yields, in order: SourcesFound?, AnswerDelta* and ToolCallDelta*, TurnCompleted.
 # Each API serializes them in its own wire format.
 
 
@@ -279,8 +326,18 @@ class AnswerDelta:
 
 
 @dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call as the model streams it: id and name come first, then arguments."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(frozen=True)
 class TurnCompleted:
     result: TurnResult
 
 
-TurnEvent = SourcesFound | AnswerDelta | TurnCompleted
+TurnEvent = SourcesFound | AnswerDelta | ToolCallDelta | TurnCompleted

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.config import RemoteModel
 from shared.core.errors import UpstreamError
-from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
+from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage, ToolCall, ToolCallDelta
 from shared.llm.tokens import count_messages
 from shared.openai_clients import azure_openai_client
 
@@ -67,7 +67,7 @@ class OpenAIChatModel:
             parameters["stop"] = list(parameters["stop"])
         if params.reasoning_effort:  # the core sends only what this model accepts
             parameters["reasoning_effort"] = params.reasoning_effort
-        return parameters
+        return {**parameters, **params.tool_options()}  # OpenAI's own shapes, not llama.cpp's
 
     def _failed(self, exc: Exception) -> UpstreamError:
         from openai import APIStatusError
@@ -76,13 +76,19 @@ class OpenAIChatModel:
         log.error("model %s failed: %s (%s)", self.info.alias, type(exc).__name__, status)
         return UpstreamError("model_failed", "The language model failed to produce an answer.")
 
-    async def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
+    async def stream(
+        self, messages: Sequence[Message], params: GenerationParams
+    ) -> AsyncIterator[str | ToolCallDelta | Completion]:
+        """Text and tool-call pieces, then the Completion. A reply that is not a readable stream
+        (an HTML error page, broken JSON) or holds no chunk at all is a failure, not an empty answer."""
         from openai import OpenAIError
 
         parameters = self._parameters(params)
         parts: list[str] = []
+        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
         usage = None
         finish = None
+        chunk_count = 0
         try:
             chunks = await self._client.chat.completions.create(
                 model=self._model,
@@ -92,14 +98,20 @@ class OpenAIChatModel:
                 **parameters,
             )
             async for chunk in chunks:
+                chunk_count += 1
                 usage = chunk.usage or usage
                 for choice in chunk.choices:
                     finish = choice.finish_reason or finish
+                    for call in choice.delta.tool_calls or ():
+                        yield _tool_call_piece(calls, call)
                     if choice.delta.content:
                         parts.append(choice.delta.content)
                         yield choice.delta.content
-        except OpenAIError as exc:
+        except (OpenAIError, ValueError, AttributeError) as exc:  # ValueError: data that is not JSON
             raise self._failed(exc) from exc
+        if not chunk_count:
+            log.error("model %s answered with no readable stream chunk", self.info.alias)
+            raise UpstreamError("model_failed", "The language model's reply could not be read.")
         yield Completion(
             choices=("".join(parts).strip(),),
             usage=TokenUsage(prompt=usage.prompt_tokens, completion=usage.completion_tokens)
@@ -107,6 +119,7 @@ class OpenAIChatModel:
             else TokenUsage(0, 0),
             finish_reason=finish,
             parameters=parameters,
+            tool_calls=tuple(ToolCall(*call) for _, call in sorted(calls.items())),
         )
 
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
@@ -132,11 +145,34 @@ class OpenAIChatModel:
             finish_reason=choices[0].finish_reason,
             parameters=parameters,
             reasoning_tokens=getattr(details, "reasoning_tokens", None),
+            tool_calls=tuple(
+                ToolCall(c.id, c.function.name, c.function.arguments) for c in choices[0].message.tool_calls or ()
+            ),
         )
 
 
+def _tool_call_piece(calls: dict[int, list[str]], call: Any) -> ToolCallDelta:
+    """One streamed tool-call delta, also added to `calls` (the whole calls, for the Completion)."""
+    name = call.function.name if call.function else None
+    arguments = (call.function.arguments if call.function else None) or ""
+    whole = calls.setdefault(call.index, ["", "", ""])
+    whole[0] = call.id or whole[0]
+    whole[1] = name or whole[1]
+    whole[2] += arguments
+    return ToolCallDelta(call.index, call.id, name, arguments)
+
+
 def _chat_message(message: Message) -> dict[str, Any]:
-    """A message in the Chat Completions format: text, or text and images as content parts."""
+    """A message in the Chat Completions format: text, or text and images as content parts;
+    an assistant's tool calls and a tool's result as OpenAI shapes them."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.tool_calls:
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+        return {"role": "assistant", "content": message.content or None, "tool_calls": calls}
     if not message.images:
         return {"role": message.role, "content": message.content}
     parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]

@@ -1,19 +1,20 @@
-"""The OpenAI-compatible API family (seeds 002 and 003): chat completions bound to a
-configured agent, the plain base-URL form (`model` names an agent or a model alias), and
-the model list. Official OpenAI SDKs and the Vercel AI SDK work against them unmodified.
+"""The OpenAI-compatible chat completions: bound to a configured agent, the plain base-URL
+form (`model` names an agent or a model alias), the Azure OpenAI route shape (the
+deployment names an agent or a model alias), and the model list. Official OpenAI SDKs,
+AzureOpenAI, LangChain, LlamaIndex, litellm and the Vercel AI SDK work against them unmodified.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
 
 from shared.config import Agent, get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import caller_id, endpoint, parse, refusal, stream_events
+from shared.routes.common import RequestModel, caller_id, endpoint, parse, refusal, stream_events
 
 if TYPE_CHECKING:
     from shared.wire.openai_compat import CompletionCall
@@ -27,7 +28,7 @@ async def agent_chat_completions(req: Request) -> Response:
     """Chat completions answered by one agent: its prompt, retrieval and model."""
     from shared.wire import openai_compat as wire
 
-    body = await parse(req, wire.ChatCompletionsRequest)
+    body = await parse_refusing(req, wire.ChatCompletionsRequest)
     if isinstance(body, JSONResponse):
         return body
     agent_id = req.path_params["agent_id"]
@@ -38,7 +39,8 @@ async def agent_chat_completions(req: Request) -> Response:
     if body.model not in (None, "", alias):
         problem = f"model {body.model!r} is not this agent's model ({alias!r}); leave model unset to use it"
         return refusal(req, RequestError(problem, field="model"))
-    return await _complete(req, wire.CompletionCall.start(agent, alias, body, caller_id(req, body.user)))
+    call = wire.CompletionCall.start(agent, alias, body, caller_id(req, body.user), takes_instructions=False)
+    return await _complete(req, call)
 
 
 @blueprint.route(route="v1/chat/completions", methods=["POST"])
@@ -48,19 +50,60 @@ async def chat_completions(req: Request) -> Response:
     an agent id (that agent answers) or a model alias (the default prompt and retrieval)."""
     from shared.wire import openai_compat as wire
 
-    body = await parse(req, wire.ChatCompletionsRequest)
+    body = await parse_refusing(req, wire.ChatCompletionsRequest)
     if isinstance(body, JSONResponse):
         return body
+    return await _by_name(req, body, body.model, "model")
+
+
+@blueprint.route(route="openai/deployments/{deployment}/chat/completions", methods=["POST"])
+@endpoint
+async def azure_chat_completions(req: Request) -> Response:
+    """The Azure OpenAI route shape (AzureOpenAI, AzureChatOpenAI): the deployment is an agent
+    id or a model alias; `api-version` is accepted and not used (the wire shape is the same)."""
+    from shared.wire import openai_compat as wire
+
+    body = await parse_refusing(req, wire.ChatCompletionsRequest)
+    if isinstance(body, JSONResponse):
+        return body
+    return await _by_name(req, body, req.path_params["deployment"], "deployment")
+
+
+def served_by(name: str | None) -> Agent | None:
+    """The agent a client names as its model: an agent id, or a model alias answered with the
+    default prompt and retrieval; None when it is neither."""
     settings = get_settings()
-    agent = settings.agents.find(body.model) if body.model else None
-    if agent is None and body.model in settings.model.aliases():
-        agent = Agent(id=uuid.uuid5(uuid.NAMESPACE_URL, f"model:{body.model}"), name=body.model, model=body.model)
+    agent = settings.agents.find(name) if name else None
+    if agent is None and name in settings.model.aliases():
+        agent = Agent(id=uuid.uuid5(uuid.NAMESPACE_URL, f"model:{name}"), name=name, model=name)
+    return agent
+
+
+def unknown_model(name: str | None, field: str) -> RequestError:
+    settings = get_settings()
+    known = [str(a.id) for a in settings.agents.definitions] + settings.model.aliases()
+    problem = f"no agent or model {name!r}; GET /api/v1/models lists them: {', '.join(known)}"
+    return RequestError(problem, field=field, status=404)
+
+
+async def _by_name(req: Request, body: Any, name: str | None, field: str) -> Response:
+    from shared.wire import openai_compat as wire
+
+    agent = served_by(name)
     if agent is None:
-        known = [str(a.id) for a in settings.agents.definitions] + settings.model.aliases()
-        problem = f"no agent or model {body.model!r}; GET /api/v1/models lists them: {', '.join(known)}"
-        return refusal(req, RequestError(problem, field="model", status=404))
-    alias = agent.model or settings.model.default_alias
-    return await _complete(req, wire.CompletionCall.start(agent, alias, body, caller_id(req, body.user)))
+        return refusal(req, unknown_model(name, field))
+    alias = agent.model or get_settings().model.default_alias
+    call = wire.CompletionCall.start(agent, alias, body, caller_id(req, body.user), takes_instructions=True)
+    return await _complete(req, call)
+
+
+async def parse_refusing(req: Request, model: type[RequestModel]) -> RequestModel | JSONResponse:
+    """The body as `model`, or the answer: 400 for an OpenAI parameter this service refuses
+    (RefusedParameters says why), else what `parse` answers."""
+    try:
+        return await parse(req, model)
+    except RequestError as exc:
+        return refusal(req, exc)
 
 
 async def _complete(req: Request, call: CompletionCall) -> Response:
@@ -91,3 +134,18 @@ async def list_models(req: Request) -> JSONResponse:
     ]
     cards += [wire.ModelCard(id=alias, created=0, owned_by="model", name=alias) for alias in settings.model.aliases()]
     return JSONResponse(wire.ModelList(data=cards).model_dump(mode="json"))
+
+
+@blueprint.route(route="v1/models/{model_id}", methods=["GET"])
+@endpoint
+async def retrieve_model(req: Request) -> JSONResponse:
+    """One agent or model alias, as models.retrieve reads it; 404 for neither."""
+    from shared.wire import openai_compat as wire
+
+    name = req.path_params["model_id"]
+    agent = served_by(name)
+    if agent is None:
+        return refusal(req, unknown_model(name, "model_id"))
+    owner = "agent" if get_settings().agents.find(name) else "model"
+    card = wire.ModelCard(id=name, created=0, owned_by=owner, name=agent.name)
+    return JSONResponse(card.model_dump(mode="json"))

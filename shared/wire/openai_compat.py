@@ -1,9 +1,9 @@
-"""Wire shapes of the OpenAI-compatible API family (seeds 002 and 003).
+"""Wire shapes of the OpenAI-compatible chat completions (and the model list).
 
 Chat completions bound to a configured agent, and the plain base-URL form where `model`
 names an agent or a model alias. Responses are exactly OpenAI's `chat.completion` and
-`chat.completion.chunk` objects; the sources travel in an extra `citations` field (and as
-[n] markers in the text), which OpenAI clients ignore.
+`chat.completion.chunk` objects, tool calls included; the sources travel in an extra
+`citations` field (and as [n] markers in the text), which OpenAI clients ignore.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -23,6 +23,8 @@ from shared.core.types import (
     AnswerDelta,
     Message,
     SourcesFound,
+    ToolCall,
+    ToolCallDelta,
     TurnCompleted,
     TurnEvent,
     TurnRequest,
@@ -30,10 +32,21 @@ from shared.core.types import (
 )
 from shared.wire import sse
 from shared.wire.citations import Citation, citation
+from shared.wire.openai_protocol import (
+    RefusedParameters,
+    ResponseFormat,
+    Tool,
+    ToolChoice,
+    check_tools_supported,
+    client_turn,
+    tool_call_out,
+    tool_generation,
+)
 from shared.wire.v2 import MAX_MESSAGE_CHARS
 
 MAX_N = 10
 SESSION_HEADER = "x-session-id"
+INSTRUCTION_ROLES = ("system", "developer")
 
 
 class TextPart(BaseModel):
@@ -43,15 +56,46 @@ class TextPart(BaseModel):
     text: str = Field(max_length=MAX_MESSAGE_CHARS)
 
 
+class FunctionCallIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    name: str = Field(max_length=64)
+    arguments: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class ToolCallIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
 class ChatMessageIn(BaseModel):
     # OpenAI clients may add fields such as `name`: accepted, not used.
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    role: str = Field(description="user or assistant; the agent owns the system prompt.")
-    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | list[TextPart] = Field(max_length=100)
+    role: str = Field(
+        description="user, assistant or tool; on the plain route also system and developer (the client's "
+        "instructions). The agent route takes user, assistant and tool: the agent owns the system prompt."
+    )
+    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | list[TextPart] | None = Field(
+        None, max_length=100, description="Null only on an assistant message with tool_calls."
+    )
+    tool_calls: list[ToolCallIn] | None = Field(None, max_length=128, description="An assistant's tool calls.")
+    tool_call_id: str | None = Field(None, max_length=256, description="On a tool message: the call it answers.")
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+    def message(self, n: int) -> Message:
+        """The core's message; RequestError for a tool result without its call id."""
+        if self.role == "tool" and not self.tool_call_id:
+            raise RequestError(f"messages[{n}]: a tool message needs the tool_call_id it answers", field="messages")
+        calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in self.tool_calls or ())
+        return Message(self.role, self.text(), tool_calls=calls, tool_call_id=self.tool_call_id)
 
 
 class StreamOptions(BaseModel):
@@ -60,7 +104,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionsRequest(BaseModel):
+class ChatCompletionsRequest(RefusedParameters):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
@@ -79,6 +123,10 @@ class ChatCompletionsRequest(BaseModel):
     user: str | None = Field(None, min_length=1, max_length=256, description="The end user, whose sessions these are.")
     create_session: bool = Field(False, description="Start a session; its id comes back in x-session-id.")
     store_in_session: uuid.UUID | None = Field(None, description="Continue this session, and store this turn in it.")
+    tools: list[Tool] | None = Field(None, max_length=128, description="Functions the model may call (remote models).")
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = Field(None, description="text, json_object or json_schema.")
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -95,9 +143,21 @@ class ChatCompletionsRequest(BaseModel):
 # --- responses ---
 
 
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str = Field(description="JSON text, as the model wrote it.")
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None = Field(description="Null when the model only calls tools.")
+    tool_calls: list[ToolCallOut] | None = None
 
 
 class Choice(BaseModel):
@@ -162,9 +222,12 @@ class CompletionCall:
     session_id: str | None  # a new one (create_session), the one to continue, or None
     id: str = ""
     created: int = 0
+    takes_instructions: bool = False  # system and developer messages: the plain route's, not an agent's
 
     @classmethod
-    def start(cls, agent: Agent, model_alias: str, body: ChatCompletionsRequest, user_id: str) -> CompletionCall:
+    def start(
+        cls, agent: Agent, model_alias: str, body: ChatCompletionsRequest, user_id: str, *, takes_instructions: bool
+    ) -> CompletionCall:
         session = str(uuid.uuid4()) if body.create_session else body.store_in_session
         return cls(
             agent,
@@ -174,25 +237,35 @@ class CompletionCall:
             str(session) if session else None,
             id=f"chatcmpl-{uuid.uuid4().hex}",
             created=int(time.time()),
+            takes_instructions=takes_instructions,
         )
 
     def turn_request(self) -> TurnRequest:
-        """The core's request; RequestError (400) for a system message or a turn that is not the user's."""
-        messages = self.body.messages
-        for n, message in enumerate(messages):
-            if message.role not in ("user", "assistant"):
+        """The core's request; RequestError (400) for a role this route does not take, a turn
+        that is not the user's (or a tool round trip after it), or tools the model cannot call."""
+        body = self.body
+        for n, message in enumerate(body.messages):
+            if message.role in INSTRUCTION_ROLES and not self.takes_instructions:
                 raise RequestError(
                     f"messages[{n}]: role {message.role!r} is not supported; the agent owns the system prompt, "
-                    "so send user and assistant messages only",
+                    "so send user and assistant messages only (POST /api/v1/chat/completions takes system "
+                    "and developer messages)",
                     field=f"messages.{n}.role",
                 )
-        if messages[-1].role != "user":
-            raise RequestError("the last message must be the user's question", field="messages")
-        body = self.body
-        return agent_turn(
+            if message.role not in (*INSTRUCTION_ROLES, "user", "assistant", "tool"):
+                raise RequestError(
+                    f"messages[{n}]: role {message.role!r} is not supported; use system, developer, user, "
+                    "assistant or tool",
+                    field=f"messages.{n}.role",
+                )
+        messages = [m.message(n) for n, m in enumerate(body.messages)]
+        conversation = client_turn(
+            [replace(m, role="system") if m.role == "developer" else m for m in messages], "messages"
+        )
+        turn = agent_turn(
             self.agent,
-            messages[-1].text(),
-            tuple(Message(m.role, m.text()) for m in messages[:-1]),
+            conversation.question,
+            conversation.history,
             user_id=self.user_id,
             session_id=self.session_id,
             session_must_exist=body.store_in_session is not None,
@@ -206,19 +279,26 @@ class CompletionCall:
                 "stop": body.stop,
                 "seed": body.seed,
                 "n": body.n,
+                **tool_generation(body.tools, body.tool_choice, body.parallel_tool_calls, body.response_format),
             },
+            variables={"instructions": conversation.instructions} if conversation.instructions else None,
         )
+        check_tools_supported(self.model_alias, turn.generation, sessions=bool(self.session_id))
+        return replace(turn, after_question=conversation.after_question)
 
     def completion(self, result: TurnResult) -> ChatCompletion:
         """The chat.completion object; UpstreamError when the turn could not answer."""
         _raise_if_failed(result)
+        calls = [ToolCallOut.model_validate(tool_call_out(c)) for c in result.tool_calls]
+        first = AssistantMessage(content=result.answer or (None if calls else ""), tool_calls=calls or None)
+        messages = [first, *(AssistantMessage(content=text) for text in result.answers[1:])]
         return ChatCompletion(
             id=self.id,
             created=self.created,
             model=self.model_alias,
             choices=[
-                Choice(index=i, message=AssistantMessage(content=text), finish_reason=result.finish_reason or "stop")
-                for i, text in enumerate(result.answers)
+                Choice(index=i, message=message, finish_reason=_finish_reason(result))
+                for i, message in enumerate(messages)
             ],
             usage=_usage(result),
             citations=[citation(i, s) for i, s in enumerate(result.sources, start=1)],
@@ -253,11 +333,11 @@ class CompletionCall:
         async for event in events:
             if isinstance(event, SourcesFound):
                 citations = [citation(i, s).model_dump() for i, s in enumerate(event.sources, start=1)]
-            elif isinstance(event, AnswerDelta):
+            elif isinstance(event, AnswerDelta | ToolCallDelta):
                 if not started:
                     started = True
                     yield self._delta({"role": "assistant", "content": ""}, citations=citations, **self._session())
-                yield self._delta({"content": event.text})
+                yield self._delta(_delta_of(event))
             elif isinstance(event, TurnCompleted):
                 result = event.result
                 if not started:
@@ -266,7 +346,7 @@ class CompletionCall:
                 if result.errors:
                     yield sse.data({"error": _error(result)})
                     return
-                yield self._delta({}, finish_reason=result.finish_reason or "stop")
+                yield self._delta({}, finish_reason=_finish_reason(result))
                 if self.body.stream_options and self.body.stream_options.include_usage:
                     usage = _usage(result)
                     yield self._chunk([], usage=usage.model_dump() if usage else None)
@@ -274,6 +354,23 @@ class CompletionCall:
 
     def _session(self) -> dict[str, Any]:
         return {"session_id": self.session_id} if self.body.create_session else {}
+
+
+def _finish_reason(result: TurnResult) -> str:
+    return result.finish_reason or ("tool_calls" if result.tool_calls else "stop")
+
+
+def _delta_of(event: AnswerDelta | ToolCallDelta) -> dict[str, Any]:
+    """A chunk's delta: text, or a piece of a tool call (id, type and name on its first piece only)."""
+    if isinstance(event, AnswerDelta):
+        return {"content": event.text}
+    call: dict[str, Any] = {"index": event.index}
+    if event.id:
+        call |= {"id": event.id, "type": "function"}
+    call["function"] = (
+        {"name": event.name, "arguments": event.arguments} if event.name else {"arguments": event.arguments}
+    )
+    return {"tool_calls": [call]}
 
 
 def _error(result: TurnResult) -> dict[str, Any]:

@@ -1,0 +1,187 @@
+"""What the OpenAI-protocol routes (chat completions, the Responses API) share beyond their
+own wire shapes: function tools, tool choice, structured output (response_format), a
+client-kept conversation split into the core's turn, and the refusal of parameters this
+service does not support, each with its reason and what to use instead (400, not 422).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.config import get_settings
+from shared.core.errors import RequestError
+from shared.core.types import GenerationParams, Message, ToolCall
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class FunctionDefinition(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = Field(None, max_length=10_000)
+    parameters: dict[str, Any] | None = Field(None, description="A JSON Schema for the arguments.")
+    strict: bool | None = None
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    type: Literal["function"] = Field(description="Only function tools: this service runs no built-in tools.")
+    function: FunctionDefinition
+
+
+class NamedFunction(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+
+
+class NamedToolChoice(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    type: Literal["function"]
+    function: NamedFunction
+
+
+ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice
+
+
+class TextFormat(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    type: Literal["text"]
+
+
+class JsonObjectFormat(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(BaseModel):
+    model_config = ConfigDict(strict=True, populate_by_name=True)
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = Field(None, max_length=10_000)
+    schema_: dict[str, Any] | None = Field(None, alias="schema", description="The JSON Schema the answer follows.")
+    strict: bool | None = None
+
+
+class JsonSchemaFormat(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")]
+
+# OpenAI parameters this service does not support: why, and what to use instead.
+CHAT_REFUSALS = {
+    "logprobs": "token log probabilities are not returned by this service; leave logprobs unset",
+    "top_logprobs": "token log probabilities are not returned by this service; leave top_logprobs unset",
+    "logit_bias": "token biasing is not supported; steer the answer with a system message instead",
+    "functions": "the deprecated functions field is not supported; send tools instead",
+    "function_call": "the deprecated function_call field is not supported; send tool_choice instead",
+    "audio": "this service answers in text only; leave audio unset",
+    "modalities": "this service answers in text only; leave modalities unset",
+    "prediction": "predicted outputs are not supported; leave prediction unset",
+    "web_search_options": "web search is not available; answers come from the knowledge base",
+    "store": "completions are not stored for later retrieval; use create_session or store_in_session",
+    "metadata": "request metadata is not stored; leave metadata unset",
+    "service_tier": "service tiers are not offered; leave service_tier unset",
+}
+# Values some clients send by default that ask for nothing: accepted and ignored.
+_HARMLESS = (None, False, "auto", "default")
+
+
+class RefusedParameters(BaseModel):
+    """A request model that refuses REFUSALS' parameters with a 400 naming the reason."""
+
+    REFUSALS: ClassVar[dict[str, str]] = CHAT_REFUSALS
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, reason in cls.REFUSALS.items():
+            if name in data and data[name] not in _HARMLESS:
+                # Not a ValueError: pydantic lets it through, so the route answers 400, not 422.
+                raise RequestError(f"{name} is not supported: {reason}", field=name)
+        return {k: v for k, v in data.items() if k not in cls.REFUSALS}
+
+
+def is_embedded(alias: str) -> bool:
+    return get_settings().model.remote(alias) is None
+
+
+def check_tools_supported(alias: str, generation: GenerationParams, *, sessions: bool) -> None:
+    """RequestError (400) when the model or the request cannot take tools. The embedded model
+    calls no tools; server-side sessions store questions and answers, not tool round trips."""
+    if not generation.tools:
+        return
+    if is_embedded(alias):
+        remote = [m.alias for m in get_settings().model.models]
+        hint = f"use a remote model ({', '.join(remote)})" if remote else "configure a remote model in LLM_MODELS"
+        raise RequestError(f"model {alias!r} cannot call tools: {hint}, or send no tools", field="tools")
+    if sessions:
+        raise RequestError(
+            "tools do not combine with server-side sessions (create_session, store_in_session, "
+            "previous_response_id): keep the conversation on the client and send all of it",
+            field="tools",
+        )
+    if (generation.n or 1) > 1:
+        raise RequestError("with tools, ask for one completion (n = 1)", field="n")
+
+
+def tool_call_out(call: ToolCall) -> dict[str, Any]:
+    """A tool call as Chat Completions shapes it."""
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+
+def tool_generation(
+    tools: list[Tool] | None, tool_choice: ToolChoice | None, parallel: bool | None, output: BaseModel | None
+) -> dict[str, Any]:
+    """The tool and output fields of GenerationParams, in OpenAI's Chat Completions shapes."""
+    return {
+        "tools": [t.model_dump(exclude_none=True) for t in tools] if tools else None,
+        "tool_choice": tool_choice if isinstance(tool_choice, str) or tool_choice is None else tool_choice.model_dump(),
+        "parallel_tool_calls": parallel,
+        "response_format": output.model_dump(by_alias=True, exclude_none=True) if output else None,
+    }
+
+
+@dataclass(frozen=True)
+class ClientTurn:
+    """A client-kept conversation as the core takes it: the latest user question, what came
+    before, the tool round trip after it, and the client's own instructions."""
+
+    question: str
+    history: tuple[Message, ...]
+    after_question: tuple[Message, ...]
+    instructions: str | None
+
+
+def client_turn(messages: Sequence[Message], field: str) -> ClientTurn:
+    """RequestError (400) unless the conversation ends with a user question, or with the
+    results of the tool calls the model made after it."""
+    rest = [m for m in messages if m.role != "system"]
+    questions = [i for i, m in enumerate(rest) if m.role == "user"]
+    if not questions:
+        raise RequestError("the conversation has no user message to answer", field=field)
+    tail = rest[questions[-1] + 1 :]
+    round_trip = all(m.role == "tool" or m.tool_calls for m in tail) and (not tail or tail[-1].role == "tool")
+    if not round_trip:
+        raise RequestError(
+            "the last message must be the user's question, or the tool results answering the tool calls "
+            "that followed it",
+            field=field,
+        )
+    instructions = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+    return ClientTurn(rest[questions[-1]].content, tuple(rest[: questions[-1]]), tuple(tail), instructions or None)
