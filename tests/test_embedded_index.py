@@ -100,3 +100,40 @@ async def test_new_chunks_are_searchable_without_a_restart(scratch):
     await run_ingest(index, folder)
 
     assert len((await retriever.search("penguins", RetrievalSpec())).sources) == 2
+
+
+async def principals_search(index, folder, identity, default_principals=()):
+    """Ingest `folder` with these default principals, then search it as `identity`, trimmed."""
+    from shared import backends
+
+    summary = await ingest(
+        folder,
+        EmbeddedIndexWriter(index),
+        backends.embeddings(),
+        prune=False,
+        chunker=Chunker(),
+        default_principals=default_principals,
+    )
+    options = SearchOptions(10, 50, security_field="allowed_principals")
+    result = await EmbeddedRetriever(index, backends.embeddings(), options).search("lantern", RetrievalSpec(), identity)
+    return summary, {source.fields["filename"] for source in result.sources}
+
+
+async def test_a_file_without_principals_is_found_by_no_one_unless_defaults_are_named(scratch):
+    index, folder, _ = scratch
+    (folder / "plain.md").write_text("The lantern room is on the third floor.")
+    (folder / "owned.md").write_text("The lantern key hangs in the office.")
+    (folder / "owned.md.meta.json").write_text('{"allowed_principals": ["bob"]}')
+
+    unshared, found_by_ana = await principals_search(index, folder, "ana")
+    assert (unshared.indexed, unshared.unshared, found_by_ana) == (2, 1, set())
+
+    shared, found_by_ana = await principals_search(index, folder, "ana", default_principals=("ana", "team"))
+    # Only the file that took the defaults is re-indexed; its own principals win elsewhere.
+    assert (shared.indexed, shared.unchanged, shared.unshared, found_by_ana) == (1, 1, 0, {"plain.md"})
+    _, found_by_team = await principals_search(index, folder, "team", default_principals=("ana", "team"))
+    _, found_by_bob = await principals_search(index, folder, "bob", default_principals=("ana", "team"))
+    assert (found_by_team, found_by_bob) == ({"plain.md"}, {"owned.md"})
+
+    again, found_by_ana = await principals_search(index, folder, "ana", default_principals=("team",))
+    assert (again.indexed, found_by_ana) == (1, set())

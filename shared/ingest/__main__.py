@@ -9,6 +9,11 @@ to FOLDER.
 Optional metadata for a file sits beside it in `<file name>.meta.json`, e.g. for
 `policy.pdf`, `policy.pdf.meta.json`: {"category": "hr", "tags": ["leave"],
 "allowed_principals": ["group-id"]}. Editing it re-indexes the file.
+
+A file whose metadata lists no allowed_principals gets the --default-principal ids; with
+none either, it lists no one, and where SEARCH_SECURITY_FIELD is set (every Azure
+deployment) no one finds it. A file is never shared with everyone unless an id that stands
+for everyone (e.g. a tenant-wide group) is named.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class Summary:
     unchanged: int = 0
     removed: int = 0
     failed: int = 0
+    unshared: int = 0  # files that list no principal: no one finds them under security trimming
 
 
 def find_files(folder: Path) -> dict[str, Path]:
@@ -63,7 +69,28 @@ def find_files(folder: Path) -> dict[str, Path]:
     }
 
 
-async def ingest(folder: Path, index: IndexWriter, embeddings: Embeddings, *, prune: bool, chunker: Chunker) -> Summary:
+def read_metadata(path: Path, default_principals: tuple[str, ...]) -> tuple[DocumentMetadata, str]:
+    """A file's metadata, its principals defaulted, and the hash of everything it is indexed from."""
+    sidecar = path.with_name(path.name + METADATA_SUFFIX)
+    sidecar_bytes = sidecar.read_bytes() if sidecar.is_file() else b""
+    metadata = DocumentMetadata.model_validate_json(sidecar_bytes or b"{}")
+    material = path.read_bytes() + sidecar_bytes
+    if not metadata.allowed_principals and default_principals:
+        metadata = metadata.model_copy(update={"allowed_principals": list(default_principals)})
+        # Part of what is indexed: other defaults re-index the file.
+        material += b"\0default-principals:" + "\0".join(default_principals).encode()
+    return metadata, hashlib.sha256(material).hexdigest()
+
+
+async def ingest(
+    folder: Path,
+    index: IndexWriter,
+    embeddings: Embeddings,
+    *,
+    prune: bool,
+    chunker: Chunker,
+    default_principals: tuple[str, ...] = (),
+) -> Summary:
     await index.ensure_index(embeddings.dimensions)
     files = find_files(folder)
     known = await index.document_hashes()
@@ -72,15 +99,13 @@ async def ingest(folder: Path, index: IndexWriter, embeddings: Embeddings, *, pr
     with tqdm(files.items(), desc="Indexing", unit="file") as progress:
         for name, path in progress:
             progress.set_postfix_str(name[-40:])
-            sidecar = path.with_name(path.name + METADATA_SUFFIX)
-            sidecar_bytes = sidecar.read_bytes() if sidecar.is_file() else b""
-            content_hash = hashlib.sha256(path.read_bytes() + sidecar_bytes).hexdigest()
-            if known.get(name) == content_hash:
-                summary.unchanged += 1
-                continue
             try:
+                metadata, content_hash = read_metadata(path, default_principals)
+                summary.unshared += not metadata.allowed_principals
+                if known.get(name) == content_hash:
+                    summary.unchanged += 1
+                    continue
                 document = extract(path)
-                metadata = DocumentMetadata.model_validate_json(sidecar_bytes or b"{}")
             except Exception as exc:  # one unreadable file must not stop the run
                 log.warning("skipped %s: %s", name, exc)
                 summary.failed += 1
@@ -126,6 +151,14 @@ def main() -> None:
     parser.add_argument(
         "--source", help="a named source of POST /api/v1/chat/complete (SOURCES_DEFINITIONS) instead of the main index"
     )
+    parser.add_argument(
+        "--default-principal",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a user or group id for files whose .meta.json lists no allowed_principals (repeatable; "
+        "default: none, so under security trimming no one finds those files)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not args.folder.is_dir():
@@ -135,7 +168,14 @@ def main() -> None:
         index = backends.index_writer(args.source)
         try:
             chunker = Chunker(args.chunk_tokens, args.overlap_tokens)
-            summary = await ingest(args.folder, index, backends.embeddings(), prune=args.prune, chunker=chunker)
+            summary = await ingest(
+                args.folder,
+                index,
+                backends.embeddings(),
+                prune=args.prune,
+                chunker=chunker,
+                default_principals=tuple(args.default_principal),
+            )
             return summary, index.name, await index.chunk_count()
         finally:
             await index.close()
@@ -156,6 +196,12 @@ def main() -> None:
         index_name,
         chunk_count,
     )
+    if summary.unshared:
+        log.warning(
+            "%d file(s) list no allowed_principals and no --default-principal was given: where "
+            "SEARCH_SECURITY_FIELD is set (every Azure deployment), no one finds them",
+            summary.unshared,
+        )
 
 
 if __name__ == "__main__":
