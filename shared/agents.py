@@ -18,6 +18,7 @@ def agent_turn(
     *,
     user_id: str,
     session_id: str | None = None,
+    session_owner: str | None = None,
     session_must_exist: bool = False,
     parameters: dict[str, Any] | None = None,
     alias: str | None = None,
@@ -45,5 +46,6 @@ def agent_turn(
         generation=GenerationParams.of({**(parameters or {}), "alias": alias}).with_defaults(defaults),
         user_id=user_id,
         session_id=session_id,
+        session_owner=session_owner,
         session_must_exist=session_must_exist,
     )

@@ -201,14 +201,20 @@ def index_writer(source_name: str | None = None) -> IndexWriter:
 
 @functools.cache
 def history_store() -> HistoryStore:
+    """The configured store, each call bounded by HISTORY_TIMEOUT_SECONDS and the HTTP deadline."""
+    from shared.history.bounded import BoundedHistoryStore
+
     settings = get_settings().history
+    store: HistoryStore
     if settings.backend == "cosmos":
         from shared.history.cosmos import CosmosHistoryStore
 
-        return CosmosHistoryStore(history_container(), keep=settings.max_messages, ttl_seconds=settings.ttl_seconds)
-    from shared.history.sqlite import SqliteHistoryStore
+        store = CosmosHistoryStore(history_container(), keep=settings.max_messages, ttl_seconds=settings.ttl_seconds)
+    else:
+        from shared.history.sqlite import SqliteHistoryStore
 
-    return SqliteHistoryStore(settings.sqlite_path, settings.ttl_seconds)
+        store = SqliteHistoryStore(settings.sqlite_path, settings.ttl_seconds)
+    return BoundedHistoryStore(store, min(settings.timeout_seconds, get_settings().http.deadline_seconds))
 
 
 def history_container() -> ContainerProxy:

@@ -66,6 +66,11 @@ class AuthSettings(BaseSettings):
     identity_claims: list[str] = Field(
         default_factory=lambda: ["oid", "sub"], description="The first present is the caller's identity."
     )
+    trust_asserted_users: bool = Field(
+        False,
+        description="Without tokens, take the user id a request asserts as its identity: only for a trusted "
+        "backend behind the function key.",
+    )
 
     @model_validator(mode="after")
     def _validation_needs_an_issuer(self) -> AuthSettings:
@@ -246,6 +251,9 @@ class HistorySettings(BaseSettings):
         None, ge=1, description="Sessions expire this long after their last turn; unset keeps them."
     )
     sqlite_path: Path = DATA_DIR / "history.sqlite"
+    timeout_seconds: float = Field(
+        10, gt=0, le=225, description="Each store call gives up after this (and within the turn's deadline)."
+    )
     cosmos_endpoint: str | None = Field(None, description="https://<account>.documents.azure.com:443/")
     cosmos_key: SecretStr | None = Field(None, description="Leave unset to sign in with Entra ID (managed identity).")
     cosmos_database: str = "chat"

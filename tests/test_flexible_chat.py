@@ -51,7 +51,8 @@ async def history_backend(request, configure):
     return "cosmos"
 
 
-async def test_three_turns_make_a_six_message_session_only_its_user_reaches(client, history_backend):
+async def test_three_turns_make_a_six_message_session_only_its_user_reaches(client, history_backend, configure):
+    configure(AUTH_TRUST_ASSERTED_USERS="true")  # a trusted backend names its users
     questions = ["How long is the frame warranty?", "And the battery?", "Does it cover rust?"]
     answers = []
     for question in questions:
@@ -82,7 +83,8 @@ async def test_three_turns_make_a_six_message_session_only_its_user_reaches(clie
     assert len((await client.get("/api/v2/sessions/s-1", params={"user_id": "alice"})).json()["messages"]) == 6
 
 
-async def test_sessions_are_listed_newest_first_and_deleted_whole(client, history_backend):
+async def test_sessions_are_listed_newest_first_and_deleted_whole(client, history_backend, configure):
+    configure(AUTH_TRUST_ASSERTED_USERS="true")
     for session in ("older", "newer"):
         assert (await client.post(CHAT, json=turn("What is the return period?", session=session))).status_code == 200
 
@@ -119,8 +121,9 @@ async def test_session_listing_validates_its_query(client, params, loc):
     assert response.json()["detail"][0]["loc"] == loc
 
 
-async def test_a_bad_continuation_is_a_400(client):
-    response = await client.get("/api/v2/sessions", params={"continuation": "%%%"})
+async def test_a_bad_continuation_is_a_400(client, configure):
+    configure(AUTH_TRUST_ASSERTED_USERS="true")
+    response = await client.get("/api/v2/sessions", params={"user_id": "alice", "continuation": "%%%"})
 
     assert response.status_code == 400 and "continuation" in response.json()["detail"]
 
@@ -132,16 +135,14 @@ async def test_a_session_id_must_be_a_plain_token(client):
     assert response.json()["detail"][0]["loc"] == ["body", "ab_testing", "session_id"]
 
 
-async def test_without_a_user_id_sessions_belong_to_the_anonymous_identity(client, configure, tmp_path):
-    configure(HISTORY_SQLITE_PATH=str(tmp_path / "history.sqlite"))
+async def test_an_empty_user_id_is_refused(client):
     body = {"question": "What is the return period?", "override_config": {"params": SHORT}}
     body["ab_testing"] = {"user_id": "", "session_id": "anon"}
-    assert (await client.post(CHAT, json=body)).status_code == 422  # an empty user id is not an identity
 
-    del body["ab_testing"]
-    assert (await client.post(CHAT, json=body)).status_code == 200
-    listed = (await client.get("/api/v2/sessions")).json()["sessions"]
-    assert listed == []  # no session id: nothing was stored
+    response = await client.post(CHAT, json=body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "ab_testing", "user_id"]
 
 
 async def test_history_sent_by_the_client_comes_before_the_question_with_its_sources(client):
@@ -259,6 +260,7 @@ async def test_chat_refuses_rag_only_fields(client):
 
 async def test_an_unreachable_history_store_is_reported_not_hidden(client, configure, caplog):
     configure(HISTORY_BACKEND="cosmos", HISTORY_COSMOS_ENDPOINT="https://127.0.0.1:9", HISTORY_COSMOS_KEY="a2V5")
+    configure(AUTH_TRUST_ASSERTED_USERS="true")
 
     turn_response = await client.post(CHAT, json=turn("What is the return period?"))
     listing = await client.get("/api/v2/sessions", params={"user_id": "alice"})

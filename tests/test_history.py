@@ -214,7 +214,7 @@ async def test_a_failed_turn_is_not_stored(tmp_path):
 
     orchestrator = make_orchestrator(chat_model=lambda alias: FailingModel(), history=lambda: store)
     result = await orchestrator.answer(
-        TurnRequest("q", retrieval=RetrievalSpec(enabled=False), user_id="u", session_id="s")
+        TurnRequest("q", retrieval=RetrievalSpec(enabled=False), user_id="u", session_id="s", session_owner="u")
     )
 
     assert result.errors and (await store.load("u", "s", 10)).messages == ()

@@ -296,25 +296,34 @@ class Orchestrator:
         )
 
     def _session(self, request: TurnRequest) -> tuple[str, str] | None:
-        """(user, session) when this turn continues a stored conversation."""
-        if self._history and request.session_id and request.user_id:
-            return request.user_id, request.session_id
+        """(owner, session) when this turn continues a stored conversation."""
+        if self._history and request.session_id and request.session_owner:
+            return request.session_owner, request.session_id
         return None
 
-    async def _stored_history(self, turn: _Turn, user_id: str, session_id: str) -> Conversation:
-        try:
-            return await self._history().load(user_id, session_id, self._history_limit)
-        except UpstreamError as exc:
-            log.error("history store failed: %s", exc.code, exc_info=exc.__cause__)
-            turn.errors.append(TurnError("history", exc.code, exc.message))
-            return Conversation()
+    async def _stored_history(self, turn: _Turn, owner: str, session_id: str) -> Conversation:
+        with self._history_failures(turn):
+            async with asyncio.timeout(turn.remaining()):
+                return await self._history().load(owner, session_id, self._history_limit)
+        return Conversation()
 
     async def _store(
-        self, turn: _Turn, user_id: str, session_id: str, exchange: tuple[Message, ...], loaded: Conversation
+        self, turn: _Turn, owner: str, session_id: str, exchange: tuple[Message, ...], loaded: Conversation
     ) -> None:
+        # On failure the answer stands; the caller learns from errors[] that it was not saved.
+        with self._history_failures(turn):
+            async with asyncio.timeout(turn.remaining()):
+                await self._history().append(owner, session_id, exchange, loaded)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _history_failures(turn: _Turn) -> Iterator[None]:
         try:
-            await self._history().append(user_id, session_id, exchange, loaded)
-        except UpstreamError as exc:  # the answer stands; the caller learns it was not saved
+            yield
+        except TimeoutError:
+            log.error("history store passed the turn's deadline")
+            turn.errors.append(TurnError("history", "deadline_exceeded", DEADLINE_MESSAGE))
+        except UpstreamError as exc:
             log.error("history store failed: %s", exc.code, exc_info=exc.__cause__)
             turn.errors.append(TurnError("history", exc.code, exc.message))
 
@@ -376,7 +385,12 @@ class Orchestrator:
         if inline is not None:
             return self._renderer.compile(inline, origin="inline")
         try:
-            text, origin = await self._templates.load(name or default_name)
+            async with asyncio.timeout(turn.remaining()):
+                text, origin = await self._templates.load(name or default_name)
+        except TimeoutError:
+            log.error("template store passed the turn's deadline")
+            turn.errors.append(TurnError("prompt", "deadline_exceeded", DEADLINE_MESSAGE))
+            return None
         except UpstreamError as exc:
             log.error("template store failed: %s", exc.code, exc_info=exc.__cause__)
             turn.errors.append(TurnError("prompt", exc.code, exc.message))
@@ -392,7 +406,8 @@ class Orchestrator:
         if not (spec.rewrite and turn.request.history):
             return SearchQuery(question, "question")
         try:
-            text, origin = await self._templates.load(self._query_rewrite_template)
+            async with asyncio.timeout(turn.remaining()):
+                text, origin = await self._templates.load(self._query_rewrite_template)
             recent = turn.request.history[-REWRITE_HISTORY:]
             prompt = await self._renderer.render(
                 self._renderer.compile(text, origin=origin),

@@ -172,7 +172,10 @@ class TurnRequest:
     prompt: PromptSpec = PromptSpec()
     generation: GenerationParams = GenerationParams()
     user_id: str | None = None
-    session_id: str | None = None  # continue this user's stored conversation, and store this turn
+    session_id: str | None = None  # continue this stored conversation, and store this turn
+    # Whose conversation session_id names: the caller's identity, or an owner derived from the
+    # request's ids (shared.identity); user_id stays the search principal.
+    session_owner: str | None = None
     session_must_exist: bool = False  # an unknown session is refused (404) instead of started
     images: tuple[Image, ...] = ()  # with the question; needs a multimodal model
     # The tool round trip after the question (assistant tool_calls, tool results), sent after it.

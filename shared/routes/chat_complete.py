@@ -9,7 +9,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import caller_id, endpoint, error_response, parse, refusal
+from shared.routes.common import endpoint, error_response, parse, principal, refusal
 
 if TYPE_CHECKING:
     from shared.retrieval.request_context import RequestContext
@@ -34,7 +34,7 @@ async def chat_complete(req: Request) -> JSONResponse:
         return body
     try:
         context = _context(body)
-        result = await orchestrator().answer(body.turn_request(caller_id(req, None)), retriever=context)
+        result = await orchestrator().answer(body.turn_request(principal(req, None)), retriever=context)
     except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
         return refusal(req, exc)
     if result.errors:

@@ -8,6 +8,7 @@ unexpected. No response ever carries a stack trace.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal, TypeVar
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.config import get_settings
 from shared.core.errors import RequestError, UpstreamError
+from shared.identity import Principal
 from shared.wire.errors import ErrorBody, ValidationErrorBody
 
 log = logging.getLogger(__name__)
@@ -32,9 +34,9 @@ def validation_detail(exc: ValidationError, source: str) -> list[dict[str, Any]]
     ]
 
 
-ANONYMOUS_USER = "anonymous"
 REALM = "rag-chat"
 FUNCTION_KEY_PARAMETER = "code"
+FUNCTION_KEY_HEADER = "x-functions-key"
 
 
 def endpoint(handler: Handler) -> Handler:
@@ -74,15 +76,23 @@ async def _authenticate(req: Request) -> Response | None:
     return None
 
 
-def caller_id(req: Request, claimed_user_id: str | None) -> str:
-    """The identity a request acts as: whose sessions it reaches, whose documents it finds.
+def caller_id(req: Request, asserted_user_id: str | None) -> str:
+    """The search principal of a request (its identity, or `anonymous`)."""
+    return principal(req, asserted_user_id).search_principal
+
+
+def principal(req: Request, asserted_user_id: str | None) -> Principal:
+    """Who a request acts as: whose sessions it reaches, whose documents it finds.
 
     With token validation, the token's identity, whatever the body claims; without, the
-    user id the request claims, or one shared anonymous identity."""
+    asserted user id only when AUTH_TRUST_ASSERTED_USERS says so; otherwise no identity."""
     caller = getattr(req.state, "caller", None)
-    if caller is not None:
-        return caller.id
-    return claimed_user_id or ANONYMOUS_USER
+    return Principal.of(
+        caller.id if caller is not None else None,
+        asserted_user_id,
+        trust_asserted=get_settings().auth.trust_asserted_users,
+        function_key=req.headers.get(FUNCTION_KEY_HEADER) or req.query_params.get(FUNCTION_KEY_PARAMETER),
+    )
 
 
 async def parse(
@@ -107,10 +117,48 @@ async def parse(
         if b"\\u0000" in body:  # valid JSON, but no text of ours may carry NUL characters
             issue = {"loc": ["body"], "msg": "NUL characters (\\u0000) are not allowed", "type": "nul_character"}
             return JSONResponse({"detail": [issue]}, status_code=422)
-        return model.model_validate_json(body)
+        parsed = model.model_validate_json(body)
     except ValidationError as exc:
         detail = ValidationErrorBody.model_validate({"detail": validation_detail(exc, source)})
         return JSONResponse(detail.model_dump(mode="json"), status_code=422)
+    duplicated = duplicate_key(body)
+    if duplicated is not None:
+        message = f"key {duplicated[-1]!r} appears more than once in this object"
+        issue = {"loc": ["body", *duplicated], "msg": message, "type": "duplicate_key"}
+        return JSONResponse({"detail": [issue]}, status_code=422)
+    return parsed
+
+
+def duplicate_key(body: bytes) -> list[str | int] | None:
+    """The path of the first key that an object of this (valid) JSON names twice, or None.
+
+    JSON parsers keep the last of two same-named keys, so a proxy or a log could read
+    another value than the one acted on: such a body is refused."""
+    seen: dict[int, str] = {}  # id of an object built from duplicated pairs -> the key
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj and not seen:
+                seen[id(obj)] = key
+            obj[key] = value
+        return obj
+
+    try:
+        tree = json.loads(body, object_pairs_hook=build)
+    except (ValueError, RecursionError):  # what pydantic took but the stdlib parser does not (huge numbers)
+        return None
+    if not seen:
+        return None
+    [(target, key)] = seen.items()
+    stack: list[tuple[Any, list[str | int]]] = [(tree, [])]
+    while stack:  # every object is still alive in the tree, so the id is unambiguous
+        node, path = stack.pop()
+        if id(node) == target:
+            return [*path, key]
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        stack.extend((child, [*path, name]) for name, child in children)
+    return None
 
 
 async def _body(req: Request, limit: int) -> bytes | None:

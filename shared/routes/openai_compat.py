@@ -107,9 +107,15 @@ async def parse_refusing(req: Request, model: type[RequestModel]) -> RequestMode
 
 
 async def _complete(req: Request, call: CompletionCall) -> Response:
+    from dataclasses import replace
+
     from shared.backends import orchestrator
+    from shared.routes.common import principal
     from shared.wire import openai_compat as wire
 
+    if call.session_id:
+        owner = principal(req, call.body.user).session_owner("openai-compatible", call.session_id)
+        call = replace(call, session_owner=owner)
     headers = {wire.SESSION_HEADER: call.session_id} if call.body.create_session else {}
     try:
         turn = call.turn_request()

@@ -6,7 +6,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.routes.common import caller_id, endpoint, respond
+from shared.routes.common import endpoint, principal, respond
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
@@ -20,7 +20,7 @@ async def session_chat(req: Request) -> JSONResponse:
 
     async def answer(body: wire.SessionChatRequest) -> wire.SessionChatResponse:
         agents = get_settings().agents
-        turn = body.turn_request(agents.session_chat(), caller_id(req, None), agents.context_filter)
+        turn = body.turn_request(agents.session_chat(), principal(req, None), agents.context_filter)
         return wire.SessionChatResponse.of(body, await orchestrator().answer(turn))
 
     return await respond(req, wire.SessionChatRequest, answer)

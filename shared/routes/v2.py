@@ -14,9 +14,24 @@ from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Respon
 
 from shared.config import get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import caller_id, endpoint, guarded, parse, refusal, respond, stream_events, wants_stream
+from shared.routes.common import (
+    endpoint,
+    error_response,
+    guarded,
+    parse,
+    principal,
+    refusal,
+    respond,
+    stream_events,
+    wants_stream,
+)
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
+
+NO_IDENTITY = (
+    "listing sessions needs an identity: a validated bearer token (AUTH_TOKEN_VALIDATION), or a user_id "
+    "from a trusted backend (AUTH_TRUST_ASSERTED_USERS); without one, open a session by its id"
+)
 
 
 @blueprint.route(route="v2/flexible-chat", methods=["POST"])
@@ -55,14 +70,16 @@ async def _flexible_turn(req: Request, name: str) -> Response:
     body = await parse(req, flavor.request)
     if isinstance(body, JSONResponse):
         return body
-    user_id = caller_id(req, body.ab_testing.user_id if body.ab_testing else None)
+    who = principal(req, body.ab_testing.user_id if body.ab_testing else None)
     try:
         images = body.images() if flavor.multimodal else ()
     except RequestError as exc:
         return refusal(req, exc)
     experiment = body.ab_testing.experiment_name if body.ab_testing else None
-    variant = get_settings().experiments.variant(experiment, user_id)
-    call = wire.FlexibleCall(flavor, body, user_id, variant, images)
+    variant = get_settings().experiments.variant(experiment, who.experiment_key)
+    session_id = body.ab_testing.session_id if body.ab_testing else None
+    owner = who.session_owner("v2", session_id) if session_id else None
+    call = wire.FlexibleCall(flavor, body, who.search_principal, variant, images, owner)
     turn = call.turn_request()
     started = time.perf_counter()
     if wants_stream(req, body.stream):
@@ -79,15 +96,23 @@ async def _flexible_turn(req: Request, name: str) -> Response:
 @blueprint.route(route="v2/sessions", methods=["GET"])
 @endpoint
 async def list_sessions(req: Request) -> JSONResponse:
-    """The caller's sessions, most recently active first, a page at a time."""
+    """The caller's sessions, most recently active first, a page at a time; 403 without an identity."""
     from shared.backends import history_store
     from shared.wire import v2 as wire
 
-    async def page(query: wire.SessionsQuery) -> wire.SessionsPage:
-        found = await history_store().list_sessions(caller_id(req, query.user_id), query.page_size, query.continuation)
-        return wire.sessions_page(found)
+    query = await parse(req, wire.SessionsQuery, "query")
+    if isinstance(query, JSONResponse):
+        return query
+    identity = principal(req, query.user_id).identity
+    if identity is None:
+        # Without an identity there is no one whose sessions these would be: listing would show
+        # every anonymous caller's conversations, and an empty page would claim there are none.
+        return error_response(403, NO_IDENTITY, code="identity_required")
 
-    return await respond(req, wire.SessionsQuery, page, source="query")
+    async def page() -> wire.SessionsPage:
+        return wire.sessions_page(await history_store().list_sessions(identity, query.page_size, query.continuation))
+
+    return await guarded(req, page)
 
 
 @blueprint.route(route="v2/sessions/{session_id}", methods=["GET", "DELETE"])
@@ -101,17 +126,17 @@ async def session(req: Request) -> Response:
     if isinstance(query, JSONResponse):
         return query
     session_id = req.path_params["session_id"]
-    user_id = caller_id(req, query.user_id)
+    owner = principal(req, query.user_id).session_owner("v2", session_id)
     missing = RequestError(f"no session {session_id!r} for this user", field="session_id", status=404)
     if req.method == "DELETE":
         try:
-            deleted = await history_store().delete(user_id, session_id)
+            deleted = await history_store().delete(owner, session_id)
         except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
             return refusal(req, exc)
         return Response(status_code=204) if deleted else refusal(req, missing)
 
     async def read() -> wire.SessionHistory:
-        stored = await history_store().load(user_id, session_id, None)
+        stored = await history_store().load(owner, session_id, None)
         if not stored.messages:
             raise missing
         return wire.session_history(session_id, stored.messages)

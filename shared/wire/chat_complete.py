@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
+from shared.identity import Principal
 from shared.retrieval.multi_source import SourceQuery
 from shared.retrieval.request_context import DocumentRef
 from shared.text import shortened
@@ -116,15 +117,16 @@ class ChatCompleteRequest(_Strict):
             queries.append(SourceQuery(source.name, source.limit, source.similarity_threshold, source.weight, filters))
         return queries
 
-    def turn_request(self, user_id: str) -> TurnRequest:
+    def turn_request(self, caller: Principal) -> TurnRequest:
         return TurnRequest(
             question=self.query,
             history=tuple(Message(m.role, m.content) for m in self.history),
             retrieval=RetrievalSpec(enabled=self.context_mode != "none"),
             prompt=PromptSpec(variables={"instructions": self.system_prompt} if self.system_prompt else {}),
             generation=GenerationParams(alias=self.llm_model, temperature=self.temperature, max_tokens=self.max_tokens),
-            user_id=user_id,
+            user_id=caller.search_principal,
             session_id=self.conversation_id,
+            session_owner=caller.session_owner("multi-source", self.conversation_id) if self.conversation_id else None,
         )
 
 

@@ -222,6 +222,7 @@ class CompletionCall:
     session_id: str | None  # a new one (create_session), the one to continue, or None
     id: str = ""
     created: int = 0
+    session_owner: str | None = None  # whose conversation session_id names (shared.identity)
     takes_instructions: bool = False  # system and developer messages: the plain route's, not an agent's
 
     @classmethod
@@ -268,6 +269,7 @@ class CompletionCall:
             conversation.history,
             user_id=self.user_id,
             session_id=self.session_id,
+            session_owner=self.session_owner,
             session_must_exist=body.store_in_session is not None,
             alias=self.model_alias,
             parameters={

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.agents import agent_turn
 from shared.config import Agent
 from shared.core.types import TurnRequest, TurnResult
+from shared.identity import Principal
 from shared.wire.citations import Citation, citation
 from shared.wire.v2 import SESSION_ID_PATTERN, ErrorOut
 
@@ -24,7 +25,7 @@ class SessionChatRequest(BaseModel):
         None, max_length=2_000, description="Narrows retrieval (AGENTS_CONTEXT_FILTER) and reaches the templates."
     )
 
-    def turn_request(self, agent: Agent, user_id: str, context_filter: str | None) -> TurnRequest:
+    def turn_request(self, agent: Agent, caller: Principal, context_filter: str | None) -> TurnRequest:
         extra_filter = None
         if self.context and context_filter:
             from shared.retrieval.odata import quote  # the value as one literal: it cannot end the string
@@ -33,8 +34,9 @@ class SessionChatRequest(BaseModel):
         return agent_turn(
             agent,
             self.prompt,
-            user_id=user_id,
+            user_id=caller.search_principal,
             session_id=self.sessionId,
+            session_owner=caller.session_owner("session-chat", self.sessionId),
             extra_filter=extra_filter,
             variables={"context": self.context},
         )

@@ -440,6 +440,7 @@ class FlexibleCall:
     user_id: str
     variant: Variant | None = None  # the A/B variant assigned to this user
     images: tuple[Image, ...] = ()
+    session_owner: str | None = None  # whose stored conversation ab_testing.session_id names
 
     def turn_request(self) -> TurnRequest:
         body, variant = self.body, self.variant
@@ -479,6 +480,7 @@ class FlexibleCall:
             ),
             generation=generation,
             user_id=self.user_id,
+            session_owner=self.session_owner,
             images=self.images,
         )
 
