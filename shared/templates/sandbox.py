@@ -1,49 +1,207 @@
 """Render user-supplied and stored Jinja2 templates safely.
 
 Every template renders in Jinja2's immutable sandbox (no attribute access to Python
-internals, no mutation of passed objects), with bounded output size and render time.
+internals, no mutation of passed objects) with size limits enforced before the work
+(shared/templates/limits.py) and a capped output. A template from the request also
+renders under a deadline, in a thread of its own that is stopped when the deadline
+passes; the operator's templates (prompts/, Blob Storage) render inline, with no thread.
 Violations become RequestError, which the HTTP layer answers with 400.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import BuiltinMethodType
 from typing import Any
 
 from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.nodes import Concat
+from jinja2.runtime import LoopContext, Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.utils import _PassArg, generate_lorem_ipsum
+from markupsafe import Markup
 
 from shared.core.errors import RequestError
+from shared.templates.limits import (
+    FILTER_CHECKS,
+    LAZY_FILTERS,
+    WORK_FACTOR,
+    LimitExceeded,
+    TemplateLimits,
+    check_lipsum,
+    check_range,
+)
 
-_MAX_EXPONENT = 64
+
+class _CheckedCodeGenerator(CodeGenerator):
+    """Compiled templates that report what they build: `~` results are checked, and the
+    buffers of macros, `{% set %}` and `{% filter %}` blocks are capped as they fill."""
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.output_buffer()")
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.checked(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
+class _OutputBuffer(list):
+    def __init__(self, limits: TemplateLimits) -> None:
+        super().__init__()
+        self._limits = limits
+        self._size = 0
+
+    def append(self, piece: str) -> None:
+        self._size += len(piece)
+        self._limits.chars(self._size, "the output of a macro or block")
+        super().append(piece)
+
+    def extend(self, pieces: Any) -> None:
+        for piece in pieces:
+            self.append(piece)
+
+
+class _CheckedFormatter(SandboxedFormatter):
+    """str.format with each field's spec checked before formatting, and the running size."""
+
+    def __init__(self, env: _BoundedSandbox, **kwargs: Any) -> None:
+        super().__init__(env, **kwargs)
+        self._limits = env.limits
+        self._size = 0
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        self._limits.format_spec(format_spec)
+        text = super().format_field(value, format_spec)
+        self._size += len(text)
+        self._limits.chars(self._size, "a formatted string")
+        return text
+
+
+class _CheckedEscapeFormatter(_CheckedFormatter, SandboxedEscapeFormatter):
+    pass
+
+
+@dataclass
+class _RenderBudget:
+    work_left: int
+    depth: int = 0
 
 
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    # `"x" * 10**9` would allocate before any output check could run: cap it up front.
-    intercepted_binops = frozenset({"*", "**"})
+    """Jinja2's immutable sandbox, with every value a template builds held to TemplateLimits
+    (checked before the work where the work could exceed them) and a work budget per render."""
 
-    def __init__(self, max_chars: int) -> None:
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
+    code_generator_class = _CheckedCodeGenerator
+
+    def __init__(self, limits: TemplateLimits) -> None:
         super().__init__(autoescape=False, trim_blocks=True, lstrip_blocks=True)
-        self.max_chars = max_chars
+        self.limits = limits
+        self._renders = threading.local()
+        self.globals["range"] = functools.partial(check_range, limits)
+        self.globals["lipsum"] = self._lipsum
+        self.filters = {name: self._checked_filter(name, f) for name, f in self.filters.items()}
+
+    @contextlib.contextmanager
+    def render_budget(self) -> Iterator[None]:
+        previous = getattr(self._renders, "budget", None)
+        self._renders.budget = _RenderBudget(WORK_FACTOR * self.limits.max_chars)
+        try:
+            yield
+        finally:
+            self._renders.budget = previous
+
+    def checked(self, value: Any) -> Any:
+        """`value`, once it is within the caps and charged to the render's work budget."""
+        self.limits.check_value(value)
+        budget = getattr(self._renders, "budget", None)
+        if budget is not None:  # None while compiling (constant folding)
+            # What it holds for a string or a collection; otherwise the operation itself.
+            cost = len(value) if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)) else 1
+            budget.work_left -= cost
+            if budget.work_left < 0:
+                raise LimitExceeded(
+                    f"the template builds more than {WORK_FACTOR * self.limits.max_chars:,} characters in all"
+                )
+        return value
+
+    def output_buffer(self) -> _OutputBuffer:
+        return _OutputBuffer(self.limits)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # Jinja's default renders `{{ x.__class__ }}` as an empty string; refuse it outright.
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError("exponent too large")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > self.max_chars:
-                    raise SecurityError("repetition exceeds the output limit")
-        return super().call_binop(context, operator, left, right)
+        self.limits.check_binop(operator, left, right)
+        return self.checked(super().call_binop(context, operator, left, right))
+
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        args = tuple(self.limits.bounded_list(a) if isinstance(a, Iterator) else a for a in args)
+        self.limits.check_method_call(obj, args, kwargs)
+        if not isinstance(obj, (Macro, LoopContext)):
+            return self.checked(super().call(context, obj, *args, **kwargs))
+        budget = getattr(self._renders, "budget", None) or _RenderBudget(0)
+        budget.depth += 1
+        try:
+            self.limits.refuse_over(
+                budget.depth, self.limits.max_call_depth, "macro and recursive loop nesting", "levels"
+            )
+            return self.checked(super().call(context, obj, *args, **kwargs))
+        finally:
+            budget.depth -= 1
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """str.format and str.format_map through a formatter that checks each field first."""
+        method = getattr(value, "__name__", None)
+        owner = getattr(value, "__self__", None)
+        if not isinstance(value, BuiltinMethodType) or method not in ("format", "format_map"):
+            return None
+        if not isinstance(owner, str):
+            return None
+        if isinstance(owner, Markup):
+            formatter: _CheckedFormatter = _CheckedEscapeFormatter(self, escape=owner.escape)
+        else:
+            formatter = _CheckedFormatter(self)
+
+        def formatted(*args: Any, **kwargs: Any) -> str:
+            if method == "format_map":
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                args, kwargs = (), args[0]
+            return type(owner)(formatter.vformat(owner, args, kwargs))
+
+        return functools.update_wrapper(formatted, value)
+
+    def _checked_filter(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        first = 0 if _PassArg.from_obj(func) is None else 1  # the context Jinja passes, if any
+        check = FILTER_CHECKS.get(name)
+        lazy = name in LAZY_FILTERS
+
+        @functools.wraps(func)
+        def checked_filter(*args: Any, **kwargs: Any) -> Any:
+            args_list = list(args)
+            if not lazy and len(args_list) > first and isinstance(args_list[first], Iterator):
+                args_list[first] = self.limits.bounded_list(args_list[first])
+            if check and len(args_list) > first:
+                check(self.limits, args_list[first], args_list[first + 1 :], kwargs)
+            return self.checked(func(*args_list, **kwargs))
+
+        return checked_filter
+
+    def _lipsum(self, *args: Any, **kwargs: Any) -> str:
+        check_lipsum(self.limits, *args, **kwargs)
+        return generate_lorem_ipsum(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -59,7 +217,7 @@ class _RenderTimeout(BaseException):
 
 class TemplateRenderer:
     def __init__(self, max_chars: int, timeout_seconds: float) -> None:
-        self._env = _BoundedSandbox(max_chars)
+        self._env = _BoundedSandbox(TemplateLimits(max_chars))
         self._max_chars = max_chars
         self._timeout = timeout_seconds
         # Stored templates come back on every request: parse each distinct text once.
@@ -78,7 +236,12 @@ class TemplateRenderer:
         return self._env.from_string(parsed), tuple(sorted(meta.find_undeclared_variables(parsed)))
 
     async def render(self, compiled: CompiledTemplate, variables: dict[str, Any]) -> str:
-        return await self._run_with_deadline(lambda: self._generate(compiled.template, variables, compiled.origin))
+        render = functools.partial(self._generate, compiled.template, variables, compiled.origin)
+        if compiled.origin == "inline":  # written by whoever sent the request
+            return await self._run_with_deadline(render)
+        # The operator's own templates: the size limits hold, but a watchdog thread per
+        # render would cost the event loop more than these short renders themselves.
+        return render()
 
     async def _run_with_deadline(self, render: Callable[[], str]) -> str:
         # A loop that emits nothing never yields control, so the deadline is enforced from
@@ -110,13 +273,16 @@ class TemplateRenderer:
         parts: list[str] = []
         size = 0
         try:
-            for piece in template.generate(variables):
-                size += len(piece)
-                if size > self._max_chars:
-                    raise RequestError(f"template {name} renders more than {self._max_chars} characters")
-                parts.append(piece)
+            with self._env.render_budget():
+                for piece in template.generate(variables):
+                    size += len(piece)
+                    if size > self._max_chars:
+                        raise RequestError(f"template {name} renders more than {self._max_chars} characters")
+                    parts.append(piece)
         except SecurityError as exc:
             raise RequestError(f"template {name} was refused by the sandbox: {exc}") from None
+        except RecursionError:
+            raise RequestError(f"template {name} nests values or calls too deeply") from None
         except (UndefinedError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
             raise RequestError(f"template {name} failed to render: {exc}") from None
         return "".join(parts)
