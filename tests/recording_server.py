@@ -24,10 +24,19 @@ from shared.local_server import free_port
 
 @dataclass
 class StreamScript:
-    """An answer sent as Server-Sent Events, piece by piece; `cut` drops the connection after them."""
+    """An answer sent as Server-Sent Events, piece by piece; `cut` drops the connection after them.
+    A string event is sent as it is (`data: <html>`): a server whose stream breaks."""
 
-    events: list[dict[str, Any]]
+    events: list[dict[str, Any] | str]
     cut: bool = False
+
+
+@dataclass
+class RawReply:
+    """A body that is not JSON, e.g. a proxy's HTML error page answered with 200."""
+
+    body: str
+    media_type: str = "text/html"
 
 
 @dataclass
@@ -65,12 +74,14 @@ class RecordingServer:
         status, payload = self.respond(recorded)
         if isinstance(payload, StreamScript):
             return StreamingResponse(self._stream(payload), status_code=status, media_type="text/event-stream")
+        if isinstance(payload, RawReply):
+            return Response(payload.body, status_code=status, media_type=payload.media_type)
         return JSONResponse(payload, status_code=status) if payload is not None else Response(status_code=status)
 
     @staticmethod
     async def _stream(script: StreamScript):
         for event in script.events:
-            yield f"data: {json.dumps(event)}\n\n"
+            yield f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n"
         if script.cut:
             raise ConnectionResetError("stream cut by the test")  # uvicorn drops the connection
         yield "data: [DONE]\n\n"

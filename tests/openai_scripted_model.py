@@ -1,0 +1,89 @@
+"""A scripted OpenAI-compatible model for the ecosystem tests: it calls the `get_warranty`
+tool when it is offered one and has no tool result yet, answers JSON that fits a
+json_schema response format, and otherwise counts the messages it received. Each answer
+comes as one chat.completion, or as chunks when the request streams (tool arguments in
+two pieces, as OpenAI splits them)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.recording_server import RawReply, StreamScript
+
+TOOL_NAME = "get_warranty"
+TOOL_ARGUMENTS = '{"part": "frame"}'
+STRUCTURED = {"part": "frame", "years": 10}
+USAGE = {"prompt_tokens": 30, "completion_tokens": 6, "total_tokens": 36}
+
+
+def reply(request) -> tuple[int, Any]:
+    body = request.body
+    if body["model"] == "garbage":  # a proxy's error page, answered with 200
+        return 200, RawReply("<html>not json</html>")
+    if body["model"] == "breaks-mid-stream":
+        return 200, StreamScript(
+            [_chunk({"index": 0, "delta": {"content": "The fr"}, "finish_reason": None}), "<html>"]
+        )
+    messages = body["messages"]
+    offered = [t["function"]["name"] for t in body.get("tools") or ()]
+    if TOOL_NAME in offered and messages[-1]["role"] != "tool" and body.get("tool_choice") != "none":
+        return _answer(body, tool_call=True)
+    if (body.get("response_format") or {}).get("type") in ("json_schema", "json_object"):
+        return _answer(body, text=json.dumps(STRUCTURED))
+    if messages[-1]["role"] == "tool":
+        return _answer(body, text=f"The frame warranty is {json.loads(messages[-1]['content'])['years']} years [1].")
+    return _answer(body, text=f"Echo {len(messages)} messages [1].")
+
+
+def _answer(body: dict[str, Any], *, text: str | None = None, tool_call: bool = False) -> tuple[int, Any]:
+    call = {"id": "call_1", "type": "function", "function": {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}}
+    finish = "tool_calls" if tool_call else "stop"
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": text, **({"tool_calls": [call]} if tool_call else {})}
+        choice = {"index": 0, "message": message, "finish_reason": finish}
+        return 200, {
+            "id": "s",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [choice],
+            "usage": USAGE,
+        }
+    if tool_call:
+        first = {**call, "function": {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS[:9]}}
+        deltas = [
+            {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **first}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[9:]}}]},
+        ]
+    else:
+        deltas = [{"role": "assistant", "content": text[:5]}, {"content": text[5:]}]
+    events = [_chunk({"index": 0, "delta": d, "finish_reason": None}) for d in deltas]
+    events.append(_chunk({"index": 0, "delta": {}, "finish_reason": finish}))
+    events.append({**_chunk(None), "usage": USAGE})
+    return 200, StreamScript(events)
+
+
+def _chunk(choice: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": "s",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m",
+        "choices": [choice] if choice else [],
+    }
+
+
+WARRANTY_TOOL = {
+    "type": "function",
+    "function": {
+        "name": TOOL_NAME,
+        "description": "The warranty of a part, in years.",
+        "parameters": {
+            "type": "object",
+            "properties": {"part": {"type": "string"}},
+            "required": ["part"],
+            "additionalProperties": False,
+        },
+    },
+}
