@@ -3,8 +3,9 @@
 #   make test   set up and run the whole test suite, the host-load check included
 #               (needs Node.js/npm: the tests start Azurite and a Cosmos DB emulator)
 #
-# The first setup compiles llama.cpp (llama-cpp-python ships as source): ~5-10 minutes
-# on 2 cores. pip caches the wheel, so later setups take seconds.
+# The first setup compiles llama.cpp (llama-cpp-python ships as source) for a portable CPU
+# target (x86-64-v3 or ARMv8.2-A, never the build machine's own): ~5 minutes on 2 cores.
+# The wheel is kept under ~/.cache/rag-chat-backend, so later setups take seconds.
 
 PYTHON ?= python3
 # The Functions worker's indexing code (azure-functions-runtime) needs Python 3.13.
@@ -31,9 +32,12 @@ test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-$(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt
+LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-local.txt)
+
+$(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt scripts/install-llama-cpp.sh
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	scripts/install-llama-cpp.sh $(VENV)/bin/pip $(LLAMA_CPP_VERSION)
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 

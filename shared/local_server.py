@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -42,7 +42,16 @@ def app_functions() -> list:
     return importlib.import_module("function_app").app.get_functions()
 
 
-def build_app() -> Starlette:
+@contextlib.asynccontextmanager
+async def _warm(app: Starlette) -> AsyncIterator[None]:
+    from shared.warmup import warm_up
+
+    await warm_up()  # before the socket opens: the first request finds everything loaded
+    yield
+
+
+def build_app(*, warm: bool = False) -> Starlette:
+    """The app's HTTP functions as Starlette routes; `warm` loads the heavy backends at startup."""
     prefix = route_prefix()
     routes = []
     for function in app_functions():
@@ -52,7 +61,7 @@ def build_app() -> Starlette:
         path = "/" + "/".join(part for part in (prefix, trigger.route.strip("/")) if part)
         methods = [str(m.value if hasattr(m, "value") else m) for m in trigger.methods or []] or None
         routes.append(Route(path, function.get_user_function(), methods=methods, name=function.get_function_name()))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, lifespan=_warm if warm else None)
 
 
 def free_port() -> int:
@@ -116,7 +125,7 @@ def main() -> None:
 
     import uvicorn
 
-    app = build_app()
+    app = build_app(warm=True)
     for route in app.routes:
         logging.getLogger("local_server").info("%s %s", ",".join(sorted(route.methods or [])), route.path)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")

@@ -1,17 +1,20 @@
-"""The embedded chat model: llama.cpp in process, SmolLM2-135M-Instruct by default.
+"""The embedded chat model: llama.cpp, SmolLM2-135M-Instruct by default, in a worker process.
 
-llama.cpp is CPU-bound and its model object is not thread-safe, so calls run one at a
-time in a worker thread, keeping the event loop free for other requests.
+Generation runs in a process the server supervises (shared.llm.worker_supervisor): a native
+crash or a hang answers one request with the fallback instead of taking the server down,
+and a deadline or a client that goes away really stops the generation. Only the model's
+tokenizer is loaded here, to count prompt tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import functools
 import importlib.util
 import logging
 import os
-import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,12 @@ from typing import Any
 from shared.config import ModelSettings
 from shared.core.errors import UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
+from shared.llm.worker_supervisor import WorkerFailed, WorkerSupervisor
 
 log = logging.getLogger(__name__)
 
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_FAILED = "The language model failed to produce an answer."
 
 
 def default_model_path() -> Path:
@@ -46,18 +51,8 @@ def model_info(settings: ModelSettings) -> ModelInfo:
 
 class EmbeddedChatModel:
     def __init__(self, settings: ModelSettings) -> None:
-        from llama_cpp import Llama  # deferred: heavy, and absent from the Azure deployment
-
-        path = settings.model_path or default_model_path()
-        self._llm = Llama(
-            model_path=str(path),
-            n_ctx=settings.context_window,
-            n_threads=settings.threads or os.cpu_count(),
-            verbose=False,
-        )
-        # Free the native model before interpreter teardown; its __del__ fails once modules are gone.
-        atexit.register(self._llm.close)
-        self._lock = threading.Lock()
+        self._path = settings.model_path or default_model_path()
+        self.worker = _supervisor(self._path, settings.context_window, settings.threads or os.cpu_count() or 1)
         self.info = model_info(settings)
         self.default_parameters: dict[str, Any] = {
             "temperature": settings.temperature,
@@ -70,83 +65,83 @@ class EmbeddedChatModel:
             parameters["stop"] = list(parameters["stop"])
         return parameters
 
+    def _request(self, messages: Sequence[Message], parameters: dict[str, Any], stream: bool) -> dict[str, Any]:
+        return {
+            "op": "generate",
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "params": {k: v for k, v in parameters.items() if k != "n"},
+            "n": parameters.get("n", 1),
+            "stream": stream,
+        }
+
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         parameters = self._parameters(params)
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        try:
-            responses = await asyncio.to_thread(self._create, chat, parameters)
-        except Exception:
-            log.exception("embedded model %s failed", self.info.model)
-            raise UpstreamError("model_failed", "The language model failed to produce an answer.") from None
-        return Completion(
-            choices=tuple((r["choices"][0]["message"]["content"] or "").strip() for r in responses),
-            usage=TokenUsage(
-                # The prompt is evaluated once; each alternative adds its own completion tokens.
-                prompt=responses[0]["usage"]["prompt_tokens"],
-                completion=sum(r["usage"]["completion_tokens"] for r in responses),
-            ),
-            finish_reason=responses[0]["choices"][0].get("finish_reason"),
-            parameters=parameters,
-        )
+        async with (
+            self._failures(),
+            contextlib.aclosing(self.worker.run(self._request(messages, parameters, False))) as events,
+        ):
+            async for event in events:
+                if event["event"] == "done":
+                    return _completion(event, parameters)
+        raise UpstreamError("model_failed", _FAILED)
 
     async def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
         parameters = self._parameters(params)
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
+        async with (
+            self._failures(),
+            contextlib.aclosing(self.worker.run(self._request(messages, parameters, True))) as events,
+        ):
+            async for event in events:
+                if event["event"] == "delta":
+                    yield event["text"]
+                elif event["event"] == "done":
+                    yield _completion(event, parameters)
 
-        def produce() -> None:
-            # llama.cpp generates in this thread; each piece crosses to the event loop as it comes.
-            try:
-                finish = None
-                pieces = 0
-                sampling = {k: v for k, v in parameters.items() if k != "n"}
-                with self._lock:
-                    for chunk in self._llm.create_chat_completion(messages=chat, stream=True, **sampling):
-                        choice = chunk["choices"][0]
-                        text = choice["delta"].get("content")
-                        if text:
-                            pieces += 1
-                            loop.call_soon_threadsafe(queue.put_nowait, text)
-                        finish = choice.get("finish_reason") or finish
-                    # Tokens evaluated for this call: the prompt, plus one per generated piece.
-                    usage = TokenUsage(prompt=max(self._llm.n_tokens - pieces, 0), completion=pieces)
-                loop.call_soon_threadsafe(queue.put_nowait, (usage, finish))
-            except Exception as exc:  # noqa: BLE001 - handed over to the consumer
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-
-        producer = asyncio.ensure_future(asyncio.to_thread(produce))
-        parts: list[str] = []
-        while True:
-            item = await queue.get()
-            if isinstance(item, Exception):
-                log.error("embedded model %s failed while streaming: %s", self.info.model, type(item).__name__)
-                raise UpstreamError("model_failed", "The language model failed to produce an answer.") from item
-            if isinstance(item, tuple):
-                await producer
-                usage, finish = item
-                yield Completion(
-                    choices=("".join(parts).strip(),), usage=usage, finish_reason=finish, parameters=parameters
-                )
-                return
-            parts.append(item)
-            yield item
+    @contextlib.asynccontextmanager
+    async def _failures(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except WorkerFailed as exc:
+            log.error("embedded model %s: %s", self.info.model, exc)
+            raise UpstreamError("model_failed", _FAILED) from None
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Exact for the text (the model's own tokenizer), plus its chat template's per-message tokens."""
-        return sum(len(self._llm.tokenize(m.content.encode(), add_bos=False)) + 5 for m in messages) + 3
+        tokenizer = _tokenizer(str(self._path))
+        return sum(len(tokenizer.tokenize(m.content.encode(), add_bos=False)) + 5 for m in messages) + 3
 
     async def check(self) -> None:
-        """The model is loaded by construction; tokenizing proves it answers."""
-        await asyncio.to_thread(self._llm.tokenize, b"ping")
+        """A round trip to the worker proves the model is loaded and answering."""
+        async with contextlib.aclosing(self.worker.run({"op": "ping"})) as events:
+            async for _ in events:
+                pass
 
-    def _create(self, chat: list[dict[str, str]], parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        """One completion per alternative (llama.cpp has no `n`), each with its own seed when one is set."""
-        sampling = {k: v for k, v in parameters.items() if k != "n"}
-        with self._lock:
-            responses = []
-            for i in range(parameters.get("n", 1)):
-                if "seed" in sampling:
-                    sampling["seed"] = parameters["seed"] + i
-                responses.append(self._llm.create_chat_completion(messages=chat, **sampling))
-            return responses
+    async def start(self) -> None:
+        """Start the worker now (it loads the model), rather than on the first request."""
+        await asyncio.to_thread(self.worker.ensure_started)
+
+
+@functools.cache
+def _supervisor(path: Path, context_window: int, threads: int) -> WorkerSupervisor:
+    """One worker per model configuration and process, however often the settings are rebuilt."""
+    supervisor = WorkerSupervisor(path, context_window, threads)
+    atexit.register(supervisor.close)
+    return supervisor
+
+
+@functools.cache
+def _tokenizer(path: str) -> Any:
+    from llama_cpp import Llama  # deferred: absent from the Azure deployment
+
+    log.info("embedded model: loading its tokenizer")
+    return Llama(model_path=path, vocab_only=True, verbose=False)
+
+
+def _completion(event: dict[str, Any], parameters: dict[str, Any]) -> Completion:
+    return Completion(
+        choices=tuple(text.strip() for text in event["choices"]),
+        # The prompt is evaluated once; each alternative adds its own completion tokens.
+        usage=TokenUsage(prompt=event["prompt_tokens"], completion=event["completion_tokens"]),
+        finish_reason=event["finish_reason"],
+        parameters=parameters,
+    )

@@ -1,0 +1,132 @@
+"""The embedded model's worker process: llama.cpp, apart from the server that supervises it.
+
+    python -m shared.llm.embedded_worker MODEL_PATH CONTEXT_WINDOW THREADS
+
+A native crash or a hang here costs one answer, never the server (see worker_supervisor).
+It speaks JSON lines: requests on stdin, events on stdout, logs on stderr.
+
+    in:  {"op": "generate", "id": 1, "messages": [...], "params": {...}, "n": 1, "stream": true}
+         {"op": "cancel", "id": 1}        {"op": "ping", "id": 2}
+    out: {"event": "ready", "load_seconds": 0.3}
+         {"id": 1, "event": "delta", "text": "..."}   (streamed requests, first choice)
+         {"id": 1, "event": "done", "choices": [...], "finish_reason": "stop",
+          "prompt_tokens": 690, "completion_tokens": 9}
+         {"id": 1, "event": "cancelled", "completion_tokens": 12}
+         {"id": 1, "event": "error", "message": "..."}   {"id": 2, "event": "pong"}
+
+Requests run one at a time, in arrival order. The reader thread takes cancels while a
+generation runs, and the generation stops at its next token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("embedded_worker")
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class Worker:
+    def __init__(self, model_path: str, context_window: int, threads: int) -> None:
+        from llama_cpp import Llama
+
+        # The protocol gets stdout to itself: anything native code prints goes to stderr.
+        self._protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        os.dup2(2, 1)
+
+        started = time.perf_counter()
+        self._llm = Llama(model_path=model_path, n_ctx=context_window, n_threads=threads, verbose=False)
+        # One token first: the first generation pays for buffers and threads, not a user's answer.
+        self._llm.create_chat_completion(messages=[{"role": "user", "content": "hi"}], max_tokens=1)
+        self.load_seconds = time.perf_counter() - started
+        self._out = threading.Lock()
+        self._cancelled: set[int] = set()
+        self._requests: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message, ensure_ascii=False) + "\n"
+        with self._out:
+            try:
+                self._protocol.write(line)
+                self._protocol.flush()
+            except BrokenPipeError:
+                os._exit(0)  # the server has gone
+
+    def read_requests(self) -> None:
+        """Generations are queued, cancels take effect at once; when stdin closes, the server is gone."""
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request["op"] == "cancel":
+                self._cancelled.add(request["id"])
+            else:
+                self._requests.put(request)
+        os._exit(0)  # nobody is left to answer: no need to wait for llama.cpp's teardown
+
+    def serve(self) -> None:
+        while True:
+            request = self._requests.get()
+            if request["op"] == "ping":
+                self.send({"id": request["id"], "event": "pong"})
+                continue
+            try:
+                self.send({"id": request["id"], "event": "done", **self._generate(request)})
+            except _Cancelled as cancelled:
+                self.send({"id": request["id"], "event": "cancelled", "completion_tokens": cancelled.args[0]})
+            except Exception as exc:  # noqa: BLE001 - reported to the server, which answers with the fallback
+                log.exception("generation failed")
+                self.send({"id": request["id"], "event": "error", "message": type(exc).__name__})
+            finally:
+                self._cancelled.discard(request["id"])
+
+    def _generate(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Each alternative streamed from llama.cpp, so that a cancel stops it between two tokens."""
+        params = dict(request["params"])
+        seed = params.get("seed")
+        choices, completion_tokens, prompt_tokens, finish = [], 0, 0, None
+        for index in range(request.get("n", 1)):
+            if seed is not None:
+                params["seed"] = seed + index  # llama.cpp has no `n`: one seed per alternative
+            pieces: list[str] = []
+            for chunk in self._llm.create_chat_completion(messages=request["messages"], stream=True, **params):
+                if request["id"] in self._cancelled:
+                    raise _Cancelled(completion_tokens + len(pieces))
+                choice = chunk["choices"][0]
+                text = choice["delta"].get("content")
+                if text:
+                    pieces.append(text)
+                    if request.get("stream") and index == 0:
+                        self.send({"id": request["id"], "event": "delta", "text": text})
+                finish = choice.get("finish_reason") or finish
+            # Tokens evaluated for this call: the prompt, plus one per generated piece.
+            prompt_tokens = prompt_tokens or max(self._llm.n_tokens - len(pieces), 0)
+            completion_tokens += len(pieces)
+            choices.append("".join(pieces))
+        return {
+            "choices": choices,
+            "finish_reason": finish,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+        }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    model_path, context_window, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    worker = Worker(model_path, context_window, threads)
+    worker.send({"event": "ready", "load_seconds": round(worker.load_seconds, 3), "pid": os.getpid()})
+    threading.Thread(target=worker.read_requests, name="requests", daemon=True).start()
+    worker.serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Runs the embedded model's worker process (shared.llm.embedded_worker) and keeps it alive.
+
+Why a process: llama.cpp is native code. A crash in it (an illegal instruction, a segfault)
+would take the whole server down if it ran in process, and a generation running in a thread
+cannot be stopped at a deadline. Here a crash fails the requests in flight, which answer
+with the fallback, and the next request gets a fresh worker; a cancelled generation stops at
+its next token, or the worker is killed when it does not stop within `stop_grace_seconds`.
+
+The supervisor is loop-agnostic: a reader thread per process hands each event to the event
+loop of the request that asked for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.config import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+TERMINAL_EVENTS = frozenset({"done", "cancelled", "error", "pong"})
+
+
+class WorkerFailed(Exception):
+    """The worker could not start, died, or reported a failed generation."""
+
+
+@dataclass
+class _Pending:
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue
+    process: subprocess.Popen
+    stop_timer: threading.Timer | None = None
+
+
+@dataclass
+class WorkerStats:
+    """What the supervisor has seen, for tests and benchmarks."""
+
+    starts: int = 0
+    crashes: int = 0
+    kills: int = 0
+    stop_seconds: list[float] = field(default_factory=list)  # cancel sent → generation stopped
+
+
+class WorkerSupervisor:
+    def __init__(
+        self,
+        model_path: Path,
+        context_window: int,
+        threads: int,
+        *,
+        start_timeout_seconds: float = 120,
+        stop_grace_seconds: float = 0.5,
+    ) -> None:
+        self._command = [
+            sys.executable,
+            "-m",
+            "shared.llm.embedded_worker",
+            str(model_path),
+            str(context_window),
+            str(threads),
+        ]
+        self._start_timeout = start_timeout_seconds
+        self._stop_grace = stop_grace_seconds
+        self._process: subprocess.Popen | None = None
+        self._starting = threading.Lock()
+        self._writing = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._cancelled_at: dict[int, float] = {}
+        self._killed: set[int] = set()  # pids this supervisor killed on purpose
+        self._ids = itertools.count(1)
+        self.stats = WorkerStats()
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether a request is with the worker (queued, generating or being stopped)."""
+        return bool(self._pending)
+
+    def ensure_started(self) -> subprocess.Popen:
+        """The running worker, started (and waited for) if there is none. Blocking: call it in a thread."""
+        with self._starting:
+            if self._process is not None and self._process.poll() is None:
+                return self._process
+            self._process = self._start()
+            return self._process
+
+    def _start(self) -> subprocess.Popen:
+        log.info("embedded model: starting its worker process (%s)", Path(self._command[3]).name)
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            self._command,
+            cwd=PROJECT_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        ready = threading.Event()
+        announcement: dict[str, Any] = {}
+        threading.Thread(
+            target=self._read_events, args=(process, ready, announcement), name="embedded-model-events", daemon=True
+        ).start()
+        if not ready.wait(self._start_timeout) or not announcement:
+            process.kill()
+            raise WorkerFailed(f"the embedded model's worker did not start (exit code {process.wait()})")
+        self.stats.starts += 1
+        log.info(
+            "embedded model: worker %d ready in %.2f s (model loaded in %.2f s)",
+            process.pid,
+            time.perf_counter() - started,
+            announcement["load_seconds"],
+        )
+        return process
+
+    async def run(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Send one request ("generate" or "ping") and yield its events, the terminal one last.
+
+        Closing the iterator before the end cancels the request in the worker.
+        """
+        process = await asyncio.to_thread(self.ensure_started)
+        request_id = next(self._ids)
+        pending = _Pending(asyncio.get_running_loop(), asyncio.Queue(), process)
+        self._pending[request_id] = pending
+        finished = False
+        try:
+            self._send(process, {**request, "id": request_id})
+            while True:
+                event = await pending.events.get()
+                if event["event"] == "lost":
+                    finished = True
+                    raise WorkerFailed("the embedded model's worker stopped during the request")
+                finished = event["event"] in TERMINAL_EVENTS
+                if event["event"] == "error":
+                    raise WorkerFailed(f"the embedded model failed: {event.get('message')}")
+                yield event
+                if finished:
+                    return
+        finally:
+            if finished:
+                self._pending.pop(request_id, None)
+            else:
+                self._cancel(request_id, pending)
+
+    def _send(self, process: subprocess.Popen, message: dict[str, Any]) -> None:
+        try:
+            with self._writing:
+                process.stdin.write(json.dumps(message, ensure_ascii=False) + "\n")
+                process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            raise WorkerFailed("the embedded model's worker is not running") from None
+
+    def _cancel(self, request_id: int, pending: _Pending) -> None:
+        """Stop a generation nobody waits for: at its next token, or by killing a worker that does not stop."""
+        self._cancelled_at[request_id] = time.monotonic()
+        try:
+            self._send(pending.process, {"op": "cancel", "id": request_id})
+        except WorkerFailed:
+            self._pending.pop(request_id, None)
+            return
+        pending.stop_timer = threading.Timer(self._stop_grace, self._kill, args=(pending.process, request_id))
+        pending.stop_timer.daemon = True
+        pending.stop_timer.start()
+
+    def _kill(self, process: subprocess.Popen, request_id: int) -> None:
+        if request_id in self._pending and process.poll() is None:
+            log.warning(
+                "embedded model: worker %d did not stop within %.1f s of a cancel; killing it",
+                process.pid,
+                self._stop_grace,
+            )
+            self.stats.kills += 1
+            self._killed.add(process.pid)
+            process.kill()
+
+    def _read_events(self, process: subprocess.Popen, ready: threading.Event, announcement: dict) -> None:
+        """The worker's stdout, until it ends: each event to the request that asked for it."""
+        for line in process.stdout:
+            event = json.loads(line)
+            if event["event"] == "ready":
+                announcement.update(event)
+                ready.set()
+                continue
+            self._deliver(event["id"], event)
+        ready.set()  # a worker that dies before it is ready must not keep its starter waiting
+        code = process.wait()
+        lost = [rid for rid, pending in self._pending.items() if pending.process is process]
+        for request_id in lost:
+            self._deliver(request_id, {"event": "lost"})
+        if announcement and process is self._process:
+            if process.pid not in self._killed:
+                self.stats.crashes += 1
+                log.error(
+                    "embedded model: worker %d died (%s) with %d request(s) in flight; starting a new one",
+                    process.pid,
+                    f"signal {-code}" if code < 0 else f"exit code {code}",
+                    len(lost),
+                )
+            threading.Thread(target=self._restart, name="embedded-model-restart", daemon=True).start()
+
+    def _restart(self) -> None:
+        try:
+            self.ensure_started()
+        except WorkerFailed as exc:
+            log.error("%s; the next request tries again", exc)
+
+    def _deliver(self, request_id: int, event: dict[str, Any]) -> None:
+        pending = self._pending.get(request_id)
+        if pending is None:
+            return
+        if request_id in self._cancelled_at:  # nobody reads this request's events any more
+            if event["event"] in TERMINAL_EVENTS or event["event"] == "lost":
+                self.stats.stop_seconds.append(time.monotonic() - self._cancelled_at.pop(request_id))
+                if pending.stop_timer is not None:
+                    pending.stop_timer.cancel()
+                self._pending.pop(request_id, None)
+            return
+        try:
+            pending.loop.call_soon_threadsafe(pending.events.put_nowait, event)
+        except RuntimeError:  # that request's event loop has closed
+            self._pending.pop(request_id, None)
+
+    def close(self) -> None:
+        """Stop the worker; the next request starts a new one."""
+        with self._starting:
+            process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            self._killed.add(process.pid)
+            process.stdin.close()  # the worker exits when its stdin closes
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,57 @@
+"""Load the heavy parts before the first request: the embedded model, the embedder, the index.
+
+The local server runs this before it accepts connections, so that the first answer takes
+the time of any other. Each part logs what it loads and how long it took; a part that
+fails is logged and left to load (and fail, with its usual error) on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from shared import backends
+from shared.config import get_settings
+
+log = logging.getLogger("warmup")
+
+
+async def _chat_model() -> None:
+    model = backends.chat_model()
+    start = getattr(model, "start", None)  # only the embedded model has a process to start
+    if start is not None:
+        await start()
+        model.count_tokens([])  # its tokenizer
+
+
+async def _search() -> None:
+    from shared.core.types import RetrievalSpec
+
+    # One real search builds the embedder and reads the index's vectors into memory.
+    await backends.retriever().search("warm-up", RetrievalSpec(top_k=1), None)
+
+
+def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """What to load, for this configuration: only the parts that run on this machine."""
+    settings = get_settings()
+    chosen: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if settings.model.remote(settings.model.default_alias) is None:
+        chosen.append(("the embedded chat model", _chat_model))
+    if settings.search.backend == "embedded":
+        chosen.append(("the search index and the embedding model", _search))
+    return chosen
+
+
+async def warm_up() -> None:
+    started = time.perf_counter()
+    for name, load in parts():
+        log.info("loading %s", name)
+        part_started = time.perf_counter()
+        try:
+            await load()
+        except Exception as exc:  # noqa: BLE001 - the server still starts; the part fails on use
+            log.error("could not load %s (%s): it will be tried again on first use", name, type(exc).__name__)
+            continue
+        log.info("loaded %s in %.2f s", name, time.perf_counter() - part_started)
+    log.info("ready in %.1f s", time.perf_counter() - started)
