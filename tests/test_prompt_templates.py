@@ -90,6 +90,8 @@ async def test_blob_prefix_is_a_folder_inside_the_container(container, tmp_path)
         ("../a.jinja2", "must be a relative path"),
         ("/a.jinja2", "must be a relative path"),
         ("missing.jinja2", "template 'missing.jinja2' was not found"),
+        (".", "names no file"),
+        ("x" * 5000, "at most 255 characters; this one has 5000"),
     ],
 )
 async def test_blob_source_refusals(container, tmp_path, name, message):

@@ -10,7 +10,6 @@ from shared.core.errors import RequestError
 from shared.templates.files import FileTemplateSource
 from shared.templates.sandbox import TemplateRenderer
 
-
 # 10**10 iterations that emit and build nothing: only the deadline stops them.
 RUNAWAY_LOOP = "{% for a in items %}{% for b in items %}{% endfor %}{% endfor %}"
 
@@ -67,7 +66,9 @@ async def test_file_source_reads_inside_its_root(tmp_path):
     assert await FileTemplateSource(tmp_path).load("nested/p.jinja2") == ("hello", "file:nested/p.jinja2")
 
 
-@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../x", "C:/x", "a\\..\\x", ""])
+@pytest.mark.parametrize(
+    "name", ["../x", "/etc/passwd", "a/../../x", "C:/x", "a\\..\\x", "", ".", "./", "x" * 5000, "é" * 200]
+)
 async def test_file_source_refuses_names_that_leave_the_root(tmp_path, name):
     with pytest.raises(RequestError):
         await FileTemplateSource(tmp_path).load(name)
