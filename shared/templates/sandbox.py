@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from types import BuiltinMethodType
 from typing import Any
 
-from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.nodes import Concat
 from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 from jinja2.utils import _PassArg, generate_lorem_ipsum
@@ -31,6 +30,7 @@ from markupsafe import Markup
 
 from shared.core.errors import RequestError
 from shared.templates.limits import (
+    CONTAINER_COST,
     FILTER_CHECKS,
     LAZY_FILTERS,
     WORK_FACTOR,
@@ -42,17 +42,34 @@ from shared.templates.limits import (
 
 
 class _CheckedCodeGenerator(CodeGenerator):
-    """Compiled templates that report what they build: `~` results are checked, and the
-    buffers of macros, `{% set %}` and `{% filter %}` blocks are capped as they fill."""
+    """Compiled templates that report what they build: `~` results and list, tuple and dict
+    literals are checked, and the buffers of macros, `{% set %}` and `{% filter %}` blocks
+    are capped as they fill."""
 
     def buffer(self, frame: Frame) -> None:
         frame.buffer = self.temporary_identifier()
         self.writeline(f"{frame.buffer} = environment.output_buffer()")
 
-    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+    def _checked(self, visit: Callable[[Any, Frame], None], node: Any, frame: Frame) -> None:
         self.write("environment.checked(")
-        super().visit_Concat(node, frame)
+        visit(node, frame)
         self.write(")")
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self._checked(super().visit_Concat, node, frame)
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._checked(super().visit_List, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._checked(super().visit_Dict, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        # A tuple is also an assignment target (`{% for k, v in ... %}`): only values are checked.
+        if node.ctx == "load":
+            self._checked(super().visit_Tuple, node, frame)
+        else:
+            super().visit_Tuple(node, frame)
 
 
 class _OutputBuffer(list):
@@ -126,8 +143,14 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         self.limits.check_value(value)
         budget = getattr(self._renders, "budget", None)
         if budget is not None:  # None while compiling (constant folding)
-            # What it holds for a string or a collection; otherwise the operation itself.
-            cost = len(value) if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)) else 1
+            # Characters for a string; for a collection its items, and the collection itself
+            # as much as a few of them (an empty list takes ~60 bytes); 1 for anything else.
+            if isinstance(value, (str, bytes)):
+                cost = len(value)
+            elif isinstance(value, (list, tuple, dict, set, frozenset)):
+                cost = CONTAINER_COST + len(value)
+            else:
+                cost = 1
             budget.work_left -= cost
             if budget.work_left < 0:
                 raise LimitExceeded(
