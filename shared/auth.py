@@ -1,8 +1,11 @@
 """Bearer-token validation for Entra ID or any OIDC issuer (AUTH_*).
 
 Signing keys come from the issuer's JWKS, fetched once and kept; a token signed with a key
-id not seen yet refreshes them, at most once a minute, so forged key ids cannot make the
-service hammer the issuer. Expiry and not-before are checked with a small clock skew.
+id not seen yet refreshes them, at most once a minute after a successful fetch, so forged
+key ids cannot make the service hammer the issuer. A fetch that fails (or passes its time
+limit) is not a fetch: while the keys cannot be had, requests get 503 (never 401, which
+clients read as "sign in again"), and the fetch is tried again after a short backoff that
+doubles up to MAX_RETRY_SECONDS. Expiry and not-before are checked with a small clock skew.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from shared.core.errors import UpstreamError
 log = logging.getLogger(__name__)
 
 MIN_REFRESH_SECONDS = 60
-FETCH_TIMEOUT_SECONDS = 10
+FETCH_TIMEOUT_SECONDS = 10  # discovery and key set together; the HTTP deadline lowers it
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30
+KEYS_UNAVAILABLE = "The token could not be checked now; try again."
 
 
 @dataclass(frozen=True)
@@ -48,10 +54,13 @@ class AuthError(Exception):
 
 
 class TokenValidator:
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, *, fetch_timeout: float = FETCH_TIMEOUT_SECONDS) -> None:
         self._settings = settings
+        self._fetch_timeout = fetch_timeout
         self._keys: dict[str, Any] = {}  # key id -> PyJWK
-        self._fetched_at = float("-inf")
+        self._fetched_at = float("-inf")  # the last successful fetch
+        self._failures = 0  # fetches failed in a row since then
+        self._retry_at = float("-inf")  # no fetch before this after a failure
         self._jwks_url = settings.jwks_url
         self._lock = asyncio.Lock()
 
@@ -105,30 +114,42 @@ class TokenValidator:
     async def _key(self, kid: str | None) -> Any:
         if kid not in self._keys:
             async with self._lock:
-                if kid not in self._keys and time.monotonic() - self._fetched_at >= MIN_REFRESH_SECONDS:
+                now = time.monotonic()
+                if kid in self._keys:  # fetched while this request waited for the lock
+                    return self._keys[kid]
+                if now >= self._retry_at and now - self._fetched_at >= MIN_REFRESH_SECONDS:
                     await self._refresh()
+                elif self._failures:  # the last fetch failed and its backoff has not passed
+                    raise UpstreamError("signing_keys_unavailable", KEYS_UNAVAILABLE)
         if kid not in self._keys:
             raise AuthError(401, "invalid_token", "the token is signed with an unknown key")
         return self._keys[kid]
 
     async def _refresh(self) -> None:
+        try:
+            async with asyncio.timeout(self._fetch_timeout):
+                key_set = await self._fetch()
+        except Exception as exc:  # noqa: BLE001 - the issuer is an upstream: a 503, logged
+            self._failures += 1
+            backoff = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (self._failures - 1))
+            self._retry_at = time.monotonic() + backoff
+            log.error("signing keys could not be fetched (%s); next try in %.1f s", type(exc).__name__, backoff)
+            raise UpstreamError("signing_keys_unavailable", KEYS_UNAVAILABLE) from exc
+        self._keys = {key.key_id: key for key in key_set.keys}
+        self._fetched_at, self._failures, self._retry_at = time.monotonic(), 0, float("-inf")
+        log.info("fetched %d signing key(s)", len(self._keys))
+
+    async def _fetch(self) -> Any:
+        """The issuer's key set (a PyJWKSet), found through OIDC discovery unless AUTH_JWKS_URL is set."""
         import aiohttp
         from jwt import PyJWKSet
 
-        self._fetched_at = time.monotonic()
-        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS)
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                if self._jwks_url is None:  # OIDC discovery names the key set
-                    discovery = f"{self._settings.issuer.rstrip('/')}/.well-known/openid-configuration"
-                    async with session.get(discovery) as response:
-                        response.raise_for_status()
-                        self._jwks_url = (await response.json(content_type=None))["jwks_uri"]
-                async with session.get(self._jwks_url) as response:
+        async with aiohttp.ClientSession() as session:
+            if self._jwks_url is None:
+                discovery = f"{self._settings.issuer.rstrip('/')}/.well-known/openid-configuration"
+                async with session.get(discovery) as response:
                     response.raise_for_status()
-                    key_set = PyJWKSet.from_dict(await response.json(content_type=None))
-        except Exception as exc:  # noqa: BLE001 - the issuer is an upstream: a 503, logged
-            log.error("signing keys could not be fetched: %s", type(exc).__name__)
-            raise UpstreamError("signing_keys_unavailable", "The token could not be checked now; try again.") from exc
-        self._keys = {key.key_id: key for key in key_set.keys}
-        log.info("fetched %d signing key(s)", len(self._keys))
+                    self._jwks_url = (await response.json(content_type=None))["jwks_uri"]
+            async with session.get(self._jwks_url) as response:
+                response.raise_for_status()
+                return PyJWKSet.from_dict(await response.json(content_type=None))

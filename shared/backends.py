@@ -291,9 +291,10 @@ def template_renderer() -> TemplateRenderer:
 
 @functools.cache
 def token_validator() -> TokenValidator:
-    from shared.auth import TokenValidator
+    from shared.auth import FETCH_TIMEOUT_SECONDS, TokenValidator
 
-    return TokenValidator(get_settings().auth)
+    fetch_timeout = min(FETCH_TIMEOUT_SECONDS, get_settings().http.deadline_seconds)
+    return TokenValidator(get_settings().auth, fetch_timeout=fetch_timeout)
 
 
 @functools.cache
