@@ -143,14 +143,13 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         self.limits.check_value(value)
         budget = getattr(self._renders, "budget", None)
         if budget is not None:  # None while compiling (constant folding)
-            # Characters for a string; for a collection its items, and the collection itself
-            # as much as a few of them (an empty list takes ~60 bytes); 1 for anything else.
+            # The operation itself, plus the characters of a string, or the items of a collection
+            # and the collection itself as much as a few of them (an empty list takes ~60 bytes).
+            cost = 1
             if isinstance(value, (str, bytes)):
-                cost = len(value)
+                cost += len(value)
             elif isinstance(value, (list, tuple, dict, set, frozenset)):
-                cost = CONTAINER_COST + len(value)
-            else:
-                cost = 1
+                cost += CONTAINER_COST + len(value)
             budget.work_left -= cost
             if budget.work_left < 0:
                 raise LimitExceeded(
@@ -178,7 +177,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         budget.depth += 1
         try:
             self.limits.refuse_over(
-                budget.depth, self.limits.max_call_depth, "macro and recursive loop nesting", "levels"
+                budget.depth, self.limits.max_call_depth, "nested macro calls and recursive loops", "levels"
             )
             return self.checked(super().call(context, obj, *args, **kwargs))
         finally:
