@@ -67,6 +67,9 @@ HOSTILE = [
         "{% macro m() %}{% for i in range(100000) %}{{ 'x' * 99999 }}{% endfor %}{% endmacro %}{{ m()|length }}",
         "the output of a macro or block would be",
     ),
+    ("x" * 200_000, "template inline has 200,000 characters, over the limit of 100,000"),
+    ("{{ a }}" * 14_000, "template inline has more than 1,000 tokens"),
+    ("{{ " + "(" * 90 + "1" + ")" * 90 + " }}", "template inline nests expressions too deeply"),
     # 2**25 calls of macros that each build a string and drop it: the work budget stops them.
     (
         "".join(f"{{% macro m{i}() %}}{{{{ m{i + 1}() }}}}{{{{ m{i + 1}() }}}}{{% endmacro %}}" for i in range(25))
@@ -84,7 +87,7 @@ async def warm_client(client):
     return client
 
 
-@pytest.mark.parametrize(("template", "limit"), HOSTILE, ids=[t for t, _ in HOSTILE])
+@pytest.mark.parametrize(("template", "limit"), HOSTILE, ids=[t[:80] for t, _ in HOSTILE])
 async def test_a_hostile_template_is_refused_with_its_limit_before_allocating(warm_client, template, limit):
     tracemalloc.start()
     try:

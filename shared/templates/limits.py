@@ -21,6 +21,7 @@ from jinja2.exceptions import SecurityError
 
 MAX_INTEGER_BITS = 4096  # ~1,233 decimal digits: below Python's 4,300-digit str() limit
 MAX_CALL_DEPTH = 32  # nested macro calls and recursive loops
+MAX_REQUEST_TEMPLATE_TOKENS = 1000  # what compiling a request's template may cost (~3 MB, ~15 ms)
 WORK_FACTOR = 10  # one render builds at most this many times the output cap, in all
 CONTAINER_COST = 8  # what a new list, tuple or mapping counts in that budget, besides its items
 
