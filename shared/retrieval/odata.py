@@ -8,6 +8,7 @@ ne, gt, ge, lt, le, null), and/or/not with parentheses, `search.in(field, 'a,b',
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from odata_query.exceptions import ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 
 from shared.core.errors import RequestError
+from shared.retrieval.limits import MAX_FILTER_DEPTH, MAX_FILTER_OPERATORS, MAX_FILTER_VALUES
 from shared.retrieval.schema import BY_NAME, IndexField
 
 _COMPARATORS = {ast.Eq: "=", ast.NotEq: "!=", ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
@@ -50,11 +52,45 @@ class _Lexer(ODataLexer):
 
 
 def parse(text: str) -> ast._Node:
-    """The filter's syntax tree; RequestError naming the problem when it does not parse."""
+    """The filter's syntax tree; RequestError naming the problem when it does not parse, or
+    when it is larger (MAX_FILTER_OPERATORS) or deeper (MAX_FILTER_DEPTH) than any backend takes."""
     try:
-        return ODataParser().parse(_Lexer().tokenize(text))
+        tree = ODataParser().parse(_Lexer().tokenize(text))
     except (ODataException, Exception) as exc:  # the lexer raises plain exceptions on some input
         raise RequestError(f"invalid filter {text!r}: {exc}", field="filter") from None
+    operators, depth = _shape(tree)
+    if operators > MAX_FILTER_OPERATORS:
+        raise RequestError(
+            f"the filter combines more than {MAX_FILTER_OPERATORS} conditions with and/or/not; "
+            "list many values of one field with search.in(field, 'a,b,c')",
+            field="filter",
+        )
+    if depth > MAX_FILTER_DEPTH:
+        raise RequestError(f"the filter nests and/or/not groups more than {MAX_FILTER_DEPTH} deep", field="filter")
+    return tree
+
+
+def _shape(tree: ast._Node) -> tuple[int, int]:
+    """(and/or/not operators, nesting depth) of a tree, walked without recursion: it may be
+    deep. A chain of one operator is one level, as the SQL translation writes it."""
+    operators = depth = 0
+    stack: list[tuple[Any, int, type | None]] = [(tree, 0, None)]  # node, its depth, its parent's BoolOp op
+    while stack:
+        node, level, parent_op = stack.pop()
+        op = None
+        if isinstance(node, ast.BoolOp):
+            operators += 1
+            op = type(node.op)
+            level += op is not parent_op
+        elif isinstance(node, ast.UnaryOp | ast.Lambda):
+            operators += isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+            level += 1
+        depth = max(depth, level)
+        if isinstance(node, list):
+            stack.extend((child, level, None) for child in node)
+        elif dataclasses.is_dataclass(node):
+            stack.extend((getattr(node, f.name), level, op) for f in dataclasses.fields(node))
+    return operators, depth
 
 
 def quote(value: str) -> str:
@@ -71,6 +107,8 @@ class SqlFilter:
 def to_sql(node: ast._Node, collection_table: str) -> SqlFilter:
     params: list[Any] = []
     where = _Translator(params, collection_table).visit(node, lambda_var=None)
+    if len(params) > MAX_FILTER_VALUES:
+        raise RequestError(f"the filter holds more than {MAX_FILTER_VALUES} values", field="filter")
     return SqlFilter(where, tuple(params))
 
 
@@ -92,7 +130,7 @@ class _Translator:
     def visit(self, node: ast._Node, lambda_var: str | None) -> str:
         if isinstance(node, ast.BoolOp):
             op = "AND" if isinstance(node.op, ast.And) else "OR"
-            return f"({self.visit(node.left, lambda_var)} {op} {self.visit(node.right, lambda_var)})"
+            return "(" + f" {op} ".join(self.visit(n, lambda_var) for n in _chain(node)) + ")"
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return f"(NOT {self.visit(node.operand, lambda_var)})"
         if isinstance(node, ast.Compare):
@@ -161,6 +199,20 @@ class _Translator:
         if isinstance(node.operator, ast.Any):
             return f"EXISTS ({match} AND {condition})"
         return f"NOT EXISTS ({match} AND NOT {condition})"
+
+
+def _chain(node: ast.BoolOp) -> list[ast._Node]:
+    """The operands of a chain of one operator (a or b or c ...), in order, gathered without
+    recursion: one flat SQL group instead of one nested group per operator."""
+    operands: list[ast._Node] = []
+    pending: list[ast._Node] = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, ast.BoolOp) and type(current.op) is type(node.op):
+            pending.extend((current.right, current.left))  # the left one is taken first
+        else:
+            operands.append(current)
+    return operands
 
 
 def _field(name: str) -> IndexField:

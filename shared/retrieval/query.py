@@ -16,6 +16,7 @@ from odata_query import ast
 from shared.core.errors import RequestError
 from shared.core.types import RetrievalSpec, SearchResult
 from shared.retrieval import odata
+from shared.retrieval.limits import MAX_LISTED_FIELDS
 from shared.retrieval.schema import BY_NAME, RETRIEVABLE
 
 DEFAULT_FACET_COUNT = 10  # as Azure AI Search
@@ -91,6 +92,13 @@ class SearchOptions:
         top_k = self.default_top_k if spec.top_k is None else spec.top_k
         if not 0 <= top_k <= self.max_top_k:
             raise RequestError(f"top_k must be between 0 and {self.max_top_k}, got {top_k}", field="top_k")
+        for name, listed in (
+            ("select_fields", spec.select_fields),
+            ("highlight_fields", spec.highlight_fields),
+            ("facets", spec.facets),
+        ):
+            if len(listed or ()) > MAX_LISTED_FIELDS:
+                raise RequestError(f"{name} may list at most {MAX_LISTED_FIELDS} entries", field=name)
         select = spec.select_fields or RETRIEVABLE
         _check_fields(select, "select_fields", lambda f: f.retrievable, "retrievable")
         highlight = spec.highlight_fields or ()

@@ -133,10 +133,17 @@ class ChatCompleteRequest(_Strict):
 def _metadata_filter(filters: dict[str, Any]) -> str | None:
     """{field: value} as OData: each field equals its value (a list: any of them; a collection
     field: contains it). Values become literals; field names are checked by the search plan."""
+    from shared.retrieval.limits import MAX_METADATA_FILTER_VALUES
     from shared.retrieval.odata import quote
     from shared.retrieval.schema import FIELDS
 
     collections = {f.name for f in FIELDS if f.is_collection}
+    values_given = sum(len(v) if isinstance(v, list) else 1 for v in filters.values())
+    if values_given > MAX_METADATA_FILTER_VALUES:
+        raise RequestError(
+            f"metadata_filters may hold at most {MAX_METADATA_FILTER_VALUES} values, got {values_given}",
+            field="metadata_filters",
+        )
 
     def literal(value: Any) -> str:
         if isinstance(value, bool):
