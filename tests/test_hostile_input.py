@@ -108,3 +108,34 @@ async def test_a_prompt_too_large_for_the_model_is_a_400_with_the_numbers(client
 
     assert_clear_refusal(response, 400)
     assert "tokens" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("url", "content", "loc"),
+    [
+        ("/api/v2/flexible-chat", b'{"question": "a", "question": "b"}', ["body", "question"]),
+        (
+            RAG,
+            b'{"question": "q", "ab_testing": {"user_id": "alice", "user_id": "mallory"}}',
+            ["body", "ab_testing", "user_id"],
+        ),
+        (
+            "/api/v1/chat/completions",
+            b'{"messages": [{"role": "user", "content": "hi", "content": "other"}]}',
+            ["body", "messages", 0, "content"],
+        ),
+        ("/api/v1/chat", b'{"sessionId": "s", "prompt": "hi", "sessionId": "t"}', ["body", "sessionId"]),
+        (
+            "/api/v1/chat/complete",
+            b'{"query": "q", "context_mode": "none", "context_mode": "rag"}',
+            ["body", "context_mode"],
+        ),
+    ],
+)
+async def test_a_key_given_twice_is_a_422_pointing_at_it(client, url, content, loc):
+    response = await client.post(url, content=content, headers={"content-type": "application/json"})
+
+    assert_clear_refusal(response, 422)
+    issue = response.json()["detail"][0]
+    assert issue["loc"] == loc and issue["type"] == "duplicate_key"
+    assert "more than once" in issue["msg"]
