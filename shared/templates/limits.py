@@ -293,8 +293,9 @@ LAZY_FILTERS = frozenset({"map", "select", "reject", "selectattr", "rejectattr",
 
 
 def check_range(limits: TemplateLimits, *args: int) -> range:
+    # A tenth of the character cap: each distinct number a list or mapping holds takes ~30-100 bytes.
     numbers = range(*args)
-    limits.refuse_over(len(numbers), limits.max_chars, "range()", "items")
+    limits.refuse_over(len(numbers), limits.max_chars // 10, "range()", "items")
     return numbers
 
 
