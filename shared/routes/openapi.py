@@ -37,10 +37,10 @@ class Operation:
 
 
 def operations() -> list[Operation]:
-    from shared.wire import chat_complete, openai_compat, session_chat, v2
+    from shared.wire import chat_complete, openai_compat, openai_responses, session_chat, v2
 
     flexible = "v2 (seed 001)"
-    openai = "OpenAI-compatible (seeds 002, 003)"
+    openai = "OpenAI-compatible"
     return [
         *(
             Operation(
@@ -120,6 +120,38 @@ def operations() -> list[Operation]:
                 ),
                 ("chat_completions", "v1/chat/completions", "Chat completions by agent id or model alias"),
             )
+        ),
+        Operation(
+            "azure_chat_completions",
+            "post",
+            "openai/deployments/{deployment}/chat/completions",
+            "Chat completions in the Azure OpenAI route shape (deployment: agent id or model alias)",
+            openai,
+            openai_compat.ChatCompletionsRequest,
+            query=openai_compat.AzureApiVersion,
+            response=openai_compat.ChatCompletion,
+            streams=True,
+            errors=(400, 404, 422, 500, 503),
+        ),
+        Operation(
+            "create_response",
+            "post",
+            "v1/responses",
+            "OpenAI Responses API: a response by agent id or model alias",
+            openai,
+            openai_responses.ResponsesRequest,
+            response=openai_responses.ResponseObject,
+            streams=True,
+            errors=(400, 404, 422, 500, 503),
+        ),
+        Operation(
+            "retrieve_model",
+            "get",
+            "v1/models/{model_id}",
+            "One agent or model alias",
+            openai,
+            response=openai_compat.ModelCard,
+            errors=(404, 500),
         ),
         Operation(
             "list_models",

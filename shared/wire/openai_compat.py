@@ -140,6 +140,16 @@ class ChatCompletionsRequest(RefusedParameters):
         return self
 
 
+class AzureApiVersion(BaseModel):
+    """The query of the Azure OpenAI route shape."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    api_version: str | None = Field(
+        None, alias="api-version", description="Azure OpenAI's API version: accepted, not used (one wire shape)."
+    )
+
+
 # --- responses ---
 
 

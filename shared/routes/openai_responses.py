@@ -1,0 +1,96 @@
+"""OpenAI's Responses API, POST /api/v1/responses: what client.responses.create, the OpenAI
+Agents SDK and the Vercel AI SDK's default @ai-sdk/openai provider call. `model` names an
+agent or a model alias, as on POST /api/v1/chat/completions; the same retrieval, prompt
+and citations answer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
+
+from shared.config import get_settings
+from shared.core.errors import RequestError, UpstreamError
+from shared.routes.common import endpoint, principal, refusal, stream_events
+from shared.routes.openai_compat import parse_refusing, served_by, unknown_model
+
+if TYPE_CHECKING:
+    from shared.core.types import TurnRequest
+    from shared.wire.openai_responses import ResponsesRequest
+
+blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
+
+FAMILY = "openai-compatible"  # conversations are owned as the chat completions' sessions are
+
+
+@blueprint.route(route="v1/responses", methods=["POST"])
+@endpoint
+async def create_response(req: Request) -> Response:
+    """A model response to `input`, streamed as typed events with `stream: true`."""
+    from shared.backends import orchestrator
+    from shared.wire import openai_responses as wire
+    from shared.wire.openai_responses_events import STREAM_FAILURE, ResponseEvents
+
+    body = await parse_refusing(req, wire.ResponsesRequest)
+    if isinstance(body, JSONResponse):
+        return body
+    try:
+        turn, response_id, alias = _turn(req, body)
+        if body.stream:
+            events = ResponseEvents(body, response_id, alias, int(time.time()))
+            frames = events.frames(orchestrator().run(turn, stream=True))
+            return await stream_events(req, frames, STREAM_FAILURE)
+        result = await orchestrator().answer(turn)
+        if result.errors:
+            raise UpstreamError(result.errors[0].code, result.errors[0].message)
+    except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
+        return refusal(req, exc)
+    return JSONResponse(wire.response_object(body, response_id, alias, result).model_dump(mode="json"))
+
+
+def _turn(req: Request, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
+    """(the core's turn, this response's id, the model alias answering); RequestError when refused.
+
+    A stored response keeps its exchange in a conversation whose id its response id carries;
+    tool round trips are not stored (keep them on the client)."""
+    from shared.agents import agent_turn
+    from shared.wire import openai_responses as wire
+    from shared.wire.openai_protocol import check_tools_supported, client_turn
+
+    settings = get_settings()
+    agent = served_by(body.model or settings.model.default_alias)
+    if agent is None:
+        raise unknown_model(body.model, "model")
+    alias = agent.model or settings.model.default_alias
+    conversation = client_turn(body.messages(), "input")
+    stored = body.store and not body.tools and not conversation.after_question
+    previous = body.previous_response_id
+    if previous and not stored:
+        raise RequestError(
+            "previous_response_id continues a stored conversation: send it with store true, and without "
+            "tools or tool results (keep a tool round trip on the client and send all of it)",
+            field="previous_response_id",
+        )
+    session_id = wire.conversation_of(previous) if previous else None
+    response_id = wire.new_response_id(session_id)
+    session_id = wire.conversation_of(response_id) if stored else None
+    caller = principal(req, body.user)
+    instructions = "\n\n".join(i for i in (body.instructions, conversation.instructions) if i)
+    turn = agent_turn(
+        agent,
+        conversation.question,
+        conversation.history,
+        user_id=caller.search_principal,
+        session_id=session_id,
+        session_owner=caller.session_owner(FAMILY, session_id) if session_id else None,
+        session_must_exist=previous is not None,
+        alias=alias,
+        parameters=body.generation(),
+        variables={"instructions": instructions} if instructions else None,
+    )
+    check_tools_supported(alias, turn.generation, sessions=previous is not None)
+    return replace(turn, after_question=conversation.after_question), response_id, alias
