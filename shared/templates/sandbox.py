@@ -244,15 +244,19 @@ class TemplateRenderer:
         self._env = _BoundedSandbox(TemplateLimits(max_chars))
         self._max_chars = max_chars
         self._timeout = timeout_seconds
-        # Stored templates come back on every request: parse each distinct text once.
-        self._parse = functools.lru_cache(maxsize=256)(self._parse_uncached)
+        # Stored templates come back on every request: parse each distinct text once. A
+        # request's templates get a smaller cache of their own, so they cannot evict those.
+        self._parse_stored = functools.lru_cache(maxsize=256)(self._parse_uncached)
+        self._parse_inline = functools.lru_cache(maxsize=32)(self._parse_uncached)
 
     def compile(self, source: str, *, origin: str) -> CompiledTemplate:
         """Parse a template; RequestError (with the line) on a syntax error."""
         try:
             if origin == "inline":
                 self._check_request_template(source)
-            template, used = self._parse(source)
+                template, used = self._parse_inline(source)
+            else:
+                template, used = self._parse_stored(source)
         except TemplateSyntaxError as exc:
             raise RequestError(f"template {origin} has a syntax error on line {exc.lineno}: {exc.message}") from None
         except RecursionError:
@@ -263,11 +267,11 @@ class TemplateRenderer:
         # Compiling takes ~3 KB and ~10 us per token, on the event loop: bound it first.
         if len(source) > self._max_chars:
             raise RequestError(f"template inline has {len(source):,} characters, over the limit of {self._max_chars:,}")
-        tokens = sum(1 for _ in itertools.islice(self._env.lex(source), MAX_REQUEST_TEMPLATE_TOKENS + 1))
+        tokens = sum(1 for _ in itertools.islice(self._env.lexer.tokenize(source), MAX_REQUEST_TEMPLATE_TOKENS + 1))
         if tokens > MAX_REQUEST_TEMPLATE_TOKENS:
             raise RequestError(
                 f"template inline has more than {MAX_REQUEST_TEMPLATE_TOKENS:,} tokens (names, operators, "
-                "tag and text parts), over the limit"
+                "literals, tag delimiters, runs of text), over the limit"
             )
 
     def _parse_uncached(self, source: str) -> tuple[Template, tuple[str, ...]]:
