@@ -99,7 +99,8 @@ async def test_skip_knowledge_base_answers_without_sources(client):
     assert body["answer"] != FALLBACK_ANSWER
 
 
-async def test_inline_template_variables_and_parameter_overrides_are_applied(client):
+async def test_inline_template_variables_and_parameter_overrides_are_applied(client, configure):
+    configure(AUTH_TRUST_ASSERTED_USERS="true")  # so that u-123 is the caller's identity, which templates get
     response = await client.post(
         URL,
         json={

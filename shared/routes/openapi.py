@@ -267,7 +267,7 @@ def _security() -> dict[str, Any]:
 _STATUS_TEXT = {
     400: "The request asks for something refused.",
     401: "Missing or invalid credentials (WWW-Authenticate says why).",
-    403: "Valid credentials without the required role or scope.",
+    403: "Valid credentials without the required role or scope; or no identity to list sessions for.",
     404: "No such agent, session, attachment or document.",
     413: "An inline image over the size limit.",
     422: "The request does not match its schema.",
