@@ -1,0 +1,120 @@
+"""Evaluate answer quality against a ground-truth file.
+
+    python -m shared.evaluate                              # in process, the embedded default
+    python -m shared.evaluate --base-url https://<app>.azurewebsites.net   # any deployment
+    python -m shared.evaluate compare before.json after.json
+
+A run writes <out>.json and <out>.md (default .data/evaluation/<time>). In process, the app
+runs with the environment's settings, after indexing --corpus (unchanged files are skipped).
+Over HTTP, a function key may come from EVAL_FUNCTION_KEY; a judge model's key from
+EVAL_JUDGE_API_KEY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.config import DATA_DIR, PROJECT_ROOT
+from shared.evaluate import judge, report
+from shared.evaluate.runner import run_cases
+from shared.evaluate.scoring import load_cases
+
+GROUND_TRUTH = PROJECT_ROOT / "samples" / "ground_truth.jsonl"
+CORPUS = PROJECT_ROOT / "samples" / "corpus"
+
+
+@contextlib.asynccontextmanager
+async def in_process_client(corpus: Path | None) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app itself (no server, no port), its index holding `corpus` first."""
+    from shared import backends
+    from shared.ingest.__main__ import ingest
+    from shared.ingest.chunking import Chunker
+    from shared.local_server import build_app
+
+    if corpus is not None:
+        await ingest(corpus, backends.index_writer(), backends.embeddings(), prune=False, chunker=Chunker())
+    transport = httpx.ASGITransport(app=build_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://in-process") as client:
+        yield client
+
+
+def http_client(base_url: str) -> httpx.AsyncClient:
+    key = os.environ.get("EVAL_FUNCTION_KEY")
+    return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"x-functions-key": key} if key else {})
+
+
+async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    cases = load_cases(args.ground_truth)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    client = http_client(args.base_url) if args.base_url else in_process_client(args.corpus)
+    async with client as connected:
+        records = await run_cases(connected, cases, top_k=args.top_k, model=args.model)
+    summary = report.summarize(records)
+    if args.judge_endpoint:
+        judge.judge(records, judge.judge_config(args.judge_provider, args.judge_endpoint, args.judge_model))
+        summary["judge"] = judge.judged_means(records)
+    run = {
+        "target": args.base_url or "in process",
+        "command": "python -m shared.evaluate " + shlex.join(sys.argv[1:]),
+        "started_at": started,
+        "ground_truth": str(args.ground_truth),
+        "model": args.model or "default",
+        "top_k": args.top_k,
+    }
+    return {"run": run, "summary": summary, "turns": records}
+
+
+def _write(out: Path, result: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    out.with_suffix(".md").write_text(report.markdown(result))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m shared.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--ground-truth", type=Path, default=GROUND_TRUTH)
+    parser.add_argument("--base-url", help="a deployment to evaluate over HTTP; default: the app in process")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="in process: index this folder first")
+    parser.add_argument("--top-k", type=int, help="sources per question; default: the deployment's")
+    parser.add_argument("--model", help="a model alias to answer with; default: the deployment's")
+    parser.add_argument("--out", type=Path, help="report path without suffix; default .data/evaluation/<time>")
+    parser.add_argument("--judge-provider", choices=("azure_openai", "openai"), default="azure_openai")
+    parser.add_argument("--judge-endpoint", help="a judge model's endpoint: adds groundedness and relevance")
+    parser.add_argument("--judge-model", help="the judge's deployment (Azure OpenAI) or model name")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compare"]:
+        parser = argparse.ArgumentParser(prog="python -m shared.evaluate compare")
+        parser.add_argument("before", type=Path)
+        parser.add_argument("after", type=Path)
+        args = parser.parse_args(argv[1:])
+        before, after = (json.loads(p.read_text()) for p in (args.before, args.after))
+        print(report.comparison(before, after))
+        return
+    args = _parser().parse_args(argv)
+    if args.judge_endpoint and not args.judge_model:
+        raise SystemExit("--judge-endpoint needs --judge-model")
+    result = asyncio.run(evaluate(args))
+    out = args.out or DATA_DIR / "evaluation" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    _write(out, result)
+    print(report.markdown({**result, "turns": []}).split("\n\n| id |")[0])
+    print(f"\nreport: {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()

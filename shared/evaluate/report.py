@@ -1,0 +1,124 @@
+"""Totals of an evaluation run, as JSON and Markdown, and the comparison of two runs."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+
+def ranking(records: list[dict[str, Any]], k: int) -> dict[str, float]:
+    """hit rate, recall, MRR and nDCG at k (ranx) of the answerable turns, by document."""
+    from ranx import Qrels, Run, evaluate  # deferred: numba compiles on first use
+
+    judged = [r for r in records if r["answerable"] and r["expected_documents"]]
+    if not judged:
+        return {}
+    qrels = Qrels({r["id"]: dict.fromkeys(r["expected_documents"], 1) for r in judged})
+    ranked = {}
+    for r in judged:
+        documents = list(dict.fromkeys(f for f in r["sources"] if f))  # chunks of one file count once
+        ranked[r["id"]] = {f: 1.0 / rank for rank, f in enumerate(documents, start=1)} or {"(none)": 1.0}
+    metrics = [f"hit_rate@{k}", f"recall@{k}", f"mrr@{k}", f"ndcg@{k}"]
+    scores = evaluate(qrels, Run(ranked), metrics, make_comparable=True)
+    return {name: round(float(value), 4) for name, value in scores.items()}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [r for r in records if r["answerable"]]
+    unanswerable = [r for r in records if not r["answerable"]]
+    correct_answers = [r for r in answerable if r["correct"]]
+    k = max((len(r["sources"]) for r in records), default=0) or 1
+    latencies = sorted(r["latency_seconds"] for r in records)
+    tokens = [r["tokens"] for r in records if r["tokens"] is not None]
+    return {
+        "questions": len(records),
+        "correct": _share(sum(r["correct"] for r in records), len(records)),
+        "answerable_correct": _share(len(correct_answers), len(answerable)),
+        "correct_citing_right_source": _share(
+            sum(r["cites_right_source"] for r in correct_answers), len(correct_answers)
+        ),
+        "unanswerable_declined": _share(sum(r["declined"] for r in unanswerable), len(unanswerable)),
+        "answerable_declined": _share(sum(r["declined"] for r in answerable), len(answerable)),
+        "repetition_loops": sum(r["loops"] for r in records),
+        "dangling_citations": sum(len(r["dangling_citations"]) for r in records),
+        "failed_requests": sum(r["status"] != 200 or bool(r["errors"]) for r in records),
+        "by_kind": {
+            kind: _share(
+                sum(r["correct"] for r in records if r["kind"] == kind), sum(r["kind"] == kind for r in records)
+            )
+            for kind in dict.fromkeys(r["kind"] for r in records)
+        },
+        "retrieval": ranking(records, k),
+        "latency_seconds": {
+            "median": round(statistics.median(latencies), 3) if latencies else None,
+            "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 3) if latencies else None,
+        },
+        "tokens_mean": round(statistics.fmean(tokens), 1) if tokens else None,
+    }
+
+
+def _flat(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in summary.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and 0 <= value <= 1:
+        return f"{value:.1%}" if value not in (0, 1) else f"{value:.0%}"
+    return str(value)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The run's settings, totals and each question's outcome."""
+    run, summary = report["run"], report["summary"]
+    lines = [f"# Evaluation: {run['target']}", "", f"`{run['command']}` on {run['started_at']}", ""]
+    lines += ["| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {_cell(value)} |" for name, value in _flat(summary).items()]
+    lines += [
+        "",
+        "| id | kind | correct | cites right source | declined | sources | answer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["turns"]:
+        answer = " ".join(r["answer"].split()).replace("|", "\\|")
+        answer = answer if len(answer) <= 160 else answer[:159] + "…"
+        sources = ", ".join(dict.fromkeys(f for f in r["sources"] if f))
+        lines.append(
+            f"| {r['id']} | {r['kind']} | {_mark(r['correct'])} | {_mark(r['cites_right_source'])} | "
+            f"{_mark(r['declined'])} | {sources} | {answer} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _mark(value: bool | None) -> str:
+    return "–" if value is None else ("yes" if value else "no")
+
+
+def comparison(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Markdown: each total before and after, and the questions whose correctness changed."""
+    old, new = _flat(before["summary"]), _flat(after["summary"])
+    lines = [
+        f"# Comparison: {before['run']['target']} → {after['run']['target']}",
+        "",
+        f"before: `{before['run']['command']}`; after: `{after['run']['command']}`",
+        "",
+        "| metric | before | after |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {_cell(old.get(name))} | {_cell(new.get(name))} |" for name in dict.fromkeys([*old, *new])]
+    was = {r["id"]: r["correct"] for r in before["turns"]}
+    changed = [r for r in after["turns"] if r["id"] in was and was[r["id"]] != r["correct"]]
+    lines += ["", f"{len(changed)} question(s) changed:", ""]
+    lines += [f"- {r['id']}: {'now correct' if r['correct'] else 'no longer correct'}" for r in changed]
+    return "\n".join(lines) + "\n"
