@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from shared.auth import TokenValidator
     from shared.config import DataSource
+    from shared.core.answers import ExtractiveAnswers
     from shared.core.interfaces import ChatModel, Embeddings, HistoryStore, IndexWriter, Retriever, TemplateSource
     from shared.core.orchestrator import Orchestrator
     from shared.retrieval.embedded import EmbeddedIndex
@@ -313,7 +314,23 @@ def orchestrator() -> Orchestrator:
         history_limit=get_settings().history.max_messages,
         query_rewrite_template=get_settings().prompts.query_rewrite_file,
         multimodal_aliases=multimodal_aliases,
+        extractive_answers=extractive_answers,
     )
+
+
+def extractive_answers(alias: str) -> ExtractiveAnswers | None:
+    """The answerer for a model whose answer strategy is extractive; None when the model writes answers."""
+    settings = get_settings().model
+    remote = settings.remote(alias)
+    strategy = remote.answer_strategy if remote else settings.answer_strategy
+    return _extractive_answers() if strategy == "extractive" else None
+
+
+@functools.cache
+def _extractive_answers() -> ExtractiveAnswers:
+    from shared.core.answers import ExtractiveAnswers
+
+    return ExtractiveAnswers(embeddings(), min_relevance=get_settings().model.answer_min_relevance)
 
 
 def multimodal_aliases() -> list[str]:

@@ -81,6 +81,11 @@ class AuthSettings(BaseSettings):
         return self
 
 
+# extractive: answers are the retrieved passages that best answer the question (shared.core.answers);
+# generative: the model writes them from the prompt.
+AnswerStrategy = Literal["extractive", "generative"]
+
+
 class RemoteModel(BaseModel):
     """A chat model reached over the OpenAI protocol, configured under an alias."""
 
@@ -98,6 +103,7 @@ class RemoteModel(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict, description='Defaults, e.g. {"temperature": 0.2}.')
     timeout_seconds: float = Field(60, gt=0)
     max_retries: int = Field(2, ge=0, description="Retries on 429 and 5xx, honoring Retry-After.")
+    answer_strategy: AnswerStrategy = Field("generative", description="generative: the model writes the answer.")
 
 
 class ModelSettings(BaseSettings):
@@ -119,6 +125,13 @@ class ModelSettings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; default: all cores.")
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(256, ge=1)
+    answer_strategy: AnswerStrategy = Field(
+        "extractive",
+        description="The embedded model's answers: extractive (the best passages themselves, cited) or generative.",
+    )
+    answer_min_relevance: float = Field(
+        0.68, ge=0, le=1, description="Extractive answers decline when no passage is at least this relevant."
+    )
 
     @model_validator(mode="after")
     def _aliases_resolve(self) -> ModelSettings:

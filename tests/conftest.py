@@ -17,6 +17,9 @@ os.environ["HISTORY_SQLITE_PATH"] = str(_DATA / "history.sqlite")
 # No test may reach Azure's managed-identity endpoint: DefaultAzureCredential keeps to
 # developer credentials (none here), so a misconfigured test fails fast and sends nothing.
 os.environ["AZURE_TOKEN_CREDENTIALS"] = "dev"
+# The suite exercises the model's own answers (parameters, tokens, streamed pieces): the
+# embedded default's extractive answers are tested on the ground truth (test_quality.py).
+os.environ.setdefault("LLM_ANSWER_STRATEGY", "generative")
 
 import httpx  # noqa: E402
 

@@ -13,10 +13,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.interfaces import ChatModel, HistoryStore, Retriever, TemplateSource
 from shared.core.reasoning import effective_reasoning
@@ -40,6 +41,9 @@ from shared.core.types import (
     TurnResult,
 )
 from shared.templates.sandbox import CompiledTemplate, TemplateRenderer
+
+if TYPE_CHECKING:
+    from shared.core.answers import ExtractiveAnswers
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +129,7 @@ class Orchestrator:
         history_limit: int = 50,
         query_rewrite_template: str = "query_rewrite.jinja2",
         multimodal_aliases: Callable[[], Sequence[str]] = tuple,
+        extractive_answers: Callable[[str], ExtractiveAnswers | None] = lambda alias: None,
     ) -> None:
         self._retriever = retriever
         self._chat_model = chat_model
@@ -138,6 +143,8 @@ class Orchestrator:
         self._history_limit = history_limit
         self._query_rewrite_template = query_rewrite_template
         self._multimodal_aliases = multimodal_aliases
+        # By model alias: the answerer when that model's answer strategy is extractive.
+        self._extractive_answers = extractive_answers
 
     async def answer(self, request: TurnRequest, *, retriever: Retriever | None = None) -> TurnResult:
         # aclosing: the turn (and its span) ends here, not whenever the generator is collected.
@@ -223,20 +230,29 @@ class Orchestrator:
         reasoning = effective_reasoning(request.generation.reasoning_effort, turn.model.info)
         params = replace(request.generation, reasoning_effort=reasoning.sent_effort)
         completion = None
+        extractive = self._extractive_answers(turn.model.info.alias) if request.retrieval.enabled else None
+        citations = StreamedCitations(len(turn.sources))  # an [n] naming no source never reaches the caller
         with turn.timings.measure("orchestrator.llm_generate"):
             # After a failed stage (no prompt, no sources) an answer could not be grounded: fall back.
-            if not turn.errors and stream:
+            if not turn.errors and extractive:
+                completion = await extractive.answer(request.question, turn.sources, turn.search_query.text)
+                if stream:
+                    yield AnswerDelta(completion.text)
+            elif not turn.errors and stream:
                 async for piece in self._stream(turn, messages, params):
                     if isinstance(piece, Completion):
                         completion = piece
                     elif isinstance(piece, ToolCallDelta):
                         yield piece
-                    else:
-                        yield AnswerDelta(piece)
+                    elif text := citations.feed(piece):
+                        yield AnswerDelta(text)
+                if tail := citations.flush():
+                    yield AnswerDelta(tail)
             elif not turn.errors:
                 completion = await self._generate(turn, messages, params)
 
         answers = completion.choices if completion else (FALLBACK_ANSWER,)
+        answers = tuple(valid_citations(a, len(turn.sources)) for a in answers)
         with turn.timings.measure("orchestrator.response_format"):
             if response_template:
                 answers = tuple(
@@ -423,6 +439,8 @@ class Orchestrator:
         if not query or len(query) > REWRITE_MAX_CHARS:
             log.info("query rewrite gave no usable query: searching with the question")
             return SearchQuery(question, "fallback")
+        if _same_query(query, question):  # the rewrite kept the question: say so
+            return SearchQuery(question, "question")
         return SearchQuery(query, "rewritten")
 
     async def _retrieve(self, turn: _Turn) -> None:
@@ -508,6 +526,11 @@ def _first_line(text: str) -> str:
     if colon and label.strip().lower() in {"query", "search query", "user", "standalone query"}:
         line = rest
     return line.strip("\"'` ")
+
+
+def _same_query(a: str, b: str) -> bool:
+    """Whether two queries differ only in case, spacing or final punctuation."""
+    return " ".join(a.casefold().split()).rstrip("?.!") == " ".join(b.casefold().split()).rstrip("?.!")
 
 
 def _describe(span: Any, turn: _Turn, completion: Completion | None) -> None:
