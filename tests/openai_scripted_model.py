@@ -6,10 +6,15 @@ two pieces, as OpenAI splits them)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from tests.recording_server import RawReply, StreamScript
+from shared.local_server import running_in_background
+from tests.recording_server import RawReply, RecordingServer, StreamScript
+from tests.support import remote_model_entry
 
 TOOL_NAME = "get_warranty"
 TOOL_ARGUMENTS = '{"part": "frame"}'
@@ -87,3 +92,18 @@ WARRANTY_TOOL = {
         },
     },
 }
+
+
+@contextlib.contextmanager
+def serving(history_dir: Path, **env: str) -> Iterator[tuple[str, RecordingServer]]:
+    """(the local server's base URL, the scripted model), with the aliases `remote`, `garbage`
+    (a 200 HTML page) and `breaks-mid-stream` on the scripted model, and the embedded model."""
+    with RecordingServer(reply) as model:
+        models = [
+            remote_model_entry(model),
+            remote_model_entry(model, "garbage", model="garbage"),
+            remote_model_entry(model, "breaks-mid-stream", model="breaks-mid-stream"),
+        ]
+        settings = {"LLM_MODELS": json.dumps(models), "HISTORY_SQLITE_PATH": str(history_dir / "history.sqlite")}
+        with running_in_background(env=settings | env) as base_url:
+            yield base_url, model

@@ -10,26 +10,16 @@ import httpx
 import openai
 import pytest
 
-from shared.local_server import running_in_background
-from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, WARRANTY_TOOL, reply
-from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
+from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, WARRANTY_TOOL, serving
 
 TOOL = {"type": "function", **WARRANTY_TOOL["function"]}  # the Responses API's flat function tool
 
 
 @pytest.fixture(scope="module")
 def served(sample_index, tmp_path_factory):
-    with RecordingServer(reply) as model:
-        env = {
-            "LLM_MODELS": json.dumps(
-                [remote_model_entry(model), remote_model_entry(model, "garbage", model="garbage")]
-            ),
-            "HISTORY_SQLITE_PATH": str(tmp_path_factory.mktemp("history") / "history.sqlite"),
-            "AUTH_TRUST_ASSERTED_USERS": "true",  # `user` names whose conversation it is
-        }
-        with running_in_background(env=env) as base_url:
-            yield base_url, model
+    # `user` names whose conversation it is
+    with serving(tmp_path_factory.mktemp("history"), AUTH_TRUST_ASSERTED_USERS="true") as server:
+        yield server
 
 
 @pytest.fixture

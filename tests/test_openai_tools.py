@@ -12,10 +12,7 @@ import openai
 import pydantic
 import pytest
 
-from shared.local_server import running_in_background
-from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, WARRANTY_TOOL, reply
-from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
+from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, WARRANTY_TOOL, serving
 
 AGENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 AGENTS = [{"id": AGENT_ID, "name": "bike-helper", "model": "remote", "system_prompt": "You help with bikes."}]
@@ -24,19 +21,8 @@ AGENTS = [{"id": AGENT_ID, "name": "bike-helper", "model": "remote", "system_pro
 @pytest.fixture(scope="module")
 def served(sample_index, tmp_path_factory):
     """(base URL of the local server, the scripted model server)."""
-    with RecordingServer(reply) as model:
-        models = [
-            remote_model_entry(model),
-            remote_model_entry(model, "garbage", model="garbage"),
-            remote_model_entry(model, "breaks-mid-stream", model="breaks-mid-stream"),
-        ]
-        env = {
-            "LLM_MODELS": json.dumps(models),
-            "AGENTS_DEFINITIONS": json.dumps(AGENTS),
-            "HISTORY_SQLITE_PATH": str(tmp_path_factory.mktemp("history") / "history.sqlite"),
-        }
-        with running_in_background(env=env) as base_url:
-            yield base_url, model
+    with serving(tmp_path_factory.mktemp("history"), AGENTS_DEFINITIONS=json.dumps(AGENTS)) as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""The frameworks people build on, unmodified, against the local server: LangChain
+(ChatOpenAI with a SystemMessage, bind_tools, with_structured_output; AzureChatOpenAI),
+LlamaIndex's OpenAILike (is_chat_model=True) and litellm. The scripted model checks what
+reaches it: the framework's system prompt, its tools and its schema, intact."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pydantic
+import pytest
+
+from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, serving
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm fetches its price list otherwise
+
+
+class Warranty(pydantic.BaseModel):
+    """The warranty of a part."""
+
+    part: str
+    years: int
+
+
+def get_warranty(part: str) -> int:
+    """The warranty of a part, in years."""
+    return 10
+
+
+@pytest.fixture(scope="module")
+def served(sample_index, tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("history")) as server:
+        yield server
+
+
+@pytest.fixture
+def base_url(served):
+    base_url, model = served
+    model.requests.clear()
+    return base_url
+
+
+def test_langchain_system_message_tools_and_structured_output(base_url, served):
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_openai import ChatOpenAI
+
+    model = served[1]
+    chat = ChatOpenAI(base_url=f"{base_url}/api/v1", api_key="x", model="remote", max_retries=0)
+
+    answer = chat.invoke([SystemMessage("You are a friendly assistant!"), HumanMessage("Frame warranty?")])
+    called = chat.bind_tools([get_warranty]).invoke("Frame warranty?")
+    structured = chat.with_structured_output(Warranty).invoke("Frame warranty?")
+
+    assert answer.content == "Echo 2 messages [1]."
+    assert model.requests[0].body["messages"][0]["content"].startswith("You are a friendly assistant!\n")
+    assert called.tool_calls == [
+        {"name": TOOL_NAME, "args": json.loads(TOOL_ARGUMENTS), "id": "call_1", "type": "tool_call"}
+    ]
+    offered = model.requests[1].body["tools"][0]["function"]
+    assert offered["name"] == TOOL_NAME and offered["parameters"]["required"] == ["part"]
+    assert structured == Warranty(**STRUCTURED)
+    sent_format = model.requests[2].body["response_format"]
+    assert sent_format["type"] == "json_schema" and sent_format["json_schema"]["name"] == "Warranty"
+
+
+def test_langchain_azure_chat_openai(base_url, served):
+    from langchain_openai import AzureChatOpenAI
+
+    chat = AzureChatOpenAI(
+        azure_endpoint=f"{base_url}/api",
+        azure_deployment="remote",
+        api_version="2024-10-21",
+        api_key="function-key",
+        max_retries=0,
+    )
+
+    assert chat.invoke([("system", "Be brief."), ("user", "Frame warranty?")]).content == "Echo 2 messages [1]."
+    assert served[1].requests[-1].body["messages"][0]["content"].startswith("Be brief.\n")
+
+
+def test_llamaindex_openai_like_as_a_chat_model(base_url, served):
+    from llama_index.core.llms import ChatMessage
+    from llama_index.llms.openai_like import OpenAILike
+
+    llm = OpenAILike(
+        model="remote", api_base=f"{base_url}/api/v1", api_key="x", is_chat_model=True, max_retries=0, timeout=60
+    )
+
+    answer = llm.chat([ChatMessage(role="system", content="Be brief."), ChatMessage(role="user", content="Frame?")])
+    streamed = "".join(r.delta for r in llm.stream_chat([ChatMessage(role="user", content="Frame?")]))
+
+    assert answer.message.content == streamed == "Echo 2 messages [1]."
+    assert served[1].requests[0].body["messages"][0]["content"].startswith("Be brief.\n")
+
+
+def test_litellm_through_its_openai_provider(base_url, served):
+    import litellm
+
+    answer = litellm.completion(
+        model="openai/remote",
+        api_base=f"{base_url}/api/v1",
+        api_key="x",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Frame warranty?"}],
+    )
+    streamed = litellm.completion(
+        model="openai/remote",
+        api_base=f"{base_url}/api/v1",
+        api_key="x",
+        messages=[{"role": "user", "content": "Frame warranty?"}],
+        stream=True,
+    )
+
+    assert answer.choices[0].message.content == "Echo 2 messages [1]."
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == "Echo 2 messages [1]."
+    assert served[1].requests[0].body["messages"][0]["content"].startswith("Be brief.\n")
