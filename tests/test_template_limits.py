@@ -101,6 +101,15 @@ async def test_a_hostile_template_is_refused_with_its_limit_before_allocating(wa
     assert peak < 4_000_000, f"the request allocated {peak:,} bytes at its peak"
 
 
+async def test_a_hostile_response_template_is_refused_with_its_limit(client):
+    body = {**NO_SEARCH, "response_template": "{{ answer|center(10000000000) }}"}
+
+    response = await client.post(URL, json=body)
+
+    assert response.status_code == 400
+    assert "center() would be 10,000,000,000 characters" in response.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("name", "message"), [(".", "names no file"), ("x" * 5000, "at most 255 characters; this one has 5000")]
 )
