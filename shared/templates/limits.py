@@ -111,8 +111,9 @@ class TemplateLimits:
         if operator == "*":
             self._check_product(left, right)
         elif operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
-            # The result has right * log2(|left|) bits: refuse a huge exponent before computing that.
-            self.bits(right if right > self.max_integer_bits else math.ceil(right * math.log2(abs(left))), "a power")
+            # The result has right * log2(|left|) bits; past a float's range, `right` alone is over any cap.
+            bits = math.ceil(right * math.log2(abs(left))) if right.bit_length() < 1000 else right
+            self.bits(bits, "a power")
         elif operator == "%" and isinstance(left, (str, bytes)):
             self.percent_format(left, right)
 
