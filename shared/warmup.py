@@ -16,6 +16,8 @@ from shared.config import get_settings
 
 log = logging.getLogger("warmup")
 
+WARM_UP_QUESTION = "What does this knowledge base cover?"
+
 
 async def _chat_model() -> None:
     model = backends.chat_model()
@@ -25,11 +27,13 @@ async def _chat_model() -> None:
         model.count_tokens([])  # its tokenizer
 
 
-async def _search() -> None:
-    from shared.core.types import RetrievalSpec
+async def _first_turn() -> None:
+    from shared.core.types import GenerationParams, TurnRequest
 
-    # One real search builds the embedder and reads the index's vectors into memory.
-    await backends.retriever().search("warm-up", RetrievalSpec(top_k=1), None)
+    # One real turn loads whatever the answer path needs: the embedder, the index's vectors,
+    # the templates, the answer strategy's own parts. A few tokens are enough to warm the model.
+    turn = TurnRequest(question=WARM_UP_QUESTION, generation=GenerationParams(max_tokens=4))
+    await backends.orchestrator().answer(turn)
 
 
 def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
@@ -39,7 +43,7 @@ def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
     if settings.model.remote(settings.model.default_alias) is None:
         chosen.append(("the embedded chat model", _chat_model))
     if settings.search.backend == "embedded":
-        chosen.append(("the search index and the embedding model", _search))
+        chosen.append(("the search index, the embedding model and a first answer", _first_turn))
     return chosen
 
 

@@ -193,6 +193,6 @@ def test_the_local_server_loads_everything_before_it_serves(sample_index, caplog
         response = client.post(RAG, json={"question": "How long does a full charge take?"})
 
     assert "loading the embedded chat model" in messages
-    assert "loading the search index and the embedding model" in messages
+    assert "loading the search index, the embedding model and a first answer" in messages
     assert messages[-1].startswith("ready in ")
     assert response.status_code == 200 and response.json()["metadata"]
