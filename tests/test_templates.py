@@ -96,3 +96,20 @@ async def test_a_timed_out_render_thread_is_stopped(renderer):
         await asyncio.sleep(0.02)
 
     assert not any(t.name == "template-render" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ '{a}'.format() }}",
+        "{{ '%(a)s' % {} }}",
+        "{{ 'x'.encode('nope') }}",
+        "{{ 1.5|round(method='x') }}",
+        "{{ {'a': 1}|dictsort(by='x') }}",
+        "{{ cycler().next() }}",
+        "{{ ('a',)|xmlattr }}",
+    ],
+)
+async def test_operations_that_fail_on_their_arguments_are_a_render_failure(renderer, source):
+    with pytest.raises(RequestError, match="template inline failed to render"):
+        await render(renderer, source, {})

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import BuiltinMethodType
 from typing import Any
 
-from jinja2 import Template, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import Template, TemplateRuntimeError, TemplateSyntaxError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import LoopContext, Macro
@@ -235,6 +235,19 @@ class CompiledTemplate:
     variables_used: tuple[str, ...]
 
 
+# What the operations a template may run raise when given values they cannot take, e.g.
+# `'{a}'.format()` (KeyError), `cycler().next()` (RuntimeError), `round(method='x')`.
+_TEMPLATE_FAILURES = (
+    TemplateRuntimeError,
+    TypeError,
+    ValueError,
+    LookupError,
+    ArithmeticError,
+    AttributeError,
+    RuntimeError,
+)
+
+
 class _RenderTimeout(BaseException):
     """Raised inside a render thread that ran past its deadline."""
 
@@ -326,6 +339,6 @@ class TemplateRenderer:
             raise RequestError(f"template {name} was refused by the sandbox: {exc}") from None
         except RecursionError:
             raise RequestError(f"template {name} nests values or calls too deeply") from None
-        except (UndefinedError, TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        except _TEMPLATE_FAILURES as exc:
             raise RequestError(f"template {name} failed to render: {exc}") from None
         return "".join(parts)
