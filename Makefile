@@ -2,6 +2,7 @@
 #   make run    set up, index the sample corpus, and serve the app on http://127.0.0.1:7071
 #   make test   set up and run the whole test suite, the host-load check included
 #               (needs Node.js/npm: the tests start Azurite and a Cosmos DB emulator)
+#   make check  the fast inner loop: lint and the tests that start no emulator or model
 #
 # The first setup compiles llama.cpp (llama-cpp-python ships as source) for a portable CPU
 # target (x86-64-v3 or ARMv8.2-A, never the build machine's own): ~5 minutes on 2 cores.
@@ -16,7 +17,7 @@ IAC_VENV := .venv-iac
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test ingest lint hostload-venv clean
+.PHONY: run test check ingest lint hostload-venv clean
 
 run: $(VENV)/.installed ingest
 	$(VENV)/bin/python -m shared.local_server --host $(HOST) --port $(PORT)
@@ -28,6 +29,12 @@ test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node
 	$(VENV)/bin/ruff check .
 	HOSTLOAD_PYTHON=$(CURDIR)/$(HOSTLOAD_VENV)/bin/python IAC_PYTHON=$(CURDIR)/$(IAC_VENV)/bin/python \
 		$(VENV)/bin/python -m pytest
+
+# The fast inner loop: lint, and the tests that need no emulator, Node, server process or
+# compiled model (tests/check_tier.py skips the others where they would start one).
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	TEST_TIER=check $(VENV)/bin/python -m pytest -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -112,6 +112,9 @@ class WorkerSupervisor:
             text=True,
             encoding="utf-8",
             bufsize=1,
+            # Its own session: a Ctrl+C meant for the server does not reach it. It ends when the
+            # server closes its stdin, or dies.
+            start_new_session=True,
         )
         ready = threading.Event()
         announcement: dict[str, Any] = {}
