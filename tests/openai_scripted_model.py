@@ -95,14 +95,15 @@ WARRANTY_TOOL = {
 
 
 @contextlib.contextmanager
-def serving(history_dir: Path, **env: str) -> Iterator[tuple[str, RecordingServer]]:
+def serving(history_dir: Path, aliases: tuple[str, ...] = (), **env: str) -> Iterator[tuple[str, RecordingServer]]:
     """(the local server's base URL, the scripted model), with the aliases `remote`, `garbage`
-    (a 200 HTML page) and `breaks-mid-stream` on the scripted model, and the embedded model."""
+    (a 200 HTML page), `breaks-mid-stream` and `aliases` on the scripted model, and the embedded model."""
     with RecordingServer(reply) as model:
         models = [
             remote_model_entry(model),
             remote_model_entry(model, "garbage", model="garbage"),
             remote_model_entry(model, "breaks-mid-stream", model="breaks-mid-stream"),
+            *(remote_model_entry(model, alias) for alias in aliases),
         ]
         settings = {"LLM_MODELS": json.dumps(models), "HISTORY_SQLITE_PATH": str(history_dir / "history.sqlite")}
         with running_in_background(env=settings | env) as base_url:

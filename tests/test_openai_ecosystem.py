@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pydantic
 import pytest
 
+from shared.config import PROJECT_ROOT
 from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, serving
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm fetches its price list otherwise
@@ -30,7 +32,7 @@ def get_warranty(part: str) -> int:
 
 @pytest.fixture(scope="module")
 def served(sample_index, tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("history")) as server:
+    with serving(tmp_path_factory.mktemp("history"), aliases=("gpt-3.5-turbo",)) as server:
         yield server
 
 
@@ -114,3 +116,61 @@ def test_litellm_through_its_openai_provider(base_url, served):
     assert answer.choices[0].message.content == "Echo 2 messages [1]."
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == "Echo 2 messages [1]."
     assert served[1].requests[0].body["messages"][0]["content"].startswith("Be brief.\n")
+
+
+def ai_sdk(scenario: str, model: str, base_url: str) -> dict:
+    """Run tests/ai_sdk/ecosystem.mjs; its JSON result. The default `openai` provider is
+    configured as seed 003 leaves it: by OPENAI_BASE_URL and OPENAI_API_KEY alone."""
+    if not (PROJECT_ROOT / "node_modules" / "@ai-sdk" / "openai").exists():
+        if os.environ.get("CI"):
+            pytest.fail("The AI SDK is not installed: `make test` installs it with npm")
+        pytest.skip("The AI SDK is not installed; run `npm ci` or `make test`")
+    run = subprocess.run(
+        ["node", str(PROJECT_ROOT / "tests" / "ai_sdk" / "ecosystem.mjs"), "--scenario", scenario, "--model", model]
+        + ["--base-url", base_url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "unused"},
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.splitlines()[-1])  # the SDK may log warnings before it
+
+
+@pytest.mark.parametrize("provider", ["openai", "compatible"])
+def test_seed_003_continue_conversation_runs_unmodified_for_three_turns(base_url, served, provider):
+    """Only the base URL, the key and a model alias named as seed 003 names its model."""
+    result = ai_sdk(f"seed003-{provider}", "gpt-3.5-turbo", f"{base_url}/api/v1")
+
+    assert [m["role"] for m in result["messages"]] == ["user", "assistant"] * 3
+    assert [m["content"] for m in result["messages"][1::2]] == [f"Echo {n} messages [1]." for n in (2, 4, 6)]
+    # Each answer's call (follow-ups also make a query-rewrite call, which has no system message).
+    sent = [r.body["messages"] for r in served[1].requests if r.body["messages"][0]["role"] == "system"]
+    assert len(sent) == 3 and all(m[0]["content"].startswith("You are a friendly assistant!\n") for m in sent)
+    assert [m["content"] for m in sent[-1][1:]] == [m["content"] for m in result["messages"][:-1]]
+    paths = {r.path for r in served[1].requests}
+    assert paths == {"/v1/chat/completions"}  # what the product forwards, whichever API the client spoke
+
+
+def test_ai_sdk_tools_run_a_round_trip(base_url, served):
+    result = ai_sdk("tools-compatible", "remote", f"{base_url}/api/v1")
+
+    assert result["calls"] == [{"name": TOOL_NAME, "input": json.loads(TOOL_ARGUMENTS)}]
+    assert result["steps"] == 2 and result["text"] == "The frame warranty is 10 years [1]."
+    first, second = (r.body for r in served[1].requests)
+    assert first["tools"][0]["function"]["name"] == TOOL_NAME
+    assert second["messages"][-1]["role"] == "tool" and second["messages"][-2]["tool_calls"][0]["id"] == "call_1"
+
+
+@pytest.mark.parametrize("provider", ["openai", "compatible"])
+def test_ai_sdk_output_object_parses(base_url, served, provider):
+    result = ai_sdk(f"object-{provider}", "remote", f"{base_url}/api/v1")
+
+    assert result["output"] == STRUCTURED
+    sent = served[1].requests[-1].body["response_format"]
+    if provider == "openai":  # the Responses API's text.format, forwarded as response_format
+        assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "warranty"
+        assert sent["json_schema"]["schema"]["required"] == ["part", "years"]
+    else:
+        assert sent["type"] in ("json_schema", "json_object")
