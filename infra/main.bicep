@@ -31,6 +31,9 @@ param authClientId string = ''
 @description('Trust the user id each request asserts, for a backend that calls behind the function key and vouches for its users (AZURE_TRUST_CALLER_ASSERTED_USERS): bearer tokens are then not validated. Default false.')
 param trustCallerAssertedUsers bool = false
 
+@description('Origins a browser page may call the API from, comma-separated without spaces, e.g. https://app.example.com,https://localhost:5173 (AZURE_CORS_ALLOWED_ORIGINS). Empty: none.')
+param corsAllowedOrigins string = ''
+
 @description('Default: rg-<environment name>.')
 param resourceGroupName string = ''
 
@@ -308,6 +311,7 @@ module functionApp 'modules/functionapp.bicep' = {
     historyTtlSeconds: historyTtlSeconds
     authClientId: authClientId
     trustCallerAssertedUsers: trustCallerAssertedUsers
+    corsAllowedOrigins: empty(corsAllowedOrigins) ? [] : split(corsAllowedOrigins, ',')
   }
   // The connection string is read from Application Insights: it must exist first.
   dependsOn: [

@@ -38,6 +38,11 @@ class HttpSettings(BaseSettings):
     max_body_bytes: int = Field(
         8_000_000, ge=1_000, description="Larger request bodies get 413 before parsing (5 MB images fit inline)."
     )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins a browser may call the API from (the local server; on Azure, the Function App's "
+        "CORS from Bicep). Empty: none.",
+    )
 
 
 class TelemetrySettings(BaseSettings):

@@ -24,6 +24,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
 from shared.config import PROJECT_ROOT
@@ -61,7 +63,26 @@ def build_app(*, warm: bool = False) -> Starlette:
         path = "/" + "/".join(part for part in (prefix, trigger.route.strip("/")) if part)
         methods = [str(m.value if hasattr(m, "value") else m) for m in trigger.methods or []] or None
         routes.append(Route(path, function.get_user_function(), methods=methods, name=function.get_function_name()))
-    return Starlette(routes=routes, lifespan=_warm if warm else None)
+    return Starlette(routes=routes, middleware=_cors(), lifespan=_warm if warm else None)
+
+
+def _cors() -> list[Middleware]:
+    """CORS for HTTP_CORS_ALLOWED_ORIGINS (none by default), as the Function App's own CORS does on Azure."""
+    from shared.config import get_settings
+
+    origins = get_settings().http.cors_allowed_origins
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", "accept", "x-functions-key", "x-correlation-id"],
+            expose_headers=["x-correlation-id", "x-session-id"],
+            max_age=600,
+        )
+    ]
 
 
 def free_port() -> int:

@@ -62,6 +62,9 @@ param authClientId string = ''
 @description('Trust the user id each request asserts (a backend calling behind the function key): turns bearer-token validation off. Off by default; the only switch that does.')
 param trustCallerAssertedUsers bool = false
 
+@description('Origins a browser page may call the API from; the platform answers their preflight. Empty: none.')
+param corsAllowedOrigins array = []
+
 // LLM_MODELS: one remote model, the chat deployment, reached with Entra ID (no api_key).
 // Its keys are fields of shared.config.RemoteModel (tests/test_infra.py checks them).
 var llmModels = [
@@ -162,6 +165,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
+      // The platform's CORS (the app's own HTTP_CORS_ALLOWED_ORIGINS is for the local server).
+      cors: {
+        allowedOrigins: corsAllowedOrigins
+        supportCredentials: false
+      }
       appSettings: [for setting in items(appSettings): {
         name: setting.key
         value: setting.value
