@@ -239,3 +239,29 @@ def test_a_stream_that_breaks_after_its_first_chunk_ends_with_an_error_chunk(ser
 
     assert data[-1]["error"]["code"] == "model_failed"
     assert not any(c.get("choices") and c["choices"][0]["finish_reason"] == "stop" for c in data[:-1])
+
+
+def test_the_embedded_model_follows_a_json_schema(client):
+    """llama.cpp's grammar constrains SmolLM2: whatever it says parses and fits the schema."""
+    client, _ = client
+    schema = {
+        "type": "object",
+        "properties": {
+            "part": {"type": "string", "enum": ["frame", "battery", "motor"]},
+            "covered": {"type": "boolean"},
+            "years": {"type": "integer"},
+        },
+        "required": ["part", "covered", "years"],
+        "additionalProperties": False,
+    }
+
+    completion = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "How long is the frame warranty?"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "warranty", "schema": schema, "strict": True}},
+        max_tokens=96,
+    )
+
+    answer = json.loads(completion.choices[0].message.content)
+    assert set(answer) == {"part", "covered", "years"} and answer["part"] in ("frame", "battery", "motor")
+    assert isinstance(answer["covered"], bool) and type(answer["years"]) is int
