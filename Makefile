@@ -17,15 +17,15 @@ IAC_VENV := .venv-iac
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test check ingest lint hostload-venv clean
+.PHONY: run test check ingest lint hostload-venv assets browser clean
 
-run: $(VENV)/.installed ingest
+run: $(VENV)/.installed assets ingest
 	$(VENV)/bin/python -m shared.local_server --host $(HOST) --port $(PORT)
 
 ingest: $(VENV)/.installed
 	$(VENV)/bin/python -m shared.ingest samples/corpus
 
-test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed
+test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed assets browser
 	$(VENV)/bin/ruff check .
 	HOSTLOAD_PYTHON=$(CURDIR)/$(HOSTLOAD_VENV)/bin/python IAC_PYTHON=$(CURDIR)/$(IAC_VENV)/bin/python \
 		$(VENV)/bin/python -m pytest
@@ -54,6 +54,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
+# The pages' third-party assets (Swagger UI, from npm) in static/vendor/, which is deployed.
+assets: static/vendor/VERSION
+
+static/vendor/VERSION: node_modules/.installed scripts/build_assets.py
+	$(PYTHON) scripts/build_assets.py
+
+# The browser the playground's test drives: Debian's chromium (test tools cannot download one).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; } || \
+		{ echo "install chromium (apt-get install chromium) or set CHROMIUM=..."; exit 1; }
+
 # A separate Python 3.13 environment with what the Azure deployment installs, plus the worker.
 $(HOSTLOAD_VENV)/.installed: requirements.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is needed for the host-load check (set PYTHON313=...)"; exit 1; }
@@ -71,4 +83,4 @@ $(IAC_VENV)/.installed: requirements-iac.txt
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(HOSTLOAD_VENV) $(IAC_VENV) .data node_modules
+	rm -rf $(VENV) $(HOSTLOAD_VENV) $(IAC_VENV) .data node_modules static/vendor

@@ -34,6 +34,8 @@ class Operation:
     status: int = 200
     streams: bool = False  # 200 may be Server-Sent Events instead
     errors: tuple[int, ...] = (400, 422, 500, 503)
+    media_types: tuple[str, ...] = ()  # a page or file (text) rather than a JSON body
+    public: bool = False  # no function key or token: the pages
 
 
 def operations() -> list[Operation]:
@@ -182,6 +184,19 @@ def operations() -> list[Operation]:
             errors=(400, 404, 422, 500, 503),
         ),
         Operation("openapi", "get", "openapi.json", "This document", "Meta", errors=(500,)),
+        *(
+            Operation(function, "get", route, summary, "Pages", errors=errors, media_types=types, public=True)
+            for function, route, summary, errors, types in (
+                ("docs", "docs", "This reference, in Swagger UI (a web page)", (503,), ("text/html",)),
+                (
+                    "static_file",
+                    "static/{name}",
+                    "A script, style sheet or license of the pages, by name",
+                    (404, 503),
+                    ("text/javascript", "text/css", "text/plain"),
+                ),
+            )
+        ),
     ]
 
 
@@ -212,6 +227,8 @@ def openapi_document() -> dict[str, Any]:
                 if op.response
                 else {"application/json": {"schema": {"type": "object"}}}
             )
+            if op.media_types:
+                content = {media_type: {"schema": {"type": "string"}} for media_type in op.media_types}
             if op.streams:
                 # Each event's data: a JSON object, or OpenAI's closing [DONE].
                 content["text/event-stream"] = {"schema": {"type": ["object", "string"]}}
@@ -229,6 +246,8 @@ def openapi_document() -> dict[str, Any]:
             "parameters": _path_parameters(op.route) + _query_parameters(op.query),
             "responses": responses,
         }
+        if op.public:
+            operation["security"] = []
         if op.body:
             operation["requestBody"] = {"required": True, "content": json_content(op.body, "validation")}
         paths.setdefault(f"{ROUTE_PREFIX}/{op.route}", {})[op.method] = operation
