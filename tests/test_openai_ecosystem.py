@@ -153,8 +153,9 @@ def test_seed_003_continue_conversation_runs_unmodified_for_three_turns(base_url
     assert paths == {"/v1/chat/completions"}  # what the product forwards, whichever API the client spoke
 
 
-def test_ai_sdk_tools_run_a_round_trip(base_url, served):
-    result = ai_sdk("tools-compatible", "remote", f"{base_url}/api/v1")
+@pytest.mark.parametrize("provider", ["compatible", "openai"])
+def test_ai_sdk_tools_run_a_round_trip(base_url, served, provider):
+    result = ai_sdk(f"tools-{provider}", "remote", f"{base_url}/api/v1")
 
     assert result["calls"] == [{"name": TOOL_NAME, "input": json.loads(TOOL_ARGUMENTS)}]
     assert result["steps"] == 2 and result["text"] == "The frame warranty is 10 years [1]."

@@ -183,7 +183,7 @@ def test_text_format_json_schema_reaches_the_model_as_response_format(client):
     [
         ({"background": True}, "background responses are not supported"),
         ({"reasoning": {"effort": "high"}}, "leave reasoning unset"),
-        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "continue with previous_response_id"),
+        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "store = false"),
         ({"tools": [{"type": "web_search"}]}, None),
         ({"previous_response_id": "resp_" + "a" * 48, "store": False}, "store true"),
     ],

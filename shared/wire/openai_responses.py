@@ -157,7 +157,9 @@ class ResponsesRequest(RefusedParameters):
             if kind is not None and kind not in SUPPORTED_ITEMS:
                 raise RequestError(
                     f"input[{n}]: items of type {kind!r} are not supported; send messages, function_call and "
-                    "function_call_output items (item references: continue with previous_response_id instead)",
+                    "function_call_output items themselves (tool round trips are not stored; the AI SDK's openai "
+                    "provider sends them with providerOptions.openai.store = false), or continue a stored "
+                    "conversation with previous_response_id",
                     field=f"input.{n}.type",
                 )
         return data

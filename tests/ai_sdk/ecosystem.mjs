@@ -6,6 +6,8 @@
 //                       OPENAI_BASE_URL and OPENAI_API_KEY
 //   seed003-compatible  the same with @ai-sdk/openai-compatible (Chat Completions)
 //   tools-compatible    a tool the SDK executes, then the answer (two steps)
+//   tools-openai        the same over the Responses API, with store: false (tool round trips
+//                       are not stored, so the SDK must send the items, not references to them)
 //   object-openai       Output.object with a JSON schema, over the Responses API
 //   object-compatible   Output.object over Chat Completions
 //
@@ -55,9 +57,10 @@ const warrantySchema = jsonSchema({
   additionalProperties: false,
 });
 
-async function withTools(model) {
+async function withTools(model, providerOptions = undefined) {
   const result = await generateText({
     model,
+    providerOptions,
     prompt: "How long is the frame warranty?",
     tools: {
       get_warranty: tool({
@@ -90,6 +93,7 @@ const scenarios = {
   "seed003-openai": () => threeTurns(openai(args.model)),
   "seed003-compatible": () => threeTurns(compatibleModel()),
   "tools-compatible": () => withTools(compatibleModel()),
+  "tools-openai": () => withTools(openai(args.model), { openai: { store: false } }),
   "object-openai": () => asObject(openai(args.model)),
   "object-compatible": () => asObject(compatibleModel()),
 };
