@@ -92,12 +92,13 @@ def bench_size(size: int, queries: int, rng: np.random.Generator) -> dict[str, f
 def embedding_rate() -> tuple[float, float]:
     """(chunks per second in batches of 32, milliseconds per query) for the embedded model, on
     the sample corpus's real chunks (synthetic words tokenize far longer than real text)."""
+    from shared.config import EmbeddingSettings
     from shared.embeddings.embedded import EmbeddedEmbeddings
     from shared.ingest.__main__ import find_files
     from shared.ingest.chunking import Chunker
     from shared.ingest.extract import extract
 
-    model = EmbeddedEmbeddings()
+    model = EmbeddedEmbeddings(EmbeddingSettings(cache_size=0))
     chunker = Chunker()
     files = find_files(ROOT / "samples" / "corpus").values()
     corpus = [chunk for path in files for page in extract(path).pages for chunk in chunker.split(page.text)]

@@ -66,7 +66,7 @@ def embeddings() -> Embeddings:
         return AzureOpenAIEmbeddings(settings)
     from shared.embeddings.embedded import EmbeddedEmbeddings
 
-    return EmbeddedEmbeddings()
+    return EmbeddedEmbeddings(settings)
 
 
 @functools.cache

@@ -172,6 +172,13 @@ class EmbeddingSettings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="Leave unset to sign in with Entra ID (managed identity).")
     api_version: str = "2024-10-21"
     dimensions: int | None = Field(None, ge=1, description="Vector size; required for Azure OpenAI.")
+    pool_size: int = Field(
+        2, ge=1, le=16, description="Embedded: model instances, so this many query embeddings run at once."
+    )
+    threads: int | None = Field(
+        None, ge=1, description="Embedded: OpenMP threads per embedding call; default: all cores."
+    )
+    cache_size: int = Field(1024, ge=0, description="Query embeddings kept for repeated questions; 0 disables.")
 
     @property
     def model_name(self) -> str:
