@@ -76,6 +76,10 @@ class OpenAIChatModel:
         log.error("model %s failed: %s (%s)", self.info.alias, type(exc).__name__, status)
         return UpstreamError("model_failed", "The language model failed to produce an answer.")
 
+    def _unreadable(self, what: str) -> UpstreamError:
+        log.error("model %s answered with %s that could be read", self.info.alias, what)
+        return UpstreamError("model_failed", "The language model's reply could not be read.")
+
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
     ) -> AsyncIterator[str | ToolCallDelta | Completion]:
@@ -110,8 +114,7 @@ class OpenAIChatModel:
         except (OpenAIError, ValueError, AttributeError) as exc:  # ValueError: data that is not JSON
             raise self._failed(exc) from exc
         if not chunk_count:
-            log.error("model %s answered with no readable stream chunk", self.info.alias)
-            raise UpstreamError("model_failed", "The language model's reply could not be read.")
+            raise self._unreadable("no stream chunk")
         yield Completion(
             choices=("".join(parts).strip(),),
             usage=TokenUsage(prompt=usage.prompt_tokens, completion=usage.completion_tokens)
@@ -134,6 +137,8 @@ class OpenAIChatModel:
             )
         except OpenAIError as exc:
             raise self._failed(exc) from exc
+        if isinstance(response, str) or not response.choices:  # the SDK hands back a body that is not JSON
+            raise self._unreadable("no completion")
         choices = sorted(response.choices, key=lambda c: c.index)
         usage = response.usage
         details = getattr(usage, "completion_tokens_details", None)
