@@ -39,7 +39,7 @@ class Operation:
 
 
 def operations() -> list[Operation]:
-    from shared.wire import chat_complete, openai_compat, openai_responses, session_chat, v2
+    from shared.wire import chat_complete, openai_compat, openai_responses, session_chat, sources, v2
 
     flexible = "v2 (seed 001)"
     openai = "OpenAI-compatible"
@@ -90,6 +90,16 @@ def operations() -> list[Operation]:
             flexible,
             query=v2.SessionQuery,
             response=v2.SessionHistory,
+            errors=(404, 422, 500, 503),
+        ),
+        Operation(
+            "open_source",
+            "get",
+            "v2/sources/{source_id}",
+            "A cited passage and its document, if the caller's search could return it",
+            flexible,
+            query=sources.SourceQuery,
+            response=sources.OpenedSourceOut,
             errors=(404, 422, 500, 503),
         ),
         Operation(

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from shared.core.types import Source
 from shared.text import shortened
+from shared.wire.sources import source_link
 
 SNIPPET_CHARS = 300
 
@@ -17,6 +18,7 @@ class Citation(BaseModel):
     filename: str | None
     score: float
     snippet: str
+    url: str = Field(description="GET it to open the passage and its document (GET /api/v2/sources/{id}).")
 
 
 def citation(index: int, source: Source) -> Citation:
@@ -27,4 +29,5 @@ def citation(index: int, source: Source) -> Citation:
         filename=source.fields.get("filename"),
         score=source.score,
         snippet=shortened(source.text, SNIPPET_CHARS),
+        url=source_link(source.id),
     )

@@ -36,6 +36,7 @@ from shared.core.types import (
     TurnResult,
 )
 from shared.wire import sse
+from shared.wire.sources import source_link
 
 MAX_N = 10
 MAX_MESSAGE_CHARS = 100_000  # per history message: the token budget trims, but counting costs too
@@ -367,7 +368,7 @@ def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def source_out(source: Source) -> dict[str, Any]:
-    out = {**source.fields, "@search.score": source.score}
+    out = {**source.fields, "@search.score": source.score, "source_url": source_link(source.id)}
     if source.highlights:
         out["@search.highlights"] = source.highlights
     return out
