@@ -7,7 +7,7 @@ AzureOpenAI, LangChain, LlamaIndex, litellm and the Vercel AI SDK work against t
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
@@ -17,7 +17,7 @@ from shared.core.errors import RequestError
 from shared.routes.common import RequestModel, caller_id, endpoint, parse, refusal, stream_events
 
 if TYPE_CHECKING:
-    from shared.wire.openai_compat import CompletionCall
+    from shared.wire.openai_compat import ChatCompletionsRequest, CompletionCall
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
@@ -86,7 +86,7 @@ def unknown_model(name: str | None, field: str) -> RequestError:
     return RequestError(problem, field=field, status=404)
 
 
-async def _by_name(req: Request, body: Any, name: str | None, field: str) -> Response:
+async def _by_name(req: Request, body: ChatCompletionsRequest, name: str | None, field: str) -> Response:
     from shared.wire import openai_compat as wire
 
     agent = served_by(name)

@@ -75,8 +75,8 @@ def _turn(req: Request, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
             "tools or tool results (keep a tool round trip on the client and send all of it)",
             field="previous_response_id",
         )
-    session_id = wire.conversation_of(previous) if previous else None
-    response_id = wire.new_response_id(session_id)
+    continued = wire.conversation_of(previous) if previous else None
+    response_id = wire.new_response_id(continued)  # in the continued conversation, or a new one
     session_id = wire.conversation_of(response_id) if stored else None
     caller = principal(req, body.user)
     instructions = "\n\n".join(i for i in (body.instructions, conversation.instructions) if i)
