@@ -1,6 +1,6 @@
 """Traces and logs through OpenTelemetry, exported to Application Insights when
-APPLICATIONINSIGHTS_CONNECTION_STRING is set; without it, the spans are OpenTelemetry's
-no-ops and nothing leaves the process.
+APPLICATIONINSIGHTS_CONNECTION_STRING is set; without it, no span is even created and
+nothing leaves the process.
 
 Each request gets a correlation id (the caller's `x-correlation-id`, or a new one): it is
 returned in that header, stamped on every log line of the request, and set on the turn's
@@ -15,6 +15,8 @@ import logging
 import re
 import uuid
 from typing import Any
+
+from opentelemetry import trace
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,11 @@ def configure() -> bool:
     return True
 
 
-def tracer() -> Any:
-    from opentelemetry import trace
-
-    return trace.get_tracer("rag-chat")
+def start_span(name: str, *, context: Any = None, attributes: dict[str, Any] | None = None) -> trace.Span:
+    """A span when something collects them (Application Insights' provider, or a test's);
+    otherwise OpenTelemetry's invalid span, a shared no-op: creating no-op spans through the
+    proxy tracer cost 9 % of the event loop's time under load with telemetry off."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+        return trace.INVALID_SPAN
+    return provider.get_tracer("rag-chat").start_span(name, context=context, attributes=attributes)

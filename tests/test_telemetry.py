@@ -74,3 +74,26 @@ async def test_a_failed_stage_marks_the_turn_span(client, spans, configure):
 
 def test_nothing_is_exported_without_a_connection_string():
     assert telemetry.configure() is False
+
+
+def test_without_a_collector_a_span_is_the_shared_no_op(monkeypatch):
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: trace.ProxyTracerProvider())
+
+    assert telemetry.start_span("turn") is trace.INVALID_SPAN
+
+
+async def test_a_turn_creates_no_span_when_nothing_collects_them(monkeypatch, sample_index):
+    from shared.core.types import TurnRequest
+    from tests.support import make_orchestrator
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a tracer was asked for a span with telemetry off")
+
+    provider = trace.ProxyTracerProvider()  # what OpenTelemetry gives when no SDK is installed
+    monkeypatch.setattr(provider, "get_tracer", refuse)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+
+    result = await make_orchestrator().answer(TurnRequest(question="How long is the frame warranty?"))
+
+    assert result.sources and not result.errors
+    assert {"orchestrator.fetch_total", "orchestrator.llm_generate"} <= result.timings.keys()

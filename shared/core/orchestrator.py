@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from shared import telemetry
 from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.interfaces import ChatModel, HistoryStore, Retriever, TemplateSource
@@ -55,7 +56,7 @@ REWRITE_MAX_TOKENS = 48
 REWRITE_MAX_CHARS = 300  # longer output is an answer, not a query: search with the question instead
 
 
-# Each timed step is also a child span of the turn's span (OpenTelemetry; a no-op unless exported).
+# Each timed step is also a child span of the turn's span (OpenTelemetry; none unless collected).
 _SPANS = {
     "orchestrator.history_build": "history",
     "orchestrator.prompt_build": "prompt",
@@ -72,7 +73,7 @@ class _Timings(dict):
 
     @contextlib.contextmanager
     def measure(self, step: str) -> Iterator[None]:
-        span = trace.get_tracer(__name__).start_span(_SPANS.get(step, step), context=self.parent)
+        span = telemetry.start_span(_SPANS.get(step, step), context=self.parent)
         start = time.perf_counter()
         try:
             yield
@@ -158,7 +159,7 @@ class Orchestrator:
         self, request: TurnRequest, *, stream: bool = False, retriever: Retriever | None = None
     ) -> AsyncIterator[TurnEvent]:
         """The turn (see _run) inside one span, whose attributes say what it did."""
-        span = trace.get_tracer(__name__).start_span("turn", attributes={"turn.stream": stream})
+        span = telemetry.start_span("turn", attributes={"turn.stream": stream})
         try:
             async for event in self._run(request, stream, retriever, span):
                 yield event
@@ -190,7 +191,7 @@ class Orchestrator:
             self._chat_model(request.generation.alias),
             retriever or self._retriever(),
             time.monotonic() + self._deadline_seconds,
-            timings=_Timings(trace.set_span_in_context(span)),
+            timings=_Timings(trace.set_span_in_context(span) if span.is_recording() else None),
         )
         if request.images and not turn.model.info.supports_multimodal:
             raise RequestError(
@@ -279,7 +280,8 @@ class Orchestrator:
             len(turn.errors),
             turn.timings["orchestrator.llm_generate"],
         )
-        _describe(span, turn, completion)
+        if span.is_recording():
+            _describe(span, turn, completion)
         templates = [t for t in (system_template, response_template) if t]
         yield TurnCompleted(
             TurnResult(
@@ -535,15 +537,13 @@ def _same_query(a: str, b: str) -> bool:
 
 def _describe(span: Any, turn: _Turn, completion: Completion | None) -> None:
     """What the turn did, as span attributes: model, tokens, sources, failures."""
-    from shared.telemetry import correlation_id
-
     attributes: dict[str, Any] = {
         "gen_ai.request.model": turn.model.info.model,
         "turn.model_alias": turn.model.info.alias,
         "turn.sources": len(turn.sources),
         "turn.errors": len(turn.errors),
         "turn.session": bool(turn.request.session_id),
-        "turn.correlation_id": correlation_id.get() or "",
+        "turn.correlation_id": telemetry.correlation_id.get() or "",
     }
     if completion is not None:
         attributes["gen_ai.usage.input_tokens"] = completion.usage.prompt
