@@ -157,6 +157,8 @@ def test_the_embedded_model_refuses_tools_saying_so(client):
         ({"modalities": ["audio"]}, "text only"),
         ({"messages": [{"role": "critic", "content": "Hi"}]}, "use system, developer, user, assistant or tool"),
         ({"messages": [{"role": "system", "content": "Hi"}]}, "no user message"),
+        ({"messages": [{"role": "user", "content": None}]}, "content is required"),
+        ({"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "content": "{}"}]}, "tool_call_id"),
     ],
 )
 def test_refusals_name_the_parameter_and_what_to_use(client, fields, reason):

@@ -94,6 +94,11 @@ class ChatMessageIn(BaseModel):
         """The core's message; RequestError for a tool result without its call id."""
         if self.role == "tool" and not self.tool_call_id:
             raise RequestError(f"messages[{n}]: a tool message needs the tool_call_id it answers", field="messages")
+        if self.content is None and not self.tool_calls:
+            raise RequestError(
+                f"messages[{n}]: content is required; it may be null only on an assistant message with tool_calls",
+                field=f"messages.{n}.content",
+            )
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in self.tool_calls or ())
         return Message(self.role, self.text(), tool_calls=calls, tool_call_id=self.tool_call_id)
 
