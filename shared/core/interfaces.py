@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from shared.core.types import (
     Completion,
     Conversation,
+    Feedback,
     GenerationParams,
     Message,
     ModelInfo,
@@ -109,6 +110,10 @@ class HistoryStore(Protocol):
 
     async def delete(self, user_id: str, session_id: str) -> bool:
         """Remove the session and all its messages; False if the user has no such session."""
+
+    async def set_feedback(self, user_id: str, session_id: str, index: int, feedback: Feedback) -> bool:
+        """Keep `feedback` with the session's message at `index` (0-based, as load returns them);
+        False when there is no such message. RequestError if it is not an assistant message."""
 
 
 class TemplateSource(Protocol):

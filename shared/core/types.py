@@ -53,6 +53,14 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class Feedback:
+    """A user's verdict on an assistant message, kept with it in the history store."""
+
+    rating: Literal["up", "down"]
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
 class Message:
     role: Role
     content: str
@@ -60,6 +68,7 @@ class Message:
     images: tuple[Image, ...] = ()  # on user messages; the model sees those of the latest turn only
     tool_calls: tuple[ToolCall, ...] = ()  # on assistant messages that called tools
     tool_call_id: str | None = None  # on tool messages: the call this is the result of
+    feedback: Feedback | None = None  # on stored assistant messages
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from shared.core.errors import UpstreamError
 from shared.core.interfaces import HistoryStore
-from shared.core.types import Conversation, Message, SessionPage
+from shared.core.types import Conversation, Feedback, Message, SessionPage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,10 @@ class BoundedHistoryStore:
     async def delete(self, user_id: str, session_id: str) -> bool:
         async with self._bounded("write"):
             return await self._store.delete(user_id, session_id)
+
+    async def set_feedback(self, user_id: str, session_id: str, index: int, feedback: Feedback) -> bool:
+        async with self._bounded("write"):
+            return await self._store.set_feedback(user_id, session_id, index, feedback)
 
     @contextlib.asynccontextmanager
     async def _bounded(self, action: str) -> AsyncIterator[None]:

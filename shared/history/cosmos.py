@@ -40,8 +40,8 @@ from azure.cosmos.exceptions import (
 )
 
 from shared.core.errors import RequestError, UpstreamError
-from shared.core.types import Conversation, Message, SessionPage, SessionSummary
-from shared.history.records import message_from_record, message_record, session_title
+from shared.core.types import Conversation, Feedback, Message, SessionPage, SessionSummary
+from shared.history.records import message_from_record, message_record, session_title, with_feedback
 
 if TYPE_CHECKING:
     from azure.cosmos.aio import ContainerProxy
@@ -139,6 +139,38 @@ class CosmosHistoryStore:
                 with contextlib.suppress(CosmosResourceNotFoundError):  # deleted concurrently, or expired
                     await self._container.delete_item(item_id, partition_key=user_id)
         return session_id in ids
+
+    async def set_feedback(self, user_id: str, session_id: str, index: int, feedback: Feedback) -> bool:
+        """Rewrites the item holding the message (the session item or one of its pages) if
+        its ETag is still the one read; a concurrent turn (which may move the message to a
+        page) makes it read again."""
+        seq = index + 1
+        async with _failures("write"):
+            for attempt in range(MAX_ATTEMPTS):
+                item = await self._read(user_id, session_id)
+                if item is None or not 1 <= seq <= item["messageCount"]:
+                    return False
+                holder = item if any(m["seq"] == seq for m in item["messages"]) else await self._page_of(item, seq)
+                if holder is None:  # its page expired
+                    return False
+                new = {k: v for k, v in holder.items() if k not in _SYSTEM_PROPERTIES}
+                new["messages"] = [with_feedback(m, feedback) if m["seq"] == seq else m for m in holder["messages"]]
+                try:
+                    await self._container.replace_item(
+                        holder["id"], new, etag=holder["_etag"], match_condition=MatchConditions.IfNotModified
+                    )
+                    return True
+                except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
+                    await asyncio.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            raise UpstreamError("history_busy", "The conversation was too busy to save the feedback; try again.")
+
+    async def _page_of(self, item: dict[str, Any], seq: int) -> dict[str, Any] | None:
+        for page_id in item["pages"]:
+            first, _, last = page_id.rpartition("|")[2].partition("-")
+            if int(first) <= seq <= int(last):
+                with contextlib.suppress(CosmosResourceNotFoundError):
+                    return await self._container.read_item(page_id, partition_key=item["userId"])
+        return None
 
     async def _read(self, user_id: str, session_id: str) -> dict[str, Any] | None:
         try:

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.core.errors import RequestError, UpstreamError
-from shared.core.types import Conversation, Message, SessionPage, SessionSummary
-from shared.history.records import message_from_record, message_record, session_title
+from shared.core.types import Conversation, Feedback, Message, SessionPage, SessionSummary
+from shared.history.records import message_from_record, message_record, session_title, with_feedback
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -68,6 +68,9 @@ class SqliteHistoryStore:
 
     async def delete(self, user_id: str, session_id: str) -> bool:
         return await self._run(self._delete, user_id, session_id)
+
+    async def set_feedback(self, user_id: str, session_id: str, index: int, feedback: Feedback) -> bool:
+        return await self._run(self._set_feedback, user_id, session_id, index, feedback)
 
     async def _run(self, work, *args):
         try:
@@ -122,6 +125,28 @@ class SqliteHistoryStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _set_feedback(self, user_id: str, session_id: str, index: int, feedback: Feedback) -> bool:
+        key = (user_id, session_id, index + 1)  # seq counts from 1 and has no gaps
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT record FROM session_messages JOIN sessions USING (user_id, session_id) "
+                    "WHERE user_id = ? AND session_id = ? AND seq = ? AND updated_at >= ?",
+                    (*key, self._live_after()),
+                ).fetchone()
+                if row is not None:
+                    record = with_feedback(json.loads(row[0]), feedback)
+                    self._db.execute(
+                        "UPDATE session_messages SET record = ? WHERE user_id = ? AND session_id = ? AND seq = ?",
+                        (json.dumps(record, ensure_ascii=False), *key),
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return row is not None
 
     def _expire(self, now: float) -> None:
         if not self._ttl:

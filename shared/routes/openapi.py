@@ -39,7 +39,7 @@ class Operation:
 
 
 def operations() -> list[Operation]:
-    from shared.wire import chat_complete, openai_compat, openai_responses, session_chat, sources, v2
+    from shared.wire import chat_complete, feedback, openai_compat, openai_responses, session_chat, sources, v2
 
     flexible = "v2 (seed 001)"
     openai = "OpenAI-compatible"
@@ -91,6 +91,17 @@ def operations() -> list[Operation]:
             query=v2.SessionQuery,
             response=v2.SessionHistory,
             errors=(404, 422, 500, 503),
+        ),
+        Operation(
+            "message_feedback",
+            "post",
+            "v2/sessions/{session_id}/messages/{index}/feedback",
+            "Thumbs up or down on an answer of the caller's session",
+            flexible,
+            feedback.FeedbackRequest,
+            query=v2.SessionQuery,
+            response=feedback.FeedbackResponse,
+            errors=(400, 404, 422, 500, 503),
         ),
         Operation(
             "open_source",

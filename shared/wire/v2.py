@@ -36,6 +36,7 @@ from shared.core.types import (
     TurnResult,
 )
 from shared.wire import sse
+from shared.wire.feedback import FeedbackOut, feedback_out
 from shared.wire.sources import source_link
 
 MAX_N = 10
@@ -241,6 +242,7 @@ class ChatMessageOut(BaseModel):
     content: str
     sources: list[dict[str, Any]] | None = None
     images: list[ImageOut] | None = None
+    feedback: FeedbackOut | None = Field(None, description="The user's feedback on a stored answer.")
 
 
 class ABTestingOut(BaseModel):
@@ -400,6 +402,7 @@ def _message_out(message: Message) -> ChatMessageOut:
         content=message.content,
         sources=[source_out(s) for s in message.sources] or None,
         images=[ImageOut(**i.reference().__dict__) for i in message.images] or None,
+        feedback=feedback_out(message.feedback),
     )
 
 
