@@ -36,10 +36,11 @@ from shared.wire.openai_protocol import (
     RefusedParameters,
     ResponseFormat,
     Tool,
+    ToolCallIn,
+    ToolCallOut,
     ToolChoice,
     check_tools_supported,
     client_turn,
-    tool_call_out,
     tool_generation,
 )
 from shared.wire.v2 import MAX_MESSAGE_CHARS
@@ -54,21 +55,6 @@ class TextPart(BaseModel):
 
     type: Literal["text"]
     text: str = Field(max_length=MAX_MESSAGE_CHARS)
-
-
-class FunctionCallIn(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-    name: str = Field(max_length=64)
-    arguments: str = Field(max_length=MAX_MESSAGE_CHARS)
-
-
-class ToolCallIn(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-    id: str = Field(min_length=1, max_length=256)
-    type: Literal["function"] = "function"
-    function: FunctionCallIn
 
 
 class ChatMessageIn(BaseModel):
@@ -156,17 +142,6 @@ class AzureApiVersion(BaseModel):
 
 
 # --- responses ---
-
-
-class FunctionCallOut(BaseModel):
-    name: str
-    arguments: str = Field(description="JSON text, as the model wrote it.")
-
-
-class ToolCallOut(BaseModel):
-    id: str
-    type: Literal["function"] = "function"
-    function: FunctionCallOut
 
 
 class AssistantMessage(BaseModel):
@@ -306,7 +281,7 @@ class CompletionCall:
     def completion(self, result: TurnResult) -> ChatCompletion:
         """The chat.completion object; UpstreamError when the turn could not answer."""
         _raise_if_failed(result)
-        calls = [ToolCallOut.model_validate(tool_call_out(c)) for c in result.tool_calls]
+        calls = [ToolCallOut.of(c) for c in result.tool_calls]
         first = AssistantMessage(content=result.answer or (None if calls else ""), tool_calls=calls or None)
         messages = [first, *(AssistantMessage(content=text) for text in result.answers[1:])]
         return ChatCompletion(

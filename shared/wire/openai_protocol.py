@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.config import get_settings
 from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Message, ToolCall
+from shared.wire.v2 import MAX_MESSAGE_CHARS
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -140,9 +141,38 @@ def check_tools_supported(alias: str, generation: GenerationParams, *, sessions:
         raise RequestError("with tools, ask for one completion (n = 1)", field="n")
 
 
-def tool_call_out(call: ToolCall) -> dict[str, Any]:
+class FunctionCallIn(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+    name: str = Field(max_length=64)
+    arguments: str = Field(max_length=MAX_MESSAGE_CHARS)
+
+
+class ToolCallIn(BaseModel):
+    """An assistant's tool call, as a client sends it back."""
+
+    model_config = ConfigDict(strict=True)
+
+    id: str = Field(min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str = Field(description="JSON text, as the model wrote it.")
+
+
+class ToolCallOut(BaseModel):
     """A tool call as Chat Completions shapes it."""
-    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+    @classmethod
+    def of(cls, call: ToolCall) -> ToolCallOut:
+        return cls(id=call.id, function=FunctionCallOut(name=call.name, arguments=call.arguments))
 
 
 def tool_generation(
