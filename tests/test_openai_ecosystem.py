@@ -175,3 +175,11 @@ def test_ai_sdk_output_object_parses(base_url, served, provider):
         assert sent["json_schema"]["schema"]["required"] == ["part", "years"]
     else:
         assert sent["type"] in ("json_schema", "json_object")
+
+
+def test_ai_sdk_streams_over_the_responses_api(base_url, served):
+    result = ai_sdk("stream-openai", "remote", f"{base_url}/api/v1")
+
+    assert result["text"] == "Echo 2 messages [1]." and result["finishReason"] == "stop"
+    assert (result["usage"]["inputTokens"], result["usage"]["outputTokens"]) == (30, 6)
+    assert served[1].requests[-1].body["messages"][0]["content"].startswith("You are a friendly assistant!\n")

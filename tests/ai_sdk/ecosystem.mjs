@@ -8,12 +8,13 @@
 //   tools-compatible    a tool the SDK executes, then the answer (two steps)
 //   tools-openai        the same over the Responses API, with store: false (tool round trips
 //                       are not stored, so the SDK must send the items, not references to them)
+//   stream-openai       streamText over the Responses API (its typed events)
 //   object-openai       Output.object with a JSON schema, over the Responses API
 //   object-compatible   Output.object over Chat Completions
 //
 // Prints one JSON line on success (exit 0); the error message on stderr otherwise (exit 1).
 import { parseArgs } from "node:util";
-import { generateText, jsonSchema, Output, stepCountIs, tool } from "ai";
+import { generateText, jsonSchema, Output, stepCountIs, streamText, tool } from "ai";
 import { openai } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 
@@ -80,6 +81,22 @@ async function withTools(model, providerOptions = undefined) {
   return { text: result.text, calls, steps: result.steps.length };
 }
 
+async function streamed(model) {
+  let streamError;
+  const result = streamText({
+    model,
+    system: "You are a friendly assistant!",
+    prompt: "How long is the frame warranty?",
+    onError: ({ error }) => {
+      streamError ??= error;
+    },
+  });
+  let text = "";
+  for await (const delta of result.textStream) text += delta;
+  if (streamError) throw streamError;
+  return { text, finishReason: await result.finishReason, usage: await result.usage };
+}
+
 async function asObject(model) {
   const result = await generateText({
     model,
@@ -94,6 +111,7 @@ const scenarios = {
   "seed003-compatible": () => threeTurns(compatibleModel()),
   "tools-compatible": () => withTools(compatibleModel()),
   "tools-openai": () => withTools(openai(args.model), { openai: { store: false } }),
+  "stream-openai": () => streamed(openai(args.model)),
   "object-openai": () => asObject(openai(args.model)),
   "object-compatible": () => asObject(compatibleModel()),
 };
