@@ -55,7 +55,7 @@ def http_client(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"x-functions-key": key} if key else {})
 
 
-async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+async def evaluate(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     cases = load_cases(args.ground_truth)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     client = http_client(args.base_url) if args.base_url else in_process_client(args.corpus)
@@ -67,7 +67,7 @@ async def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         summary["judge"] = judge.judged_means(records)
     run = {
         "target": args.base_url or "in process",
-        "command": "python -m shared.evaluate " + shlex.join(sys.argv[1:]),
+        "command": "python -m shared.evaluate " + shlex.join(argv),
         "started_at": started,
         "ground_truth": str(args.ground_truth),
         "model": args.model or "default",
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.judge_endpoint and not args.judge_model:
         raise SystemExit("--judge-endpoint needs --judge-model")
-    result = asyncio.run(evaluate(args))
+    result = asyncio.run(evaluate(args, argv))
     out = args.out or DATA_DIR / "evaluation" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     _write(out, result)
     print(report.markdown({**result, "turns": []}).split("\n\n| id |")[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import warnings
 from typing import Any
 
 
@@ -19,7 +20,9 @@ def ranking(records: list[dict[str, Any]], k: int) -> dict[str, float]:
         documents = list(dict.fromkeys(f for f in r["sources"] if f))  # chunks of one file count once
         ranked[r["id"]] = {f: 1.0 / rank for rank, f in enumerate(documents, start=1)} or {"(none)": 1.0}
     metrics = [f"hit_rate@{k}", f"recall@{k}", f"mrr@{k}", f"ndcg@{k}"]
-    scores = evaluate(qrels, Run(ranked), metrics, make_comparable=True)
+    with warnings.catch_warnings():  # numba's notes on its own integer casts
+        warnings.simplefilter("ignore")
+        scores = evaluate(qrels, Run(ranked), metrics, make_comparable=True)
     return {name: round(float(value), 4) for name, value in scores.items()}
 
 
@@ -71,11 +74,21 @@ def _flat(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _cell(value: Any) -> str:
+_SHARES = (
+    "correct",
+    "answerable_correct",
+    "correct_citing_right_source",
+    "unanswerable_declined",
+    "answerable_declined",
+)
+
+
+def _cell(name: str, value: Any) -> str:
+    """Shares of questions as percentages; other figures as they are."""
     if value is None:
         return "–"
-    if isinstance(value, float) and 0 <= value <= 1:
-        return f"{value:.1%}" if value not in (0, 1) else f"{value:.0%}"
+    if name in _SHARES or name.startswith("by_kind."):
+        return f"{value:.1%}"
     return str(value)
 
 
@@ -84,7 +97,7 @@ def markdown(report: dict[str, Any]) -> str:
     run, summary = report["run"], report["summary"]
     lines = [f"# Evaluation: {run['target']}", "", f"`{run['command']}` on {run['started_at']}", ""]
     lines += ["| metric | value |", "|---|---|"]
-    lines += [f"| {name} | {_cell(value)} |" for name, value in _flat(summary).items()]
+    lines += [f"| {name} | {_cell(name, value)} |" for name, value in _flat(summary).items()]
     lines += [
         "",
         "| id | kind | correct | cites right source | declined | sources | answer |",
@@ -116,7 +129,10 @@ def comparison(before: dict[str, Any], after: dict[str, Any]) -> str:
         "| metric | before | after |",
         "|---|---|---|",
     ]
-    lines += [f"| {name} | {_cell(old.get(name))} | {_cell(new.get(name))} |" for name in dict.fromkeys([*old, *new])]
+    lines += [
+        f"| {name} | {_cell(name, old.get(name))} | {_cell(name, new.get(name))} |"
+        for name in dict.fromkeys([*old, *new])
+    ]
     was = {r["id"]: r["correct"] for r in before["turns"]}
     changed = [r for r in after["turns"] if r["id"] in was and was[r["id"]] != r["correct"]]
     lines += ["", f"{len(changed)} question(s) changed:", ""]

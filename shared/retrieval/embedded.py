@@ -27,8 +27,8 @@ import numpy as np
 from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
-from shared.retrieval import odata
-from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
+from shared.retrieval import bulk_load, odata
+from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, VECTOR_WEIGHT, SearchOptions, SearchPlan
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS, Chunk
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,14 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{word}"' for word in re.findall(r"\w+", text.lower()))
 
 
-def reciprocal_rank_fusion(*rankings: Sequence[int], k: int = RRF_K) -> list[tuple[int, float]]:
+def reciprocal_rank_fusion(
+    *rankings: Sequence[int], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[int, float]]:
+    """Keys by the sum over rankings of weight / (k + rank), best first."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, key in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
 
@@ -134,25 +137,12 @@ class EmbeddedIndex:
         self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
     ) -> None:
         """Swap a document's chunks in one transaction, so a re-run never leaves duplicates."""
-        names = ", ".join(f'"{c}"' for c in SCALAR_COLUMNS)
-        insert = f"INSERT INTO chunks ({names}) VALUES ({', '.join('?' * len(SCALAR_COLUMNS))})"
+        self.replace_documents([(filename, content_hash, chunks, vectors)])
+
+    def replace_documents(self, documents: Sequence[bulk_load.Document]) -> None:
+        """Swap many documents' chunks in one transaction (shared.retrieval.bulk_load)."""
         with self._lock, self._transaction():
-            self._db.execute("DELETE FROM chunks WHERE filename = ?", (filename,))
-            for chunk, vector in zip(chunks, vectors, strict=True):
-                document = chunk.document()
-                values = [document[c] for c in SCALAR_COLUMNS]
-                rowid = self._db.execute(insert, values).lastrowid
-                self._db.execute(
-                    "INSERT INTO chunk_vectors (rowid, embedding) VALUES (?, ?)",
-                    (rowid, np.asarray(vector, dtype=np.float32).tobytes()),
-                )
-                self._db.executemany(
-                    "INSERT INTO chunk_values (chunk, field, value) VALUES (?, ?, ?)",
-                    [(rowid, name, value) for name in COLLECTIONS for value in document[name]],
-                )
-            self._db.execute(
-                "INSERT OR REPLACE INTO documents (filename, content_hash) VALUES (?, ?)", (filename, content_hash)
-            )
+            bulk_load.write(self._db, documents)
             self._bump_generation()
 
     def delete_document(self, filename: str) -> None:
@@ -215,7 +205,9 @@ class EmbeddedIndex:
                 ranked = self._vector_ranking(vector, allowed, plan.top_k)
             else:
                 vector_hits = self._vector_ranking(vector, allowed, candidates)
-                ranked = reciprocal_rank_fusion([r for r, _ in text_hits], [r for r, _ in vector_hits])[: plan.top_k]
+                ranked = reciprocal_rank_fusion(
+                    [r for r, _ in text_hits], [r for r, _ in vector_hits], weights=(1.0, VECTOR_WEIGHT)
+                )[: plan.top_k]
             hits = IndexHits(rows=self._rows(ranked))
             matching = self._matching(match, where)
             if plan.include_total_count:

@@ -23,6 +23,7 @@ DEFAULT_FACET_COUNT = 10  # as Azure AI Search
 RRF_K = 60  # reciprocal rank fusion constant, as Azure AI Search's hybrid ranking
 # Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
 FUSION_CANDIDATES = 50
+VECTOR_WEIGHT = 1.0  # the vector ranking's weight in the fusion; the full-text ranking's is 1
 _FACET_COUNT = re.compile(r"count:(\d+)")
 
 

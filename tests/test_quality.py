@@ -1,0 +1,101 @@
+"""Answer quality on the project's ground truth (samples/ground_truth.jsonl), measured by the
+evaluation command's own code: the build fails when the embedded default drops below the
+thresholds, and the command runs against a scripted OpenAI-compatible model too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.config import PROJECT_ROOT, ModelSettings
+from shared.evaluate.__main__ import main as evaluate_main
+from shared.evaluate.report import summarize
+from shared.evaluate.runner import run_cases
+from shared.evaluate.scoring import load_cases
+from tests.recording_server import RecordingServer
+from tests.support import remote_model_entry
+from tests.test_openai_models import completion
+
+GROUND_TRUTH = PROJECT_ROOT / "samples" / "ground_truth.jsonl"
+
+
+def test_the_shipped_default_answer_strategy_is_extractive(monkeypatch):
+    monkeypatch.delenv("LLM_ANSWER_STRATEGY", raising=False)  # the suite sets it for the model's tests
+
+    assert ModelSettings().answer_strategy == "extractive"
+
+
+async def test_the_embedded_default_is_right_cited_and_honest_on_the_ground_truth(client, configure):
+    configure(LLM_ANSWER_STRATEGY="extractive")  # the shipped default (see the test above)
+    cases = load_cases(GROUND_TRUTH)
+    assert sum(len(c.turns) for c in cases) >= 40 and {c.kind for c in cases} == {
+        "single",
+        "multi",
+        "followup",
+        "unanswerable",
+    }
+
+    records = await run_cases(client, cases)
+    summary = summarize(records)
+
+    assert summary["failed_requests"] == 0
+    assert summary["answerable_correct"] >= 0.6, summary
+    assert summary["correct_citing_right_source"] >= 0.8, summary
+    assert summary["unanswerable_declined"] >= 0.8, summary
+    assert summary["repetition_loops"] == 0 and summary["dangling_citations"] == 0
+
+
+SMALL_SET = [
+    {"id": "frame", "kind": "single", "turns": [{"question": "How long is the frame warranty?",
+                                                  "facts": [["10 years"]], "documents": ["warranty-policy.md"]}]},
+    {"id": "ceo", "kind": "unanswerable", "turns": [{"question": "Who is the CEO?", "answerable": False}]},
+    {"id": "chain", "kind": "followup", "turns": [
+        {"question": "How long is the frame warranty?", "facts": [["10 years"]], "documents": ["warranty-policy.md"]},
+        {"question": "And the battery?", "facts": [["2 years"]], "documents": ["warranty-policy.md"]},
+    ]},
+]  # fmt: skip
+
+
+def scripted_model() -> RecordingServer:
+    """Rewrites follow-ups as "battery warranty"; declines the CEO; says "10 years [1]" to anything else."""
+
+    def respond(request):
+        prompt = request.body["messages"][-1]["content"]
+        if "standalone search query" in prompt:
+            return 200, completion("battery warranty")
+        return 200, completion("The documents do not say." if "CEO" in prompt else "10 years [1] [9].")
+
+    return RecordingServer(respond)
+
+
+@pytest.fixture
+def small_set(tmp_path):
+    path = tmp_path / "ground_truth.jsonl"
+    path.write_text("".join(json.dumps(case) + "\n" for case in SMALL_SET))
+    return path
+
+
+def test_the_evaluation_command_reports_and_compares_runs_of_a_remote_model(
+    sample_index, configure, small_set, tmp_path, capsys
+):
+    with scripted_model() as server:
+        configure(LLM_MODELS=json.dumps([remote_model_entry(server)]), LLM_DEFAULT_ALIAS="remote")
+        evaluate_main(["--ground-truth", str(small_set), "--out", str(tmp_path / "remote")])
+
+    report = json.loads((tmp_path / "remote.json").read_text())
+    summary = report["summary"]
+    assert [t["id"] for t in report["turns"]] == ["frame", "ceo", "chain#1", "chain#2"]
+    assert summary["answerable_correct"] == 0.6667  # "10 years" is wrong for the battery
+    assert summary["unanswerable_declined"] == 1 and summary["correct_citing_right_source"] == 1
+    assert summary["dangling_citations"] == 0  # the model's [9] named no source: removed
+    assert summary["retrieval"]["hit_rate@3"] == 1
+    assert report["turns"][3]["search_query"] == {"text": "battery warranty", "origin": "rewritten"}
+    answer_prompts = [r for r in server.requests if "standalone search query" not in json.dumps(r.body)]
+    assert len(answer_prompts) == 4 and "[1] Brightwheel Cycles Warranty Policy" in json.dumps(answer_prompts[0].body)
+    markdown = (tmp_path / "remote.md").read_text()
+    assert "python -m shared.evaluate --ground-truth" in markdown and "| chain#2 | followup | no |" in markdown
+
+    capsys.readouterr()
+    evaluate_main(["compare", str(tmp_path / "remote.json"), str(tmp_path / "remote.json")])
+    assert "| answerable_correct | 66.7% | 66.7% |" in capsys.readouterr().out
