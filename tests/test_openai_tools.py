@@ -155,6 +155,7 @@ def test_the_embedded_model_refuses_tools_saying_so(client):
         ({"logprobs": True}, "logprobs is not supported"),
         ({"functions": [{"name": "f"}]}, "send tools instead"),
         ({"modalities": ["audio"]}, "text only"),
+        ({"reasoning_effort": "high"}, "override_config.reasoning_effort"),
         ({"messages": [{"role": "critic", "content": "Hi"}]}, "use system, developer, user, assistant or tool"),
         ({"messages": [{"role": "system", "content": "Hi"}]}, "no user message"),
         ({"messages": [{"role": "user", "content": None}]}, "content is required"),
@@ -180,6 +181,7 @@ def test_harmless_defaults_some_clients_send_are_accepted(client):
         logprobs=False,
         store=False,
         response_format={"type": "text"},
+        extra_body={"prompt_cache_key": "k", "safety_identifier": "user-hash"},
     )
 
     assert completion.choices[0].message.content == "Echo 2 messages [1]."

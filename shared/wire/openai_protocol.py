@@ -96,15 +96,22 @@ CHAT_REFUSALS = {
     "store": "completions are not stored for later retrieval; use create_session or store_in_session",
     "metadata": "request metadata is not stored; leave metadata unset",
     "service_tier": "service tiers are not offered; leave service_tier unset",
+    "reasoning_effort": "reasoning effort is not taken on this route; POST /api/v2/flexible-chat sends "
+    "override_config.reasoning_effort to models configured with reasoning: true",
+    "verbosity": "verbosity is not supported; leave verbosity unset",
 }
+# Hints for OpenAI's own caching and abuse monitoring: they change no answer, so they are accepted and unused.
+IGNORED_HINTS = ("prompt_cache_key", "prompt_cache_retention", "safety_identifier")
 # Values some clients send by default that ask for nothing: accepted and ignored.
 _HARMLESS = (None, False, "auto", "default")
 
 
 class RefusedParameters(BaseModel):
-    """A request model that refuses REFUSALS' parameters with a 400 naming the reason."""
+    """A request model that refuses REFUSALS' parameters with a 400 naming the reason, and drops
+    the IGNORED ones."""
 
     REFUSALS: ClassVar[dict[str, str]] = CHAT_REFUSALS
+    IGNORED: ClassVar[tuple[str, ...]] = IGNORED_HINTS
 
     @model_validator(mode="before")
     @classmethod
@@ -115,7 +122,7 @@ class RefusedParameters(BaseModel):
             if name in data and data[name] not in _HARMLESS:
                 # Not a ValueError: pydantic lets it through, so the route answers 400, not 422.
                 raise RequestError(f"{name} is not supported: {reason}", field=name)
-        return {k: v for k, v in data.items() if k not in cls.REFUSALS}
+        return {k: v for k, v in data.items() if k not in cls.REFUSALS and k not in cls.IGNORED}
 
 
 def is_embedded(alias: str) -> bool:

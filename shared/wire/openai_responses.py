@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.core.errors import RequestError
 from shared.core.types import Message, ToolCall, TurnResult
 from shared.wire.citations import Citation, citation
-from shared.wire.openai_protocol import NAME_PATTERN, RefusedParameters
+from shared.wire.openai_protocol import IGNORED_HINTS, NAME_PATTERN, RefusedParameters
 from shared.wire.v2 import MAX_MESSAGE_CHARS
 
 RESPONSE_ID_PATTERN = r"^resp_[0-9a-f]{48}$"  # resp_ + the conversation's 32 hex + this response's 16
@@ -128,6 +128,7 @@ class TextOptions(BaseModel):
 class ResponsesRequest(RefusedParameters):
     model_config = ConfigDict(extra="forbid", strict=True)
     REFUSALS: ClassVar[dict[str, str]] = RESPONSES_REFUSALS
+    IGNORED: ClassVar[tuple[str, ...]] = (*IGNORED_HINTS, "stream_options")  # its one option hides lengths
 
     model: str | None = Field(None, description="An agent id or a model alias; unset: the default model.")
     input: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | list[InputItem] = Field(
