@@ -24,9 +24,11 @@ def agent_turn(
     alias: str | None = None,
     extra_filter: str | None = None,
     variables: dict[str, Any] | None = None,
+    instructions: str | None = None,
 ) -> TurnRequest:
     """A turn answered as `agent`: `parameters` (the request's) win over the agent's, which win
-    over temperature 0; `extra_filter` is ANDed with the agent's own filter."""
+    over temperature 0; `extra_filter` is ANDed with the agent's own filter; `instructions` are
+    the client's own, combined with the agent's prompt (shared.core.types.PromptSpec)."""
     retrieval = agent.retrieval
     filters = [f for f in (retrieval.filter, extra_filter) if f]
     defaults = GenerationParams.of({"temperature": 0.0, **agent.parameters, "alias": agent.model})
@@ -41,7 +43,10 @@ def agent_turn(
             filter=" and ".join(f"({f})" for f in filters) if filters else None,
         ),
         prompt=PromptSpec(
-            system_template=agent.system_prompt, system_file=agent.system_prompt_file, variables=variables or {}
+            system_template=agent.system_prompt,
+            system_file=agent.system_prompt_file,
+            variables=variables or {},
+            instructions=instructions,
         ),
         generation=GenerationParams.of({**(parameters or {}), "alias": alias}).with_defaults(defaults),
         user_id=user_id,

@@ -101,6 +101,7 @@ class _Turn:
         spec = self.request.prompt
         return {
             **spec.variables,
+            **({"instructions": spec.instructions} if spec.instructions else {}),
             # The built-in variables always win over same-named template_variables.
             "question": self.request.question,
             "history": [{"role": m.role, "content": m.content} for m in self.request.history],
@@ -361,7 +362,7 @@ class Orchestrator:
         async def system_message() -> Message:
             turn.sources = tuple(sources)
             text = await self._renderer.render(system_template, turn.variables()) if system_template else ""
-            return Message("system", _with_instructions(text.strip(), system_template, request.prompt.variables))
+            return Message("system", _with_instructions(text.strip(), system_template, request.prompt.instructions))
 
         def assemble(system: Message) -> list[Message]:
             # Images go with the latest question only; earlier turns keep their text.
@@ -512,10 +513,9 @@ class Orchestrator:
             )
 
 
-def _with_instructions(text: str, template: CompiledTemplate | None, variables: dict[str, Any]) -> str:
-    """The system prompt, with the client's `instructions` after it when the template left them out
+def _with_instructions(text: str, template: CompiledTemplate | None, instructions: str | None) -> str:
+    """The system prompt, with the client's instructions after it when the template left them out
     (an agent's own prompt): what the client asks is never dropped silently."""
-    instructions = variables.get("instructions")
     if not instructions or (template and "instructions" in template.variables_used):
         return text
     return f"{text}\n\n{instructions}" if text else instructions

@@ -96,6 +96,9 @@ class PromptSpec:
     response_file: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The client's own instructions (OpenAI system and developer messages): the template's
+    # `instructions` variable, or after the prompt of a template that does not use it.
+    instructions: str | None = None
 
 
 @dataclass(frozen=True)

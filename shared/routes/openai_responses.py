@@ -90,7 +90,7 @@ def _turn(req: Request, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
         session_must_exist=previous is not None,
         alias=alias,
         parameters=body.generation(),
-        variables={"instructions": instructions} if instructions else None,
+        instructions=instructions or None,
     )
     check_tools_supported(alias, turn.generation, sessions=previous is not None)
     return replace(turn, after_question=conversation.after_question), response_id, alias

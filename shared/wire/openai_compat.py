@@ -273,7 +273,7 @@ class CompletionCall:
                 "n": body.n,
                 **tool_generation(body.tools, body.tool_choice, body.parallel_tool_calls, body.response_format),
             },
-            variables={"instructions": conversation.instructions} if conversation.instructions else None,
+            instructions=conversation.instructions,
         )
         check_tools_supported(self.model_alias, turn.generation, sessions=bool(self.session_id))
         return replace(turn, after_question=conversation.after_question)
