@@ -27,7 +27,7 @@ import numpy as np
 from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
-from shared.retrieval import odata
+from shared.retrieval import bulk_load, odata
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, VECTOR_WEIGHT, SearchOptions, SearchPlan
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS, Chunk
 
@@ -137,25 +137,12 @@ class EmbeddedIndex:
         self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
     ) -> None:
         """Swap a document's chunks in one transaction, so a re-run never leaves duplicates."""
-        names = ", ".join(f'"{c}"' for c in SCALAR_COLUMNS)
-        insert = f"INSERT INTO chunks ({names}) VALUES ({', '.join('?' * len(SCALAR_COLUMNS))})"
+        self.replace_documents([(filename, content_hash, chunks, vectors)])
+
+    def replace_documents(self, documents: Sequence[bulk_load.Document]) -> None:
+        """Swap many documents' chunks in one transaction (shared.retrieval.bulk_load)."""
         with self._lock, self._transaction():
-            self._db.execute("DELETE FROM chunks WHERE filename = ?", (filename,))
-            for chunk, vector in zip(chunks, vectors, strict=True):
-                document = chunk.document()
-                values = [document[c] for c in SCALAR_COLUMNS]
-                rowid = self._db.execute(insert, values).lastrowid
-                self._db.execute(
-                    "INSERT INTO chunk_vectors (rowid, embedding) VALUES (?, ?)",
-                    (rowid, np.asarray(vector, dtype=np.float32).tobytes()),
-                )
-                self._db.executemany(
-                    "INSERT INTO chunk_values (chunk, field, value) VALUES (?, ?, ?)",
-                    [(rowid, name, value) for name in COLLECTIONS for value in document[name]],
-                )
-            self._db.execute(
-                "INSERT OR REPLACE INTO documents (filename, content_hash) VALUES (?, ?)", (filename, content_hash)
-            )
+            bulk_load.write(self._db, documents)
             self._bump_generation()
 
     def delete_document(self, filename: str) -> None:
