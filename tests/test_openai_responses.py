@@ -185,6 +185,10 @@ def test_text_format_json_schema_reaches_the_model_as_response_format(client):
         ({"reasoning": {"effort": "high"}}, "leave reasoning unset"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "store = false"),
         ({"tools": [{"type": "web_search"}]}, None),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://x"}]}]},
+            "flexible-chat-mm",
+        ),
         ({"previous_response_id": "resp_" + "a" * 48, "store": False}, "store true"),
     ],
 )

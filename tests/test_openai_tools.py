@@ -156,6 +156,10 @@ def test_the_embedded_model_refuses_tools_saying_so(client):
         ({"functions": [{"name": "f"}]}, "send tools instead"),
         ({"modalities": ["audio"]}, "text only"),
         ({"reasoning_effort": "high"}, "override_config.reasoning_effort"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x"}}]}]},
+            "'image_url' parts are not supported",
+        ),
         ({"messages": [{"role": "critic", "content": "Hi"}]}, "use system, developer, user, assistant or tool"),
         ({"messages": [{"role": "system", "content": "Hi"}]}, "no user message"),
         ({"messages": [{"role": "user", "content": None}]}, "content is required"),

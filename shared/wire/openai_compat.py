@@ -41,6 +41,7 @@ from shared.wire.openai_protocol import (
     ToolChoice,
     check_tools_supported,
     client_turn,
+    refuse_non_text_parts,
     tool_generation,
 )
 from shared.wire.v2 import MAX_MESSAGE_CHARS
@@ -118,6 +119,13 @@ class ChatCompletionsRequest(RefusedParameters):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = Field(None, description="text, json_object or json_schema.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            refuse_non_text_parts(data.get("messages"), "messages", ("text",))
+        return data
 
     @field_validator("stop", mode="before")
     @classmethod

@@ -125,6 +125,21 @@ class RefusedParameters(BaseModel):
         return {k: v for k, v in data.items() if k not in cls.REFUSALS and k not in cls.IGNORED}
 
 
+def refuse_non_text_parts(messages: Any, key: str, text_types: tuple[str, ...]) -> None:
+    """RequestError (400) for a content part that is not text (an image, a file, audio): these
+    routes take text; images go to the v2 API's multimodal endpoints."""
+    for n, message in enumerate(messages if isinstance(messages, list) else ()):
+        parts = message.get("content") if isinstance(message, dict) else None
+        for i, part in enumerate(parts if isinstance(parts, list) else ()):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if isinstance(kind, str) and kind not in text_types:
+                raise RequestError(
+                    f"{key}[{n}].content[{i}]: {kind!r} parts are not supported; send text "
+                    f"({' or '.join(text_types)}), and images to POST /api/v2/flexible-chat-mm",
+                    field=f"{key}.{n}.content.{i}.type",
+                )
+
+
 def is_embedded(alias: str) -> bool:
     return get_settings().model.remote(alias) is None
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.core.errors import RequestError
 from shared.core.types import Message, ToolCall, TurnResult
 from shared.wire.citations import Citation, citation
-from shared.wire.openai_protocol import IGNORED_HINTS, NAME_PATTERN, RefusedParameters
+from shared.wire.openai_protocol import IGNORED_HINTS, NAME_PATTERN, RefusedParameters, refuse_non_text_parts
 from shared.wire.v2 import MAX_MESSAGE_CHARS
 
 RESPONSE_ID_PATTERN = r"^resp_[0-9a-f]{48}$"  # resp_ + the conversation's 32 hex + this response's 16
@@ -163,6 +163,7 @@ class ResponsesRequest(RefusedParameters):
                     "conversation with previous_response_id",
                     field=f"input.{n}.type",
                 )
+        refuse_non_text_parts(items, "input", ("input_text", "output_text"))
         return data
 
     def messages(self) -> list[Message]:
