@@ -13,7 +13,10 @@ from shared.config import PROJECT_ROOT
 @pytest.mark.parametrize(
     ("path", "media_type"),
     [
+        ("/api/playground", "text/html"),
         ("/api/docs", "text/html"),
+        ("/api/static/playground.js", "text/javascript"),
+        ("/api/static/playground.css", "text/css"),
         ("/api/static/docs.js", "text/javascript"),
         ("/api/static/swagger-ui-bundle.js", "text/javascript"),
         ("/api/static/swagger-ui.css", "text/css"),
@@ -30,7 +33,7 @@ async def test_each_page_and_asset_is_served_with_its_type(client, path, media_t
 
 
 async def test_pages_allow_no_other_origin_and_no_inline_script(client):
-    response = await client.get("/api/docs")
+    response = await client.get("/api/playground")
 
     policy = response.headers["content-security-policy"]
     assert "script-src 'self';" in policy and "connect-src 'self'" in policy
@@ -52,7 +55,7 @@ async def test_only_files_on_the_allow_list_are_served(client, name):
 async def test_the_pages_need_no_key_and_are_in_the_openapi_document(client):
     document = (await client.get("/api/openapi.json")).json()
 
-    for path in ("/api/docs", "/api/static/{name}"):
+    for path in ("/api/playground", "/api/docs", "/api/static/{name}"):
         assert document["paths"][path]["get"]["security"] == []
     assert list(document["paths"]["/api/docs"]["get"]["responses"]["200"]["content"]) == ["text/html"]
 

@@ -208,6 +208,7 @@ def operations() -> list[Operation]:
         *(
             Operation(function, "get", route, summary, "Pages", errors=errors, media_types=types, public=True)
             for function, route, summary, errors, types in (
+                ("playground", "playground", "The chat playground (a web page)", (503,), ("text/html",)),
                 ("docs", "docs", "This reference, in Swagger UI (a web page)", (503,), ("text/html",)),
                 (
                     "static_file",

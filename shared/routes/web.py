@@ -37,15 +37,24 @@ class Asset:
 
 
 PAGES = {
+    "playground": Asset(STATIC / "playground.html", HTML),
     "docs": Asset(STATIC / "docs.html", HTML),
 }
 ASSETS = {
+    "playground.js": Asset(STATIC / "playground.js", JS),
+    "playground.css": Asset(STATIC / "playground.css", CSS),
     "docs.js": Asset(STATIC / "docs.js", JS),
     "swagger-ui-bundle.js": Asset(STATIC / "vendor" / "swagger-ui-bundle.js", JS, LONG_LIVED),
     "swagger-ui.css": Asset(STATIC / "vendor" / "swagger-ui.css", CSS, LONG_LIVED),
     "swagger-ui-LICENSE.txt": Asset(STATIC / "vendor" / "swagger-ui-LICENSE.txt", TEXT, LONG_LIVED),
     "swagger-ui-bundle.js.LICENSE.txt": Asset(STATIC / "vendor" / "swagger-ui-bundle.js.LICENSE.txt", TEXT, LONG_LIVED),
 }
+
+
+@blueprint.route(route="playground", methods=["GET"])
+async def playground(req: Request) -> Response:
+    """The chat playground."""
+    return _serve(PAGES["playground"])
 
 
 @blueprint.route(route="docs", methods=["GET"])

@@ -1,0 +1,145 @@
+"""The playground and the API reference in a real browser: Debian's chromium, headless, driven
+by Playwright, against the local server on the embedded default (extractive answers).
+
+Every wait is on the page's state (a selector, an attribute), never on the clock.
+Set PLAYGROUND_SCREENSHOTS=docs to refresh the README's screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.local_server import running_in_background
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 240_000  # a busy machine is slow, never this slow
+QUESTION = "How many years of warranty does the Zephyr frame have?"
+ANSWER = '#conversation li[data-role="assistant"]'
+
+
+@pytest.fixture(scope="module")
+def base_url(sample_index):
+    # The embedded default answers extractively (the suite's default is generative).
+    with running_in_background(startup_timeout=300, env={"LLM_ANSWER_STRATEGY": "extractive"}) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser_context(base_url):
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="playground-profile-") as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=ARGS, headless=True, base_url=base_url
+        )
+        context.set_default_timeout(WAIT_MS)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    page = browser_context.new_page()
+    yield page
+    page.close()
+
+
+def _ask(page, question: str, nth: int = 0):
+    page.fill("#question", question)
+    page.click("#send")
+    answer = page.locator(f'{ANSWER}[data-state="done"]').nth(nth)
+    answer.wait_for()
+    return answer
+
+
+def _screenshot(page, name: str) -> None:
+    folder = os.environ.get("PLAYGROUND_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def test_an_answer_streams_in_with_its_sources(page):
+    page.goto("/api/playground")
+
+    answer = _ask(page, QUESTION)
+
+    assert answer.get_attribute("data-failed") is None, page.inner_text("#status")
+    # Text from the deltas was on the page before the final event replaced it.
+    assert int(answer.get_attribute("data-deltas")) >= 1
+    assert int(answer.get_attribute("data-text-before-final")) > 0
+    assert answer.locator(".content").inner_text().strip()
+    sources = answer.locator(".sources li")
+    assert sources.count() >= 1
+    assert sources.first.locator(".open-source").inner_text().strip()
+    assert sources.first.locator(".score").inner_text().startswith("score ")
+    answer.locator(".metadata summary").click()
+    assert '"model_used"' in answer.locator(".metadata pre").inner_text()
+
+
+def test_a_citation_opens_its_passage_beside_the_answer(page, base_url):
+    page.goto("/api/playground")
+    answer = _ask(page, QUESTION)
+    _screenshot(page, "playground.png")
+
+    cited = answer.locator(".open-source").first
+    title = cited.inner_text()
+    cited.click()
+    page.locator('#source-panel[data-state="open"]').wait_for()
+
+    passage = page.inner_text("#source-text mark")
+    assert page.inner_text("#source-title") == title
+    assert len(passage) > 40
+    assert passage in page.inner_text("#source-text")
+    _screenshot(page, "citation.png")
+
+
+def test_feedback_survives_a_reload_and_a_stored_session_continues(page, base_url):
+    page.goto("/api/playground")
+    session_id = page.inner_text("#session-label").removeprefix("Session ")
+    answer = _ask(page, QUESTION)
+    answer.locator(".comment").fill("the frame's warranty, as asked")
+    answer.locator('.thumb[data-rating="down"]').click()
+    page.locator(f'{ANSWER} .feedback-state:text-is("saved")').wait_for()
+
+    page.reload()
+    page.locator(f'#sessions li[data-session-id="{session_id}"] .open').click()
+    page.locator(f'#conversation[data-session-id="{session_id}"]').wait_for()
+    reopened = page.locator(ANSWER).first
+    assert reopened.locator('.thumb[data-rating="down"]').get_attribute("aria-pressed") == "true"
+    assert reopened.locator(".comment").input_value() == "the frame's warranty, as asked"
+
+    _ask(page, "And how long is the battery warranty?", nth=1)
+
+    stored = httpx.get(f"{base_url}/api/v2/sessions/{session_id}", params={"user_id": "playground"}).json()
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert stored["messages"][1]["feedback"] == {"rating": "down", "comment": "the frame's warranty, as asked"}
+    assert page.locator("#conversation > li").count() == 4
+
+
+def test_the_api_reference_lists_every_operation(page, base_url):
+    document = httpx.get(f"{base_url}/api/openapi.json").json()
+    operations = [(path, method) for path, methods in document["paths"].items() for method in methods]
+
+    page.goto("/api/docs")
+    page.locator(".opblock").nth(len(operations) - 1).wait_for()
+
+    assert page.locator(".opblock").count() == len(operations)
+    for path, method in operations:
+        assert page.locator(f'.opblock-{method} [data-path="{path}"]').count() == 1, (method, path)
