@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from shared.config import PROJECT_ROOT
+from tests import check_tier
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,8 @@ from shared.config import PROJECT_ROOT
     ],
 )
 async def test_each_page_and_asset_is_served_with_its_type(client, path, media_type):
+    if "swagger" in path and not (PROJECT_ROOT / "static" / "vendor" / "VERSION").exists() and check_tier.ENABLED:
+        pytest.skip(check_tier.REASON.format("Swagger UI from npm (make assets)"))
     response = await client.get(path)
 
     assert response.status_code == 200
@@ -50,6 +53,17 @@ async def test_only_files_on_the_allow_list_are_served(client, name):
 
     assert response.status_code == 404
     assert b"routePrefix" not in response.content and b"register_blueprint" not in response.content
+
+
+async def test_a_missing_built_file_is_a_503_that_says_how_to_build_it(client, monkeypatch, tmp_path):
+    from shared.routes import web
+
+    monkeypatch.setitem(web.ASSETS, "swagger-ui.css", web.Asset(tmp_path / "swagger-ui.css", web.CSS))
+
+    response = await client.get("/api/static/swagger-ui.css")
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "the page's assets are not built: run `make assets`", "code": "assets_missing"}
 
 
 async def test_the_pages_need_no_key_and_are_in_the_openapi_document(client):
