@@ -143,3 +143,18 @@ def test_the_api_reference_lists_every_operation(page, base_url):
     assert page.locator(".opblock").count() == len(operations)
     for path, method in operations:
         assert page.locator(f'.opblock-{method} [data-path="{path}"]').count() == 1, (method, path)
+
+
+def test_an_agent_answers_through_the_openai_compatible_route(page):
+    page.goto("/api/playground")
+    page.select_option("#mode", "openai")
+    page.locator('#model option[value="8c3e2a57-4f0b-4c1e-9a6d-2f5b7e1d9c40"]').wait_for(state="attached")
+    page.select_option("#model", "8c3e2a57-4f0b-4c1e-9a6d-2f5b7e1d9c40")  # the built-in docs-assistant
+
+    answer = _ask(page, QUESTION)
+
+    assert answer.get_attribute("data-failed") is None, page.inner_text("#status")
+    assert int(answer.get_attribute("data-deltas")) >= 1
+    assert answer.locator(".content").inner_text().strip()
+    assert answer.locator(".sources .open-source").count() >= 1
+    assert answer.locator(".feedback").is_hidden()  # no stored session to keep it in
