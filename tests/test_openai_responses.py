@@ -61,6 +61,8 @@ def test_input_messages_carry_system_and_earlier_turns(client):
         ],
         max_output_tokens=40,
         temperature=0.3,
+        truncation="disabled",  # asks for nothing this service would not do anyway
+        metadata={},
     )
 
     sent = model.requests[-1].body

@@ -33,7 +33,6 @@ RESPONSES_REFUSALS = {
     "top_logprobs": "token log probabilities are not returned; leave top_logprobs unset",
     "metadata": "response metadata is not stored; leave metadata unset",
     "service_tier": "service tiers are not offered; leave service_tier unset",
-    "truncation": "only truncation 'disabled' is supported: the prompt is fitted to the model's context",
 }
 
 
@@ -128,7 +127,9 @@ class TextOptions(BaseModel):
 class ResponsesRequest(RefusedParameters):
     model_config = ConfigDict(extra="forbid", strict=True)
     REFUSALS: ClassVar[dict[str, str]] = RESPONSES_REFUSALS
-    IGNORED: ClassVar[tuple[str, ...]] = (*IGNORED_HINTS, "stream_options")  # its one option hides lengths
+    # stream_options' one option pads events to hide their lengths; truncation: the prompt is
+    # always fitted to the model's context window, whichever is asked.
+    IGNORED: ClassVar[tuple[str, ...]] = (*IGNORED_HINTS, "stream_options", "truncation")
 
     model: str | None = Field(None, description="An agent id or a model alias; unset: the default model.")
     input: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | list[InputItem] = Field(
