@@ -3,10 +3,10 @@ product's own, each beside a reference taken in the same run.
 
     .venv/bin/python bench/load.py [--before <commit>] [--duration 10] [--requests 200]
 
-For each tree (the commit given with --before, then HEAD; each exported with `git archive`
-into a temporary folder, its own index of samples/corpus built by its own ingestion), it starts
-the zero-latency model (bench/zero_model.py) and the tree's local server with that model as
-the default alias, then measures:
+It starts the zero-latency model (bench/zero_model.py) and, with that model as the default
+alias, a local server for HEAD, for the commit given with --before and for each --variant
+(HEAD with other settings); each tree is exported with `git archive` into a temporary folder
+and builds its own index of samples/corpus. Every measure runs on every server in turn:
 
 - the overhead over the model call without retrieval: flexible-rag with skip_knowledge_base,
   and an agent with retrieval off, sequential p50, minus the openai SDK's own call to the model;
@@ -88,7 +88,7 @@ def export_tree(commit: str, into: Path) -> Path:
     return folder
 
 
-def server_env(tree: Path, model_url: str, data: Path) -> dict[str, str]:
+def server_env(name: str, model_url: str, data: Path) -> dict[str, str]:
     model = {"alias": "zero", "provider": "openai", "model": "zero", "endpoint": f"{model_url}/v1", "max_retries": 0}
     agent = {"id": AGENT, "name": "no-retrieval", "model": "zero", "retrieval": {"enabled": False}}
     return {
@@ -96,8 +96,8 @@ def server_env(tree: Path, model_url: str, data: Path) -> dict[str, str]:
         "LLM_MODELS": json.dumps([model]),
         "LLM_DEFAULT_ALIAS": "zero",
         "AGENTS_DEFINITIONS": json.dumps([agent]),
-        "SEARCH_INDEX_PATH": str(data / f"index-{tree.name}.sqlite"),
-        "HISTORY_SQLITE_PATH": str(data / f"history-{tree.name}.sqlite"),
+        "SEARCH_INDEX_PATH": str(data / f"index-{name}.sqlite"),
+        "HISTORY_SQLITE_PATH": str(data / f"history-{name}.sqlite"),
     }
 
 
@@ -192,31 +192,41 @@ def wrk(base: str, connections: int, duration: int, *, distinct: bool, extra: st
 
 
 def parse_wrk(output: str) -> dict[str, float]:
-    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    latency = {
-        p: float(v) * unit[u] for p, v, u in re.findall(r"^\s+(50|90|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)$", output, re.M)
-    }
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+    latency = {p: float(v) * unit[u] for p, v, u in re.findall(r"^\s*(50|90|99)%\s+([\d.]+)([a-z]+)", output, re.M)}
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), **latency, "errors": errors}
 
 
-def measure(tree: Path, model_url: str, data: Path, args: argparse.Namespace) -> dict[str, object]:
-    env = server_env(tree, model_url, data)
+CASES = (  # wrk runs: (name, connections, a new question each request, more request fields)
+    ("rag c=8", 8, True, ""),
+    ("rag c=32", 32, True, ""),
+    ("rag c=8, one question", 8, False, ""),
+    ("vector_search false c=8", 8, True, ', "fetch_args": {"AzureSearchFetcher": {"vector_search": false}}'),
+    ("skip_knowledge_base c=8", 8, True, ', "skip_knowledge_base": true'),
+)
+
+
+@contextlib.contextmanager
+def started(name: str, tree: Path, model_url: str, data: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """The tree's local server, its own index of samples/corpus built first; its base URL."""
+    env = {**server_env(name, model_url, data), **extra_env}
     subprocess.run([PYTHON, "-m", "shared.ingest", "samples/corpus"], cwd=tree, env={**os.environ, **env}, check=True)
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with process([PYTHON, "-m", "shared.local_server", "--port", str(port)], port, tree, env):
-        results: dict[str, object] = {"sequential": sequential(base, model_url, args.requests)}
-        results["first_byte"] = first_byte(base, model_url, args.requests)
-        for name, connections, distinct, extra in (
-            ("rag c=8", 8, True, ""),
-            ("rag c=32", 32, True, ""),
-            ("rag c=8, one question", 8, False, ""),
-            ("vector_search false c=8", 8, True, ', "fetch_args": {"AzureSearchFetcher": {"vector_search": false}}'),
-            ("skip_knowledge_base c=8", 8, True, ', "skip_knowledge_base": true'),
-        ):
-            results[name] = wrk(base, connections, args.duration, distinct=distinct, extra=extra)
+        yield f"http://127.0.0.1:{port}"
+
+
+def measure(bases: dict[str, str], model_url: str, args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    """Every measure on every server in turn, so that a drifting machine affects them alike."""
+    results: dict[str, dict[str, object]] = {name: {} for name in bases}
+    for name, base in bases.items():
+        results[name]["sequential"] = sequential(base, model_url, args.requests)
+        results[name]["first_byte"] = first_byte(base, model_url, args.requests)
+    for case, connections, distinct, extra in CASES:
+        for name, base in bases.items():
+            results[name][case] = wrk(base, connections, args.duration, distinct=distinct, extra=extra)
     return results
 
 
@@ -233,7 +243,7 @@ def report(trees: dict[str, dict[str, object]]) -> None:
     row("overhead, agent with retrieval off, p50", lambda r: _over(r, "agent"))
     row("flexible-rag with retrieval, a new question each time, p50", lambda r: f"{r['sequential']['rag']:.1f} ms")
     row("flexible-rag with retrieval, one question, p50", lambda r: f"{r['sequential']['rag, one question']:.1f} ms")
-    for name in [k for k in next(iter(trees.values())) if " c=" in k]:
+    for name, *_ in CASES:
         row(
             f"{name}: req/s, p50 / p99, errors",
             lambda r, name=name: (
@@ -253,20 +263,35 @@ def _over(results: dict, name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", help="a commit to measure first, e.g. the one before a change")
+    parser.add_argument("--before", help="a commit to measure beside HEAD, e.g. the one before a change")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:SETTING=VALUE,...",
+        help="HEAD once more with these settings, e.g. serial:EMBEDDINGS_POOL_SIZE=1,EMBEDDINGS_CACHE_SIZE=0",
+    )
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per measure")
     args = parser.parse_args()
-    commits = [c for c in (args.before, "HEAD") if c]
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
-        scratch_path = Path(scratch)
-        trees = {c: export_tree(c, scratch_path) for c in commits}
+    servers = {args.before: (args.before, {})} if args.before else {}
+    servers["HEAD"] = ("HEAD", {})
+    for variant in args.variant:
+        name, _, settings = variant.partition(":")
+        servers[f"HEAD, {name}"] = ("HEAD", dict(pair.split("=", 1) for pair in settings.split(",")))
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch, contextlib.ExitStack() as stack:
+        data = Path(scratch)
+        trees = {commit: export_tree(commit, data) for commit in {commit for commit, _ in servers.values()}}
         model_port = free_port()
         model_url = f"http://127.0.0.1:{model_port}"
         model = [PYTHON, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "zero_model:app"]
         model += ["--host", "127.0.0.1", "--port", str(model_port), "--log-level", "warning", "--no-access-log"]
-        with process(model, model_port, ROOT):
-            results = {c: measure(tree, model_url, scratch_path, args) for c, tree in trees.items()}
+        stack.enter_context(process(model, model_port, ROOT))
+        bases = {
+            name: stack.enter_context(started(f"s{i}", trees[commit], model_url, data, env))
+            for i, (name, (commit, env)) in enumerate(servers.items())
+        }
+        results = measure(bases, model_url, args)
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load ", end="")
     print(f"{os.getloadavg()[0]:.1f}; wrk -t2, {args.duration} s per run; {args.requests} sequential requests each")
     print()
