@@ -8,6 +8,7 @@ Set PLAYGROUND_SCREENSHOTS=docs to refresh the README's screenshots.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,7 +27,7 @@ ARGS = [
     "--disable-sync",
 ]
 WAIT_MS = 240_000  # a busy machine is slow, never this slow
-QUESTION = "How many years of warranty does the Zephyr frame have?"
+QUESTION = "How long does a full charge take?"
 ANSWER = '#conversation li[data-role="assistant"]'
 
 
@@ -98,7 +99,8 @@ def test_a_citation_opens_its_passage_beside_the_answer(page, base_url):
     answer = _ask(page, QUESTION)
     _screenshot(page, "playground.png")
 
-    cited = answer.locator(".open-source").first
+    marker = re.search(r"\[(\d+)\]", answer.locator(".content").inner_text())  # the source the answer cites
+    cited = answer.locator(".open-source").nth(int(marker.group(1)) - 1 if marker else 0)
     title = cited.inner_text()
     cited.click()
     page.locator('#source-panel[data-state="open"]').wait_for()
