@@ -135,7 +135,7 @@ class ModelSettings(BaseSettings):
         description="The embedded model's answers: extractive (the best passages themselves, cited) or generative.",
     )
     answer_min_relevance: float = Field(
-        0.68, ge=0, le=1, description="Extractive answers decline when no passage is at least this relevant."
+        0.64, ge=0, le=1, description="Extractive answers decline when no passage is at least this relevant."
     )
 
     @model_validator(mode="after")
