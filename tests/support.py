@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+
 
 def make_orchestrator(**parts):
     """The app's orchestrator wired from its own backends, with `parts` (retriever, chat_model,
@@ -29,3 +32,14 @@ def remote_model_entry(server, alias: str = "remote", **fields) -> dict:
         "endpoint": f"{server.url}/v1",
         "max_retries": 0,
     } | fields
+
+
+def sse_events(lines: Iterable[str]) -> list[tuple[str | None, dict]]:
+    """Server-Sent Events as (event name, data) pairs, from the lines of a stream."""
+    events, name = [], None
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line.removeprefix("data: "))))
+    return events

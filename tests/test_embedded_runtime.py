@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ import pytest
 
 from shared import backends
 from shared.local_server import running_in_background
+from tests.support import sse_events
 
 # AMX tile instructions, and the registers only AVX-512 code uses (zmm, opmask k1-k7).
 NOT_PORTABLE = re.compile(
@@ -71,16 +71,6 @@ async def wait_for(condition, what: str, limit: int = 1000) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
-def sse_events(body: str) -> list[tuple[str, dict]]:
-    events, name = [], None
-    for line in body.splitlines():
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
-
-
 def worker_of_server(base_url: str) -> int:
     """The pid of the embedded model worker that the local server on this URL runs."""
     port = base_url.rsplit(":", 1)[1]
@@ -119,7 +109,7 @@ def test_a_worker_killed_mid_stream_gives_the_fallback_and_the_server_goes_on(sa
         replacement = worker_of_server(base_url)
 
     assert response.status_code == 200
-    final = [data for name, data in sse_events(rest) if name in ("final", "error")][-1]
+    final = [data for name, data in sse_events(rest.splitlines()) if name in ("final", "error")][-1]
     assert [e["code"] for e in final["errors"]] == ["model_failed"]
     assert after.status_code == 200  # the same server answers the next request, with a new worker
     assert after.json()["errors"] == [] and after.json()["answer"]

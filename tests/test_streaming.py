@@ -9,18 +9,13 @@ import pytest
 
 from shared.local_server import running_in_background
 from tests.recording_server import RecordingServer, StreamScript
+from tests.support import sse_events
 
 URL = "/api/v2/flexible-rag"
 
 
 def read_events(response: httpx.Response) -> list[tuple[str, dict]]:
-    events, name = [], None
-    for line in response.iter_lines():
-        if line.startswith("event: "):
-            name = line.removeprefix("event: ")
-        elif line.startswith("data: "):
-            events.append((name, json.loads(line.removeprefix("data: "))))
-    return events
+    return sse_events(response.iter_lines())
 
 
 @pytest.fixture(scope="module")
