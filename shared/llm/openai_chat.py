@@ -77,7 +77,7 @@ class OpenAIChatModel:
         return UpstreamError("model_failed", "The language model failed to produce an answer.")
 
     def _unreadable(self, what: str) -> UpstreamError:
-        log.error("model %s answered with %s that could be read", self.info.alias, what)
+        log.error("model %s gave %s: its reply could not be read", self.info.alias, what)
         return UpstreamError("model_failed", "The language model's reply could not be read.")
 
     async def stream(
