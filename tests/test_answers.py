@@ -6,11 +6,14 @@ import json
 
 import pytest
 
-from shared.core.answers import DECLINE
+from shared.core.answers import DECLINE, ExtractiveAnswers
 from shared.core.citations import StreamedCitations, valid_citations
+from shared.core.errors import UpstreamError
+from shared.core.orchestrator import FALLBACK_ANSWER
 from shared.core.passages import passages
+from shared.core.types import TurnRequest
 from tests.recording_server import RecordingServer, StreamScript
-from tests.support import remote_model_entry
+from tests.support import make_orchestrator, remote_model_entry
 from tests.test_openai_models import completion
 
 RAG = "/api/v2/flexible-rag"
@@ -125,3 +128,23 @@ async def test_a_rewrite_that_keeps_the_question_is_not_reported_as_rewritten(cl
 
     assert body["response_metadata"]["search_query"] == {"text": question, "origin": "question"}
     assert "standalone search query" in server.requests[0].body["messages"][-1]["content"]
+
+
+class UnreachableEmbeddings:
+    dimensions = 384
+
+    async def embed_query(self, text):
+        raise UpstreamError("embeddings_failed", "The embedding model failed.")
+
+    embed_documents = embed_query
+
+
+async def test_an_extractive_answer_whose_embeddings_fail_falls_back_like_a_failed_model(sample_index):
+    orchestrator = make_orchestrator(
+        extractive_answers=lambda alias: ExtractiveAnswers(UnreachableEmbeddings(), min_relevance=0.5)
+    )
+
+    result = await orchestrator.answer(TurnRequest("How much does the Zephyr weigh?"))
+
+    assert result.answer == FALLBACK_ANSWER and result.sources
+    assert [(e.stage, e.code) for e in result.errors] == [("generation", "embeddings_failed")]

@@ -237,8 +237,10 @@ class Orchestrator:
         with turn.timings.measure("orchestrator.llm_generate"):
             # After a failed stage (no prompt, no sources) an answer could not be grounded: fall back.
             if not turn.errors and extractive:
-                completion = await extractive.answer(request.question, turn.sources, turn.search_query.text)
-                if stream:
+                with self._model_failures(turn):  # its embeddings may fail or be slow like a model
+                    async with asyncio.timeout(turn.remaining()):
+                        completion = await extractive.answer(request.question, turn.sources, turn.search_query.text)
+                if stream and completion:
                     yield AnswerDelta(completion.text)
             elif not turn.errors and stream:
                 async for piece in self._stream(turn, messages, params):
