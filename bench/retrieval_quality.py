@@ -32,7 +32,7 @@ from shared.core.types import RetrievalSpec  # noqa: E402
 from shared.ingest.__main__ import ingest  # noqa: E402
 from shared.ingest.chunking import Chunker  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, reciprocal_rank_fusion  # noqa: E402
-from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, VECTOR_WEIGHT, SearchOptions  # noqa: E402
+from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions  # noqa: E402
 
 FAQ_PAGES = Path("/usr/share/doc/python3.11/html/faq")
 DEPTH = 100  # candidates read from each ranking; fusion sweeps take their top slices
@@ -123,16 +123,14 @@ def fused(found, candidates: int, k: int, vector_weight: float) -> dict[str, lis
 
 
 def report(name: str, found, qrels) -> None:
+    """nDCG@10 of each ranking, hybrid as configured (SEARCH_VECTOR_WEIGHT), and the sweep."""
+    weight = backends.get_settings().search.vector_weight
     text = ndcg({q: [f for _, f in v["text"]] for q, v in found.items()}, qrels)
     vector = ndcg({q: [f for _, f in v["vector"]] for q, v in found.items()}, qrels)
-    default = ndcg(fused(found, FUSION_CANDIDATES, RRF_K, VECTOR_WEIGHT), qrels)
-    azure = ndcg(fused(found, 50, 60, 1.0), qrels)
+    hybrid = ndcg(fused(found, FUSION_CANDIDATES, RRF_K, weight), qrels)
     print(f"\n{name}: {len(found)} queries")
-    print(
-        f"| nDCG@10 | text | vector | hybrid (k 60, 50 each, equal weights) | hybrid (defaults: k {RRF_K}, "
-        f"{FUSION_CANDIDATES} each, vector weight {VECTOR_WEIGHT}) |"
-    )
-    print(f"|---|---|---|---|---|\n| | {text:.3f} | {vector:.3f} | {azure:.3f} | {default:.3f} |")
+    print(f"| nDCG@10 | text | vector | hybrid (k {RRF_K}, {FUSION_CANDIDATES} each, vector weight {weight}) |")
+    print(f"|---|---|---|---|\n| | {text:.3f} | {vector:.3f} | {hybrid:.3f} |")
     print("\nsweep (candidates, k, vector weight): nDCG@10")
     for candidates, k, weight in itertools.product((50, 100), (10, 30, 60), (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)):
         print(f"  {candidates:3d} {k:3d} {weight:.1f}: {ndcg(fused(found, candidates, k, weight), qrels):.3f}")

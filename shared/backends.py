@@ -119,7 +119,9 @@ def _search_options() -> SearchOptions:
     from shared.retrieval.query import SearchOptions
 
     settings = get_settings().search
-    return SearchOptions(settings.top_k, settings.max_top_k, settings.vector_search, settings.security_field)
+    return SearchOptions(
+        settings.top_k, settings.max_top_k, settings.vector_search, settings.security_field, settings.vector_weight
+    )
 
 
 @functools.cache

@@ -135,7 +135,7 @@ class ModelSettings(BaseSettings):
         description="The embedded model's answers: extractive (the best passages themselves, cited) or generative.",
     )
     answer_min_relevance: float = Field(
-        0.64, ge=0, le=1, description="Extractive answers decline when no passage is at least this relevant."
+        0.68, ge=0, le=1, description="Extractive answers decline when no passage is at least this relevant."
     )
 
     @model_validator(mode="after")
@@ -206,6 +206,9 @@ class SearchSettings(BaseSettings):
     top_k: int = Field(3, ge=0, description="Sources per question when the request does not say.")
     max_top_k: int = Field(50, ge=1)
     vector_search: bool = Field(True, description="Hybrid (text + vector) search when the request does not say.")
+    vector_weight: float = Field(
+        1.0, gt=0, le=100, description="Hybrid fusion: the vector ranking's weight, the full-text ranking's being 1."
+    )
     security_field: str | None = Field(
         None, description="A collection of user or group ids; when set, users only find documents listing them."
     )

@@ -99,7 +99,6 @@ async def test_every_fetcher_argument_reaches_the_service(service):
     }
     assert vector_query[0]["kind"] == "vector" and vector_query[0]["fields"] == "embedding"
     assert vector_query[0]["k"] == 50  # the same number of fusion candidates as the embedded index
-    assert vector_query[0]["weight"] == 12.0  # and the same weight
     expected = await backends.embeddings().embed_query("frame warranty")
     assert np.allclose(vector_query[0]["vector"], expected, atol=1e-6)
 
@@ -138,7 +137,7 @@ async def test_the_index_vectorizer_embeds_the_query_when_configured(service):
     await azure_retriever(service, vectorizer=True).search("battery range", RetrievalSpec())
 
     [vector_query] = service.requests[0].body["vectorQueries"]
-    assert vector_query == {"kind": "text", "text": "battery range", "k": 50, "fields": "embedding", "weight": 12.0}
+    assert vector_query == {"kind": "text", "text": "battery range", "k": 50, "fields": "embedding"}
 
 
 async def test_security_filter_is_anded_and_fails_closed(service):

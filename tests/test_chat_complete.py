@@ -99,7 +99,7 @@ async def test_each_strategy_returns_sources_from_both_sources(client, chat, str
     assert metadata["candidates_evaluated"] >= len(data["sources"])
     assert (metadata["embedding_model"], metadata["index_type"]) == (EMBEDDED_EMBEDDING_MODEL, "embedded")
     assert (metadata["vector_weight"], metadata["keyword_weight"]) == (
-        (0.9231, 0.0769) if strategy == "ensemble" else (1.0, 0.0)  # hybrid's fusion weights, 12:1
+        (0.5, 0.5) if strategy == "ensemble" else (1.0, 0.0)  # hybrid's fusion weights, equal by default
     )
     assert data["documents_used"] is None and data["model_used"] == "remote"
     assert data["retrieval_time_ms"] > 0 and data["total_time_ms"] >= data["generation_time_ms"]

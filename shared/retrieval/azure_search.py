@@ -16,7 +16,7 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
-from shared.retrieval.query import FUSION_CANDIDATES, VECTOR_WEIGHT, SearchOptions
+from shared.retrieval.query import FUSION_CANDIDATES, SearchOptions
 from shared.retrieval.schema import FIELDS, VECTOR_FIELD, Chunk
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class AzureSearchRetriever:
         vector_queries = None
         if plan.uses_vectors:
             k = max(plan.top_k, FUSION_CANDIDATES)  # as many candidates as the embedded index fuses
-            weight = None if plan.vector_only else VECTOR_WEIGHT  # fused as the embedded index fuses
+            # Fused as the embedded index fuses; Azure's default weight is 1, so only another is sent.
+            weight = None if plan.vector_only or plan.vector_weight == 1 else plan.vector_weight
             if self._vectorizer:
                 vector_queries = [
                     VectorizableTextQuery(text=plan.text, k_nearest_neighbors=k, fields=VECTOR_FIELD, weight=weight)

@@ -28,7 +28,7 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import RetrievalSpec, SearchResult, Source
 from shared.retrieval import bulk_load, odata
-from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, VECTOR_WEIGHT, SearchOptions, SearchPlan
+from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS, Chunk
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ class EmbeddedIndex:
             else:
                 vector_hits = self._vector_ranking(vector, allowed, candidates)
                 ranked = reciprocal_rank_fusion(
-                    [r for r, _ in text_hits], [r for r, _ in vector_hits], weights=(1.0, VECTOR_WEIGHT)
+                    [r for r, _ in text_hits], [r for r, _ in vector_hits], weights=(1.0, plan.vector_weight)
                 )[: plan.top_k]
             hits = IndexHits(rows=self._rows(ranked))
             matching = self._matching(match, where)

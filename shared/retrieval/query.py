@@ -23,11 +23,6 @@ DEFAULT_FACET_COUNT = 10  # as Azure AI Search
 RRF_K = 60  # reciprocal rank fusion constant, as Azure AI Search's hybrid ranking
 # Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
 FUSION_CANDIDATES = 50
-# The vector ranking's weight in the fusion (the full-text ranking's is 1): measured with
-# bench/retrieval_quality.py, equal weights put hybrid below vector search alone on a
-# documentation set (CPython FAQ nDCG@10 0.646 < 0.801); at 12 hybrid is at least as good as
-# either part on both sets (docs/quality.md). Full text still breaks near-ties.
-VECTOR_WEIGHT = 12.0
 _FACET_COUNT = re.compile(r"count:(\d+)")
 
 
@@ -54,6 +49,7 @@ class SearchPlan:
     highlight_fields: tuple[str, ...] = ()
     vector_search: bool = True  # hybrid (text + vector) when the query has text
     vector_only: bool = False  # no full-text ranking; scores are cosine similarities
+    vector_weight: float = 1.0  # the vector ranking's weight in hybrid fusion (full text: 1)
     matches_nothing: bool = False
 
     @property
@@ -91,6 +87,7 @@ class SearchOptions:
     max_top_k: int
     default_vector_search: bool = True
     security_field: str | None = None  # security trimming on this collection of principals
+    vector_weight: float = 1.0  # hybrid fusion: the vector ranking's weight, full text's being 1
 
     def plan(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchPlan:
         """The validated plan for a request, restricted to what `identity` may see."""
@@ -124,6 +121,7 @@ class SearchOptions:
             vector_search=spec.vector_only
             or (self.default_vector_search if spec.vector_search is None else spec.vector_search),
             vector_only=spec.vector_only,
+            vector_weight=self.vector_weight,
         )
         if self.security_field:
             plan = plan.restricted_to(security_filter(self.security_field, identity))

@@ -9,7 +9,6 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
-from shared.retrieval.query import VECTOR_WEIGHT
 from shared.routes.common import endpoint, error_response, parse, principal, refusal
 
 if TYPE_CHECKING:
@@ -50,13 +49,14 @@ async def chat_complete(req: Request) -> JSONResponse:
     if context.found is not None:
         backends_used = {sources[name].backend for name in context.found.sources_searched}
         keyword = context.strategy == "ensemble"
+        hybrid = get_settings().search.vector_weight  # each source's hybrid fusion, vector to keyword
         search = wire.SearchMetadata(
             strategy=context.strategy,
             candidates_evaluated=context.found.candidates_evaluated,
             embedding_model=embedding_model,
             index_type=", ".join(sorted(INDEX_TYPES[b] for b in backends_used)),
-            vector_weight=round(VECTOR_WEIGHT / (1 + VECTOR_WEIGHT), 4) if keyword else 1.0,
-            keyword_weight=round(1 / (1 + VECTOR_WEIGHT), 4) if keyword else 0.0,
+            vector_weight=round(hybrid / (1 + hybrid), 4) if keyword else 1.0,
+            keyword_weight=round(1 / (1 + hybrid), 4) if keyword else 0.0,
             language=", ".join(sorted(ANALYZERS[b] for b in backends_used)) if keyword else None,
             sources_searched=context.found.sources_searched,
         )
