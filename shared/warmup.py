@@ -36,14 +36,26 @@ async def _first_turn() -> None:
     await backends.orchestrator().answer(turn)
 
 
+async def _search() -> None:
+    from shared.core.types import RetrievalSpec
+
+    # One search builds the embedder and reads the index's vectors into memory.
+    await backends.retriever().search(WARM_UP_QUESTION, RetrievalSpec(top_k=1), None)
+
+
 def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
-    """What to load, for this configuration: only the parts that run on this machine."""
+    """What to load, for this configuration: only the parts that run on this machine. A remote
+    model is never called: a warm-up must cost nothing and send nothing."""
     settings = get_settings()
+    embedded_model = settings.model.remote(settings.model.default_alias) is None
+    embedded_search = settings.search.backend == "embedded"
     chosen: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-    if settings.model.remote(settings.model.default_alias) is None:
+    if embedded_model:
         chosen.append(("the embedded chat model", _chat_model))
-    if settings.search.backend == "embedded":
+    if embedded_model and embedded_search:
         chosen.append(("the search index, the embedding model and a first answer", _first_turn))
+    elif embedded_search:
+        chosen.append(("the search index and the embedding model", _search))
     return chosen
 
 
