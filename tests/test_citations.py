@@ -92,3 +92,20 @@ async def test_a_user_cannot_open_a_document_their_search_would_not_return(clien
     assert as_bob.status_code == 200 and as_bob.json()["filename"] == MANUAL
     assert no_identity.status_code == 404  # `anonymous` is listed on neither
     assert (await client.get(f"/api/v2/sources/{warranty}", params={"user_id": ANA})).status_code == 200
+
+
+def test_overlapping_passages_merge_into_one_text_with_each_passage_in_place():
+    from shared.core.types import Source
+    from shared.retrieval.citation import merge
+
+    def passage(index: int, text: str) -> Source:
+        return Source(f"f-{index}", "docs", 1.0, text, {"chunk_index": index, "page": None})
+
+    first = "The frame has a ten-year warranty. The battery has a two-year warranty."
+    second = "The battery has a two-year warranty. Paint is covered for three years."
+    unrelated = "Returns are free within thirty days."
+
+    text, spans = merge([passage(0, first), passage(1, second), passage(2, unrelated)])
+
+    assert text == first + " Paint is covered for three years.\n\n" + unrelated
+    assert [text[s.start : s.end] for s in spans] == [first, second, unrelated]
