@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import uuid
 from pathlib import Path
 
 import httpx
@@ -160,3 +161,24 @@ def test_an_agent_answers_through_the_openai_compatible_route(page):
     assert answer.locator(".content").inner_text().strip()
     assert answer.locator(".sources .open-source").count() >= 1
     assert answer.locator(".feedback").is_hidden()  # no stored session to keep it in
+
+
+def test_with_an_identity_the_sessions_come_from_the_api_and_delete_there(browser_context, sample_index):
+    user = f"ana-{uuid.uuid4().hex[:8]}"
+    env = {"LLM_ANSWER_STRATEGY": "extractive", "AUTH_TRUST_ASSERTED_USERS": "true"}
+    with running_in_background(startup_timeout=300, env=env) as url:
+        page = browser_context.new_page()
+        page.goto(f"{url}/api/playground")
+        page.fill("#user-id", user)
+        session_id = page.inner_text("#session-label").removeprefix("Session ")
+        _ask(page, QUESTION)
+        listed = page.locator(f'#sessions li[data-session-id="{session_id}"]')
+        listed.wait_for()
+        assert page.inner_text("#sessions-note") == ""  # the API's list, not this browser's
+
+        listed.locator(".delete").click()
+        listed.wait_for(state="detached")
+
+        assert httpx.get(f"{url}/api/v2/sessions/{session_id}", params={"user_id": user}).status_code == 404
+        assert httpx.get(f"{url}/api/v2/sessions", params={"user_id": user}).json()["sessions"] == []
+        page.close()
