@@ -41,6 +41,7 @@ _PART_BOUNDARY = re.compile(
     r"|\?\s+|;\s+",
     re.IGNORECASE,
 )
+_PASSAGES_PER_PART = 2  # a part's best passage and, when it scores nearly as well, the next one
 _EMBEDDING_CACHE = 4096  # passages: chunks repeat across questions, their vectors need not be recomputed
 
 
@@ -48,7 +49,6 @@ _EMBEDDING_CACHE = 4096  # passages: chunks repeat across questions, their vecto
 class Scored:
     passage: Passage
     relevance: float
-    terms: frozenset[str]
 
 
 class ExtractiveAnswers:
@@ -68,7 +68,6 @@ class ExtractiveAnswers:
         self._lexical_weight = lexical_weight
         self._margin = runner_up_margin
         self._max_passages = max_passages
-        self._per_part = 2
         self._stemmer = snowballstemmer.stemmer("english")
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = asyncio.Lock()
@@ -81,7 +80,7 @@ class ExtractiveAnswers:
         return Completion((text,), TokenUsage(0, 0), "stop", parameters)
 
     async def select(self, question: str, sources: Sequence[Source], search_text: str | None = None) -> list[Scored]:
-        """The passages that answer the question, best first; none when none is relevant enough.
+        """The passages that answer the question, part by part; none when none is relevant enough.
 
         Each part of a question ("what is X, and how long is Y?") gets its best passage, and
         the passages scoring nearly as well (within `runner_up_margin`: two sentences may hold
@@ -92,7 +91,7 @@ class ExtractiveAnswers:
             scored = await self.score(part, sources, rewrite)
             if not scored or scored[0].relevance < self.min_relevance:
                 continue
-            close = [s for s in scored[: self._per_part] if s.relevance >= scored[0].relevance - self._margin]
+            close = [s for s in scored[:_PASSAGES_PER_PART] if s.relevance >= scored[0].relevance - self._margin]
             for candidate in close:
                 chosen.setdefault(candidate.passage.text, candidate)
         return list(chosen.values())[: self._max_passages]
@@ -117,7 +116,6 @@ class ExtractiveAnswers:
                 passage,
                 self._lexical_weight * sum(weights[t] for t in query & held) / total
                 + (1 - self._lexical_weight) * float(cosine),
-                held,
             )
             for passage, held, cosine in zip(candidates, terms, similarity, strict=True)
         ]
