@@ -17,6 +17,8 @@ import httpx
 import pytest
 
 from shared import backends
+from shared.core.errors import UpstreamError
+from shared.core.types import GenerationParams, Message
 from shared.local_server import running_in_background
 from tests.support import sse_events
 
@@ -28,6 +30,7 @@ AVX2 = re.compile(r"%ymm\d+")
 RAG = "/api/v2/flexible-rag"
 # These tests are about the model's process, so the model writes every answer (no extractive answers).
 GENERATIVE = {"LLM_ANSWER_STRATEGY": "generative"}
+LONG = GenerationParams(max_tokens=1500, temperature=0.8)
 
 
 def llama_cpp_libraries() -> list[Path]:
@@ -132,6 +135,42 @@ async def test_a_crash_during_an_openai_compatible_request_is_a_503_and_the_serv
     body["messages"][0]["content"] = "Say hi."
     again = await client.post("/api/v1/chat/completions", json=body)
     assert again.status_code == 200 and again.json()["choices"][0]["message"]["content"]
+
+
+def long_answer(model, params: GenerationParams | None = None):
+    return model.complete([Message("user", "Write a long story about a lighthouse.")], params or LONG)
+
+
+async def test_requests_waiting_behind_a_crash_are_answered_by_the_next_worker(configure):
+    configure(**GENERATIVE)
+    model = embedded_model()
+    await model.start()
+    crashed = asyncio.create_task(long_answer(model))
+    await wait_for(lambda: model.worker.generating, "the worker begins the first request")
+    waiting = asyncio.create_task(long_answer(model, GenerationParams(max_tokens=8)))
+    await wait_for(lambda: len(model.worker._pending) == 2, "the second request waits its turn")
+    os.kill(model.worker.pid, signal.SIGKILL)
+
+    with pytest.raises(UpstreamError):
+        await crashed
+    answer = await waiting  # handed to the new worker, not failed with the first
+    assert answer.text and answer.usage.completion <= 8
+
+
+async def test_cancelling_a_waiting_request_leaves_the_one_being_generated_alone(configure):
+    configure(**GENERATIVE)
+    model = embedded_model()
+    await model.start()
+    kills = model.worker.stats.kills
+    generating = asyncio.create_task(long_answer(model, GenerationParams(max_tokens=48)))
+    await wait_for(lambda: model.worker.generating, "the worker begins the first request")
+    waiting = asyncio.create_task(long_answer(model))
+    await wait_for(lambda: len(model.worker._pending) == 2, "the second request waits its turn")
+    waiting.cancel()
+
+    assert (await generating).text  # not killed for the other's cancel
+    await wait_for(lambda: not model.worker.in_flight, "the cancelled request is dropped")
+    assert model.worker.stats.kills == kills
 
 
 async def test_the_turn_deadline_stops_the_embedded_generation(client, configure):

@@ -8,6 +8,7 @@ It speaks JSON lines: requests on stdin, events on stdout, logs on stderr.
     in:  {"op": "generate", "id": 1, "messages": [...], "params": {...}, "n": 1, "stream": true}
          {"op": "cancel", "id": 1}        {"op": "ping", "id": 2}
     out: {"event": "ready", "load_seconds": 0.3}
+         {"id": 1, "event": "started"}                (the worker begins it: requests wait their turn)
          {"id": 1, "event": "delta", "text": "..."}   (streamed requests, first choice)
          {"id": 1, "event": "done", "choices": [...], "finish_reason": "stop",
           "prompt_tokens": 690, "completion_tokens": 9}
@@ -78,6 +79,11 @@ class Worker:
             if request["op"] == "ping":
                 self.send({"id": request["id"], "event": "pong"})
                 continue
+            if request["id"] in self._cancelled:  # cancelled while it waited: not even the prompt is read
+                self._cancelled.discard(request["id"])
+                self.send({"id": request["id"], "event": "cancelled", "completion_tokens": 0})
+                continue
+            self.send({"id": request["id"], "event": "started"})
             try:
                 self.send({"id": request["id"], "event": "done", **self._generate(request)})
             except _Cancelled as cancelled:

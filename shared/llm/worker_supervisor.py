@@ -41,6 +41,8 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue
     process: subprocess.Popen
+    message: dict[str, Any]
+    started: bool = False  # the worker has begun it; until then it waits behind others
     stop_timer: threading.Timer | None = None
 
 
@@ -93,6 +95,11 @@ class WorkerSupervisor:
         """Whether a request is with the worker (queued, generating or being stopped)."""
         return bool(self._pending)
 
+    @property
+    def generating(self) -> bool:
+        """Whether the worker has begun one of the requests in flight."""
+        return any(pending.started for pending in list(self._pending.values()))
+
     def ensure_started(self) -> subprocess.Popen:
         """The running worker, started (and waited for) if there is none. Blocking: call it in a thread."""
         with self._starting:
@@ -140,11 +147,11 @@ class WorkerSupervisor:
         """
         process = await asyncio.to_thread(self.ensure_started)
         request_id = next(self._ids)
-        pending = _Pending(asyncio.get_running_loop(), asyncio.Queue(), process)
+        pending = _Pending(asyncio.get_running_loop(), asyncio.Queue(), process, {**request, "id": request_id})
         self._pending[request_id] = pending
         finished = False
         try:
-            self._send(process, {**request, "id": request_id})
+            self._send(process, pending.message)
             while True:
                 event = await pending.events.get()
                 if event["event"] == "lost":
@@ -178,6 +185,10 @@ class WorkerSupervisor:
         except WorkerFailed:
             self._pending.pop(request_id, None)
             return
+        if pending.started:  # a request still waiting is skipped by the worker: nothing to time
+            self._start_stop_timer(request_id, pending)
+
+    def _start_stop_timer(self, request_id: int, pending: _Pending) -> None:
         pending.stop_timer = threading.Timer(self._stop_grace, self._kill, args=(pending.process, request_id))
         pending.stop_timer.daemon = True
         pending.stop_timer.start()
@@ -204,29 +215,48 @@ class WorkerSupervisor:
             self._deliver(event["id"], event)
         ready.set()  # a worker that dies before it is ready must not keep its starter waiting
         code = process.wait()
-        lost = [rid for rid, pending in self._pending.items() if pending.process is process]
-        for request_id in lost:
-            self._deliver(request_id, {"event": "lost"})
-        if announcement and process is self._process:
+        replace = bool(announcement) and process is self._process
+        theirs = [(rid, pending) for rid, pending in list(self._pending.items()) if pending.process is process]
+        # Only the request the worker was on is lost; those waiting behind it go to the next worker.
+        waiting = [(rid, p) for rid, p in theirs if replace and not p.started and rid not in self._cancelled_at]
+        for request_id, pending in theirs:
+            if (request_id, pending) not in waiting:
+                self._deliver(request_id, {"event": "lost"})
+        if replace:
             if process.pid not in self._killed:
                 self.stats.crashes += 1
                 log.error(
                     "embedded model: worker %d died (%s) with %d request(s) in flight; starting a new one",
                     process.pid,
                     f"signal {-code}" if code < 0 else f"exit code {code}",
-                    len(lost),
+                    len(theirs),
                 )
-            threading.Thread(target=self._restart, name="embedded-model-restart", daemon=True).start()
+            threading.Thread(target=self._restart, args=(waiting,), name="embedded-model-restart", daemon=True).start()
 
-    def _restart(self) -> None:
+    def _restart(self, waiting: list[tuple[int, _Pending]]) -> None:
         try:
-            self.ensure_started()
+            process = self.ensure_started()
         except WorkerFailed as exc:
             log.error("%s; the next request tries again", exc)
+            for request_id, _ in waiting:
+                self._deliver(request_id, {"event": "lost"})
+            return
+        for request_id, pending in waiting:
+            if request_id in self._pending:  # not given up on meanwhile
+                pending.process = process
+                try:
+                    self._send(process, pending.message)
+                except WorkerFailed:
+                    self._deliver(request_id, {"event": "lost"})
 
     def _deliver(self, request_id: int, event: dict[str, Any]) -> None:
         pending = self._pending.get(request_id)
         if pending is None:
+            return
+        if event["event"] == "started":
+            pending.started = True
+            if request_id in self._cancelled_at:  # cancelled on its way in: time its stop from now
+                self._start_stop_timer(request_id, pending)
             return
         if request_id in self._cancelled_at:  # nobody reads this request's events any more
             if event["event"] in TERMINAL_EVENTS or event["event"] == "lost":
