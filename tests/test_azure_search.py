@@ -185,8 +185,8 @@ async def test_both_backends_answer_the_same_request_with_the_same_shapes(servic
     assert local.sources and remote.sources
     for result in (local, remote):
         assert {tuple(sorted(source_out(s))) for s in result.sources} <= {
-            ("@search.highlights", "@search.score", "filename", "id"),
-            ("@search.score", "filename", "id"),
+            ("@search.highlights", "@search.score", "filename", "id", "source_url"),
+            ("@search.score", "filename", "id", "source_url"),
         }
         assert set(result.facets) == {"category"}
         assert all(set(entry) == {"value", "count"} for entry in result.facets["category"])

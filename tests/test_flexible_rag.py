@@ -63,7 +63,7 @@ async def test_fetch_args_select_fields_top_k_and_text_only_search(client):
     body = response.json()
     assert response.status_code == 200
     assert len(body["metadata"]) == 1
-    assert set(body["metadata"][0]) == {"id", "filename", "@search.score"}
+    assert set(body["metadata"][0]) == {"id", "filename", "@search.score", "source_url"}
     assert body["metadata"][0]["filename"] == "zephyr-e-bike-manual.md"
 
 
@@ -392,7 +392,7 @@ async def test_search_outcome_travels_in_data_and_metadata(client):
     assert fetcher["count"] == sum(f["count"] for f in fetcher["facets"]["filename"])
     assert {f["value"] for f in fetcher["facets"]["filename"]} <= {"warranty-policy.md", "returns-and-shipping.md"}
     first = body["metadata"][0]
-    assert set(first) == {"id", "filename", "tags", "@search.score", "@search.highlights"}
+    assert set(first) == {"id", "filename", "tags", "@search.score", "@search.highlights", "source_url"}
     assert "<em>" in first["@search.highlights"]["text"][0]
     assert fetcher["highlights"][first["id"]] == first["@search.highlights"]
 
