@@ -148,3 +148,16 @@ async def test_an_extractive_answer_whose_embeddings_fail_falls_back_like_a_fail
 
     assert result.answer == FALLBACK_ANSWER and result.sources
     assert [(e.stage, e.code) for e in result.errors] == [("generation", "embeddings_failed")]
+
+
+async def test_json_output_is_left_to_the_model_and_its_arrays_are_not_taken_for_citations(client, configure):
+    schema = {"type": "object", "properties": {"ids": {"type": "array", "items": {"type": "integer"}}}}
+    response_format = {"type": "json_schema", "json_schema": {"name": "ids", "schema": schema}}
+    with citing_model('{"ids": [7, 9]}') as server:
+        configure(LLM_MODELS=json.dumps([remote_model_entry(server, answer_strategy="extractive")]))
+        body = {"model": "remote", "messages": [{"role": "user", "content": "Part ids?"}]}
+        answer = await client.post("/api/v1/chat/completions", json={**body, "response_format": response_format})
+
+    content = answer.json()["choices"][0]["message"]["content"]
+    assert json.loads(content) == {"ids": [7, 9]}  # [7, 9] names no source, and stays: it is data
+    assert server.requests[-1].body["response_format"] == response_format  # the model wrote it, not passages

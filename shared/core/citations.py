@@ -53,11 +53,14 @@ class StreamedCitations:
     marker is held back until the marker closes (or cannot be one), so the pieces put together
     are exactly valid_citations of the whole answer."""
 
-    def __init__(self, source_count: int) -> None:
+    def __init__(self, source_count: int, *, check: bool = True) -> None:
         self._source_count = source_count
+        self._check = check  # off for JSON output: its "[3]" is data, not a citation
         self._pending = ""
 
     def feed(self, piece: str) -> str:
+        if not self._check:
+            return piece
         text = self._pending + piece
         held = _OPEN_MARKER.search(text)
         if held and len(text) - held.start() <= _LONGEST_MARKER:

@@ -232,8 +232,11 @@ class Orchestrator:
         reasoning = effective_reasoning(request.generation.reasoning_effort, turn.model.info)
         params = replace(request.generation, reasoning_effort=reasoning.sent_effort)
         completion = None
-        extractive = self._extractive_answers(turn.model.info.alias) if request.retrieval.enabled else None
-        citations = StreamedCitations(len(turn.sources))  # an [n] naming no source never reaches the caller
+        # Passages answer a reader's question in prose; JSON output and tool calls need the model.
+        prose = params.free_text
+        extractive = self._extractive_answers(turn.model.info.alias) if request.retrieval.enabled and prose else None
+        # An [n] naming no source never reaches the caller (in prose: JSON's "[3]" is data).
+        citations = StreamedCitations(len(turn.sources), check=prose)
         with turn.timings.measure("orchestrator.llm_generate"):
             # After a failed stage (no prompt, no sources) an answer could not be grounded: fall back.
             if not turn.errors and extractive:
@@ -256,7 +259,8 @@ class Orchestrator:
                 completion = await self._generate(turn, messages, params)
 
         answers = completion.choices if completion else (FALLBACK_ANSWER,)
-        answers = tuple(valid_citations(a, len(turn.sources)) for a in answers)
+        if prose:
+            answers = tuple(valid_citations(a, len(turn.sources)) for a in answers)
         with turn.timings.measure("orchestrator.response_format"):
             if response_template:
                 answers = tuple(

@@ -146,6 +146,11 @@ class GenerationParams:
             chosen["response_format"] = output
         return chosen
 
+    @property
+    def free_text(self) -> bool:
+        """Whether the answer is prose for a reader: no JSON output asked for, no tools offered."""
+        return _grammar_format(self.response_format) is None and not self.tools
+
     def tool_options(self) -> dict[str, Any]:
         """What OpenAI-protocol models take besides sampling: tools, tool choice, response_format as sent."""
         return {k: getattr(self, k) for k in _TOOL_OPTIONS if getattr(self, k) is not None}
