@@ -17,6 +17,7 @@ from shared.config import get_settings
 log = logging.getLogger("warmup")
 
 WARM_UP_QUESTION = "What does this knowledge base cover?"
+EXTRACTIVE_WARM_UP_SOURCES = 10
 
 
 async def _chat_model() -> None:
@@ -28,11 +29,19 @@ async def _chat_model() -> None:
 
 
 async def _first_turn() -> None:
-    from shared.core.types import GenerationParams, TurnRequest
+    from shared.core.types import GenerationParams, RetrievalSpec, TurnRequest
 
     # One real turn loads whatever the answer path needs: the embedder, the index's vectors,
     # the templates, the answer strategy's own parts. A few tokens are enough to warm the model.
-    turn = TurnRequest(question=WARM_UP_QUESTION, generation=GenerationParams(max_tokens=4))
+    # Extractive answers embed the passages of the sources they read: a broad question over
+    # EXTRACTIVE_WARM_UP_SOURCES chunks embeds those a newcomer's first questions are likely to
+    # reach (the whole sample corpus), at a cost of about a second.
+    extractive = get_settings().model.answer_strategy == "extractive"
+    turn = TurnRequest(
+        question=WARM_UP_QUESTION,
+        retrieval=RetrievalSpec(top_k=EXTRACTIVE_WARM_UP_SOURCES if extractive else 1),
+        generation=GenerationParams(max_tokens=4),
+    )
     await backends.orchestrator().answer(turn)
 
 
