@@ -7,9 +7,11 @@ fails is logged and left to load (and fail, with its usual error) on first use.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from shared import backends
 from shared.config import get_settings
@@ -45,6 +47,14 @@ async def _first_turn() -> None:
     await backends.orchestrator().answer(turn)
 
 
+async def _embedder_pool() -> None:
+    # Concurrent calls reach every instance of the pool, each on its own thread (their first
+    # call sets up the thread's OpenMP team).
+    size = get_settings().embeddings.pool_size
+    embeddings = backends.embeddings()
+    await asyncio.gather(*(embeddings.embed_documents([WARM_UP_QUESTION]) for _ in range(size)))
+
+
 async def _search() -> None:
     from shared.core.types import RetrievalSpec
 
@@ -59,6 +69,8 @@ def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
     embedded_model = settings.model.remote(settings.model.default_alias) is None
     embedded_search = settings.search.backend == "embedded"
     chosen: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if settings.embeddings.provider == "embedded":
+        chosen.append(("the embedding model", _embedder_pool))
     if embedded_model:
         chosen.append(("the embedded chat model", _chat_model))
     if embedded_model and embedded_search:
@@ -80,3 +92,15 @@ async def warm_up() -> None:
             continue
         log.info("loaded %s in %.2f s", name, time.perf_counter() - part_started)
     log.info("ready in %.1f s", time.perf_counter() - started)
+
+
+async def warm_routes(app: Any, route_prefix: str) -> None:
+    """One request through the app's own HTTP stack, so the first caller does not pay for the
+    handlers' deferred imports and the wire models' first validation. Its answer is dropped."""
+    import httpx
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://warm-up") as client:
+        response = await client.post(f"/{route_prefix}/v2/flexible-rag", json={"question": WARM_UP_QUESTION})
+    took = time.perf_counter() - started
+    log.info("the HTTP handlers answered a first request (%d) in %.2f s", response.status_code, took)
