@@ -47,10 +47,9 @@ def app_functions() -> list:
 
 @contextlib.asynccontextmanager
 async def _warm(app: Starlette) -> AsyncIterator[None]:
-    from shared.warmup import warm_routes, warm_up
+    from shared.warmup import warm_up
 
-    await warm_up()  # before the socket opens: the first request finds everything loaded
-    await warm_routes(app, route_prefix())
+    await warm_up(app, route_prefix())  # before the socket opens: the first request finds everything loaded
     # What startup allocated lives as long as the server: out of the collector's way, so that
     # no early request pays for a full collection of it.
     gc.collect()

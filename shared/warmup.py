@@ -8,6 +8,7 @@ fails is logged and left to load (and fail, with its usual error) on first use.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -80,9 +81,13 @@ def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
     return chosen
 
 
-async def warm_up() -> None:
+async def warm_up(app: Any = None, route_prefix: str = "api") -> None:
+    """Load every part, then (given the ASGI app) answer one request through its handlers."""
     started = time.perf_counter()
-    for name, load in parts():
+    chosen = parts()
+    if app is not None:
+        chosen.append(("the HTTP handlers", functools.partial(_first_request, app, route_prefix)))
+    for name, load in chosen:
         log.info("loading %s", name)
         part_started = time.perf_counter()
         try:
@@ -94,13 +99,10 @@ async def warm_up() -> None:
     log.info("ready in %.1f s", time.perf_counter() - started)
 
 
-async def warm_routes(app: Any, route_prefix: str) -> None:
+async def _first_request(app: Any, route_prefix: str) -> None:
     """One request through the app's own HTTP stack, so the first caller does not pay for the
     handlers' deferred imports and the wire models' first validation. Its answer is dropped."""
     import httpx
 
-    started = time.perf_counter()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://warm-up") as client:
-        response = await client.post(f"/{route_prefix}/v2/flexible-rag", json={"question": WARM_UP_QUESTION})
-    took = time.perf_counter() - started
-    log.info("the HTTP handlers answered a first request (%d) in %.2f s", response.status_code, took)
+        await client.post(f"/{route_prefix}/v2/flexible-rag", json={"question": WARM_UP_QUESTION})
