@@ -1,6 +1,6 @@
 """Search several named knowledge sources for one query, and combine what they find.
 
-Strategies (seed 004):
+Strategies:
 - merge: every source at once (vector search), each hit scored similarity x the source's
   weight, all merged best first;
 - sequential: the sources in the order given, until max_total_results is reached;

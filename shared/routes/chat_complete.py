@@ -1,4 +1,4 @@
-"""Multi-source RAG chat (seed 004): POST /api/v1/chat/complete."""
+"""Multi-source RAG chat: POST /api/v1/chat/complete."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ async def chat_complete(req: Request) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
         return refusal(req, exc)
     if result.errors:
-        # Seed 004: a generation failure is a 500 with a structured body; a failed backend a 503.
+        # The multi-source contract: a generation failure is a 500 with a structured body; a failed backend a 503.
         error = result.errors[0]
         status = 500 if error.stage == "generation" else 503
         return error_response(status, error.message, code=error.code, stage=error.stage)

@@ -41,7 +41,7 @@ class Operation:
 def operations() -> list[Operation]:
     from shared.wire import chat_complete, feedback, openai_compat, openai_responses, session_chat, sources, v2
 
-    flexible = "v2 (seed 001)"
+    flexible = "Flexible chat and RAG"
     openai = "OpenAI-compatible"
     return [
         *(
@@ -189,8 +189,8 @@ def operations() -> list[Operation]:
             "session_chat",
             "post",
             "v1/chat",
-            "Session chat (seed 000)",
-            "Session chat (seed 000)",
+            "Session chat",
+            "Session chat",
             session_chat.SessionChatRequest,
             response=session_chat.SessionChatResponse,
         ),
@@ -198,8 +198,8 @@ def operations() -> list[Operation]:
             "chat_complete",
             "post",
             "v1/chat/complete",
-            "Multi-source RAG chat (seed 004)",
-            "Multi-source RAG (seed 004)",
+            "Multi-source RAG chat",
+            "Multi-source RAG",
             chat_complete.ChatCompleteRequest,
             response=chat_complete.ChatCompleteResponse,
             errors=(400, 404, 422, 500, 503),
@@ -312,7 +312,7 @@ _STATUS_TEXT = {
     404: "No such agent, session, attachment or document.",
     413: "An inline image over the size limit.",
     422: "The request does not match its schema.",
-    500: "An unexpected failure, or (seed 004) the model failed.",
+    500: "An unexpected failure, or (multi-source chat) the model failed.",
     503: "A backend failed or is not configured.",
 }
 

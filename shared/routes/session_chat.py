@@ -1,4 +1,4 @@
-"""The session chat (seed 000): POST /api/v1/chat with {sessionId, prompt, context}."""
+"""The session chat: POST /api/v1/chat with {sessionId, prompt, context}."""
 
 from __future__ import annotations
 

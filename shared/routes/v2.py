@@ -1,4 +1,4 @@
-"""The v2 API family (seed 001): flexible chat and RAG, with and without images; sessions; models.
+"""The v2 API family: flexible chat and RAG, with and without images; sessions; models.
 
 Wire models and the core are imported inside the handlers: importing function_app
 (the host's cold start) then pays only for registering the routes.

@@ -1,4 +1,4 @@
-"""Wire shapes of the multi-source RAG chat (seed 004): POST /api/v1/chat/complete."""
+"""Wire shapes of the multi-source RAG chat: POST /api/v1/chat/complete."""
 
 from __future__ import annotations
 

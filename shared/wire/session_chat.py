@@ -1,4 +1,4 @@
-"""Wire shapes of the session chat (seed 000's chat completion trigger): POST /api/v1/chat.
+"""Wire shapes of the session chat (a chat completion trigger: sessionId, prompt, context): POST /api/v1/chat.
 
 The client sends a session id, the question (`prompt`) and an optional `context` (a product
 id, a file name, ...); the history lives server-side under the session id.

@@ -1,4 +1,4 @@
-"""Wire shapes of the v2 API family (seed 001): /api/v2/flexible-*.
+"""Wire shapes of the v2 API family (flexible chat and RAG): /api/v2/flexible-*.
 
 Requests are validated here (schema violations become 422); mapping to and from the
 core's own types happens in the functions at the end of this module.
@@ -112,7 +112,7 @@ class ReasoningConfig(_Strict):
 
 
 class OverrideConfig(BaseModel):
-    # Seed 001 calls override_config forward-looking: unknown keys are accepted, not acted on.
+    # The contract calls override_config forward-looking: unknown keys are accepted, not acted on.
     model_config = ConfigDict(extra="allow", strict=True)
 
     llm: ModelAlias | ModelParams | None = Field(None, description="A model alias, or (legacy) parameters.")
@@ -199,7 +199,7 @@ class MultimodalMetadata(BaseModel):
 
 
 class _Multimodal(BaseModel):
-    """Seed 001's -mm endpoints: images in metadata.images, for the latest user turn."""
+    """The -mm endpoints: images in metadata.images, for the latest user turn."""
 
     metadata: MultimodalMetadata = Field(default_factory=MultimodalMetadata)
 
