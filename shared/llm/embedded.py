@@ -108,7 +108,7 @@ class EmbeddedChatModel:
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Exact for the text (the model's own tokenizer), plus its chat template's per-message tokens."""
         tokenizer = _tokenizer(str(self._path))
-        return sum(len(tokenizer.tokenize(m.content.encode(), add_bos=False)) + 5 for m in messages) + 3
+        return sum(len(tokenizer.tokenize(m.content.encode(), add_bos=False, special=False)) + 5 for m in messages) + 3
 
     async def check(self) -> None:
         """A round trip to the worker proves the model is loaded and answering."""
@@ -131,10 +131,15 @@ def _supervisor(path: Path, context_window: int, threads: int) -> WorkerSupervis
 
 @functools.cache
 def _tokenizer(path: str) -> Any:
-    from llama_cpp import Llama  # deferred: absent from the Azure deployment
+    """The model's vocabulary alone. llama-cpp-python's Llama(vocab_only=True) would also make
+    a context (and warn about its size); its model wrapper (pinned version) loads just this."""
+    import llama_cpp  # deferred: absent from the Azure deployment
+    from llama_cpp._internals import LlamaModel
 
     log.info("embedded model: loading its tokenizer")
-    return Llama(model_path=path, vocab_only=True, verbose=False)
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    return LlamaModel(path_model=path, params=params, verbose=False)
 
 
 def _completion(event: dict[str, Any], parameters: dict[str, Any]) -> Completion:
