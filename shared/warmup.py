@@ -85,7 +85,8 @@ async def warm_up(app: Any = None, route_prefix: str = "api") -> None:
     """Load every part, then (given the ASGI app) answer one request through its handlers."""
     started = time.perf_counter()
     chosen = parts()
-    if app is not None:
+    settings = get_settings().model
+    if app is not None and settings.remote(settings.default_alias) is None:  # it asks the default model
         chosen.append(("the HTTP handlers", functools.partial(_first_request, app, route_prefix)))
     for name, load in chosen:
         log.info("loading %s", name)
