@@ -126,7 +126,7 @@ async def test_a_crash_during_an_openai_compatible_request_is_a_503_and_the_serv
     poem = [{"role": "user", "content": "Write a long poem."}]
     body = {"model": model.info.alias, "messages": poem, "max_tokens": 400}
     request = asyncio.create_task(client.post("/api/v1/chat/completions", json=body))
-    await wait_for(lambda: model.worker.in_flight, "the request reaches the worker")
+    await wait_for(lambda: model.worker.generating, "the worker begins the request")
     os.kill(model.worker.pid, signal.SIGKILL)
     response = await request
 
@@ -197,7 +197,7 @@ async def test_a_hung_worker_is_killed_at_the_deadline_and_replaced(client, conf
     body = {"question": "Write a long essay.", "skip_knowledge_base": True}
     body["override_config"] = {"params": {"max_tokens": 2000}}
     request = asyncio.create_task(client.post(RAG, json=body))
-    await wait_for(lambda: model.worker.in_flight, "the request reaches the worker")
+    await wait_for(lambda: model.worker.generating, "the worker begins the request")
     os.kill(hung, signal.SIGSTOP)  # a hang: the worker neither answers nor takes the cancel
     response = await request
 
