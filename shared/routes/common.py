@@ -115,8 +115,7 @@ async def parse(
                 413, f"the body is over the {get_settings().http.max_body_bytes} bytes this API takes"
             )
         if b"\\u0000" in body:  # valid JSON, but no text of ours may carry NUL characters
-            issue = {"loc": ["body"], "msg": "NUL characters (\\u0000) are not allowed", "type": "nul_character"}
-            return JSONResponse({"detail": [issue]}, status_code=422)
+            return invalid(["body"], "NUL characters (\\u0000) are not allowed", "nul_character")
         parsed = model.model_validate_json(body)
     except ValidationError as exc:
         detail = ValidationErrorBody.model_validate({"detail": validation_detail(exc, source)})
@@ -124,8 +123,7 @@ async def parse(
     duplicated = duplicate_key(body)
     if duplicated is not None:
         message = f"key {duplicated[-1]!r} appears more than once in this object"
-        issue = {"loc": ["body", *duplicated], "msg": message, "type": "duplicate_key"}
-        return JSONResponse({"detail": [issue]}, status_code=422)
+        return invalid(["body", *duplicated], message, "duplicate_key")
     return parsed
 
 
@@ -183,6 +181,11 @@ def refusal(req: Request, exc: Exception) -> JSONResponse:
         return error_response(503, exc.message, code=exc.code)
     log.error("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
     return error_response(500, "Internal server error.")
+
+
+def invalid(loc: list[str | int], msg: str, kind: str) -> JSONResponse:
+    """A 422 for one problem, in the validation errors' shape."""
+    return JSONResponse({"detail": [{"loc": loc, "msg": msg, "type": kind}]}, status_code=422)
 
 
 def error_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> JSONResponse:

@@ -7,7 +7,7 @@ from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import endpoint, guarded, parse, principal
+from shared.routes.common import endpoint, guarded, invalid, parse, principal
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
@@ -27,8 +27,7 @@ async def message_feedback(req: Request) -> JSONResponse:
         return query
     index = req.path_params["index"]
     if not (index.isdigit() and int(index) <= MAX_INDEX):
-        issue = {"loc": ["path", "index"], "msg": f"an integer from 0 to {MAX_INDEX}", "type": "int_parsing"}
-        return JSONResponse({"detail": [issue]}, status_code=422)
+        return invalid(["path", "index"], f"an integer from 0 to {MAX_INDEX}", "int_parsing")
     body = await parse(req, wire.FeedbackRequest)
     if isinstance(body, JSONResponse):
         return body

@@ -9,7 +9,7 @@ from azurefunctions.extensions.http.fastapi import JSONResponse, Request
 
 from shared.config import get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import endpoint, guarded, parse, principal
+from shared.routes.common import endpoint, guarded, invalid, parse, principal
 
 blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
 
@@ -29,8 +29,7 @@ async def open_source(req: Request) -> JSONResponse:
         return query
     source_id = req.path_params["source_id"]
     if not re.fullmatch(wire.SOURCE_ID_PATTERN, source_id):
-        issue = {"loc": ["path", "source_id"], "msg": "not a passage id", "type": "string_pattern_mismatch"}
-        return JSONResponse({"detail": [issue]}, status_code=422)
+        return invalid(["path", "source_id"], "not a passage id", "string_pattern_mismatch")
     identity = principal(req, query.user_id).search_principal
     window = min(WINDOW, get_settings().search.max_top_k)
 
