@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.core.errors import RequestError
 from shared.core.types import Message, ToolCall, TurnResult
 from shared.wire.citations import Citation, citation
-from shared.wire.openai_protocol import IGNORED_HINTS, NAME_PATTERN, RefusedParameters, refuse_non_text_parts
+from shared.wire.openai_protocol import (
+    IGNORED_HINTS,
+    NAME_PATTERN,
+    JsonObjectFormat,
+    RefusedParameters,
+    TextFormat,
+    refuse_non_text_parts,
+)
 from shared.wire.v2 import MAX_MESSAGE_CHARS
 
 RESPONSE_ID_PATTERN = r"^resp_[0-9a-f]{48}$"  # resp_ + the conversation's 32 hex + this response's 16
@@ -93,18 +100,6 @@ class NamedFunctionChoice(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
 
 
-class TextFormatPlain(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-    type: Literal["text"]
-
-
-class TextFormatJsonObject(BaseModel):
-    model_config = ConfigDict(strict=True)
-
-    type: Literal["json_object"]
-
-
 class TextFormatJsonSchema(BaseModel):
     model_config = ConfigDict(strict=True, populate_by_name=True)
 
@@ -118,9 +113,7 @@ class TextFormatJsonSchema(BaseModel):
 class TextOptions(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    format: (
-        Annotated[TextFormatPlain | TextFormatJsonObject | TextFormatJsonSchema, Field(discriminator="type")] | None
-    ) = None
+    format: Annotated[TextFormat | JsonObjectFormat | TextFormatJsonSchema, Field(discriminator="type")] | None = None
     verbosity: Literal["medium"] | None = Field(None, description="Only the default verbosity.")
 
 
