@@ -108,3 +108,14 @@ def serving(history_dir: Path, aliases: tuple[str, ...] = (), **env: str) -> Ite
         settings = {"LLM_MODELS": json.dumps(models), "HISTORY_SQLITE_PATH": str(history_dir / "history.sqlite")}
         with running_in_background(env=settings | env) as base_url:
             yield base_url, model
+
+
+@contextlib.contextmanager
+def openai_client(served: tuple[str, RecordingServer]) -> Iterator[tuple[Any, RecordingServer]]:
+    """The openai SDK on the local server of `serving`, and its scripted model with no requests yet."""
+    import openai
+
+    base_url, model = served
+    model.requests.clear()
+    with openai.OpenAI(base_url=f"{base_url}/api/v1", api_key="x", max_retries=0) as client:
+        yield client, model

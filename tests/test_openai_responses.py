@@ -10,7 +10,14 @@ import httpx
 import openai
 import pytest
 
-from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, WARRANTY_TOOL, serving
+from tests.openai_scripted_model import (
+    STRUCTURED,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    WARRANTY_TOOL,
+    openai_client,
+    serving,
+)
 
 TOOL = {"type": "function", **WARRANTY_TOOL["function"]}  # the Responses API's flat function tool
 
@@ -24,10 +31,8 @@ def served(sample_index, tmp_path_factory):
 
 @pytest.fixture
 def client(served):
-    base_url, model = served
-    model.requests.clear()
-    with openai.OpenAI(base_url=f"{base_url}/api/v1", api_key="x", max_retries=0) as client:
-        yield client, model
+    with openai_client(served) as pair:
+        yield pair
 
 
 def test_a_response_answers_with_instructions_and_citations(client):

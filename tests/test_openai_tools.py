@@ -12,7 +12,14 @@ import openai
 import pydantic
 import pytest
 
-from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, WARRANTY_TOOL, serving
+from tests.openai_scripted_model import (
+    STRUCTURED,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    WARRANTY_TOOL,
+    openai_client,
+    serving,
+)
 
 AGENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 AGENTS = [{"id": AGENT_ID, "name": "bike-helper", "model": "remote", "system_prompt": "You help with bikes."}]
@@ -27,10 +34,8 @@ def served(sample_index, tmp_path_factory):
 
 @pytest.fixture
 def client(served):
-    base_url, model = served
-    model.requests.clear()
-    with openai.OpenAI(base_url=f"{base_url}/api/v1", api_key="x", max_retries=0) as client:
-        yield client, model
+    with openai_client(served) as pair:
+        yield pair
 
 
 def test_system_and_developer_messages_are_the_clients_instructions(client):
