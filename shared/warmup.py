@@ -63,9 +63,10 @@ async def _search() -> None:
     await backends.retriever().search(WARM_UP_QUESTION, RetrievalSpec(top_k=1), None)
 
 
-def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
-    """What to load, for this configuration: only the parts that run on this machine. A remote
-    model is never called: a warm-up must cost nothing and send nothing."""
+def parts(app: Any = None, route_prefix: str = "api") -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """What to load, for this configuration: only the parts that run on this machine, and (given
+    the ASGI app) one request through its handlers. A remote model is never called: a warm-up
+    must cost nothing and send nothing."""
     settings = get_settings()
     embedded_model = settings.model.remote(settings.model.default_alias) is None
     embedded_search = settings.search.backend == "embedded"
@@ -78,17 +79,15 @@ def parts() -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         chosen.append(("the search index, the embedding model and a first answer", _first_turn))
     elif embedded_search:
         chosen.append(("the search index and the embedding model", _search))
+    if embedded_model and app is not None:  # the request asks the default model
+        chosen.append(("the HTTP handlers", functools.partial(_first_request, app, route_prefix)))
     return chosen
 
 
 async def warm_up(app: Any = None, route_prefix: str = "api") -> None:
     """Load every part, then (given the ASGI app) answer one request through its handlers."""
     started = time.perf_counter()
-    chosen = parts()
-    settings = get_settings().model
-    if app is not None and settings.remote(settings.default_alias) is None:  # it asks the default model
-        chosen.append(("the HTTP handlers", functools.partial(_first_request, app, route_prefix)))
-    for name, load in chosen:
+    for name, load in parts(app, route_prefix):
         log.info("loading %s", name)
         part_started = time.perf_counter()
         try:

@@ -129,7 +129,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model_path, context_window, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     worker = Worker(model_path, context_window, threads)
-    worker.send({"event": "ready", "load_seconds": round(worker.load_seconds, 3), "pid": os.getpid()})
+    worker.send({"event": "ready", "load_seconds": round(worker.load_seconds, 3)})
     threading.Thread(target=worker.read_requests, name="requests", daemon=True).start()
     worker.serve()
 

@@ -182,8 +182,9 @@ class WorkerSupervisor:
         self._cancelled_at[request_id] = time.monotonic()
         try:
             self._send(pending.process, {"op": "cancel", "id": request_id})
-        except WorkerFailed:
+        except WorkerFailed:  # the worker is gone, and the generation with it
             self._pending.pop(request_id, None)
+            self._cancelled_at.pop(request_id, None)
             return
         if pending.started:  # a request still waiting is skipped by the worker: nothing to time
             self._start_stop_timer(request_id, pending)
