@@ -21,23 +21,42 @@ CHECKS = (
 )
 
 
-def registered_operations() -> set[tuple[str, str]]:
+def registered_functions() -> set[tuple[str, str, str]]:
+    """(function name, path, method) of every HTTP function function_app registers."""
     from shared.local_server import app_functions
 
-    bindings = [json.loads(b) for f in app_functions() for b in f.get_raw_bindings()]
-    return {
-        (f"/api/{b['route']}", method.lower())
-        for b in bindings
-        if b["type"] == "httpTrigger"
-        for method in b["methods"]
+    registered = set()
+    for function in app_functions():
+        for binding in map(json.loads, function.get_raw_bindings()):
+            if binding["type"] == "httpTrigger":
+                registered |= {
+                    (function.get_function_name(), f"/api/{binding['route']}", method.lower())
+                    for method in binding["methods"]
+                }
+    return registered
+
+
+def test_the_functions_and_the_document_come_from_the_same_declarations():
+    from shared.http.openapi import openapi_document
+    from shared.routes import api
+
+    declared = {(op.name, f"/api/{op.route}", op.method) for op in api.operations}
+    document = openapi_document(api.operations)
+    documented = {
+        (operation["operationId"], path, method)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
     }
 
+    assert len(declared) == len(api.operations)  # no endpoint declared twice
+    assert declared == registered_functions() == documented
 
-async def test_every_registered_function_is_documented(client):
+
+async def test_the_served_document_lists_every_registered_function(client):
     document = (await client.get("/api/openapi.json")).json()
 
     documented = {(path, method) for path, methods in document["paths"].items() for method in methods}
-    assert documented == registered_operations()
+    assert documented == {(path, method) for _, path, method in registered_functions()}
     assert document["openapi"] == "3.1.0"
     for path, methods in document["paths"].items():
         for method, operation in methods.items():

@@ -5,43 +5,42 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import azure.functions as func
-from azurefunctions.extensions.http.fastapi import JSONResponse, Request
-
 from shared.config import get_settings
-from shared.routes.common import endpoint, error_response, parse, principal, refusal
+from shared.http.endpoints import Answer, Call, api
+from shared.http.errors import HttpError
 
 if TYPE_CHECKING:
     from shared.retrieval.request_context import RequestContext
     from shared.wire.chat_complete import ChatCompleteRequest
 
-blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
-
+FAMILY = "Multi-source chat"
 INDEX_TYPES = {"embedded": "embedded", "azure": "azure_ai_search"}
 ANALYZERS = {"embedded": "unicode61", "azure": "standard.lucene"}  # what keyword search tokenizes with
 
 
-@blueprint.route(route="v1/chat/complete", methods=["POST"])
-@endpoint
-async def chat_complete(req: Request) -> JSONResponse:
+@api.operation(
+    "POST",
+    "v1/chat/complete",
+    "Multi-source RAG chat",
+    FAMILY,
+    body="chat_complete.ChatCompleteRequest",
+    response="chat_complete.ChatCompleteResponse",
+    errors=(400, 404, 422, 500, 503),
+)
+async def chat_complete(call: Call) -> Answer:
     """RAG chat over named sources (merge, sequential or ensemble), attachments and documents."""
     from shared.backends import data_sources, orchestrator
     from shared.wire import chat_complete as wire
 
     started = time.perf_counter()
-    body = await parse(req, wire.ChatCompleteRequest)
-    if isinstance(body, JSONResponse):
-        return body
-    try:
-        context = _context(body)
-        result = await orchestrator().answer(body.turn_request(principal(req, None)), retriever=context)
-    except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
-        return refusal(req, exc)
+    body = call.body
+    context = _context(body)
+    result = await orchestrator().answer(body.turn_request(call.principal()), retriever=context)
     if result.errors:
         # The multi-source contract: a generation failure is a 500 with a structured body; a failed backend a 503.
         error = result.errors[0]
         status = 500 if error.stage == "generation" else 503
-        return error_response(status, error.message, code=error.code, stage=error.stage)
+        raise HttpError(status, error.message, code=error.code, stage=error.stage)
 
     sources = data_sources()
     embedding_model = get_settings().embeddings.model_name
@@ -69,7 +68,7 @@ async def chat_complete(req: Request) -> JSONResponse:
         content_lengths=context.content_lengths,
         total_ms=(time.perf_counter() - started) * 1000,
     )
-    return JSONResponse(response.model_dump(mode="json"))
+    return response
 
 
 def _context(body: ChatCompleteRequest) -> RequestContext:

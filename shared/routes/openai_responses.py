@@ -10,49 +10,46 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import azure.functions as func
-from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
-
 from shared.config import get_settings
 from shared.core.errors import RequestError, UpstreamError
-from shared.routes.common import endpoint, principal, refusal, stream_events
-from shared.routes.openai_compat import parse_refusing, served_by, unknown_model
+from shared.http.endpoints import Answer, Call, EventStream, api
+from shared.routes.openai_compat import CHAT_ERRORS, FAMILY, served_by, unknown_model
 
 if TYPE_CHECKING:
     from shared.core.types import TurnRequest
     from shared.wire.openai_responses import ResponsesRequest
 
-blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
-
-FAMILY = "openai-compatible"  # conversations are owned as the chat completions' sessions are
+SESSIONS = "openai-compatible"  # conversations are owned as the chat completions' sessions are
 
 
-@blueprint.route(route="v1/responses", methods=["POST"])
-@endpoint
-async def create_response(req: Request) -> Response:
+@api.operation(
+    "POST",
+    "v1/responses",
+    "OpenAI Responses API: a response by agent id or model alias",
+    FAMILY,
+    body="openai_responses.ResponsesRequest",
+    response="openai_responses.ResponseObject",
+    streams=True,
+    errors=CHAT_ERRORS,
+)
+async def create_response(call: Call) -> Answer:
     """A model response to `input`, streamed as typed events with `stream: true`."""
     from shared.backends import orchestrator
     from shared.wire import openai_responses as wire
     from shared.wire.openai_responses_events import STREAM_FAILURE, ResponseEvents
 
-    body = await parse_refusing(req, wire.ResponsesRequest)
-    if isinstance(body, JSONResponse):
-        return body
-    try:
-        turn, response_id, alias = _turn(req, body)
-        if body.stream:
-            events = ResponseEvents(body, response_id, alias, int(time.time()))
-            frames = events.frames(orchestrator().run(turn, stream=True))
-            return await stream_events(req, frames, STREAM_FAILURE)
-        result = await orchestrator().answer(turn)
-        if result.errors:
-            raise UpstreamError(result.errors[0].code, result.errors[0].message)
-    except Exception as exc:  # noqa: BLE001 - every failure gets a safe answer
-        return refusal(req, exc)
-    return JSONResponse(wire.response_object(body, response_id, alias, result).model_dump(mode="json"))
+    body = call.body
+    turn, response_id, alias = _turn(call, body)
+    if body.stream:
+        events = ResponseEvents(body, response_id, alias, int(time.time()))
+        return EventStream(events.frames(orchestrator().run(turn, stream=True)), STREAM_FAILURE)
+    result = await orchestrator().answer(turn)
+    if result.errors:
+        raise UpstreamError(result.errors[0].code, result.errors[0].message)
+    return wire.response_object(body, response_id, alias, result)
 
 
-def _turn(req: Request, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
+def _turn(call: Call, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
     """(the core's turn, this response's id, the model alias answering); RequestError when refused.
 
     A stored response keeps its exchange in a conversation whose id its response id carries;
@@ -78,7 +75,7 @@ def _turn(req: Request, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
     continued = wire.conversation_of(previous) if previous else None
     response_id = wire.new_response_id(continued)  # in the continued conversation, or a new one
     session_id = wire.conversation_of(response_id) if stored else None
-    caller = principal(req, body.user)
+    caller = call.principal(body.user)
     instructions = "\n\n".join(i for i in (body.instructions, conversation.instructions) if i)
     turn = agent_turn(
         agent,
@@ -86,7 +83,7 @@ def _turn(req: Request, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
         conversation.history,
         user_id=caller.search_principal,
         session_id=session_id,
-        session_owner=caller.session_owner(FAMILY, session_id) if session_id else None,
+        session_owner=caller.session_owner(SESSIONS, session_id) if session_id else None,
         session_must_exist=previous is not None,
         alias=alias,
         parameters=body.generation(),

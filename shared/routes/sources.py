@@ -2,41 +2,34 @@
 
 from __future__ import annotations
 
-import re
-
-import azure.functions as func
-from azurefunctions.extensions.http.fastapi import JSONResponse, Request
-
 from shared.config import get_settings
 from shared.core.errors import RequestError
-from shared.routes.common import endpoint, guarded, invalid, parse, principal
-
-blueprint = func.Blueprint(http_auth_level=get_settings().http.auth_level.upper())
+from shared.http.endpoints import Answer, Call, api
+from shared.routes.flexible import FAMILY
 
 WINDOW = 11  # passages of the document returned around the cited one (at most SEARCH_MAX_TOP_K)
 
 
-@blueprint.route(route="v2/sources/{source_id}", methods=["GET"])
-@endpoint
-async def open_source(req: Request) -> JSONResponse:
-    """A passage the caller's search could return, with the text of its document around it; else 404."""
+@api.operation(
+    "GET",
+    "v2/sources/{source_id}",
+    "A cited passage and its document, if the caller's search could return it",
+    FAMILY,
+    path="sources.SourcePath",
+    query="sources.SourceQuery",
+    response="sources.OpenedSourceOut",
+    errors=(404, 422, 500, 503),
+)
+async def open_source(call: Call) -> Answer:
+    """The passage with the text of its document around it; 404 when missing or hidden from the caller."""
     from shared.backends import retriever
     from shared.retrieval import citation
     from shared.wire import sources as wire
 
-    query = await parse(req, wire.SourceQuery, "query")
-    if isinstance(query, JSONResponse):
-        return query
-    source_id = req.path_params["source_id"]
-    if not re.fullmatch(wire.SOURCE_ID_PATTERN, source_id):
-        return invalid(["path", "source_id"], "not a passage id", "string_pattern_mismatch")
-    identity = principal(req, query.user_id).search_principal
+    source_id = call.path.source_id
+    identity = call.principal(call.query.user_id).search_principal
     window = min(WINDOW, get_settings().search.max_top_k)
-
-    async def opened() -> wire.OpenedSourceOut:
-        found = await citation.open_source(retriever(), source_id, identity, window)
-        if found is None:  # missing, or hidden from this caller: the same answer
-            raise RequestError(f"no source {source_id!r} for this user", field="source_id", status=404)
-        return wire.opened_source_out(found)
-
-    return await guarded(req, opened)
+    found = await citation.open_source(retriever(), source_id, identity, window)
+    if found is None:  # missing, or hidden from this caller: the same answer
+        raise RequestError(f"no source {source_id!r} for this user", field="source_id", status=404)
+    return wire.opened_source_out(found)

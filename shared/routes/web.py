@@ -1,4 +1,5 @@
-"""The pages the app serves itself: the chat playground and the API reference (Swagger UI).
+"""What the app serves about itself: the chat playground and the API reference (Swagger UI)
+pages, their files, and the OpenAPI document.
 
 Public (no function key, no token): they hold no data, and a browser cannot attach a key or
 a token to a page it navigates to. The pages ask for those and send them with each API call.
@@ -10,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import azure.functions as func
-from azurefunctions.extensions.http.fastapi import Request, Response
+from azurefunctions.extensions.http.fastapi import JSONResponse, Response
 
 from shared.config import PROJECT_ROOT
-from shared.routes.common import error_response
+from shared.http.endpoints import Answer, Call, api
+from shared.http.errors import HttpError
 
-blueprint = func.Blueprint(http_auth_level=func.AuthLevel.ANONYMOUS)
+PAGES_FAMILY = "Pages"
 
 STATIC = PROJECT_ROOT / "static"
 HTML, JS, CSS, TEXT = "text/html", "text/javascript", "text/css", "text/plain"
@@ -51,24 +52,61 @@ ASSETS = {
 }
 
 
-@blueprint.route(route="playground", methods=["GET"])
-async def playground(req: Request) -> Response:
-    """The chat playground."""
+@api.operation(
+    "GET",
+    "openapi.json",
+    "This document",
+    "Meta",
+    errors=(500,),
+)
+async def openapi(call: Call) -> Answer:
+    """The OpenAPI 3.1 document of every endpoint, from the same declarations that register them."""
+    from shared.http.openapi import openapi_document
+
+    return JSONResponse(openapi_document(api.operations))
+
+
+@api.operation(
+    "GET",
+    "playground",
+    "The chat playground (a web page)",
+    PAGES_FAMILY,
+    errors=(503,),
+    media_types=(HTML,),
+    public=True,
+)
+async def playground(call: Call) -> Answer:
     return _serve(PAGES["playground"])
 
 
-@blueprint.route(route="docs", methods=["GET"])
-async def docs(req: Request) -> Response:
-    """The API reference: /api/openapi.json in Swagger UI, with try-it-out."""
+@api.operation(
+    "GET",
+    "docs",
+    "This reference, in Swagger UI (a web page)",
+    PAGES_FAMILY,
+    errors=(503,),
+    media_types=(HTML,),
+    public=True,
+)
+async def docs(call: Call) -> Answer:
+    """/api/openapi.json in Swagger UI, with try-it-out."""
     return _serve(PAGES["docs"])
 
 
-@blueprint.route(route="static/{name}", methods=["GET"])
-async def static_file(req: Request) -> Response:
-    """A script, style sheet or license of the pages, by its name in the allow-list."""
-    asset = ASSETS.get(req.path_params["name"])
+@api.operation(
+    "GET",
+    "static/{name}",
+    "A script, style sheet or license of the pages, by name",
+    PAGES_FAMILY,
+    errors=(404, 503),
+    media_types=(JS, CSS, TEXT),
+    public=True,
+)
+async def static_file(call: Call) -> Answer:
+    """A file of the pages, by its name in the allow-list."""
+    asset = ASSETS.get(call.request.path_params["name"])
     if asset is None:
-        return error_response(404, "no such file")
+        raise HttpError(404, "no such file")
     return _serve(asset)
 
 
@@ -76,7 +114,7 @@ def _serve(asset: Asset) -> Response:
     try:
         content = asset.path.read_bytes()
     except FileNotFoundError:  # the vendor files are built, not committed
-        return error_response(503, "the page's assets are not built: run `make assets`", code="assets_missing")
+        raise HttpError(503, "the page's assets are not built: run `make assets`", code="assets_missing") from None
     headers = {"cache-control": asset.cache, "x-content-type-options": "nosniff"}
     if asset.media_type == HTML:
         headers["content-security-policy"] = CONTENT_SECURITY_POLICY

@@ -9,6 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.core.types import Feedback
 
 MAX_COMMENT_CHARS = 2_000
+MAX_INDEX = 1_000_000
+
+
+class FeedbackPath(BaseModel):
+    session_id: str
+    index: int = Field(ge=0, le=MAX_INDEX, description="The answer's position in the session's messages (0-based).")
 
 
 class FeedbackRequest(BaseModel):

@@ -16,6 +16,10 @@ def source_link(source_id: str) -> str:
     return f"/api/v2/sources/{quote(source_id, safe='')}"
 
 
+class SourcePath(BaseModel):
+    source_id: str = Field(pattern=SOURCE_ID_PATTERN, description="A passage id, as a source's `link` names it.")
+
+
 class SourceQuery(BaseModel):
     model_config = {"extra": "forbid"}
 

@@ -1,0 +1,216 @@
+"""Every HTTP endpoint is declared once, with `@api.operation(...)`.
+
+A declaration names the route, the method, the request and response models, the summary,
+whether it streams, and whether it is public; from it come both the Azure Function (the
+Blueprint that function_app registers) and the operation in the OpenAPI document.
+
+Every handler has one shape: it takes a `Call` (the request with its path, query and body
+already validated as declared) and returns the answer: a pydantic model (JSON), a `Reply`
+(JSON with headers), an `EventStream` (Server-Sent Events), None (204), or a ready
+`Response` (a page). It raises to refuse; shared.http.errors maps every failure to its
+status, here, once.
+
+Models are named by their place under shared.wire ("sessions.SessionsQuery") and imported
+on a function's first call: importing function_app (the host's cold start) pays only for
+the declarations.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import azure.functions as func
+from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response, StreamingResponse
+from pydantic import BaseModel
+
+from shared.config import get_settings
+from shared.http import requests
+from shared.http.errors import HttpError, refusal
+from shared.identity import Principal
+
+log = logging.getLogger(__name__)
+
+REALM = "rag-chat"
+DEFAULT_ERRORS = (400, 422, 500, 503)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request as its handler sees it: validated path, query and body (None where undeclared)."""
+
+    request: Request
+    path: Any = None
+    query: Any = None
+    body: Any = None
+
+    def principal(self, asserted_user_id: str | None = None) -> Principal:
+        """Who the request acts as: whose sessions it reaches, whose documents it finds.
+
+        With token validation, the token's identity, whatever the body claims; without, the
+        asserted user id only when AUTH_TRUST_ASSERTED_USERS says so; otherwise no identity."""
+        caller = getattr(self.request.state, "caller", None)
+        return Principal.of(
+            caller.id if caller is not None else None,
+            asserted_user_id,
+            trust_asserted=get_settings().auth.trust_asserted_users,
+            function_key=requests.function_key(self.request),
+        )
+
+    def wants_stream(self, asked: bool | None) -> bool:
+        return bool(asked) or "text/event-stream" in self.request.headers.get("accept", "")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A JSON answer with headers of its own."""
+
+    body: BaseModel
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventStream:
+    """A Server-Sent Events answer from ready frames (shared.wire.sse).
+
+    The first frame is produced before the response starts, so a request refused until then
+    is still a plain 4xx/5xx answer; after it, a failure ends the stream with `failure_frame`."""
+
+    frames: AsyncIterator[str]
+    failure_frame: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Answer = BaseModel | Reply | EventStream | Response | None
+Handler = Callable[[Call], Awaitable[Answer]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str  # the Azure Function's name and the OpenAPI operationId
+    method: str
+    route: str  # under the host's route prefix (/api)
+    summary: str
+    tag: str  # the API family, as the OpenAPI document groups operations
+    handler: Handler
+    path: str | None = None  # the models, by their place under shared.wire
+    query: str | None = None
+    body: str | None = None
+    response: str | None = None  # the 2xx JSON body
+    status: int = 200
+    streams: bool = False  # 200 may be Server-Sent Events instead
+    errors: tuple[int, ...] = DEFAULT_ERRORS
+    media_types: tuple[str, ...] = ()  # a page or file (text) rather than a JSON body
+    public: bool = False  # no function key, no token: the pages
+
+    def model(self, part: str) -> type[BaseModel] | None:
+        ref = getattr(self, part)
+        return wire_model(ref) if ref else None
+
+
+@functools.cache
+def wire_model(ref: str) -> type[BaseModel]:
+    module, _, name = ref.rpartition(".")
+    return getattr(importlib.import_module(f"shared.wire.{module}"), name)
+
+
+class Api:
+    """The app's operations, and the Blueprint that registers them as Azure Functions."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+        self.blueprint = func.Blueprint()
+
+    def operation(
+        self, method: str, route: str, summary: str, tag: str, **details: Any
+    ) -> Callable[[Handler], Handler]:
+        def declare(handler: Handler) -> Handler:
+            op = Operation(handler.__name__, method.lower(), route, summary, tag, handler, **details)
+            self.operations.append(op)
+            level = func.AuthLevel.ANONYMOUS if op.public else get_settings().http.auth_level.upper()
+            function = self.blueprint.route(route=route, methods=[method.upper()], auth_level=level)
+            function(self.blueprint.function_name(op.name)(_azure_function(op)))
+            return handler
+
+        return declare
+
+
+api = Api()
+
+
+def _azure_function(op: Operation) -> Callable[[Request], Awaitable[Response]]:
+    async def function(req: Request) -> Response:
+        from shared import telemetry
+
+        telemetry.configure()
+        request_id = telemetry.new_correlation_id(req.headers.get(telemetry.CORRELATION_HEADER))
+        telemetry.correlation_id.set(request_id)
+        req.state.caller = None
+        try:
+            if not op.public:
+                req.state.caller = await _authenticate(req)
+            answer = await op.handler(await _read(req, op))
+            response = await _response(op, answer)
+        except Exception as exc:  # noqa: BLE001 - the one place where a failure becomes an answer
+            response = refusal(req, exc)
+        response.headers[telemetry.CORRELATION_HEADER] = request_id
+        return response
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = op.summary
+    return function
+
+
+async def _read(req: Request, op: Operation) -> Call:
+    path, query, body = (op.model(part) for part in ("path", "query", "body"))
+    return Call(
+        req,
+        path=requests.path_parameters(req, path) if path else None,
+        query=requests.query_parameters(req, query) if query else None,
+        body=await requests.json_body(req, body) if body else None,
+    )
+
+
+async def _authenticate(req: Request) -> Any:
+    """The validated caller (AUTH_TOKEN_VALIDATION), else None; HttpError 401/403 with a challenge."""
+    if not get_settings().auth.token_validation:
+        return None
+    from shared.auth import AuthError
+    from shared.backends import token_validator
+
+    try:
+        return await token_validator().caller(req.headers.get("authorization"))
+    except AuthError as exc:
+        raise HttpError(exc.status, exc.description, headers={"WWW-Authenticate": exc.challenge(REALM)}) from None
+
+
+async def _response(op: Operation, answer: Answer) -> Response:
+    if isinstance(answer, Response):
+        return answer
+    if answer is None:
+        return Response(status_code=204)
+    if isinstance(answer, EventStream):
+        return await _event_stream(op, answer)
+    reply = answer if isinstance(answer, Reply) else Reply(answer)
+    return JSONResponse(reply.body.model_dump(mode="json"), status_code=op.status, headers=reply.headers)
+
+
+async def _event_stream(op: Operation, stream: EventStream) -> Response:
+    first = await anext(stream.frames)  # a failure here is still a plain error answer
+
+    async def body() -> AsyncIterator[str]:
+        yield first
+        try:
+            async for frame in stream.frames:
+                yield frame
+        except Exception:
+            log.exception("stream of %s failed", op.name)
+            yield stream.failure_frame
+
+    # no-cache and no proxy buffering, so that each event reaches the client as it is sent
+    headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **stream.headers}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,75 @@
+"""How every failure becomes an answer, in one place.
+
+422 for a request that does not match its schema ({"detail": [{loc, msg, type}]}); the
+status a refusal names (RequestError: 400, 404, 413...; HttpError: whatever the handler
+says); 503 when a backend failed or is not configured; 500 for anything unexpected. No
+answer ever carries a stack trace: the log gets it, with the request's correlation id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from azurefunctions.extensions.http.fastapi import JSONResponse, Request
+from pydantic import ValidationError
+
+from shared.core.errors import RequestError, UpstreamError
+from shared.wire.errors import ErrorBody, ValidationErrorBody
+
+log = logging.getLogger(__name__)
+
+
+class HttpError(Exception):
+    """An answer a handler decides on itself: a status, a detail, and ErrorBody's other fields."""
+
+    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+        self.fields = fields
+
+
+class InvalidRequest(Exception):
+    """A 422: what the schema (or a rule beside it) refuses, as validation issues."""
+
+    def __init__(self, issues: list[dict[str, Any]]) -> None:
+        super().__init__("the request does not match its schema")
+        self.issues = issues
+
+    @classmethod
+    def of(cls, exc: ValidationError, source: str) -> InvalidRequest:
+        """Pydantic's errors, located under `source` (body, query or path)."""
+        return cls(
+            [
+                {"loc": [source, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+                for error in exc.errors(include_url=False, include_input=False)
+            ]
+        )
+
+    @classmethod
+    def one(cls, loc: list[str | int], msg: str, kind: str) -> InvalidRequest:
+        return cls([{"loc": loc, "msg": msg, "type": kind}])
+
+
+def refusal(req: Request, exc: Exception) -> JSONResponse:
+    """The answer to a request that failed with `exc`."""
+    if isinstance(exc, InvalidRequest):
+        body = ValidationErrorBody.model_validate({"detail": exc.issues})
+        return JSONResponse(body.model_dump(mode="json"), status_code=422)
+    if isinstance(exc, HttpError):
+        return error_response(exc.status, exc.detail, headers=exc.headers, **exc.fields)
+    if isinstance(exc, RequestError):
+        return error_response(exc.status, exc.message, **exc.hints)
+    if isinstance(exc, UpstreamError):  # a backend is down: the caller may retry later
+        log.error("%s %s: %s", req.method, req.url.path, exc.code, exc_info=exc.__cause__)
+        return error_response(503, exc.message, code=exc.code)
+    log.error("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
+    return error_response(500, "Internal server error.")
+
+
+def error_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> JSONResponse:
+    """An ErrorBody answer; fields left unset are left out."""
+    body = ErrorBody(detail=detail, **fields).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, status_code=status, headers=headers)

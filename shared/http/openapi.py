@@ -1,0 +1,140 @@
+"""The OpenAPI 3.1 document, built from the operations' declarations (shared.http.endpoints)
+and the same pydantic models the handlers validate with: an endpoint is in the document
+because it is registered, with the models it is registered with.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shared.config import get_settings
+from shared.http.endpoints import Operation
+
+ROUTE_PREFIX = "/api"
+
+
+def openapi_document(operations: list[Operation]) -> dict[str, Any]:
+    from pydantic.json_schema import models_json_schema
+
+    from shared.wire.errors import ErrorBody, ValidationErrorBody
+
+    models = {(op.model("body"), "validation") for op in operations if op.body}
+    models |= {(op.model("response"), "serialization") for op in operations if op.response}
+    models |= {(ErrorBody, "serialization"), (ValidationErrorBody, "serialization")}
+    refs, schemas = models_json_schema(
+        sorted(models, key=lambda m: m[0].__name__), ref_template="#/components/schemas/{model}"
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(f"{ROUTE_PREFIX}/{op.route}", {})[op.method] = _operation(op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Serverless RAG chat backend",
+            "version": "1.0.0",
+            "description": "Chat completions over your documents, with sources. `security` lists what this "
+            "deployment requires: a function key unless HTTP_AUTH_LEVEL=anonymous, and a bearer token when "
+            "AUTH_TOKEN_VALIDATION is on.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+                "bearerToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
+        },
+        **_security(),
+    }
+
+
+def _security() -> dict[str, Any]:
+    """What this deployment requires: a function key (unless anonymous), and a token when validated."""
+    settings = get_settings()
+    keys = [["functionKey"], ["functionKeyQuery"]] if settings.http.auth_level != "anonymous" else [[]]
+    token = ["bearerToken"] if settings.auth.token_validation else []
+    requirements = [{name: [] for name in [*key, *token]} for key in keys]
+    return {"security": requirements} if requirements != [{}] else {}
+
+
+def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, Any]:
+    from shared.wire.errors import ErrorBody, ValidationErrorBody
+
+    def json_content(model: type, mode: str) -> dict[str, Any]:
+        return {"application/json": {"schema": refs[(model, mode)]}}
+
+    responses: dict[str, Any] = {}
+    if op.status == 204:
+        responses["204"] = {"description": "Done."}
+    else:
+        response = op.model("response")
+        content = (
+            json_content(response, "serialization")
+            if response
+            else {"application/json": {"schema": {"type": "object"}}}
+        )
+        if op.media_types:
+            content = {media_type: {"schema": {"type": "string"}} for media_type in op.media_types}
+        if op.streams:
+            # Each event's data: a JSON object, or OpenAI's closing [DONE].
+            content["text/event-stream"] = {"schema": {"type": ["object", "string"]}}
+        responses[str(op.status)] = {"description": "OK", "content": content}
+    for status in sorted({*op.errors, 401, 403}):
+        body = ValidationErrorBody if status == 422 else ErrorBody
+        responses[str(status)] = {"description": _STATUS_TEXT[status], "content": json_content(body, "serialization")}
+    operation: dict[str, Any] = {
+        "operationId": op.name,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": _path_parameters(op) + _query_parameters(op.model("query")),
+        "responses": responses,
+    }
+    if op.public:
+        operation["security"] = []
+    if op.body:
+        operation["requestBody"] = {"required": True, "content": json_content(op.model("body"), "validation")}
+    return operation
+
+
+_STATUS_TEXT = {
+    400: "The request asks for something refused.",
+    401: "Missing or invalid credentials (WWW-Authenticate says why).",
+    403: "Valid credentials without the required role or scope; or no identity to list sessions for.",
+    404: "No such agent, session, attachment or document.",
+    413: "An inline image over the size limit.",
+    422: "The request does not match its schema.",
+    500: "An unexpected failure, or (multi-source chat) the model failed.",
+    503: "A backend failed or is not configured.",
+}
+
+
+def _path_parameters(op: Operation) -> list[dict[str, Any]]:
+    """Each {name} of the route: its schema from the path model, if one is declared, else a string."""
+    model = op.model("path")
+    fields = model.model_json_schema(mode="validation")["properties"] if model else {}
+    return [
+        {"name": name, "in": "path", "required": True, "schema": fields.get(name, {"type": "string"})}
+        for name in re.findall(r"{(\w+)}", op.route)
+    ]
+
+
+def _query_parameters(model: type | None) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    schema = model.model_json_schema(mode="validation")
+    required = set(schema.get("required", ()))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": _without_null(field)}
+        for name, field in schema["properties"].items()
+    ]
+
+
+def _without_null(field: dict[str, Any]) -> dict[str, Any]:
+    """An optional query parameter's schema: absent means unset, so the null branch goes."""
+    branches = [b for b in field.get("anyOf", ()) if b.get("type") != "null"]
+    if len(branches) != 1:
+        return field
+    rest = {k: v for k, v in field.items() if k not in ("anyOf", "default")}
+    return {**rest, **branches[0]}

@@ -1,0 +1,110 @@
+"""Reading a request into its declared models: the path, the query string and the JSON body.
+
+Each raises what the caller should be told: InvalidRequest (422) for what the schema
+refuses, HttpError 413 for a body over HTTP_MAX_BODY_BYTES (refused before it is parsed),
+415 for a body that is not JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from azurefunctions.extensions.http.fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from shared.config import get_settings
+from shared.http.errors import HttpError, InvalidRequest
+
+Model = TypeVar("Model", bound=BaseModel)
+
+FUNCTION_KEY_PARAMETER = "code"
+FUNCTION_KEY_HEADER = "x-functions-key"
+
+
+def path_parameters(req: Request, model: type[Model]) -> Model:
+    try:
+        return model.model_validate(req.path_params)
+    except ValidationError as exc:
+        raise InvalidRequest.of(exc, "path") from None
+
+
+def query_parameters(req: Request, model: type[Model]) -> Model:
+    # `code` is the function key, which the host passes through: not a parameter of ours.
+    params = {k: v for k, v in req.query_params.items() if k != FUNCTION_KEY_PARAMETER}
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        raise InvalidRequest.of(exc, "query") from None
+
+
+async def json_body(req: Request, model: type[Model]) -> Model:
+    content_type = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise HttpError(415, f"send the body as JSON (content-type: application/json), not {content_type}")
+    limit = get_settings().http.max_body_bytes
+    body = await _body(req, limit)
+    if body is None:
+        raise HttpError(413, f"the body is over the {limit} bytes this API takes")
+    if b"\\u0000" in body:  # valid JSON, but no text of ours may carry NUL characters
+        raise InvalidRequest.one(["body"], "NUL characters (\\u0000) are not allowed", "nul_character")
+    try:
+        parsed = model.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidRequest.of(exc, "body") from None
+    duplicated = duplicate_key(body)
+    if duplicated is not None:
+        message = f"key {duplicated[-1]!r} appears more than once in this object"
+        raise InvalidRequest.one(["body", *duplicated], message, "duplicate_key")
+    return parsed
+
+
+def function_key(req: Request) -> str | None:
+    """The function key the caller presented to the Functions host, if any."""
+    return req.headers.get(FUNCTION_KEY_HEADER) or req.query_params.get(FUNCTION_KEY_PARAMETER)
+
+
+def duplicate_key(body: bytes) -> list[str | int] | None:
+    """The path of the first key that an object of this (valid) JSON names twice, or None.
+
+    JSON parsers keep the last of two same-named keys, so a proxy or a log could read
+    another value than the one acted on: such a body is refused."""
+    seen: dict[int, str] = {}  # id of an object built from duplicated pairs -> the key
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj and not seen:
+                seen[id(obj)] = key
+            obj[key] = value
+        return obj
+
+    try:
+        tree = json.loads(body, object_pairs_hook=build)
+    except (ValueError, RecursionError):  # what pydantic took but the stdlib parser does not (huge numbers)
+        return None
+    if not seen:
+        return None
+    [(target, key)] = seen.items()
+    stack: list[tuple[Any, list[str | int]]] = [(tree, [])]
+    while stack:  # every object is still alive in the tree, so the id is unambiguous
+        node, path = stack.pop()
+        if id(node) == target:
+            return [*path, key]
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        stack.extend((child, [*path, name]) for name, child in children)
+    return None
+
+
+async def _body(req: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to be over `limit` bytes."""
+    declared = req.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in req.stream():  # a body without Content-Length is counted as it arrives
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
