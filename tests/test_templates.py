@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,44 @@ async def test_file_source_refuses_a_symlink_out_of_the_root(tmp_path):
 
     with pytest.raises(RequestError, match="leaves the template root"):
         await FileTemplateSource(root).load("link.jinja2")
+
+
+async def test_file_source_reads_a_file_once_and_sees_every_change(tmp_path, monkeypatch):
+    reads = []
+    read_text = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, **kw: reads.append(self.name) or read_text(self, **kw))
+    prompt = tmp_path / "p.jinja2"
+    prompt.write_text("first")
+    source = FileTemplateSource(tmp_path)
+
+    assert [await source.load("p.jinja2") for _ in range(3)] == [("first", "file:p.jinja2")] * 3
+    assert reads == ["p.jinja2"]
+    prompt.write_text("second, longer")
+    assert (await source.load("p.jinja2"))[0] == "second, longer"
+    prompt.unlink()
+    with pytest.raises(RequestError, match="was not found"):
+        await source.load("p.jinja2")
+
+
+async def test_file_source_follows_a_swapped_symlink(tmp_path):
+    """A ConfigMap-style update: the link moves to a new folder and the old one goes."""
+    import shutil
+
+    root = tmp_path / "prompts"
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "p.jinja2").write_text("one")
+    root.mkdir()
+    (root / "data").symlink_to(tmp_path / "v1")
+    source = FileTemplateSource(tmp_path)
+    assert (await source.load("prompts/data/p.jinja2"))[0] == "one"
+
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "p.jinja2").write_text("two")
+    (root / "data").unlink()
+    (root / "data").symlink_to(tmp_path / "v2")
+    shutil.rmtree(tmp_path / "v1")
+
+    assert (await source.load("prompts/data/p.jinja2"))[0] == "two"
 
 
 async def test_a_timed_out_render_thread_is_stopped(renderer):
