@@ -21,7 +21,8 @@ from shared.retrieval.azure_search import AzureSearchIndexWriter, AzureSearchRet
 from shared.retrieval.embedded import EmbeddedRetriever
 from shared.retrieval.query import SearchOptions
 from shared.retrieval.schema import Chunk
-from shared.wire.v2 import fetcher_data, source_out
+from shared.wire.flexible_call import fetcher_data
+from shared.wire.flexible_responses import source_out
 from tests.recording_server import RecordingServer
 
 SEARCH_PATH = "/indexes('docs')/docs/search.post.search"

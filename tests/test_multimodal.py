@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from shared.wire.v2 import MAX_IMAGE_BYTES
+from shared.wire.flexible_requests import MAX_IMAGE_BYTES
 from tests.recording_server import RecordingServer
 from tests.support import remote_model_entry
 from tests.test_openai_models import completion

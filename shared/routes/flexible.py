@@ -22,8 +22,8 @@ WITH_IMAGES_ERRORS = (400, 413, 422, 500, 503)
     "v2/flexible-chat",
     "Multi-turn chat with retrieval",
     FAMILY,
-    body="v2.FlexibleChatRequest",
-    response="v2.FlexibleChatResponse",
+    body="flexible_requests.FlexibleChatRequest",
+    response="flexible_responses.FlexibleChatResponse",
     streams=True,
 )
 async def flexible_chat(call: Call) -> Answer:
@@ -36,8 +36,8 @@ async def flexible_chat(call: Call) -> Answer:
     "v2/flexible-chat-mm",
     "Multi-turn chat with images",
     FAMILY,
-    body="v2.FlexibleChatMultimodalRequest",
-    response="v2.FlexibleChatMultimodalResponse",
+    body="flexible_requests.FlexibleChatMultimodalRequest",
+    response="flexible_responses.FlexibleChatMultimodalResponse",
     streams=True,
     errors=WITH_IMAGES_ERRORS,
 )
@@ -51,8 +51,8 @@ async def flexible_chat_mm(call: Call) -> Answer:
     "v2/flexible-rag",
     "Single-turn question answering",
     FAMILY,
-    body="v2.FlexibleRagRequest",
-    response="v2.FlexibleRagResponse",
+    body="flexible_requests.FlexibleRagRequest",
+    response="flexible_responses.FlexibleRagResponse",
     streams=True,
 )
 async def flexible_rag(call: Call) -> Answer:
@@ -65,8 +65,8 @@ async def flexible_rag(call: Call) -> Answer:
     "v2/flexible-rag-mm",
     "Single-turn question answering with images",
     FAMILY,
-    body="v2.FlexibleRagMultimodalRequest",
-    response="v2.FlexibleRagMultimodalResponse",
+    body="flexible_requests.FlexibleRagMultimodalRequest",
+    response="flexible_responses.FlexibleRagMultimodalResponse",
     streams=True,
     errors=WITH_IMAGES_ERRORS,
 )
@@ -76,7 +76,7 @@ async def flexible_rag_mm(call: Call) -> Answer:
 
 async def _turn(call: Call, name: str) -> Answer:
     from shared.backends import orchestrator
-    from shared.wire import v2 as wire
+    from shared.wire import flexible_call as wire
 
     flavor, body = wire.FLAVORS[name], call.body
     who = call.principal(body.ab_testing.user_id if body.ab_testing else None)
@@ -100,14 +100,14 @@ async def _turn(call: Call, name: str) -> Answer:
     "v2/models",
     "The configured models",
     FAMILY,
-    query="v2.ModelsQuery",
-    response="v2.ModelsResponse",
+    query="model_catalog.ModelsQuery",
+    response="model_catalog.ModelsResponse",
     errors=(422, 500),
 )
 async def models(call: Call) -> Answer:
     """Every model alias, with configuration checks (validate) and one cheap call each (deep)."""
     from shared.llm import catalog
-    from shared.wire import v2 as wire
+    from shared.wire import model_catalog as wire
 
     query, settings = call.query, get_settings().model
     statuses = catalog.catalog(settings)
@@ -118,16 +118,4 @@ async def models(call: Call) -> Answer:
             await asyncio.gather(*(catalog.deep_check(s) for s in statuses if s.healthy))
         if query.filter_unhealthy:
             statuses = [s for s in statuses if s.healthy]
-    return wire.ModelsResponse(
-        default=settings.default_alias,
-        models=[
-            wire.ModelEntry(
-                **status.info.__dict__,
-                default=status.default,
-                validation=wire.ModelValidation(healthy=status.healthy, checks=status.checks, problems=status.problems)
-                if query.validate_
-                else None,
-            )
-            for status in statuses
-        ],
-    )
+    return wire.models_response(settings.default_alias, statuses, validated=query.validate_)

@@ -19,13 +19,13 @@ ONE_SESSION_ERRORS = (404, 422, 500, 503)
     "v2/sessions",
     "The caller's sessions, newest first",
     FAMILY,
-    query="v2.SessionsQuery",
-    response="v2.SessionsPage",
+    query="sessions.SessionsQuery",
+    response="sessions.SessionsPage",
 )
 async def list_sessions(call: Call) -> Answer:
     """The caller's sessions, most recently active first, a page at a time; 403 without an identity."""
     from shared.backends import history_store
-    from shared.wire import v2 as wire
+    from shared.wire import sessions as wire
 
     identity = call.principal(call.query.user_id).identity
     if identity is None:
@@ -41,13 +41,13 @@ async def list_sessions(call: Call) -> Answer:
     "v2/sessions/{session_id}",
     "One session with its messages",
     FAMILY,
-    query="v2.SessionQuery",
-    response="v2.SessionHistory",
+    query="sessions.SessionQuery",
+    response="sessions.SessionHistory",
     errors=ONE_SESSION_ERRORS,
 )
 async def session_get(call: Call) -> Answer:
     from shared.backends import history_store
-    from shared.wire import v2 as wire
+    from shared.wire import sessions as wire
 
     session_id = call.request.path_params["session_id"]
     owner = call.principal(call.query.user_id).session_owner("v2", session_id)
@@ -62,7 +62,7 @@ async def session_get(call: Call) -> Answer:
     "v2/sessions/{session_id}",
     "Delete a session and all its items",
     FAMILY,
-    query="v2.SessionQuery",
+    query="sessions.SessionQuery",
     status=204,
     errors=ONE_SESSION_ERRORS,
 )
@@ -82,7 +82,7 @@ async def session_delete(call: Call) -> Answer:
     "Thumbs up or down on an answer of the caller's session",
     FAMILY,
     path="feedback.FeedbackPath",
-    query="v2.SessionQuery",
+    query="sessions.SessionQuery",
     body="feedback.FeedbackRequest",
     response="feedback.FeedbackResponse",
     errors=(400, 404, 422, 500, 503),

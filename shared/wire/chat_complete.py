@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
@@ -13,21 +13,17 @@ from shared.retrieval.multi_source import SourceQuery
 from shared.retrieval.request_context import DocumentRef
 from shared.text import shortened
 from shared.wire.citations import SNIPPET_CHARS
-from shared.wire.v2 import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN
+from shared.wire.common import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, StrictModel
 
 PREVIEW_CHARS = 200
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class HistoryMessage(_Strict):
+class HistoryMessage(StrictModel):
     role: Literal["user", "assistant", "system"]
     content: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
 
 
-class DataSourceConfig(_Strict):
+class DataSourceConfig(StrictModel):
     name: str = Field(min_length=1, description="A configured source (SOURCES_DEFINITIONS).")
     model_name: str = Field(min_length=1, description="The source's embedding model.")
     limit: int = Field(5, ge=1, le=50)
@@ -38,24 +34,24 @@ class DataSourceConfig(_Strict):
     )
 
 
-class RAGConfig(_Strict):
+class RAGConfig(StrictModel):
     sources: list[DataSourceConfig] = Field(default_factory=list, description="Default: every configured source.")
     retrieval_strategy: Literal["merge", "sequential", "ensemble"] = "merge"
     max_total_results: int = Field(10, ge=1, le=50)
 
 
-class Attachment(_Strict):
+class Attachment(StrictModel):
     storage_key: str = Field(min_length=1, description="A blob name in the attachments container.")
     title: str | None = None
     max_tokens: int | None = Field(None, ge=1)
 
 
-class AttachmentConfig(_Strict):
+class AttachmentConfig(StrictModel):
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
     include_full_content: bool = Field(True, description="The whole document (up to max_tokens), or excerpts.")
 
 
-class ChatCompleteRequest(_Strict):
+class ChatCompleteRequest(StrictModel):
     query: str = Field(min_length=1, max_length=10_000)
     history: list[HistoryMessage] = Field(default_factory=list, max_length=50)
     context_mode: Literal["rag", "attachment", "hybrid", "document", "none"] = "rag"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from shared.core.types import Feedback
+from shared.wire.common import StrictModel
 
 MAX_COMMENT_CHARS = 2_000
 MAX_INDEX = 1_000_000
@@ -17,9 +18,7 @@ class FeedbackPath(BaseModel):
     index: int = Field(ge=0, le=MAX_INDEX, description="The answer's position in the session's messages (0-based).")
 
 
-class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
+class FeedbackRequest(StrictModel):
     rating: Literal["up", "down"]
     comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS, description="Why, in the user's words.")
 

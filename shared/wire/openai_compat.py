@@ -32,6 +32,7 @@ from shared.core.types import (
 )
 from shared.wire import sse
 from shared.wire.citations import Citation, citation
+from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, StrictModel
 from shared.wire.openai_protocol import (
     RefusedParameters,
     ResponseFormat,
@@ -44,9 +45,7 @@ from shared.wire.openai_protocol import (
     refuse_non_text_parts,
     tool_generation,
 )
-from shared.wire.v2 import MAX_MESSAGE_CHARS
 
-MAX_N = 10
 SESSION_HEADER = "x-session-id"
 INSTRUCTION_ROLES = ("system", "developer")
 
@@ -96,9 +95,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionsRequest(RefusedParameters):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
+class ChatCompletionsRequest(RefusedParameters, StrictModel):
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
     model: str | None = Field(None, description="Unset or empty: the agent's model. Any other value must match it.")
     temperature: float | None = Field(None, ge=0, le=2, description="Default: the agent's, else 0.")

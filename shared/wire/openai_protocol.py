@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.config import get_settings
 from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Message, ToolCall
-from shared.wire.v2 import MAX_MESSAGE_CHARS
+from shared.wire.common import MAX_MESSAGE_CHARS
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 

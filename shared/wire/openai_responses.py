@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.core.errors import RequestError
 from shared.core.types import Message, ToolCall, TurnResult
 from shared.wire.citations import Citation, citation
+from shared.wire.common import MAX_MESSAGE_CHARS, StrictModel
 from shared.wire.openai_protocol import (
     IGNORED_HINTS,
     NAME_PATTERN,
@@ -26,7 +27,6 @@ from shared.wire.openai_protocol import (
     TextFormat,
     refuse_non_text_parts,
 )
-from shared.wire.v2 import MAX_MESSAGE_CHARS
 
 RESPONSE_ID_PATTERN = r"^resp_[0-9a-f]{48}$"  # resp_ + the conversation's 32 hex + this response's 16
 
@@ -117,8 +117,7 @@ class TextOptions(BaseModel):
     verbosity: Literal["medium"] | None = Field(None, description="Only the default verbosity.")
 
 
-class ResponsesRequest(RefusedParameters):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class ResponsesRequest(RefusedParameters, StrictModel):
     REFUSALS: ClassVar[dict[str, str]] = RESPONSES_REFUSALS
     # stream_options' one option pads events to hide their lengths; truncation: the prompt is
     # always fitted to the model's context window, whichever is asked.

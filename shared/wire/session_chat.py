@@ -6,19 +6,17 @@ id, a file name, ...); the history lives server-side under the session id.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from shared.agents import agent_turn
 from shared.config import Agent
 from shared.core.types import TurnRequest, TurnResult
 from shared.identity import Principal
 from shared.wire.citations import Citation, citation
-from shared.wire.v2 import SESSION_ID_PATTERN, ErrorOut
+from shared.wire.common import SESSION_ID_PATTERN, ErrorOut, StrictModel, errors_out
 
 
-class SessionChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
+class SessionChatRequest(StrictModel):
     sessionId: str = Field(pattern=SESSION_ID_PATTERN, description="Chosen by the client; a new id starts afresh.")
     prompt: str = Field(min_length=1, max_length=20_000, description="The user's question.")
     context: str | None = Field(
@@ -58,5 +56,5 @@ class SessionChatResponse(BaseModel):
             citations=[citation(i, s) for i, s in enumerate(result.sources, start=1)],
             context=request.context,
             conversation_length=len(result.history),
-            errors=[ErrorOut(stage=e.stage, code=e.code, message=e.message) for e in result.errors],
+            errors=errors_out(result.errors),
         )

@@ -7,6 +7,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from shared.retrieval.citation import OpenedSource
+from shared.wire.common import QueryModel
 
 SOURCE_ID_PATTERN = r"^[A-Za-z0-9_=-][A-Za-z0-9_=.-]{0,255}$"  # an index key, as Azure AI Search allows
 
@@ -20,9 +21,7 @@ class SourcePath(BaseModel):
     source_id: str = Field(pattern=SOURCE_ID_PATTERN, description="A passage id, as a source's `link` names it.")
 
 
-class SourceQuery(BaseModel):
-    model_config = {"extra": "forbid"}
-
+class SourceQuery(QueryModel):
     user_id: str | None = Field(
         None, min_length=1, max_length=256, description="Whose documents (a trusted backend, without tokens)."
     )
