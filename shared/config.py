@@ -7,13 +7,15 @@ local.settings.sample.json; the defaults run the embedded mode with no account.
 from __future__ import annotations
 
 import functools
-import hashlib
 import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.agents import Agent, configured_agents
+from shared.experiments import Experiment
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
@@ -294,53 +296,6 @@ class HistorySettings(BaseSettings):
         return self
 
 
-SAMPLING_PARAMETERS = frozenset(
-    ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty", "stop", "seed", "n")
-)
-
-
-def _known_sampling_parameters(owner: str, params: dict[str, Any]) -> None:
-    unknown = set(params) - SAMPLING_PARAMETERS
-    if unknown:
-        raise ValueError(f"{owner}: unknown parameters {sorted(unknown)}; known: {sorted(SAMPLING_PARAMETERS)}")
-
-
-class Variant(BaseModel):
-    """One arm of an experiment: what it changes for the users assigned to it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)
-    weight: float = Field(1.0, gt=0, description="Share of users, relative to the other variants.")
-    llm: str | None = Field(None, description="A model alias.")
-    system_prompt_file: str | None = None
-    response_template_file: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict, description='Sampling parameters, e.g. {"temperature": 0}.')
-
-    @model_validator(mode="after")
-    def _known_parameters(self) -> Variant:
-        _known_sampling_parameters(f"variant {self.name!r}", self.params)
-        return self
-
-
-class Experiment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1)
-    variants: list[Variant] = Field(min_length=1)
-
-    def assign(self, user_id: str) -> Variant:
-        """The user's variant: a stable hash of experiment and user, over the weights, so a
-        user keeps their variant on every request and every instance."""
-        digest = hashlib.sha256(f"{self.name}\n{user_id}".encode()).digest()
-        point = int.from_bytes(digest[:8], "big") / 2**64 * sum(v.weight for v in self.variants)
-        for variant in self.variants:
-            point -= variant.weight
-            if point < 0:
-                return variant
-        return self.variants[-1]
-
-
 class ExperimentSettings(BaseSettings):
     """A/B experiments that requests join with ab_testing.experiment_name (AB_*)."""
 
@@ -350,45 +305,6 @@ class ExperimentSettings(BaseSettings):
         default_factory=list,
         description="JSON list of {name, variants: [{name, weight, llm, system_prompt_file, params}]}.",
     )
-
-    def variant(self, experiment_name: str | None, user_id: str) -> Variant | None:
-        """The variant assigned to the user; None when the experiment is not configured."""
-        experiment = next((e for e in self.experiments if e.name == experiment_name), None)
-        return experiment.assign(user_id) if experiment else None
-
-
-class AgentRetrieval(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    enabled: bool = True
-    top_k: int | None = Field(None, ge=0, description="Sources per question; default SEARCH_TOP_K.")
-    filter: str | None = Field(None, description="An OData filter every search of this agent is ANDed with.")
-    search_mode: Literal["hybrid", "text"] = Field("hybrid", description="hybrid: text + vectors; text: BM25 only.")
-
-
-class Agent(BaseModel):
-    """A configured assistant that the OpenAI-compatible endpoints serve by id."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: uuid.UUID
-    name: str = Field(min_length=1)
-    model: str | None = Field(None, description="A model alias; the default model when unset.")
-    system_prompt: str | None = Field(None, description="An inline Jinja2 system prompt.")
-    system_prompt_file: str | None = Field(None, description="A system prompt template by name.")
-    retrieval: AgentRetrieval = Field(default_factory=AgentRetrieval)
-    parameters: dict[str, Any] = Field(default_factory=dict, description='Defaults, e.g. {"temperature": 0}.')
-
-    @model_validator(mode="after")
-    def _one_prompt(self) -> Agent:
-        if self.system_prompt is not None and self.system_prompt_file is not None:
-            raise ValueError(f"agent {self.name!r}: give system_prompt or system_prompt_file, not both")
-        _known_sampling_parameters(f"agent {self.name!r}", self.parameters)
-        return self
-
-
-# Serves when no agent is configured, so the OpenAI-compatible endpoints work out of the box.
-BUILT_IN_AGENT = Agent(id=uuid.UUID("8c3e2a57-4f0b-4c1e-9a6d-2f5b7e1d9c40"), name="docs-assistant")
 
 
 class AgentSettings(BaseSettings):
@@ -409,24 +325,12 @@ class AgentSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _agents_resolve(self) -> AgentSettings:
-        if self.file is not None:
-            self.definitions = [*self.definitions, *TypeAdapter(list[Agent]).validate_json(self.file.read_bytes())]
-        if not self.definitions:
-            self.definitions = [BUILT_IN_AGENT]
-        ids = [a.id for a in self.definitions]
-        if len(set(ids)) != len(ids):
-            raise ValueError("agent ids must be unique")
-        if self.session_chat_agent is not None and self.session_chat_agent not in ids:
+        self.definitions = configured_agents(self.definitions, self.file)
+        if self.session_chat_agent is not None and self.session_chat_agent not in [a.id for a in self.definitions]:
             raise ValueError(f"AGENTS_SESSION_CHAT_AGENT {self.session_chat_agent} is not a configured agent")
         if self.context_filter is not None and "{context}" not in self.context_filter:
             raise ValueError("AGENTS_CONTEXT_FILTER needs a {context} placeholder")
         return self
-
-    def find(self, agent_id: str | uuid.UUID) -> Agent | None:
-        return next((a for a in self.definitions if str(a.id) == str(agent_id).lower()), None)
-
-    def session_chat(self) -> Agent:
-        return self.find(self.session_chat_agent) if self.session_chat_agent else self.definitions[0]
 
 
 class PromptSettings(BaseSettings):
@@ -474,49 +378,17 @@ SETTINGS_CLASSES = (
 class Settings:
     """All subsystem settings, each read from the environment on first use."""
 
-    @functools.cached_property
-    def http(self) -> HttpSettings:
-        return HttpSettings()
-
-    @functools.cached_property
-    def telemetry(self) -> TelemetrySettings:
-        return TelemetrySettings()
-
-    @functools.cached_property
-    def auth(self) -> AuthSettings:
-        return AuthSettings()
-
-    @functools.cached_property
-    def model(self) -> ModelSettings:
-        return ModelSettings()
-
-    @functools.cached_property
-    def embeddings(self) -> EmbeddingSettings:
-        return EmbeddingSettings()
-
-    @functools.cached_property
-    def search(self) -> SearchSettings:
-        return SearchSettings()
-
-    @functools.cached_property
-    def history(self) -> HistorySettings:
-        return HistorySettings()
-
-    @functools.cached_property
-    def sources(self) -> SourceSettings:
-        return SourceSettings()
-
-    @functools.cached_property
-    def experiments(self) -> ExperimentSettings:
-        return ExperimentSettings()
-
-    @functools.cached_property
-    def agents(self) -> AgentSettings:
-        return AgentSettings()
-
-    @functools.cached_property
-    def prompts(self) -> PromptSettings:
-        return PromptSettings()
+    http = functools.cached_property(lambda _: HttpSettings())
+    telemetry = functools.cached_property(lambda _: TelemetrySettings())
+    auth = functools.cached_property(lambda _: AuthSettings())
+    model = functools.cached_property(lambda _: ModelSettings())
+    embeddings = functools.cached_property(lambda _: EmbeddingSettings())
+    search = functools.cached_property(lambda _: SearchSettings())
+    history = functools.cached_property(lambda _: HistorySettings())
+    sources = functools.cached_property(lambda _: SourceSettings())
+    experiments = functools.cached_property(lambda _: ExperimentSettings())
+    agents = functools.cached_property(lambda _: AgentSettings())
+    prompts = functools.cached_property(lambda _: PromptSettings())
 
 
 @functools.cache

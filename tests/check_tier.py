@@ -24,10 +24,10 @@ def install() -> None:
     """Replace what starts processes with a skip. Runs before any test module imports them."""
     if not ENABLED:
         return
-    from shared import local_server
     from shared.llm import worker_supervisor
+    from tests import servers
 
     # Emulators, llama.cpp's server and the app's own server process all start through these.
-    local_server.serving = _skipping("a server process")
-    local_server.running_in_background = _skipping("the local server process")
+    servers.serving = _skipping("a server process")
+    servers.running_in_background = _skipping("the local server process")
     worker_supervisor.WorkerSupervisor.ensure_started = _skipping("the compiled embedded model")

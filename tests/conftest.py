@@ -28,7 +28,7 @@ from tests import check_tier  # noqa: E402
 
 check_tier.install()  # before the imports below take what it replaces
 
-from shared.local_server import free_port, serving  # noqa: E402
+from tests.servers import free_port, serving  # noqa: E402
 
 SAMPLE_CORPUS = PROJECT_ROOT / "samples" / "corpus"
 

@@ -19,7 +19,7 @@ import pytest
 from shared import backends
 from shared.core.errors import UpstreamError
 from shared.core.types import GenerationParams, Message
-from shared.local_server import running_in_background
+from tests.servers import running_in_background
 from tests.support import sse_events
 
 # AMX tile instructions, and the registers only AVX-512 code uses (zmm, opmask k1-k7).

@@ -229,16 +229,15 @@ EXPERIMENT = {
 
 
 async def test_ab_variants_are_assigned_by_a_stable_hash_and_applied(client, configure):
-    from shared.config import get_settings
+    from shared.experiments import assigned_variant
 
     configure(AB_EXPERIMENTS=json.dumps([EXPERIMENT]))
-    experiments = get_settings().experiments
-    assignments = {f"user-{i}": experiments.variant("tone", f"user-{i}").name for i in range(400)}
+    assignments = {f"user-{i}": assigned_variant("tone", f"user-{i}").name for i in range(400)}
 
     shares = Counter(assignments.values())
     assert 0.65 < shares["control"] / 400 < 0.85  # weights 3:1
-    assert all(experiments.variant("tone", user).name == name for user, name in assignments.items())
-    assert experiments.variant("not-configured", "user-1") is None
+    assert all(assigned_variant("tone", user).name == name for user, name in assignments.items())
+    assert assigned_variant("not-configured", "user-1") is None
 
     terse_user = next(user for user, name in assignments.items() if name == "terse")
     body = {"question": "Frame warranty?", "ab_testing": {"user_id": terse_user, "experiment_name": "tone"}}

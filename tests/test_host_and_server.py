@@ -52,7 +52,7 @@ def test_the_functions_host_can_index_the_app():
 
 
 def test_the_local_server_answers_over_http(sample_index):
-    from shared.local_server import running_in_background
+    from tests.servers import running_in_background
 
     with running_in_background() as base_url:
         response = httpx.post(

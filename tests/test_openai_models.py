@@ -13,8 +13,8 @@ from shared.config import ModelSettings, RemoteModel
 from shared.core.errors import UpstreamError
 from shared.core.types import GenerationParams, Message
 from shared.llm.openai_chat import OpenAIChatModel
-from shared.local_server import running_in_background
 from tests.recording_server import RecordingServer
+from tests.servers import running_in_background
 from tests.support import make_orchestrator
 
 MESSAGES = [Message("system", "Answer from the sources."), Message("user", "How long is the warranty?")]
@@ -317,7 +317,7 @@ def llama_server():
     import sys
 
     from shared.llm.embedded import default_model_path
-    from shared.local_server import free_port, serving
+    from tests.servers import free_port, serving
 
     port = free_port()
     command = [

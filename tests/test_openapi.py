@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from shared.local_server import free_port, running_in_background, serving
+from tests.servers import free_port, running_in_background, serving
 
 # What schemathesis holds the app to: no 5xx, and every status, content type, header and
 # body as documented; invalid data must be refused. (Positive-data acceptance is left out:

@@ -11,6 +11,7 @@ import asyncio
 import time
 
 from shared.config import get_settings
+from shared.experiments import assigned_variant
 from shared.http.endpoints import Answer, Call, EventStream, api
 
 FAMILY = "Flexible chat and RAG"
@@ -82,7 +83,7 @@ async def _turn(call: Call, name: str) -> Answer:
     who = call.principal(body.ab_testing.user_id if body.ab_testing else None)
     images = body.images() if flavor.multimodal else ()
     experiment = body.ab_testing.experiment_name if body.ab_testing else None
-    variant = get_settings().experiments.variant(experiment, who.experiment_key)
+    variant = assigned_variant(experiment, who.experiment_key)
     session_id = body.ab_testing.session_id if body.ab_testing else None
     owner = who.session_owner("v2", session_id) if session_id else None
     flexible = wire.FlexibleCall(flavor, body, who.search_principal, variant, images, owner)

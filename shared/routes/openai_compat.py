@@ -6,11 +6,10 @@ AzureOpenAI, LangChain, LlamaIndex, litellm and the Vercel AI SDK work against t
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from shared.config import Agent, get_settings
+from shared import agents
 from shared.core.errors import RequestError
 from shared.http.endpoints import Answer, Call, EventStream, Reply, api
 
@@ -36,10 +35,8 @@ async def agent_chat_completions(call: Call) -> Answer:
     from shared.wire import openai_compat as wire
 
     agent_id, body = call.request.path_params["agent_id"], call.body
-    agent = get_settings().agents.find(agent_id)
-    if agent is None:
-        raise RequestError(f"no agent {agent_id!r}", field="agent_id", status=404)
-    alias = agent.model or get_settings().model.default_alias
+    agent = agents.by_id(agent_id, field="agent_id")
+    alias = agents.model_alias(agent)
     if body.model not in (None, "", alias):
         problem = f"model {body.model!r} is not this agent's model ({alias!r}); leave model unset to use it"
         raise RequestError(problem, field="model")
@@ -79,30 +76,11 @@ async def azure_chat_completions(call: Call) -> Answer:
     return await _by_name(call, call.request.path_params["deployment"], "deployment")
 
 
-def served_by(name: str | None) -> Agent | None:
-    """The agent a client names as its model: an agent id, or a model alias answered with the
-    default prompt and retrieval; None when it is neither."""
-    settings = get_settings()
-    agent = settings.agents.find(name) if name else None
-    if agent is None and name in settings.model.aliases():
-        agent = Agent(id=uuid.uuid5(uuid.NAMESPACE_URL, f"model:{name}"), name=name, model=name)
-    return agent
-
-
-def unknown_model(name: str | None, field: str) -> RequestError:
-    settings = get_settings()
-    known = [str(a.id) for a in settings.agents.definitions] + settings.model.aliases()
-    problem = f"no agent or model {name!r}; GET /api/v1/models lists them: {', '.join(known)}"
-    return RequestError(problem, field=field, status=404)
-
-
 async def _by_name(call: Call, name: str | None, field: str) -> Answer:
     from shared.wire import openai_compat as wire
 
-    agent = served_by(name)
-    if agent is None:
-        raise unknown_model(name, field)
-    alias = agent.model or get_settings().model.default_alias
+    agent = agents.resolve(name, field=field)
+    alias = agents.model_alias(agent)
     searcher = call.principal(call.body.user).search_principal
     return await _complete(call, wire.CompletionCall.start(agent, alias, call.body, searcher, takes_instructions=True))
 
@@ -129,11 +107,7 @@ async def list_models(call: Call) -> Answer:
     """The agents (by id) and the model aliases a client may name as `model`."""
     from shared.wire import openai_compat as wire
 
-    settings = get_settings()
-    cards = [
-        wire.ModelCard(id=str(a.id), created=0, owned_by="agent", name=a.name) for a in settings.agents.definitions
-    ]
-    cards += [wire.ModelCard(id=alias, created=0, owned_by="model", name=alias) for alias in settings.model.aliases()]
+    cards = [wire.ModelCard(id=m.id, created=0, owned_by=m.owned_by, name=m.name) for m in agents.served_models()]
     return wire.ModelList(data=cards)
 
 
@@ -150,8 +124,6 @@ async def retrieve_model(call: Call) -> Answer:
     from shared.wire import openai_compat as wire
 
     name = call.request.path_params["model_id"]
-    agent = served_by(name)
-    if agent is None:
-        raise unknown_model(name, "model_id")
-    owner = "agent" if get_settings().agents.find(name) else "model"
+    agent = agents.resolve(name, field="model_id")
+    owner = "agent" if agents.find(name) else "model"
     return wire.ModelCard(id=name, created=0, owned_by=owner, name=agent.name)

@@ -10,10 +10,11 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from shared import agents
 from shared.config import get_settings
 from shared.core.errors import RequestError, UpstreamError
 from shared.http.endpoints import Answer, Call, EventStream, api
-from shared.routes.openai_compat import CHAT_ERRORS, FAMILY, served_by, unknown_model
+from shared.routes.openai_compat import CHAT_ERRORS, FAMILY
 
 if TYPE_CHECKING:
     from shared.core.types import TurnRequest
@@ -58,11 +59,8 @@ def _turn(call: Call, body: ResponsesRequest) -> tuple[TurnRequest, str, str]:
     from shared.wire import openai_responses as wire
     from shared.wire.openai_protocol import check_tools_supported, client_turn
 
-    settings = get_settings()
-    agent = served_by(body.model or settings.model.default_alias)
-    if agent is None:
-        raise unknown_model(body.model, "model")
-    alias = agent.model or settings.model.default_alias
+    agent = agents.resolve(body.model or get_settings().model.default_alias, field="model")
+    alias = agents.model_alias(agent)
     conversation = client_turn(body.messages(), "input")
     stored = body.store and not body.tools and not conversation.after_question
     previous = body.previous_response_id

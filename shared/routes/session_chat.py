@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.agents import session_chat_agent
 from shared.config import get_settings
 from shared.http.endpoints import Answer, Call, api
 
@@ -21,6 +22,5 @@ async def session_chat(call: Call) -> Answer:
     from shared.backends import orchestrator
     from shared.wire import session_chat as wire
 
-    agents = get_settings().agents
-    turn = call.body.turn_request(agents.session_chat(), call.principal(), agents.context_filter)
+    turn = call.body.turn_request(session_chat_agent(), call.principal(), get_settings().agents.context_filter)
     return wire.SessionChatResponse.of(call.body, await orchestrator().answer(turn))

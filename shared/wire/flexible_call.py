@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shared.config import Variant
 from shared.core.types import (
     AnswerDelta,
     GenerationParams,
@@ -24,6 +23,7 @@ from shared.core.types import (
     TurnRequest,
     TurnResult,
 )
+from shared.experiments import Variant
 from shared.wire import sse
 from shared.wire.common import errors_out
 from shared.wire.flexible_requests import (

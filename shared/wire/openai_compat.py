@@ -16,8 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.agents import agent_turn
-from shared.config import Agent
+from shared.agents import Agent, agent_turn
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import (
     AnswerDelta,

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from shared.agents import agent_turn
-from shared.config import Agent
+from shared.agents import Agent, agent_turn
 from shared.core.types import TurnRequest, TurnResult
 from shared.identity import Principal
 from shared.wire.citations import Citation, citation
