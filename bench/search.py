@@ -25,10 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.core.types import RetrievalSpec  # noqa: E402
+from shared.core.types import Chunk, RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex  # noqa: E402
 from shared.retrieval.query import SearchOptions  # noqa: E402
-from shared.retrieval.schema import Chunk  # noqa: E402
 
 DIMENSIONS = 384
 CHUNKS_PER_DOCUMENT = 20

@@ -22,12 +22,20 @@ if TYPE_CHECKING:
     from shared.auth import TokenValidator
     from shared.config import DataSource
     from shared.core.answers import ExtractiveAnswers
-    from shared.core.interfaces import ChatModel, Embeddings, HistoryStore, IndexWriter, Retriever, TemplateSource
+    from shared.core.interfaces import (
+        ChatModel,
+        Embeddings,
+        HistoryStore,
+        IndexWriter,
+        Retriever,
+        TemplateRenderer,
+        TemplateSource,
+    )
     from shared.core.orchestrator import Orchestrator
+    from shared.core.source_plan import SourcePlan
     from shared.retrieval.embedded import EmbeddedIndex
     from shared.retrieval.multi_source import MultiSourceSearch
     from shared.retrieval.query import SearchOptions
-    from shared.templates.sandbox import TemplateRenderer
 
 DEFAULT_ALIAS = "default"
 
@@ -173,6 +181,53 @@ def multi_source_search() -> MultiSourceSearch:
     return MultiSourceSearch({name: source_retriever(name) for name in data_sources()}, embeddings())
 
 
+def turn_retriever(plan: SourcePlan | None) -> Retriever:
+    """A turn's retriever: the main knowledge base, or one built for the request's plan (the named
+    sources and documents of POST /api/v1/chat/complete)."""
+    if plan is None:
+        return retriever()
+    from shared.retrieval.multi_source import source_queries
+    from shared.retrieval.request_context import RequestContext
+
+    _check_plan(plan)
+    embedding_model = get_settings().embeddings.model_name
+    configured = {name: s.embedding_model or embedding_model for name, s in data_sources().items()}
+    queries = source_queries(plan.sources, configured)
+    attached = any(d.kind == "attachment" for d in plan.documents)
+    return RequestContext(
+        plan,
+        queries,
+        multi_source=multi_source_search() if queries else None,
+        embeddings=embeddings(),
+        attachments=attachments_container() if attached else None,
+        documents_root=get_settings().sources.documents_root,
+    )
+
+
+def _check_plan(plan: SourcePlan) -> None:
+    """RequestError when the plan names another embedding model than the deployment's; NotConfigured
+    (503) when it brings attachments or documents and there is nowhere to read them from."""
+    from shared.core.errors import NotConfigured
+
+    settings = get_settings()
+    embedding_model = settings.embeddings.model_name
+    if plan.embedding_model not in (None, embedding_model):
+        raise RequestError(
+            f"embedding_model {plan.embedding_model!r} is not configured; this deployment embeds with "
+            f"{embedding_model!r}",
+            field="embedding_model",
+        )
+    kinds = {d.kind for d in plan.documents}
+    if "attachment" in kinds and not settings.sources.attachments_configured():
+        raise NotConfigured(
+            "attachments are not configured: set SOURCES_ATTACHMENTS_CONNECTION_STRING or "
+            "SOURCES_ATTACHMENTS_ACCOUNT_URL",
+            field="attachment_config",
+        )
+    if "document" in kinds and settings.sources.documents_root is None:
+        raise NotConfigured("documents are not configured: set SOURCES_DOCUMENTS_ROOT", field="document_paths")
+
+
 def index_writer(source_name: str | None = None) -> IndexWriter:
     """Where ingestion writes: the main index, or a named source of POST /api/v1/chat/complete."""
     settings = get_settings().search
@@ -286,10 +341,10 @@ def _blob_container(
 
 @functools.cache
 def template_renderer() -> TemplateRenderer:
-    from shared.templates.sandbox import TemplateRenderer
+    from shared.templates.sandbox import SandboxedRenderer
 
     settings = get_settings().prompts
-    return TemplateRenderer(settings.max_rendered_chars, settings.render_timeout_seconds)
+    return SandboxedRenderer(settings.max_rendered_chars, settings.render_timeout_seconds)
 
 
 @functools.cache
@@ -305,7 +360,7 @@ def orchestrator() -> Orchestrator:
     from shared.core.orchestrator import Orchestrator
 
     return Orchestrator(
-        retriever=retriever,
+        retriever=turn_retriever,
         chat_model=chat_model,
         templates=template_source(),
         renderer=template_renderer(),

@@ -13,7 +13,7 @@ def make_orchestrator(**parts):
     from shared.core.orchestrator import Orchestrator
 
     wiring = {
-        "retriever": backends.retriever,
+        "retriever": backends.turn_retriever,
         "chat_model": backends.chat_model,
         "templates": backends.template_source(),
         "renderer": backends.template_renderer(),

@@ -15,12 +15,11 @@ from azure.search.documents.indexes.aio import SearchIndexClient
 from shared import backends
 from shared.config import EmbeddingSettings
 from shared.core.errors import RequestError, UpstreamError
-from shared.core.types import RetrievalSpec
+from shared.core.types import Chunk, RetrievalSpec
 from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
 from shared.retrieval.azure_search import AzureSearchIndexWriter, AzureSearchRetriever
 from shared.retrieval.embedded import EmbeddedRetriever
 from shared.retrieval.query import SearchOptions
-from shared.retrieval.schema import Chunk
 from shared.wire.flexible_call import fetcher_data
 from shared.wire.flexible_responses import source_out
 from tests.recording_server import RecordingServer

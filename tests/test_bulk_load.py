@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shared.core.types import Chunk
 from shared.retrieval.embedded import EmbeddedIndex
 from shared.retrieval.query import SearchPlan
-from shared.retrieval.schema import RETRIEVABLE, Chunk
+from shared.retrieval.schema import RETRIEVABLE
 
 
 def document(name: str, texts: list[str], category: str = "manual", tags: tuple[str, ...] = ("bike",)):

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from shared.retrieval.schema import Chunk
+from shared.core.types import Chunk
 from tests.conftest import SAMPLE_CORPUS
 
 ANA, BOB = "ana@example.com", "bob@example.com"

@@ -333,7 +333,7 @@ async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_mo
         def count_tokens(self, messages):
             return sum(len(m.content) for m in messages) // 4
 
-    broken = make_orchestrator(retriever=BrokenRetriever, chat_model=lambda alias: ModelThatMustNotRun())
+    broken = make_orchestrator(retriever=lambda plan: BrokenRetriever(), chat_model=lambda alias: ModelThatMustNotRun())
     monkeypatch.setattr(backends, "orchestrator", lambda: broken)
 
     response = await client.post(URL, json={"question": "What is the Zephyr's range?"})

@@ -288,7 +288,8 @@ def test_models_reports_misconfigured_and_rejected_aliases_and_filters_them():
 async def test_a_turn_past_its_deadline_gives_the_fallback_in_time():
     import time
 
-    from shared.core.orchestrator import DEADLINE_MESSAGE, FALLBACK_ANSWER
+    from shared.core.orchestrator import FALLBACK_ANSWER
+    from shared.core.turn import DEADLINE_MESSAGE
     from shared.core.types import RetrievalSpec, TurnRequest
 
     def slow(request):

@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 
 from shared.core.errors import RequestError
-from shared.templates.sandbox import TemplateRenderer
+from shared.templates.sandbox import SandboxedRenderer
 
 URL = "/api/v2/flexible-rag"
 NO_SEARCH = {"question": "q", "skip_knowledge_base": True, "override_config": {"params": {"max_tokens": 4}}}
@@ -156,7 +156,7 @@ class ThreadProbe:
 
 @pytest.mark.parametrize("origin", ["default", "file:rag_system.jinja2", "blob:rag_system.jinja2"])
 async def test_the_operators_templates_render_without_a_thread_and_request_templates_with_one(origin):
-    renderer = TemplateRenderer(max_chars=1_000, timeout_seconds=5)
+    renderer = SandboxedRenderer(max_chars=1_000, timeout_seconds=5)
     probe = ThreadProbe()
 
     trusted = await renderer.render(renderer.compile("{{ probe }}", origin=origin), {"probe": probe})
@@ -167,7 +167,7 @@ async def test_the_operators_templates_render_without_a_thread_and_request_templ
 
 
 async def test_the_operators_templates_keep_the_size_limits():
-    renderer = TemplateRenderer(max_chars=1_000, timeout_seconds=5)
+    renderer = SandboxedRenderer(max_chars=1_000, timeout_seconds=5)
 
     with pytest.raises(RequestError, match="center\\(\\) would be 10,000,000,000 characters"):
         await renderer.render(renderer.compile("{{ ''|center(10000000000) }}", origin="file:x.jinja2"), {})

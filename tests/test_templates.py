@@ -9,7 +9,7 @@ import pytest
 
 from shared.core.errors import RequestError
 from shared.templates.files import FileTemplateSource
-from shared.templates.sandbox import TemplateRenderer
+from shared.templates.sandbox import SandboxedRenderer
 
 # 10**10 iterations that emit and build nothing: only the deadline stops them.
 RUNAWAY_LOOP = "{% for a in items %}{% for b in items %}{% endfor %}{% endfor %}"
@@ -17,10 +17,10 @@ RUNAWAY_LOOP = "{% for a in items %}{% for b in items %}{% endfor %}{% endfor %}
 
 @pytest.fixture
 def renderer():
-    return TemplateRenderer(max_chars=2_000, timeout_seconds=0.5)
+    return SandboxedRenderer(max_chars=2_000, timeout_seconds=0.5)
 
 
-async def render(renderer: TemplateRenderer, source: str, variables: dict) -> str:
+async def render(renderer: SandboxedRenderer, source: str, variables: dict) -> str:
     return await renderer.render(renderer.compile(source, origin="inline"), variables)
 
 

@@ -1,15 +1,16 @@
 """The small typed interfaces the orchestration core talks to.
 
-Each has one module per backend (shared.llm.embedded, shared.retrieval.embedded, ...);
+Each has one module per backend (the embedded model, Azure AI Search, the Jinja2 sandbox, ...);
 shared.backends chooses them from configuration.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.core.types import (
+    Chunk,
     Completion,
     Conversation,
     Feedback,
@@ -23,8 +24,6 @@ from shared.core.types import (
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from shared.retrieval.schema import Chunk
 
 
 class Embeddings(Protocol):
@@ -119,3 +118,26 @@ class HistoryStore(Protocol):
 class TemplateSource(Protocol):
     async def load(self, name: str) -> tuple[str, str]:
         """(template text, where it came from, e.g. "file:rag_system.jinja2"); RequestError if missing."""
+
+
+class CompiledTemplate(Protocol):
+    """A parsed template, ready to render."""
+
+    @property
+    def origin(self) -> str:
+        """Where it came from: default | inline | file:<path> | blob:<path>."""
+
+    @property
+    def variables_used(self) -> tuple[str, ...]:
+        """The variables it reads, sorted."""
+
+
+class TemplateRenderer(Protocol):
+    """Compiles and renders prompt and response templates; RequestError (a 400) for a template
+    that does not parse, is refused, or passes a limit."""
+
+    def compile(self, source: str, *, origin: str) -> CompiledTemplate:
+        """The parsed template; `origin` "inline" marks one from the request, which is bounded
+        before it is parsed and renders under a deadline."""
+
+    async def render(self, compiled: CompiledTemplate, variables: dict[str, Any]) -> str: ...

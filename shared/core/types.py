@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.core.source_plan import RetrievalReport, SourcePlan
+
 Role = Literal["system", "user", "assistant", "tool"]
 ReasoningEffort = Literal["low", "medium", "high", "auto"]
 
@@ -23,6 +25,26 @@ class Source:
     text: str
     fields: dict[str, Any]
     highlights: dict[str, list[str]] | None = None  # field -> fragments with <em>matched</em> terms
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of an ingested document, as ingestion hands it to an index (IndexWriter)."""
+
+    filename: str
+    title: str | None
+    chunk_index: int
+    page: int | None
+    text: str
+    content_hash: str = ""
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    allowed_principals: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        # Stable across re-ingestion and valid as an Azure AI Search key.
+        return f"{hashlib.sha1(self.filename.encode()).hexdigest()[:16]}-{self.chunk_index}"
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ class RetrievalSpec:
     include_total_count: bool = False
     facets: tuple[str, ...] | None = None  # "field" or "field,count:N"
     highlight_fields: tuple[str, ...] | None = None
+    plan: SourcePlan | None = None  # None: search the main knowledge base
 
 
 @dataclass(frozen=True)
@@ -251,6 +274,7 @@ class SearchResult:
     index_name: str
     count: int | None = None  # documents matching, when asked for
     facets: dict[str, list[dict[str, Any]]] | None = None  # field -> [{value, count}]
+    report: RetrievalReport | None = None  # a SourcePlan's search: what it did besides finding sources
 
 
 @dataclass(frozen=True)
@@ -303,6 +327,11 @@ class TurnResult:
     reasoning_tokens: int | None = None
     budget: PromptBudget | None = None
     tool_calls: tuple[ToolCall, ...] = ()  # the tools the model asks the client to call
+
+    @property
+    def retrieval(self) -> RetrievalReport | None:
+        """What the search of the request's SourcePlan did; None for the main knowledge base."""
+        return self.search.report if self.search else None
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,9 @@ from shared import backends
 from shared.config import PROJECT_ROOT
 from shared.core.errors import RequestError
 from shared.core.interfaces import Embeddings, IndexWriter
+from shared.core.types import Chunk
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import SUPPORTED_SUFFIXES, extract
-from shared.retrieval.schema import Chunk
 
 log = logging.getLogger("ingest")
 

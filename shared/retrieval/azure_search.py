@@ -14,10 +14,10 @@ from azure.core.exceptions import AzureError, HttpResponseError
 
 from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
-from shared.core.types import RetrievalSpec, SearchResult, Source
+from shared.core.types import Chunk, RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
 from shared.retrieval.query import FUSION_CANDIDATES, SearchOptions
-from shared.retrieval.schema import FIELDS, VECTOR_FIELD, Chunk
+from shared.retrieval.schema import FIELDS, VECTOR_FIELD, index_document
 
 if TYPE_CHECKING:
     import numpy as np
@@ -156,7 +156,7 @@ class AzureSearchIndexWriter:
         self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
     ) -> None:
         documents = [
-            {**chunk.document(), "id": chunk.id, VECTOR_FIELD: [float(x) for x in vector]}
+            {**index_document(chunk), "id": chunk.id, VECTOR_FIELD: [float(x) for x in vector]}
             for chunk, vector in zip(chunks, vectors, strict=True)
         ]
         for start in range(0, len(documents), UPLOAD_BATCH):

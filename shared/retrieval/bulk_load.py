@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from shared.retrieval.schema import COLLECTIONS, SCALAR_COLUMNS, Chunk
+from shared.core.types import Chunk
+from shared.retrieval.schema import COLLECTIONS, SCALAR_COLUMNS, index_document
 
 # (filename, content hash, its chunks, their vectors)
 Document = tuple[str, str, Sequence[Chunk], Sequence[np.ndarray]]
@@ -61,7 +62,7 @@ def _rows(documents: Sequence[Document], rowid: int) -> tuple[list[tuple], list[
     chunks, vectors, values = [], [], []
     for _, _, document_chunks, document_vectors in documents:
         for chunk, vector in zip(document_chunks, document_vectors, strict=True):
-            fields = chunk.document()
+            fields = index_document(chunk)
             chunks.append((rowid, *(fields[c] for c in SCALAR_COLUMNS)))
             vectors.append((rowid, np.asarray(vector, dtype=np.float32).tobytes()))
             values.extend((rowid, name, value) for name in COLLECTIONS for value in fields[name])

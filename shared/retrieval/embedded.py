@@ -26,10 +26,10 @@ import numpy as np
 
 from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
-from shared.core.types import RetrievalSpec, SearchResult, Source
+from shared.core.types import Chunk, RetrievalSpec, SearchResult, Source
 from shared.retrieval import bulk_load, odata
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
-from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS, Chunk
+from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
+from shared.core.errors import RequestError
 from shared.core.interfaces import Embeddings, Retriever
+from shared.core.source_plan import NamedSource, Strategy
 from shared.core.types import RetrievalSpec, Source
+from shared.retrieval.odata import metadata_filter
 from shared.retrieval.query import RRF_K
 from shared.retrieval.schema import RETRIEVABLE
-
-Strategy = Literal["merge", "sequential", "ensemble"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,31 @@ class SourceQuery:
     threshold: float = 0.7
     weight: float = 1.0
     filter: str | None = None  # OData
+
+
+def source_queries(named: Sequence[NamedSource] | None, configured: Mapping[str, str]) -> list[SourceQuery]:
+    """The sources to search: those named, else (None) every configured one, with the defaults.
+
+    `configured` maps each source to its embedding model; RequestError for an unknown source,
+    a source embedded with another model than the request says, or a bad metadata filter."""
+    if named is None:
+        return [SourceQuery(name) for name in configured]
+    queries = []
+    for n, source in enumerate(named):
+        if source.name not in configured:
+            raise RequestError(
+                f"rag_config.sources[{n}]: no source {source.name!r}; configured: {', '.join(configured)}",
+                field=f"rag_config.sources.{n}.name",
+            )
+        if source.embedding_model != configured[source.name]:
+            raise RequestError(
+                f"rag_config.sources[{n}]: source {source.name!r} is embedded with "
+                f"{configured[source.name]!r}, not {source.embedding_model!r}",
+                field=f"rag_config.sources.{n}.model_name",
+            )
+        filters = metadata_filter(source.metadata_filters or {})
+        queries.append(SourceQuery(source.name, source.limit, source.threshold, source.weight, filters))
+    return queries
 
 
 @dataclass(frozen=True)

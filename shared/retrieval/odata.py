@@ -9,6 +9,7 @@ ne, gt, ge, lt, le, null), and/or/not with parentheses, `search.in(field, 'a,b',
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,13 @@ from odata_query.exceptions import ODataException
 from odata_query.grammar import ODataLexer, ODataParser
 
 from shared.core.errors import RequestError
-from shared.retrieval.limits import MAX_FILTER_DEPTH, MAX_FILTER_OPERATORS, MAX_FILTER_VALUES
-from shared.retrieval.schema import BY_NAME, IndexField
+from shared.retrieval.limits import (
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_OPERATORS,
+    MAX_FILTER_VALUES,
+    MAX_METADATA_FILTER_VALUES,
+)
+from shared.retrieval.schema import BY_NAME, COLLECTIONS, IndexField
 
 _COMPARATORS = {ast.Eq: "=", ast.NotEq: "!=", ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
 _LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
@@ -96,6 +102,39 @@ def _shape(tree: ast._Node) -> tuple[int, int]:
 def quote(value: str) -> str:
     """An OData string literal."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def metadata_filter(filters: Mapping[str, Any]) -> str | None:
+    """{field: value} as OData: each field equals its value (a list: any of them; a collection
+    field: contains it). Values become literals; field names are checked when the filter is parsed."""
+    values_given = sum(len(v) if isinstance(v, list) else 1 for v in filters.values())
+    if values_given > MAX_METADATA_FILTER_VALUES:
+        raise RequestError(
+            f"metadata_filters may hold at most {MAX_METADATA_FILTER_VALUES} values, got {values_given}",
+            field="metadata_filters",
+        )
+    clauses = []
+    for name, value in filters.items():
+        if not name.isidentifier():
+            raise RequestError(f"metadata_filters: {name!r} is not a field name", field="metadata_filters")
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            continue
+        if name in COLLECTIONS:
+            clauses.append(f"{name}/any(v: " + " or ".join(f"v eq {_literal(v)}" for v in values) + ")")
+        else:
+            clauses.append("(" + " or ".join(f"{name} eq {_literal(v)}" for v in values) + ")")
+    return " and ".join(clauses) or None
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return quote(value)
+    raise RequestError(f"metadata_filters values must be strings, numbers or booleans, not {value!r}")
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,29 @@
-"""The context of one POST /api/v1/chat/complete request: attached blobs, documents read from
-a folder, and passages from several knowledge sources, numbered in that order so that the
-model's [1], [2] match what the response lists.
+"""The retriever of one POST /api/v1/chat/complete request (a SourcePlan): attached blobs,
+documents read from a folder, and passages from several knowledge sources, numbered in that
+order so that the model's [1], [2] match what the response lists.
 
-It is the turn's retriever (the core's Retriever interface), built per request.
+shared.backends builds it per request, from the plan the turn carries.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shared.core.errors import RequestError
+from shared.core.source_plan import DocumentRef, RetrievalReport, SourcePlan
 from shared.core.types import RetrievalSpec, SearchResult, Source
-from shared.retrieval.multi_source import MultiSourceResult, SourceQuery, Strategy
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient
 
     from shared.core.interfaces import Embeddings
-    from shared.retrieval.multi_source import MultiSourceSearch
+    from shared.retrieval.multi_source import MultiSourceSearch, SourceQuery
 
 DEFAULT_DOCUMENT_TOKENS = 2_000  # per attachment or document, when the request does not say
 EXCERPT_TOKENS = 150
@@ -33,46 +32,31 @@ MAX_KEY_CHARS = 1_024
 
 
 @dataclass(frozen=True)
-class DocumentRef:
-    """An attachment (a blob by storage key) or a document (a path under the documents root)."""
-
-    kind: Literal["attachment", "document"]
-    key: str
-    title: str | None = None
-    max_tokens: int | None = None
-
-
-@dataclass
 class RequestContext:
-    documents: Sequence[DocumentRef] = ()
-    include_full_content: bool = True
-    sources: Sequence[SourceQuery] = ()
-    strategy: Strategy = "merge"
-    max_total: int = 10
-    multi_source: MultiSourceSearch | None = None
+    plan: SourcePlan
+    sources: Sequence[SourceQuery] = ()  # the plan's named sources, checked against the configured ones
+    multi_source: MultiSourceSearch | None = None  # set when there are sources to search
     embeddings: Embeddings | None = None
     attachments: ContainerClient | None = None
     documents_root: Path | None = None
     index_name: str = "request"
-    # What the last search found, for the response:
-    found: MultiSourceResult | None = None
-    content_lengths: dict[str, int] = field(default_factory=dict)  # source id -> characters before fitting
-    retrieval_ms: float = 0.0
 
     async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
-        started = time.perf_counter()
-        documents = list(await asyncio.gather(*(self._document(question, d) for d in self.documents)))
-        hits: list[Source] = []
-        if self.sources and self.multi_source is not None:
-            self.found = await self.multi_source.run(question, self.sources, self.strategy, self.max_total, identity)
-            hits = [
-                Source(h.source.id, h.source_name, h.similarity, h.source.text, h.source.fields)
-                for h in self.found.hits
-            ]
-        self.retrieval_ms = (time.perf_counter() - started) * 1000
-        return SearchResult(sources=tuple(documents + hits), index_name=self.index_name)
+        documents = await asyncio.gather(*(self._document(question, d) for d in self.plan.documents))
+        sources = [source for source, _ in documents]
+        lengths = {source.id: length for source, length in documents}
+        if not (self.sources and self.multi_source is not None):
+            return SearchResult(tuple(sources), self.index_name, report=RetrievalReport(content_lengths=lengths))
+        plan = self.plan
+        found = await self.multi_source.run(question, self.sources, plan.strategy, plan.max_total, identity)
+        sources += [
+            Source(h.source.id, h.source_name, h.similarity, h.source.text, h.source.fields) for h in found.hits
+        ]
+        report = RetrievalReport(plan.strategy, found.candidates_evaluated, tuple(found.sources_searched), lengths)
+        return SearchResult(tuple(sources), self.index_name, report=report)
 
-    async def _document(self, question: str, ref: DocumentRef) -> Source:
+    async def _document(self, question: str, ref: DocumentRef) -> tuple[Source, int]:
+        """The document as a source, fitted to its max_tokens; and the characters of its whole text."""
         from shared.ingest.extract import extract_bytes
 
         data = await (self._blob(ref.key) if ref.kind == "attachment" else asyncio.to_thread(self._file, ref.key))
@@ -82,11 +66,10 @@ class RequestContext:
             raise RequestError(f"{ref.kind} {ref.key!r}: {exc}", field=ref.kind) from exc
         text = "\n\n".join(page.text for page in extracted.pages).strip()
         fitted = await self._fit(question, text, ref.max_tokens or DEFAULT_DOCUMENT_TOKENS)
-        source_id = f"{ref.kind}:{ref.key}"
-        self.content_lengths[source_id] = len(text)
         title = ref.title or extracted.title
         location = "storage_key" if ref.kind == "attachment" else "path"
-        return Source(source_id, ref.kind, 1.0, fitted, {"title": title, location: ref.key, "kind": ref.kind})
+        fields = {"title": title, location: ref.key, "kind": ref.kind}
+        return Source(f"{ref.kind}:{ref.key}", ref.kind, 1.0, fitted, fields), len(text)
 
     async def _blob(self, key: str) -> bytes:
         from azure.core.exceptions import ResourceNotFoundError
@@ -113,7 +96,7 @@ class RequestContext:
         from shared.llm.tokens import encoding
 
         tokens = encoding("cl100k_base")
-        if self.include_full_content or self.embeddings is None:
+        if self.plan.include_full_content or self.embeddings is None:
             encoded = tokens.encode(text)
             return text if len(encoded) <= max_tokens else tokens.decode(encoded[:max_tokens])
         from shared.ingest.chunking import Chunker

@@ -6,9 +6,10 @@ Ingestion creates both indexes from this list, and requests are checked against 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
+
+from shared.core.types import Chunk
 
 STRING = "Edm.String"
 INT32 = "Edm.Int32"
@@ -52,23 +53,6 @@ SCALAR_COLUMNS = tuple(f.name for f in FIELDS if not f.is_collection)
 COLLECTIONS = tuple(f.name for f in FIELDS if f.is_collection)
 
 
-@dataclass(frozen=True)
-class Chunk:
-    filename: str
-    title: str | None
-    chunk_index: int
-    page: int | None
-    text: str
-    content_hash: str = ""
-    category: str | None = None
-    tags: tuple[str, ...] = ()
-    allowed_principals: tuple[str, ...] = ()
-
-    @property
-    def id(self) -> str:
-        # Stable across re-ingestion and valid as an Azure AI Search key.
-        return f"{hashlib.sha1(self.filename.encode()).hexdigest()[:16]}-{self.chunk_index}"
-
-    def document(self) -> dict[str, Any]:
-        """The chunk's indexed fields, by schema name (without the vector)."""
-        return {f.name: getattr(self, f.name) for f in FIELDS}
+def index_document(chunk: Chunk) -> dict[str, Any]:
+    """The chunk's indexed fields, by schema name (without the vector)."""
+    return {f.name: getattr(chunk, f.name) for f in FIELDS}

@@ -229,7 +229,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 @dataclass(frozen=True)
-class CompiledTemplate:
+class SandboxedTemplate:
     origin: str  # default | inline | file:<path> | blob:<path>
     template: Template
     variables_used: tuple[str, ...]
@@ -252,7 +252,9 @@ class _RenderTimeout(BaseException):
     """Raised inside a render thread that ran past its deadline."""
 
 
-class TemplateRenderer:
+class SandboxedRenderer:
+    """The core's TemplateRenderer (shared.core.interfaces): every template in the bounded sandbox."""
+
     def __init__(self, max_chars: int, timeout_seconds: float) -> None:
         self._env = _BoundedSandbox(TemplateLimits(max_chars))
         self._max_chars = max_chars
@@ -262,7 +264,7 @@ class TemplateRenderer:
         self._parse_stored = functools.lru_cache(maxsize=256)(self._parse_uncached)
         self._parse_inline = functools.lru_cache(maxsize=32)(self._parse_uncached)
 
-    def compile(self, source: str, *, origin: str) -> CompiledTemplate:
+    def compile(self, source: str, *, origin: str) -> SandboxedTemplate:
         """Parse a template; RequestError (with the line) on a syntax error."""
         try:
             if origin == "inline":
@@ -274,7 +276,7 @@ class TemplateRenderer:
             raise RequestError(f"template {origin} has a syntax error on line {exc.lineno}: {exc.message}") from None
         except RecursionError:
             raise RequestError(f"template {origin} nests expressions too deeply") from None
-        return CompiledTemplate(origin, template, used)
+        return SandboxedTemplate(origin, template, used)
 
     def _check_request_template(self, source: str) -> None:
         # Compiling takes ~3 KB and ~10 us per token, on the event loop: bound it first.
@@ -291,7 +293,7 @@ class TemplateRenderer:
         parsed = self._env.parse(source)
         return self._env.from_string(parsed), tuple(sorted(meta.find_undeclared_variables(parsed)))
 
-    async def render(self, compiled: CompiledTemplate, variables: dict[str, Any]) -> str:
+    async def render(self, compiled: SandboxedTemplate, variables: dict[str, Any]) -> str:
         render = functools.partial(self._generate, compiled.template, variables, compiled.origin)
         if compiled.origin == "inline":  # written by whoever sent the request
             return await self._run_with_deadline(render)

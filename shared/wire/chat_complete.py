@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from shared.core.errors import RequestError
+from shared.core.source_plan import DocumentRef, NamedSource, RetrievalReport, SourcePlan
 from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
 from shared.identity import Principal
-from shared.retrieval.multi_source import SourceQuery
-from shared.retrieval.request_context import DocumentRef
 from shared.text import shortened
 from shared.wire.citations import SNIPPET_CHARS
 from shared.wire.common import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, StrictModel
 
 PREVIEW_CHARS = 200
+INDEX_TYPES = {"embedded": "embedded", "azure": "azure_ai_search"}  # by source backend
+ANALYZERS = {"embedded": "unicode61", "azure": "standard.lucene"}  # what each backend's keyword search tokenizes with
 
 
 class HistoryMessage(StrictModel):
@@ -76,48 +77,11 @@ class ChatCompleteRequest(StrictModel):
             raise ValueError("context_mode document needs document_paths")
         return self
 
-    def documents(self) -> list[DocumentRef]:
-        if self.context_mode in ("attachment", "hybrid"):
-            return [
-                DocumentRef("attachment", a.storage_key, a.title, a.max_tokens)
-                for a in self.attachment_config.attachments
-            ]
-        if self.context_mode == "document":
-            return [DocumentRef("document", path) for path in self.document_paths]
-        return []
-
-    def source_queries(self, configured: dict[str, str]) -> list[SourceQuery]:
-        """The sources to search (rag and hybrid): those named, else every configured one.
-
-        `configured` maps each source to its embedding model; RequestError for an unknown
-        source or a model_name that is not its embedding model."""
-        if self.context_mode not in ("rag", "hybrid"):
-            return []
-        named = self.rag_config.sources if self.rag_config else []
-        if not named:
-            return [SourceQuery(name) for name in configured]
-        queries = []
-        for n, source in enumerate(named):
-            if source.name not in configured:
-                raise RequestError(
-                    f"rag_config.sources[{n}]: no source {source.name!r}; configured: {', '.join(configured)}",
-                    field=f"rag_config.sources.{n}.name",
-                )
-            if source.model_name != configured[source.name]:
-                raise RequestError(
-                    f"rag_config.sources[{n}]: source {source.name!r} is embedded with "
-                    f"{configured[source.name]!r}, not {source.model_name!r}",
-                    field=f"rag_config.sources.{n}.model_name",
-                )
-            filters = _metadata_filter(source.metadata_filters or {})
-            queries.append(SourceQuery(source.name, source.limit, source.similarity_threshold, source.weight, filters))
-        return queries
-
     def turn_request(self, caller: Principal) -> TurnRequest:
         return TurnRequest(
             question=self.query,
             history=tuple(Message(m.role, m.content) for m in self.history),
-            retrieval=RetrievalSpec(enabled=self.context_mode != "none"),
+            retrieval=RetrievalSpec(enabled=self.context_mode != "none", plan=self._source_plan()),
             prompt=PromptSpec(variables={"instructions": self.system_prompt} if self.system_prompt else {}),
             generation=GenerationParams(alias=self.llm_model, temperature=self.temperature, max_tokens=self.max_tokens),
             user_id=caller.search_principal,
@@ -125,43 +89,38 @@ class ChatCompleteRequest(StrictModel):
             session_owner=caller.session_owner("multi-source", self.conversation_id) if self.conversation_id else None,
         )
 
-
-def _metadata_filter(filters: dict[str, Any]) -> str | None:
-    """{field: value} as OData: each field equals its value (a list: any of them; a collection
-    field: contains it). Values become literals; field names are checked by the search plan."""
-    from shared.retrieval.limits import MAX_METADATA_FILTER_VALUES
-    from shared.retrieval.odata import quote
-    from shared.retrieval.schema import FIELDS
-
-    collections = {f.name for f in FIELDS if f.is_collection}
-    values_given = sum(len(v) if isinstance(v, list) else 1 for v in filters.values())
-    if values_given > MAX_METADATA_FILTER_VALUES:
-        raise RequestError(
-            f"metadata_filters may hold at most {MAX_METADATA_FILTER_VALUES} values, got {values_given}",
-            field="metadata_filters",
+    def _source_plan(self) -> SourcePlan:
+        rag = self.rag_config
+        return SourcePlan(
+            sources=self._named_sources(),
+            strategy=rag.retrieval_strategy if rag else "merge",
+            max_total=rag.max_total_results if rag else 10,
+            documents=self._documents(),
+            include_full_content=self.attachment_config.include_full_content if self.attachment_config else True,
+            embedding_model=self.embedding_model,
         )
 
-    def literal(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return repr(value)
-        if isinstance(value, str):
-            return quote(value)
-        raise RequestError(f"metadata_filters values must be strings, numbers or booleans, not {value!r}")
+    def _documents(self) -> tuple[DocumentRef, ...]:
+        if self.context_mode in ("attachment", "hybrid"):
+            return tuple(
+                DocumentRef("attachment", a.storage_key, a.title, a.max_tokens)
+                for a in self.attachment_config.attachments
+            )
+        if self.context_mode == "document":
+            return tuple(DocumentRef("document", path) for path in self.document_paths)
+        return ()
 
-    clauses = []
-    for name, value in filters.items():
-        if not name.isidentifier():
-            raise RequestError(f"metadata_filters: {name!r} is not a field name", field="metadata_filters")
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            continue
-        if name in collections:
-            clauses.append(f"{name}/any(v: " + " or ".join(f"v eq {literal(v)}" for v in values) + ")")
-        else:
-            clauses.append("(" + " or ".join(f"{name} eq {literal(v)}" for v in values) + ")")
-    return " and ".join(clauses) or None
+    def _named_sources(self) -> tuple[NamedSource, ...] | None:
+        """The sources to search in rag and hybrid mode: those named, else (None) every configured one."""
+        if self.context_mode not in ("rag", "hybrid"):
+            return ()
+        named = self.rag_config.sources if self.rag_config else []
+        if not named:
+            return None
+        return tuple(
+            NamedSource(s.name, s.model_name, s.limit, s.similarity_threshold, s.weight, s.metadata_filters)
+            for s in named
+        )
 
 
 # --- responses ---
@@ -213,11 +172,14 @@ def chat_complete_response(
     result: TurnResult,
     *,
     embedding_model: str,
-    index_types: dict[str, str],
-    search: SearchMetadata | None,
-    content_lengths: dict[str, int],
+    source_backends: Mapping[str, str],
+    hybrid_vector_weight: float,
     total_ms: float,
 ) -> ChatCompleteResponse:
+    """`source_backends`: each configured source's backend, "embedded" or "azure";
+    `hybrid_vector_weight`: the vector ranking's weight against the keyword ranking in hybrid search."""
+    index_types = {name: INDEX_TYPES[backend] for name, backend in source_backends.items()}
+    content_lengths = result.retrieval.content_lengths if result.retrieval else {}
     sources, documents = [], []
     for index, source in enumerate(result.sources, start=1):  # [n] is the position in the prompt
         if source.index_name in ("attachment", "document"):
@@ -253,10 +215,33 @@ def chat_complete_response(
         response=result.answer,
         sources=sources,
         documents_used=documents if body.context_mode in ("attachment", "hybrid", "document") else None,
-        search_metadata=search,
+        search_metadata=_search_metadata(result.retrieval, embedding_model, source_backends, hybrid_vector_weight),
         retrieval_time_ms=round(timings.get("orchestrator.fetch_total", 0.0) * 1000, 3),
         generation_time_ms=round(timings.get("orchestrator.llm_generate", 0.0) * 1000, 3),
         total_time_ms=round(total_ms, 3),
         model_used=result.model.alias,
         conversation_id=body.conversation_id,
+    )
+
+
+def _search_metadata(
+    report: RetrievalReport | None,
+    embedding_model: str,
+    source_backends: Mapping[str, str],
+    hybrid_vector_weight: float,
+) -> SearchMetadata | None:
+    """How the named sources were searched; None when none was."""
+    if report is None or report.strategy is None:
+        return None
+    backends_used = {source_backends[name] for name in report.sources_searched}
+    keyword = report.strategy == "ensemble"  # the one strategy that ranks by keywords too (hybrid search)
+    return SearchMetadata(
+        strategy=report.strategy,
+        candidates_evaluated=report.candidates_evaluated,
+        embedding_model=embedding_model,
+        index_type=", ".join(sorted(INDEX_TYPES[b] for b in backends_used)),
+        vector_weight=round(hybrid_vector_weight / (1 + hybrid_vector_weight), 4) if keyword else 1.0,
+        keyword_weight=round(1 / (1 + hybrid_vector_weight), 4) if keyword else 0.0,
+        language=", ".join(sorted(ANALYZERS[b] for b in backends_used)) if keyword else None,
+        sources_searched=list(report.sources_searched),
     )
