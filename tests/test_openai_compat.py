@@ -149,7 +149,10 @@ async def test_a_stream_is_openai_chunks_ending_with_done(served):
         chunks = [chunk async for chunk in stream]
 
     assert all(c.object == "chat.completion.chunk" for c in chunks)
-    assert chunks[0].choices[0].delta.role == "assistant" and chunks[0].model_extra["citations"]
+    # The role chunk leaves before the search; the citations ride on the first chunk after it.
+    assert chunks[0].choices[0].delta.role == "assistant" and "citations" not in chunks[0].model_extra
+    assert chunks[1].model_extra["citations"] and chunks[1].choices[0].delta.content
+    assert sum("citations" in c.model_extra for c in chunks) == 1
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Echo 2 messages [1]."
     assert chunks[-2].choices[0].finish_reason == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 25
@@ -255,14 +258,19 @@ def test_an_unknown_agent_is_a_404(served):
             client.chat.completions.create(model="", messages=[{"role": "user", "content": "Hi"}])
 
 
-def test_a_failing_model_is_a_503_streaming_or_not(served):
+def test_a_failing_model_is_a_503_or_an_error_event_that_the_sdk_raises(served):
     base_url, _ = served
     url = f"{base_url}/api/v1/compatibility/openai/v1/assistants/{FAILING_AGENT_ID}"
+    messages = [{"role": "user", "content": "Hi"}]
     with openai.OpenAI(base_url=url, api_key="x", max_retries=0) as client:
-        for stream in (False, True):
-            with pytest.raises(openai.InternalServerError) as failed:
-                client.chat.completions.create(model="", messages=[{"role": "user", "content": "Hi"}], stream=stream)
-            assert failed.value.status_code == 503
+        with pytest.raises(openai.InternalServerError) as failed:
+            client.chat.completions.create(model="", messages=messages)
+        stream = client.chat.completions.create(model="", messages=messages, stream=True)  # accepted: it starts
+        with pytest.raises(openai.APIError) as broken:
+            list(stream)
+
+    assert failed.value.status_code == 503
+    assert broken.value.body["type"] == "upstream_error" and broken.value.body["code"] == failed.value.body["code"]
 
 
 def test_a_plain_base_url_takes_an_agent_id_or_a_model_alias(served):

@@ -213,9 +213,13 @@ def test_what_is_left_out_is_refused_clearly(served, fields, reason):
 
 
 def test_a_garbage_model_reply_fails_the_response(served):
+    """503 in one piece; a stream, accepted before the model is called, ends with response.failed."""
     base_url, _ = served
     with openai.OpenAI(base_url=f"{base_url}/api/v1", api_key="x", max_retries=0) as client:
-        for stream in (False, True):
-            with pytest.raises(openai.InternalServerError) as failed:
-                client.responses.create(model="garbage", input="Hi", stream=stream)
-            assert failed.value.status_code == 503
+        with pytest.raises(openai.InternalServerError) as failed:
+            client.responses.create(model="garbage", input="Hi")
+        events = list(client.responses.create(model="garbage", input="Hi", stream=True))
+
+    assert failed.value.status_code == 503
+    assert [e.type for e in events] == ["response.created", "response.in_progress", "response.failed"]
+    assert events[-1].response.status == "failed" and events[-1].response.error.code == failed.value.body["code"]

@@ -225,22 +225,22 @@ def test_the_azure_openai_client_works_with_only_its_endpoint_changed(served):
 
 
 def test_a_garbage_model_reply_is_an_error_never_an_empty_answer(served):
-    """A model answering 200 with an HTML page: 503 before anything was streamed; the v2
-    stream (which has sent its sources) ends with an error event."""
+    """A model answering 200 with an HTML page: 503 in one piece; a stream (accepted before the
+    model was called) ends with an error event, never a finished empty answer."""
     base_url, _ = served
+    messages = [{"role": "user", "content": "Hi"}]
     with openai.OpenAI(base_url=f"{base_url}/api/v1", api_key="x", max_retries=0) as client:
-        for stream in (False, True):
-            with pytest.raises(openai.InternalServerError) as failed:
-                client.chat.completions.create(
-                    model="garbage", messages=[{"role": "user", "content": "Hi"}], stream=stream
-                )
-            assert failed.value.status_code == 503
+        with pytest.raises(openai.InternalServerError) as failed:
+            client.chat.completions.create(model="garbage", messages=messages)
+        with pytest.raises(openai.APIError) as broken:
+            list(client.chat.completions.create(model="garbage", messages=messages, stream=True))
+    assert failed.value.status_code == 503 and broken.value.body["code"] == failed.value.body["code"]
 
     v2 = {"question": "Frame warranty?", "override_config": {"llm": "garbage"}, "stream": True}
     with httpx.stream("POST", f"{base_url}/api/v2/flexible-rag", json=v2, timeout=60) as answer:
         events = [line.removeprefix("event: ") for line in answer.iter_lines() if line.startswith("event: ")]
 
-    assert events == ["sources", "error"]
+    assert events == ["accepted", "sources", "error"]
 
 
 def test_a_stream_that_breaks_after_its_first_chunk_ends_with_an_error_chunk(served):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -24,7 +25,7 @@ def server(sample_index):
         yield base_url
 
 
-def test_stream_sends_sources_then_deltas_then_the_final_response(server):
+def test_stream_sends_accepted_sources_deltas_then_the_final_response(server):
     question = {
         "question": "How long does a full charge take?",
         "stream": True,
@@ -35,10 +36,11 @@ def test_stream_sends_sources_then_deltas_then_the_final_response(server):
         events = read_events(response)
 
     names = [name for name, _ in events]
-    assert names[0] == "sources" and names[-1] == "final"
-    assert set(names[1:-1]) == {"delta"} and len(names) > 4  # the answer arrives in pieces
+    assert names[:2] == ["accepted", "sources"] and names[-1] == "final"
+    assert set(names[2:-1]) == {"delta"} and len(names) > 5  # the answer arrives in pieces
     final = events[-1][1]
-    assert events[0][1]["metadata"] == final["metadata"] and final["metadata"]
+    assert events[0][1] == {"model": final["response_metadata"]["model_used"]["alias"]}
+    assert events[1][1]["metadata"] == final["metadata"] and final["metadata"]
     assert "".join(data["text"] for name, data in events if name == "delta").strip() == final["answer"]
     non_streaming = httpx.post(f"{server}{URL}", json={**question, "stream": False}, timeout=60).json()
     assert set(final) == set(non_streaming)
@@ -51,7 +53,8 @@ def test_accept_header_asks_for_a_stream_too(server):
     with httpx.stream("POST", f"{server}{URL}", json=body, headers=headers, timeout=60) as response:
         events = read_events(response)
 
-    assert events[0][0] == "delta" and events[-1][0] == "final"  # no search, so no sources event
+    names = [name for name, _ in events]
+    assert names[0] == "accepted" and names[1] == "delta" and names[-1] == "final"  # no search: no sources
 
 
 @pytest.mark.parametrize(
@@ -82,8 +85,87 @@ def test_a_stream_cut_midway_ends_with_an_error_event(sample_index):
             with httpx.stream("POST", f"{base}{URL}", json=body, timeout=60) as response:
                 events = read_events(response)
 
-    assert [name for name, _ in events] == ["sources", "delta", "delta", "error"]
+    assert [name for name, _ in events] == ["accepted", "sources", "delta", "delta", "error"]
     last = events[-1][1]
     assert last["errors"][0]["stage"] == "generation"
     assert last["response_metadata"]["errors_present"] is True
     assert up.requests[0].body["stream"] is True
+
+
+class HeldRetriever:
+    """The app's retriever, held until the test releases it: a slow search, scripted."""
+
+    def __init__(self, inner):
+        self.index_name = inner.index_name
+        self.inner = inner
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def search(self, question, spec, identity=None):
+        self.started.set()
+        await self.release.wait()
+        return await self.inner.search(question, spec, identity)
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "first"),
+    [
+        (URL, {"question": "Frame warranty?", "stream": True}, b"event: accepted"),
+        (
+            "/api/v1/chat/completions",
+            {"model": "smollm2", "messages": [{"role": "user", "content": "Frame warranty?"}], "stream": True},
+            b"data: ",
+        ),
+        ("/api/v1/responses", {"input": "Frame warranty?", "stream": True}, b"event: response.created"),
+    ],
+)
+async def test_a_stream_sends_its_first_bytes_before_retrieval_ends(
+    asgi_app, sample_index, monkeypatch, url, body, first
+):
+    """The headers and a first event reach the server's socket while the search is still running."""
+    from shared import backends
+    from tests.support import make_orchestrator
+
+    held = HeldRetriever(backends.retriever())
+    monkeypatch.setattr(backends, "orchestrator", lambda: make_orchestrator(retriever=lambda plan: held))
+    sent: list[dict] = []
+    first_body, ended = asyncio.Event(), asyncio.Event()
+
+    async def send(message):
+        sent.append(message)
+        if message["type"] == "http.response.body":
+            (first_body if message.get("more_body") else ended).set()
+
+    requested, finished = asyncio.Event(), asyncio.Event()
+
+    async def receive():
+        if not requested.is_set():
+            requested.set()
+            return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+        await finished.wait()  # the client stays connected until the answer has ended
+        return {"type": "http.disconnect"}
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": url,
+        "raw_path": url.encode(),
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+    request = asyncio.create_task(asgi_app(scope, receive, send))
+    await asyncio.wait_for(held.started.wait(), 60)
+    await asyncio.wait_for(first_body.wait(), 60)  # the search has not returned: it is held
+
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 200 and (b"content-type", b"text/event-stream; charset=utf-8") in start["headers"]
+    assert next(m["body"] for m in sent if m.get("body")).startswith(first)
+    held.release.set()
+    await asyncio.wait_for(ended.wait(), 120)  # the stream then runs to its end
+    finished.set()
+    await asyncio.wait_for(request, 60)

@@ -43,6 +43,7 @@ from shared.core.types import (
     SourcesFound,
     TemplateInfo,
     ToolCallDelta,
+    TurnAccepted,
     TurnCompleted,
     TurnError,
     TurnEvent,
@@ -114,17 +115,21 @@ class Orchestrator:
             span.end()
 
     async def _run(self, request: TurnRequest, stream: bool, span: Any) -> AsyncIterator[TurnEvent]:
-        """Yield SourcesFound (when retrieval ran), AnswerDelta, then TurnCompleted.
+        """Yield TurnAccepted, SourcesFound (when retrieval ran), AnswerDelta, then TurnCompleted.
 
+        TurnAccepted comes before retrieval, so that a stream's first bytes leave at once.
         Without `stream`, one AnswerDelta carries the whole answer; with it, one per piece the
         model generates, raw: the response template shapes the answer in TurnCompleted only
         (a template may use the whole answer). Bad requests (unknown model, missing or invalid
-        template, ...) raise RequestError before any work is spent. Upstream failures, even
+        template, missing session, ...) raise RequestError before TurnAccepted; a request
+        refused later (a search filter the index rejects, a template that breaks a limit while
+        rendering) raises after it. Upstream failures, even
         mid-stream, do not raise: they end the turn with the fallback answer and `errors`.
         """
         turn = self._start(request, stream, span)
         await self._load_history(turn)
         await self._load_templates(turn)
+        yield TurnAccepted(turn.model.info)
         await self._retrieve(turn)
         await self._fit_prompt(turn)
         if turn.request.retrieval.enabled:

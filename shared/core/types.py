@@ -365,6 +365,14 @@ class SessionPage:
 
 
 @dataclass(frozen=True)
+class TurnAccepted:
+    """The turn passed every check made before work is spent on it (model, templates, session):
+    a stream can start now. What fails from here on is reported inside the turn's events."""
+
+    model: ModelInfo
+
+
+@dataclass(frozen=True)
 class SourcesFound:
     sources: tuple[Source, ...]
 
@@ -389,4 +397,4 @@ class TurnCompleted:
     result: TurnResult
 
 
-TurnEvent = SourcesFound | AnswerDelta | ToolCallDelta | TurnCompleted
+TurnEvent = TurnAccepted | SourcesFound | AnswerDelta | ToolCallDelta | TurnCompleted

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +29,8 @@ from pydantic import BaseModel
 
 from shared.config import get_settings
 from shared.http import requests
-from shared.http.errors import HttpError, refusal
+from shared.http.errors import HttpError, failure, refusal
 from shared.identity import Principal
-
-log = logging.getLogger(__name__)
 
 REALM = "rag-chat"
 DEFAULT_ERRORS = (400, 422, 500, 503)
@@ -78,10 +75,11 @@ class EventStream:
     """A Server-Sent Events answer from ready frames (shared.wire.sse).
 
     The first frame is produced before the response starts, so a request refused until then
-    is still a plain 4xx/5xx answer; after it, a failure ends the stream with `failure_frame`."""
+    is still a plain 4xx/5xx answer. After it, a failure ends the stream with the frame
+    `failure_frame` makes of its status and ErrorBody: each API says it in its own format."""
 
     frames: AsyncIterator[str]
-    failure_frame: str
+    failure_frame: Callable[[int, dict[str, Any]], str]
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -154,7 +152,7 @@ def _azure_function(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             if not op.public:
                 req.state.caller = await _authenticate(req)
             answer = await op.handler(await _read(req, op))
-            response = await _response(op, answer)
+            response = await _response(req, op, answer)
         except Exception as exc:  # noqa: BLE001 - the one place where a failure becomes an answer
             response = refusal(req, exc)
         response.headers[telemetry.CORRELATION_HEADER] = request_id
@@ -188,18 +186,18 @@ async def _authenticate(req: Request) -> Any:
         raise HttpError(exc.status, exc.description, headers={"WWW-Authenticate": exc.challenge(REALM)}) from None
 
 
-async def _response(op: Operation, answer: Answer) -> Response:
+async def _response(req: Request, op: Operation, answer: Answer) -> Response:
     if isinstance(answer, Response):
         return answer
     if answer is None:
         return Response(status_code=204)
     if isinstance(answer, EventStream):
-        return await _event_stream(op, answer)
+        return await _event_stream(req, answer)
     reply = answer if isinstance(answer, Reply) else Reply(answer)
     return JSONResponse(reply.body.model_dump(mode="json"), status_code=op.status, headers=reply.headers)
 
 
-async def _event_stream(op: Operation, stream: EventStream) -> Response:
+async def _event_stream(req: Request, stream: EventStream) -> Response:
     first = await anext(stream.frames)  # a failure here is still a plain error answer
 
     async def body() -> AsyncIterator[str]:
@@ -207,9 +205,8 @@ async def _event_stream(op: Operation, stream: EventStream) -> Response:
         try:
             async for frame in stream.frames:
                 yield frame
-        except Exception:
-            log.exception("stream of %s failed", op.name)
-            yield stream.failure_frame
+        except Exception as exc:  # noqa: BLE001 - the stream has started: it ends with an error event
+            yield stream.failure_frame(*failure(req, exc))
 
     # no-cache and no proxy buffering, so that each event reaches the client as it is sent
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **stream.headers}

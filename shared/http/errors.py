@@ -58,18 +58,28 @@ def refusal(req: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InvalidRequest):
         body = ValidationErrorBody.model_validate({"detail": exc.issues})
         return JSONResponse(body.model_dump(mode="json"), status_code=422)
+    status, body = failure(req, exc)
+    return JSONResponse(body, status_code=status, headers=exc.headers if isinstance(exc, HttpError) else None)
+
+
+def failure(req: Request, exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and ErrorBody (as JSON) of a failure; what is not the caller's to know goes to the log."""
     if isinstance(exc, HttpError):
-        return error_response(exc.status, exc.detail, headers=exc.headers, **exc.fields)
+        return exc.status, _error_body(exc.detail, **exc.fields)
     if isinstance(exc, RequestError):
-        return error_response(exc.status, exc.message, **exc.hints)
+        return exc.status, _error_body(exc.message, **exc.hints)
     if isinstance(exc, UpstreamError):  # a backend is down: the caller may retry later
         log.error("%s %s: %s", req.method, req.url.path, exc.code, exc_info=exc.__cause__)
-        return error_response(503, exc.message, code=exc.code)
+        return 503, _error_body(exc.message, code=exc.code)
     log.error("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
-    return error_response(500, "Internal server error.")
+    return 500, _error_body("Internal server error.")
 
 
 def error_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> JSONResponse:
     """An ErrorBody answer; fields left unset are left out."""
-    body = ErrorBody(detail=detail, **fields).model_dump(mode="json", exclude_none=True)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(_error_body(detail, **fields), status_code=status, headers=headers)
+
+
+def _error_body(detail: str, **fields: Any) -> dict[str, Any]:
+    """An ErrorBody as JSON; fields left unset are left out."""
+    return ErrorBody(detail=detail, **fields).model_dump(mode="json", exclude_none=True)

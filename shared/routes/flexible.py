@@ -91,7 +91,7 @@ async def _turn(call: Call, name: str) -> Answer:
     started = time.perf_counter()
     if call.wants_stream(body.stream):
         events = orchestrator().run(turn, stream=True)
-        return EventStream(flexible.events(events, started), wire.STREAM_FAILURE)
+        return EventStream(flexible.events(events, started), wire.stream_error)
     result = await orchestrator().answer(turn)
     return flexible.response(result, time.perf_counter() - started)
 

@@ -96,7 +96,7 @@ async def _complete(call: Call, completion: CompletionCall) -> Answer:
     turn = completion.turn_request()
     if completion.body.stream:
         events = orchestrator().run(turn, stream=True)
-        return EventStream(completion.chunks(events), wire.STREAM_FAILURE, headers)
+        return EventStream(completion.chunks(events), wire.stream_error, headers)
     return Reply(completion.completion(await orchestrator().answer(turn)), headers)
 
 

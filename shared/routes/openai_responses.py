@@ -37,13 +37,13 @@ async def create_response(call: Call) -> Answer:
     """A model response to `input`, streamed as typed events with `stream: true`."""
     from shared.backends import orchestrator
     from shared.wire import openai_responses as wire
-    from shared.wire.openai_responses_events import STREAM_FAILURE, ResponseEvents
+    from shared.wire.openai_responses_events import ResponseEvents, stream_error
 
     body = call.body
     turn, response_id, alias = _turn(call, body)
     if body.stream:
         events = ResponseEvents(body, response_id, alias, int(time.time()))
-        return EventStream(events.frames(orchestrator().run(turn, stream=True)), STREAM_FAILURE)
+        return EventStream(events.frames(orchestrator().run(turn, stream=True)), stream_error)
     result = await orchestrator().answer(turn)
     if result.errors:
         raise UpstreamError(result.errors[0].code, result.errors[0].message)

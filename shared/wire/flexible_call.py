@@ -18,6 +18,7 @@ from shared.core.types import (
     RetrievalSpec,
     SearchResult,
     SourcesFound,
+    TurnAccepted,
     TurnCompleted,
     TurnEvent,
     TurnRequest,
@@ -263,10 +264,12 @@ class FlexibleCall:
         )
 
     async def events(self, events: AsyncIterator[TurnEvent], started: float) -> AsyncIterator[str]:
-        """A turn's events as SSE frames: `sources`, `delta`s, then `final` with the same body
-        as the non-streaming response, or `error` with that body when a stage failed."""
+        """A turn's events as SSE frames: `accepted`, `sources`, `delta`s, then `final` with the
+        same body as the non-streaming response, or `error` with that body when a stage failed."""
         async for event in events:
-            if isinstance(event, SourcesFound):
+            if isinstance(event, TurnAccepted):  # before retrieval: the stream's first bytes
+                yield sse.event("accepted", {"model": event.model.alias})
+            elif isinstance(event, SourcesFound):
                 yield sse.event("sources", {"metadata": [source_out(s) for s in event.sources]})
             elif isinstance(event, AnswerDelta):
                 yield sse.event("delta", {"text": event.text})
@@ -275,4 +278,6 @@ class FlexibleCall:
                 yield sse.event("error" if response.errors else "final", response.model_dump(mode="json"))
 
 
-STREAM_FAILURE = sse.event("error", {"detail": "Internal server error."})
+def stream_error(status: int, error: dict[str, Any]) -> str:
+    """A failure after the stream started: `error` with the ErrorBody and the status it would have had."""
+    return sse.event("error", {**error, "status": status})

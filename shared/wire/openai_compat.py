@@ -24,6 +24,7 @@ from shared.core.types import (
     SourcesFound,
     ToolCall,
     ToolCallDelta,
+    TurnAccepted,
     TurnCompleted,
     TurnEvent,
     TurnRequest,
@@ -320,29 +321,24 @@ class CompletionCall:
     async def chunks(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[str]:
         """The turn as chat.completion.chunk frames, ending with `data: [DONE]`.
 
-        Nothing is sent before the model's first piece: a turn that fails before it raises
-        UpstreamError, so the caller still gets a plain error status, not a broken stream.
-        Citations ride on the first chunk; a failure after it ends the stream with an
-        OpenAI-style error event."""
-        citations: list[dict[str, Any]] = []
-        started = False
+        The role chunk goes out as soon as the turn is accepted, before retrieval; the
+        citations ride on the first chunk after the search. A failure after the role chunk
+        ends the stream with an OpenAI-style error event (the SDKs raise it)."""
+        citations: dict[str, Any] = {}  # until a chunk carries them
         async for event in events:
-            if isinstance(event, SourcesFound):
-                citations = [citation(i, s).model_dump() for i, s in enumerate(event.sources, start=1)]
+            if isinstance(event, TurnAccepted):
+                yield self._delta({"role": "assistant", "content": ""}, **self._session())
+            elif isinstance(event, SourcesFound):
+                citations = {"citations": [citation(i, s).model_dump() for i, s in enumerate(event.sources, start=1)]}
             elif isinstance(event, AnswerDelta | ToolCallDelta):
-                if not started:
-                    started = True
-                    yield self._delta({"role": "assistant", "content": ""}, citations=citations, **self._session())
-                yield self._delta(_delta_of(event))
+                yield self._delta(_delta_of(event), **citations)
+                citations = {}
             elif isinstance(event, TurnCompleted):
                 result = event.result
-                if not started:
-                    _raise_if_failed(result)
-                    yield self._delta({"role": "assistant", "content": ""}, citations=citations, **self._session())
                 if result.errors:
                     yield sse.data({"error": _error(result)})
                     return
-                yield self._delta({}, finish_reason=_finish_reason(result))
+                yield self._delta({}, finish_reason=_finish_reason(result), **citations)
                 if self.body.stream_options and self.body.stream_options.include_usage:
                     usage = _usage(result)
                     yield self._chunk([], usage=usage.model_dump() if usage else None)
@@ -380,6 +376,7 @@ def _raise_if_failed(result: TurnResult) -> None:
         raise UpstreamError(error.code, error.message)
 
 
-STREAM_FAILURE = sse.data(
-    {"error": {"message": "Internal server error.", "type": "server_error", "code": None, "param": None}}
-)
+def stream_error(status: int, error: dict[str, Any]) -> str:
+    """A failure after the role chunk, as OpenAI streams an error: the SDKs raise it as an APIError."""
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return sse.data({"error": {"message": error["detail"], "type": kind, "code": error.get("code"), "param": None}})

@@ -4,9 +4,9 @@ Order: response.created, response.in_progress; for the answer's text a message i
 (output_item.added, content_part.added, output_text.delta…, output_text.done,
 content_part.done, output_item.done); for each tool call a function_call item
 (output_item.added, function_call_arguments.delta…, function_call_arguments.done,
-output_item.done); then response.completed (or response.failed after a mid-stream
-failure). Nothing is sent before the model's first piece, so a turn that fails earlier
-is still a plain error status.
+output_item.done); then response.completed, or response.failed when the turn failed.
+response.created goes out as soon as the turn is accepted, before retrieval: a request
+refused before that is still a plain error status; after it, an `error` event ends the stream.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.core.errors import UpstreamError
-from shared.core.types import AnswerDelta, ToolCallDelta, TurnCompleted, TurnEvent, TurnResult
+from shared.core.types import AnswerDelta, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent, TurnResult
 from shared.wire import sse
 from shared.wire.openai_responses import (
     ResponsesRequest,
@@ -54,17 +53,12 @@ class ResponseEvents:
         )
 
     async def frames(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[str]:
-        started = False
         async for event in events:
-            if isinstance(event, AnswerDelta | ToolCallDelta | TurnCompleted) and not started:
-                if isinstance(event, TurnCompleted) and event.result.errors:
-                    error = event.result.errors[0]
-                    raise UpstreamError(error.code, error.message)
-                started = True
+            if isinstance(event, TurnAccepted):
                 in_progress = self._response(None)
                 yield self._event("response.created", response=in_progress)
                 yield self._event("response.in_progress", response=in_progress)
-            if isinstance(event, AnswerDelta):
+            elif isinstance(event, AnswerDelta):
                 for frame in self._text(event.text):
                     yield frame
             elif isinstance(event, ToolCallDelta):
@@ -119,7 +113,7 @@ class ResponseEvents:
             )
 
     def _finish(self, result: TurnResult) -> Iterator[str]:
-        if result.errors:  # after the first piece: the stream says so, it is not just cut
+        if result.errors:  # the stream says so, it is not just cut
             error = result.errors[0]
             failed = {
                 **self._response(None),
@@ -145,6 +139,7 @@ class ResponseEvents:
         yield self._event("response.completed", response=self._response(result))
 
 
-STREAM_FAILURE = sse.event(
-    "error", {"type": "error", "code": "server_error", "message": "Internal server error.", "param": None}
-)
+def stream_error(status: int, error: dict[str, Any]) -> str:
+    """A failure after response.created: the Responses API's `error` event."""
+    code = error.get("code") or ("server_error" if status >= 500 else "invalid_request_error")
+    return sse.event("error", {"type": "error", "code": code, "message": error["detail"], "param": None})
