@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from shared.auth import TokenValidator
-    from shared.config import DataSource
+    from shared.config import DataSource, QueryRewrite
     from shared.core.answers import ExtractiveAnswers
     from shared.core.interfaces import (
         ChatModel,
@@ -372,6 +372,7 @@ def orchestrator() -> Orchestrator:
         query_rewrite_template=get_settings().prompts.query_rewrite_file,
         multimodal_aliases=multimodal_aliases,
         extractive_answers=extractive_answers,
+        query_rewrite=query_rewrite,
     )
 
 
@@ -381,6 +382,13 @@ def extractive_answers(alias: str) -> ExtractiveAnswers | None:
     remote = settings.remote(alias)
     strategy = remote.answer_strategy if remote else settings.answer_strategy
     return _extractive_answers() if strategy == "extractive" else None
+
+
+def query_rewrite(alias: str) -> QueryRewrite:
+    """How the model under `alias` turns a follow-up into a search query (shared.core.followups)."""
+    settings = get_settings().model
+    remote = settings.remote(alias)
+    return remote.query_rewrite if remote else settings.query_rewrite
 
 
 @functools.cache

@@ -91,6 +91,10 @@ class AuthSettings(BaseSettings):
 # extractive: answers are the retrieved passages that best answer the question (shared.core.answers);
 # generative: the model writes them from the prompt.
 AnswerStrategy = Literal["extractive", "generative"]
+# How a follow-up that needs the conversation becomes a search query (shared.core.followups):
+# model: the model rewrites it; expand: the earlier questions' words are added, no model call;
+# always: the model rewrites every follow-up, needed or not.
+QueryRewrite = Literal["model", "expand", "always"]
 
 
 class RemoteModel(BaseModel):
@@ -111,6 +115,7 @@ class RemoteModel(BaseModel):
     timeout_seconds: float = Field(60, gt=0)
     max_retries: int = Field(2, ge=0, description="Retries on 429 and 5xx, honoring Retry-After.")
     answer_strategy: AnswerStrategy = Field("generative", description="generative: the model writes the answer.")
+    query_rewrite: QueryRewrite = Field("model", description="model: the model rewrites a follow-up that needs it.")
 
 
 class ModelSettings(BaseSettings):
@@ -138,6 +143,10 @@ class ModelSettings(BaseSettings):
     )
     answer_min_relevance: float = Field(
         0.68, ge=0, le=1, description="Extractive answers decline when no passage is at least this relevant."
+    )
+    query_rewrite: QueryRewrite = Field(
+        "expand",
+        description="The embedded model's follow-ups: expand (earlier questions' words, no model call), model, always.",
     )
 
     @model_validator(mode="after")

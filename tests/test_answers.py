@@ -121,8 +121,8 @@ async def test_a_models_citation_of_a_missing_source_never_reaches_the_caller(cl
 
 async def test_a_rewrite_that_keeps_the_question_is_not_reported_as_rewritten(client, configure):
     history = [{"role": "user", "content": "Brakes?"}, {"role": "assistant", "content": "Hydraulic discs [1]."}]
-    question = "Which fluid do the brakes use?"
-    with citing_model("Mineral oil [1].", rewrite="which fluid do the brakes use") as server:
+    question = "Which fluid do they use?"  # "they": the question needs the conversation, the model rewrites it
+    with citing_model("Mineral oil [1].", rewrite="which fluid do they use") as server:
         configure(LLM_MODELS=json.dumps([remote_model_entry(server)]), LLM_DEFAULT_ALIAS="remote")
         body = (await client.post(CHAT, json={"question": question, "history": history})).json()
 

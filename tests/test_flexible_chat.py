@@ -189,13 +189,13 @@ async def test_a_follow_up_is_searched_with_a_query_rewritten_from_the_conversat
     assert len(server.requests) == 2
 
 
-async def test_a_failed_rewrite_falls_back_to_the_question(client, configure):
+async def test_a_failed_rewrite_falls_back_to_the_question_with_the_earlier_questions_words(client, configure):
     history = [{"role": "user", "content": "Frame warranty?"}, {"role": "assistant", "content": "Yes."}]
     with rewriting_model(rewrite_status=500) as server:
         configure(LLM_MODELS=json.dumps([remote_model_entry(server)]), LLM_DEFAULT_ALIAS="remote")
         data = (await client.post(CHAT, json={"question": "How long is it?", "history": history})).json()
 
-    assert data["response_metadata"]["search_query"] == {"text": "How long is it?", "origin": "fallback"}
+    assert data["response_metadata"]["search_query"] == {"text": "How long is it? Frame warranty", "origin": "fallback"}
     assert data["answer"] == "Ten years [1]." and data["errors"] == []
 
 

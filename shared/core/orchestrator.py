@@ -22,6 +22,7 @@ from opentelemetry import trace
 from shared import telemetry
 from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import RequestError
+from shared.core.followups import RewriteMode
 from shared.core.interfaces import (
     ChatModel,
     CompiledTemplate,
@@ -76,6 +77,7 @@ class Orchestrator:
         query_rewrite_template: str = "query_rewrite.jinja2",
         multimodal_aliases: Callable[[], Sequence[str]] = tuple,
         extractive_answers: Callable[[str], ExtractiveAnswers | None] = lambda alias: None,
+        query_rewrite: Callable[[str], RewriteMode] = lambda alias: "model",
     ) -> None:
         # By the request's SourcePlan: the main knowledge base for None, else one built for the request.
         self._retriever = retriever
@@ -92,6 +94,8 @@ class Orchestrator:
         self._multimodal_aliases = multimodal_aliases
         # By model alias: the answerer when that model's answer strategy is extractive.
         self._extractive_answers = extractive_answers
+        # By model alias: how a follow-up becomes a search query (shared.core.followups.RewriteMode).
+        self._query_rewrite = query_rewrite
 
     async def answer(self, request: TurnRequest) -> TurnResult:
         # aclosing: the turn (and its span) ends here, not whenever the generator is collected.
@@ -213,7 +217,10 @@ class Orchestrator:
         with turn.timings.measure("orchestrator.fetch_total"):
             if not request.retrieval.enabled or turn.errors:
                 return
-            turn.search_query = await search_query(turn, self._templates, self._renderer, self._query_rewrite_template)
+            mode = self._query_rewrite(turn.model.info.alias)
+            turn.search_query = await search_query(
+                turn, self._templates, self._renderer, self._query_rewrite_template, mode
+            )
             spec = replace(request.retrieval, query=turn.search_query.text)
             with turn.failures("retrieval", "retrieval", unexpected=SEARCH_FAILED):
                 async with asyncio.timeout(turn.remaining()):

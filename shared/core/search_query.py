@@ -1,5 +1,6 @@
 """What a turn searches for: the request's query, the question, or on a follow-up (with
-`rewrite`) a standalone query the model writes from the conversation."""
+`rewrite`) that needs the conversation (shared.core.followups), a standalone query the model
+writes from it, or the question with the earlier questions' words."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import logging
 
 from shared.core.errors import RequestError, UpstreamError
+from shared.core.followups import RewriteMode, expanded_query, needs_conversation
 from shared.core.interfaces import TemplateRenderer, TemplateSource
 from shared.core.turn import Turn
 from shared.core.types import GenerationParams, Message, SearchQuery
@@ -19,18 +21,23 @@ REWRITE_MAX_CHARS = 300  # longer output is an answer, not a query: search with 
 
 
 async def search_query(
-    turn: Turn, templates: TemplateSource, renderer: TemplateRenderer, rewrite_template: str
+    turn: Turn, templates: TemplateSource, renderer: TemplateRenderer, rewrite_template: str, mode: RewriteMode
 ) -> SearchQuery:
-    """The turn's search query; a rewrite that fails or gives no usable query searches with the question."""
-    spec, question = turn.request.retrieval, turn.request.question
+    """The turn's search query; a rewrite that fails or gives no usable query searches the expansion."""
+    spec, question, history = turn.request.retrieval, turn.request.question, turn.request.history
     if spec.query:
         return SearchQuery(spec.query, "request")
-    if not (spec.rewrite and turn.request.history):
+    recent = history[-REWRITE_HISTORY:]
+    needed = spec.rewrite and needs_conversation(question, recent)
+    if not (spec.rewrite and history) or (mode != "always" and not needed):
         return SearchQuery(question, "question")
+    # Without a model call, and when the model's rewrite fails: the earlier questions' words added.
+    cheap = expanded_query(question, recent) if needed else question
+    if mode == "expand":
+        return SearchQuery(cheap, "expanded")
     try:
         async with asyncio.timeout(turn.remaining()):
             text, origin = await templates.load(rewrite_template)
-        recent = turn.request.history[-REWRITE_HISTORY:]
         prompt = await renderer.render(
             renderer.compile(text, origin=origin),
             turn.variables(history=[{"role": m.role, "content": m.content} for m in recent]),
@@ -39,12 +46,12 @@ async def search_query(
         async with asyncio.timeout(turn.remaining()):
             completion = await turn.model.complete([Message("user", prompt)], params)
     except (UpstreamError, RequestError, TimeoutError) as exc:
-        log.warning("query rewrite failed (%s): searching with the question", type(exc).__name__)
-        return SearchQuery(question, "fallback")
+        log.warning("query rewrite failed (%s): searching without it", type(exc).__name__)
+        return SearchQuery(cheap, "fallback")
     query = _first_line(completion.text)
     if not query or len(query) > REWRITE_MAX_CHARS:
-        log.info("query rewrite gave no usable query: searching with the question")
-        return SearchQuery(question, "fallback")
+        log.info("query rewrite gave no usable query: searching without it")
+        return SearchQuery(cheap, "fallback")
     if _same_query(query, question):  # the rewrite kept the question: say so
         return SearchQuery(question, "question")
     return SearchQuery(query, "rewritten")

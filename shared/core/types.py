@@ -282,7 +282,8 @@ class SearchQuery:
     """The text a turn searched for, and where it came from."""
 
     text: str
-    origin: Literal["question", "request", "rewritten", "fallback"]  # fallback: the rewrite failed
+    # expanded: the question with the earlier questions' words (no model call); fallback: the rewrite failed
+    origin: Literal["question", "request", "rewritten", "expanded", "fallback"]
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class Turn(BaseModel):
     answerable: bool = True
     facts: list[list[str]] = Field(default_factory=list, description="Each fact: the ways it may be written.")
     documents: list[str] = Field(default_factory=list, description="The files that hold the facts.")
+    answer: str | None = Field(None, description="A right answer, replayed as the assistant's turn by a bench.")
 
 
 class Case(BaseModel):
@@ -38,6 +39,9 @@ class Case(BaseModel):
     id: str = Field(min_length=1)
     kind: Literal["single", "multi", "followup", "unanswerable"]
     turns: list[Turn] = Field(min_length=1)
+    needs_conversation: bool | None = Field(
+        None, description="A follow-up set's label: whether the last question needs the earlier turns to be understood."
+    )
 
 
 def load_cases(path: Path) -> list[Case]:

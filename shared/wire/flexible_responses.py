@@ -77,8 +77,9 @@ class SourcesSummary(BaseModel):
 
 class SearchQueryOut(BaseModel):
     text: str
-    origin: Literal["question", "request", "rewritten", "fallback"] = Field(
-        description="question; request (fetch_args query); rewritten from the conversation; fallback (rewrite failed)."
+    origin: Literal["question", "request", "rewritten", "expanded", "fallback"] = Field(
+        description="question; request (fetch_args query); rewritten from the conversation by the model; expanded "
+        "(the question with the earlier questions' words, no model call); fallback (rewrite failed)."
     )
 
 

@@ -1,0 +1,162 @@
+"""Whether a follow-up question needs the conversation to be searched for, decided without a model.
+
+A question is searched as it was asked unless it leans on the conversation, which it does when
+- it continues the previous question: it opens with "and", "but", "what about", "how about", ...
+  ("And the motor?", "What about shipping it back?");
+- it points back: a pronoun or demonstrative ("How do I fix it?", "Is that with the battery?",
+  "Which one is for children?"), or "there" that is not "is there";
+- it has almost no words of its own: fewer than two content words ("How much?", "Why not?").
+
+English "that" after a content word starts a relative clause ("a battery that has been charged"),
+not a reference; "is there" and German "gibt es" are existential. Articles that double as
+pronouns (Dutch "het", German "das") are left to the third rule: "Hoeveel kost het?" has one
+content word.
+
+Words are read in the question's language, the one whose function and referring words it uses
+most: English, and the languages of the sample company's customers, Dutch and German (the
+corpus is English; the embedder is multilingual). A question in another language reads as
+English with every word its own: only a short one counts as leaning on the conversation.
+
+When the question needs the conversation and no model call is wanted, `expanded_query` adds the
+content words of the earlier questions it continues: cheap, and for a small model better than its
+own rewrite (docs/performance.md, "Follow-up questions").
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from shared.core.types import Message
+
+# model: the model rewrites a follow-up that needs the conversation; expand: such a follow-up is
+# searched with the earlier questions' words added, no model call; always: the model rewrites
+# every follow-up (the behaviour before the decision).
+RewriteMode = Literal["model", "expand", "always"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_MIN_CONTENT_WORDS = 2
+
+
+@dataclass(frozen=True)
+class _Language:
+    function_words: frozenset[str]  # say nothing of what is asked about
+    referring: frozenset[str]  # point back into the conversation wherever they stand
+    relative: frozenset[str]  # refer unless they follow a content word (then they start a clause)
+    existential: frozenset[tuple[str, str]]  # word pairs in which the referring word refers to nothing
+    continuations: tuple[tuple[str, ...], ...]  # openings that carry on from the previous question
+
+    @functools.cached_property
+    def closed_class(self) -> frozenset[str]:
+        return self.function_words | self.referring | self.relative
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_ENGLISH = _Language(
+    function_words=_words(
+        """a an the and or but if so than of in on at to for from by with without about into over under
+        after before during up down out off as is are was were be been being am do does did have has had
+        can could will would shall should may might must i me my we us our you your what which who whom
+        whose when where why how whether not no yes any some all each every more most much many few also
+        just only very too please tell know get need want else other another long often far soon
+        then here"""
+    ),
+    referring=_words("it its itself they them their theirs he him his she her this these those one ones same there"),
+    relative=_words("that"),
+    existential=frozenset({("is", "there"), ("are", "there"), ("was", "there"), ("were", "there")}),
+    continuations=(("and",), ("but",), ("also",), ("or",), ("what", "about"), ("how", "about"), ("what", "if")),
+)
+_DUTCH = _Language(
+    function_words=_words(
+        """de het een en of maar ook is zijn was waren ben bent heb hebt heeft hebben kan kun kunt kunnen
+        wil wilt zal zou moet moeten mag ik je jij u we wij mijn jouw uw ons onze van in op aan met voor
+        naar bij uit over om tot door zonder wat welke welk wie waar wanneer waarom hoe hoeveel lang vaak
+        niet geen ja nee er dan als nog al wel zo te zit"""
+    ),
+    referring=_words(
+        """hij zij ze hem haar hun dit deze daar dezelfde hetzelfde ervan erop ermee ervoor erover daarvan
+        daarop daarmee daarvoor daarover"""
+    ),
+    relative=_words("dat die"),
+    existential=frozenset({("is", "er"), ("zijn", "er")}),
+    continuations=(("en",), ("maar",), ("ook",), ("of",), ("hoe", "zit", "het", "met"), ("wat", "als")),
+)
+_GERMAN = _Language(
+    function_words=_words(
+        """der die das den dem des ein eine einen einem einer eines und oder aber auch ist sind war waren
+        bin bist hat habe hast haben kann kannst können will wird werden soll sollte muss müssen darf ich
+        du wir mein meine sein von in im auf an am mit für nach bei aus über um zu zum zur bis durch ohne
+        was welche welcher welches wer wo wann warum wie viel viele lange oft nicht kein keine ja nein
+        dann wenn noch schon so man gibt"""
+    ),
+    referring=_words(
+        """es er ihn ihm dies diese dieser dieses diesem diesen dort dafür dazu damit davon darauf darüber
+        daran dasselbe derselbe dieselbe"""
+    ),
+    relative=frozenset(),  # der, die, das are articles far more often than they refer: left out
+    existential=frozenset({("gibt", "es")}),
+    continuations=(("und",), ("aber",), ("auch",), ("oder",), ("was", "ist", "mit"), ("wie", "ist", "es", "mit")),
+)
+_LANGUAGES = (_ENGLISH, _DUTCH, _GERMAN)  # English first: it wins a tie
+
+
+def _language(words: Sequence[str]) -> _Language:
+    """The language whose closed-class words (function and referring words) the question uses most."""
+    return max(_LANGUAGES, key=lambda language: sum(w in language.closed_class for w in words))
+
+
+def _refers(words: Sequence[str], position: int, language: _Language) -> bool:
+    word = words[position]
+    before = words[position - 1] if position else ""
+    if (before, word) in language.existential:
+        return False
+    if word in language.relative:
+        return not before or before in language.function_words
+    return word in language.referring
+
+
+def _content_words(words: Sequence[str], language: _Language) -> list[str]:
+    """The words that name what is asked about: no function word, no reference, no lone letter."""
+    return [w for w in words if w not in language.closed_class and (len(w) > 1 or w.isdigit())]
+
+
+def needs_conversation(question: str, history: Sequence[Message]) -> bool:
+    """Whether `question` can only be understood with the conversation before it (see the module)."""
+    if not any(m.role == "user" for m in history):
+        return False
+    words = _WORD.findall(question.casefold())
+    language = _language(words)
+    if any(tuple(words[: len(opening)]) == opening for opening in language.continuations):
+        return True
+    if any(_refers(words, i, language) for i in range(len(words))):
+        return True
+    return len(_content_words(words, language)) < _MIN_CONTENT_WORDS
+
+
+def expanded_query(question: str, history: Sequence[Message]) -> str:
+    """The question followed by the content words of the earlier questions it continues.
+
+    The latest earlier question, and when that one leaned on the conversation too, the one
+    before it, back to a question that stood on its own: "And the battery?" after "And the
+    motor?" after "How long is the frame warranty?" searches for all three."""
+    questions = [m.content for m in history if m.role == "user"]
+    seen = set(_WORD.findall(question.casefold()))
+    added: list[str] = []
+    for position in range(len(questions) - 1, -1, -1):
+        earlier = questions[position]
+        words = _WORD.findall(earlier)
+        folded = [w.casefold() for w in words]
+        content = set(_content_words(folded, _language(folded)))
+        for word, key in zip(words, folded, strict=True):
+            if key in content and key not in seen:
+                seen.add(key)
+                added.append(word)
+        if not needs_conversation(earlier, [Message("user", q) for q in questions[:position]]):
+            break
+    return f"{question} {' '.join(added)}" if added else question
