@@ -84,8 +84,8 @@ async def test_the_extractive_answer_streams_its_text_before_the_final_event(cli
     events = [block.split("\n", 1) for block in text.strip().split("\n\n")]
     names = [name.removeprefix("event: ") for name, _ in events]
     data = [json.loads(line.removeprefix("data: ")) for _, line in events]
-    assert names == ["sources", "delta", "final"]
-    assert data[1]["text"] == data[2]["answer"] and "mineral oil" in data[1]["text"]
+    assert names == ["accepted", "sources", "delta", "final"]
+    assert data[2]["text"] == data[3]["answer"] and "mineral oil" in data[2]["text"]
 
 
 def citing_model(answer: str, rewrite: str = "Which fluid do the brakes use?") -> RecordingServer:
