@@ -64,12 +64,12 @@ def faq_set(folder: Path) -> dict[str, str]:
     return queries
 
 
-def ground_truth_set() -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+def ground_truth_set(path: Path = PROJECT_ROOT / "samples" / "ground_truth.jsonl") -> tuple[dict, dict]:
     """The ground truth's standalone answerable questions (first turns) and their documents."""
     from shared.evaluate.scoring import load_cases
 
     queries, qrels = {}, {}
-    for case in load_cases(PROJECT_ROOT / "samples" / "ground_truth.jsonl"):
+    for case in load_cases(path):
         turn = case.turns[0]
         if turn.answerable:
             queries[case.id] = turn.question

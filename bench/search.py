@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from shared.config import EmbeddingSettings  # noqa: E402
 from shared.core.types import Chunk, RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex  # noqa: E402
 from shared.retrieval.query import SearchOptions  # noqa: E402
@@ -99,7 +100,6 @@ def bench_size(size: int, queries: int, rng: np.random.Generator) -> dict[str, f
 def embedding_rate() -> tuple[float, float]:
     """(chunks per second in batches of 32, milliseconds per query) for the embedded model, on
     the sample corpus's real chunks (synthetic words tokenize far longer than real text)."""
-    from shared.config import EmbeddingSettings
     from shared.embeddings.embedded import EmbeddedEmbeddings
     from shared.ingest.__main__ import find_files
     from shared.ingest.chunking import Chunker
@@ -133,7 +133,7 @@ def main() -> None:
     )
     print()
     print(
-        f"Embedding (multilingual-e5-small 4-bit, real ~200-token chunks): {embed_rate:.0f} chunks/s; "
+        f"Embedding ({EmbeddingSettings().model}, real ~200-token chunks): {embed_rate:.0f} chunks/s; "
         f"{query_ms:.0f} ms per query"
     )
     print()

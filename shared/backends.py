@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from shared.config import get_settings
+from shared.config import EMBEDDED_EMBEDDING_MODEL, get_settings
 from shared.core.errors import RequestError
 
 if TYPE_CHECKING:
@@ -393,9 +393,13 @@ def query_rewrite(alias: str) -> QueryRewrite:
 
 @functools.cache
 def _extractive_answers() -> ExtractiveAnswers:
-    from shared.core.answers import ExtractiveAnswers
+    from shared.core.answers import MIN_RELEVANCE, ExtractiveAnswers
 
-    return ExtractiveAnswers(embeddings(), min_relevance=get_settings().model.answer_min_relevance)
+    settings = get_settings()
+    min_relevance = settings.model.answer_min_relevance
+    if min_relevance is None:
+        min_relevance = MIN_RELEVANCE.get(settings.embeddings.model_name, MIN_RELEVANCE[EMBEDDED_EMBEDDING_MODEL])
+    return ExtractiveAnswers(embeddings(), min_relevance=min_relevance)
 
 
 def multimodal_aliases() -> list[str]:

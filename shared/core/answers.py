@@ -27,6 +27,11 @@ from shared.core.passages import Passage, passages
 from shared.core.types import Completion, Source, TokenUsage
 
 DECLINE = "The documents do not say."
+# The relevance below which an answer declines, by embedding model: each model's cosine
+# similarities spread differently (multilingual-e5-small's sit high, all-MiniLM-L6-v2's
+# lower), so each threshold was measured on the ground truth and the held-out questions
+# (docs/quality.md). Another model (e.g. Azure OpenAI's) gets the default model's.
+MIN_RELEVANCE = {"all-MiniLM-L6-v2": 0.48, "multilingual-e5-small": 0.68}
 
 # Function words: they say nothing about which passage answers.
 _STOPWORDS_TEXT = """a an and are as at be by can could do does did for from has have how i if in is it its me my of

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 class Embeddings(Protocol):
     dimensions: int
+    name: str  # the model, as an index records it: vectors of two models are never compared
 
     async def embed_query(self, text: str) -> np.ndarray:
         """A unit-length vector for a search query."""
@@ -68,16 +69,16 @@ class IndexWriter(Protocol):
 
     name: str
 
-    async def ensure_index(self, dimensions: int) -> None:
-        """Create or update the index for vectors of this size."""
+    async def ensure_index(self, model: str, dimensions: int) -> None:
+        """Create or update the index for vectors of this size, made by this embedding model."""
 
     async def document_hashes(self) -> dict[str, str]:
         """The content hash of every indexed document, by file name."""
 
-    async def replace_document(
-        self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
+    async def replace_documents(
+        self, documents: Sequence[tuple[str, str, Sequence[Chunk], Sequence[np.ndarray]]]
     ) -> None:
-        """Make these the document's only chunks."""
+        """Make each (filename, content hash, chunks, vectors) its document's only chunks."""
 
     async def delete_document(self, filename: str) -> None: ...
 

@@ -31,7 +31,7 @@ class NamedSource:
     name: str
     embedding_model: str  # what the caller takes the source to be embedded with: refused if it is not
     limit: int = 5
-    threshold: float = 0.7  # minimum cosine similarity
+    threshold: float | None = None  # minimum cosine similarity; None: the embedding model's default
     weight: float = 1.0
     metadata_filters: Mapping[str, Any] | None = None  # field -> a value, or values any of which matches
 

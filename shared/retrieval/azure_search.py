@@ -141,7 +141,8 @@ class AzureSearchIndexWriter:
         self._semantic_configuration = semantic_configuration
         self.name = index_name
 
-    async def ensure_index(self, dimensions: int) -> None:
+    async def ensure_index(self, model: str, dimensions: int) -> None:
+        # The index definition has no place for the model: Azure refuses a change of dimensions itself.
         await self._index_client.create_or_update_index(
             index_definition(self.name, dimensions, self._semantic_configuration)
         )
@@ -165,6 +166,12 @@ class AzureSearchIndexWriter:
         stale = [i for i in await self._chunk_ids(filename) if i not in kept]
         if stale:  # the document got shorter: drop its old tail
             await self._client.delete_documents([{"id": i} for i in stale])
+
+    async def replace_documents(
+        self, documents: Sequence[tuple[str, str, Sequence[Chunk], Sequence[np.ndarray]]]
+    ) -> None:
+        for filename, content_hash, chunks, vectors in documents:
+            await self.replace_document(filename, content_hash, chunks, vectors)
 
     async def delete_document(self, filename: str) -> None:
         ids = await self._chunk_ids(filename)

@@ -95,6 +95,10 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
 
+class EmbeddingModelMismatch(Exception):
+    """The index's vectors were made by another embedding model than the query's."""
+
+
 @dataclass
 class IndexHits:
     rows: list[tuple[dict[str, Any], float]]
@@ -155,17 +159,38 @@ class EmbeddedIndex:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
-    def ensure_dimensions(self, dimensions: int) -> None:
-        """Record the vector size; refuse vectors of another size (a different embedding model)."""
+    def ensure_embedding_model(self, model: str, dimensions: int) -> None:
+        """Record which model made the index's vectors. An index holding another model's vectors
+        (or vectors of a model it never recorded) is emptied, with a warning, so that the
+        ingestion indexes every file anew: vectors of two models are never mixed or compared."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'dimensions'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO meta (key, value) VALUES ('dimensions', ?)", (str(dimensions),))
-            elif int(row[0]) != dimensions:
-                raise ValueError(
-                    f"index {self.name} holds {row[0]}-dimension vectors but the embedding model makes {dimensions}: "
-                    "point SEARCH_INDEX_PATH to a new file or delete this one"
+            meta = self._meta()
+            recorded = (meta.get("embedding_model"), meta.get("dimensions"))
+            if recorded == (model, str(dimensions)):
+                return
+            chunks = self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            with self._transaction():
+                if chunks:
+                    log.warning(
+                        "index %s holds vectors of %s (%s dimensions), not of the configured embedding model "
+                        "%s (%d): its %d chunks are dropped and every file is indexed anew",
+                        self.name,
+                        recorded[0] or "an unrecorded model",
+                        recorded[1] or "?",
+                        model,
+                        dimensions,
+                        chunks,
+                    )
+                    self._db.execute("DELETE FROM chunks")  # the triggers clear the vectors, values and text
+                    self._db.execute("DELETE FROM documents")
+                    self._bump_generation()
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    [("embedding_model", model), ("dimensions", str(dimensions))],
                 )
+
+    def _meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta"))
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -185,13 +210,16 @@ class EmbeddedIndex:
 
     # --- searching ---
 
-    def search(self, plan: SearchPlan, vector: np.ndarray | None) -> IndexHits:
+    def search(self, plan: SearchPlan, vector: np.ndarray | None, embedding_model: str | None = None) -> IndexHits:
         """Rows and scores, best first: BM25 alone, RRF of BM25 and cosine when `vector` is given,
-        or cosine alone for a vector-only plan."""
+        or cosine alone for a vector-only plan. `embedding_model` made `vector`: an index whose
+        vectors another model made raises EmbeddingModelMismatch instead of ranking by them."""
         where = odata.to_sql(plan.filter, "chunk_values") if plan.filter is not None else None
         match = fts_query(plan.text)
         with self._lock:
             self._refresh_vectors()
+            if vector is not None and embedding_model is not None:
+                self._check_embedding_model(embedding_model)
             allowed = self._allowed(where) if where is not None else None
             # Hybrid fuses the top candidates of each ranking; full-text alone needs just the top k.
             candidates = max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
@@ -219,6 +247,14 @@ class EmbeddedIndex:
             if plan.highlight_fields and match:
                 hits.highlights = self._highlights(match, plan.highlight_fields, [r for r, _ in ranked])
             return hits
+
+    def _check_embedding_model(self, model: str) -> None:
+        recorded = self._meta().get("embedding_model")
+        if recorded != model and len(self._vector_rowids):
+            raise EmbeddingModelMismatch(
+                f"index {self.name} holds vectors of {recorded or 'an unrecorded model'}, not of the configured "
+                f"embedding model {model}: run the ingestion again (python -m shared.ingest), which rebuilds it"
+            )
 
     def _matching(self, match: str, where: odata.SqlFilter | None) -> odata.SqlFilter:
         """Every document the query matches: the filter, and the full-text terms when there are any."""
@@ -343,16 +379,14 @@ class EmbeddedIndexWriter:
         self._index = index
         self.name = index.name
 
-    async def ensure_index(self, dimensions: int) -> None:
-        await asyncio.to_thread(self._index.ensure_dimensions, dimensions)
+    async def ensure_index(self, model: str, dimensions: int) -> None:
+        await asyncio.to_thread(self._index.ensure_embedding_model, model, dimensions)
 
     async def document_hashes(self) -> dict[str, str]:
         return await asyncio.to_thread(self._index.document_hashes)
 
-    async def replace_document(
-        self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
-    ) -> None:
-        await asyncio.to_thread(self._index.replace_document, filename, content_hash, chunks, vectors)
+    async def replace_documents(self, documents: Sequence[bulk_load.Document]) -> None:
+        await asyncio.to_thread(self._index.replace_documents, documents)
 
     async def delete_document(self, filename: str) -> None:
         await asyncio.to_thread(self._index.delete_document, filename)
@@ -376,8 +410,13 @@ class EmbeddedRetriever:
         if not plan.searches:
             return plan.empty_result(self.index_name)
         try:
-            vector = await self._embeddings.embed_query(plan.text) if plan.uses_vectors else None
-            hits = await asyncio.to_thread(self._index.search, plan, vector)
+            vector, model = None, None
+            if plan.uses_vectors:
+                vector, model = await self._embeddings.embed_query(plan.text), self._embeddings.name
+            hits = await asyncio.to_thread(self._index.search, plan, vector, model)
+        except EmbeddingModelMismatch as exc:
+            log.error("%s", exc)
+            raise UpstreamError("search_failed", "The knowledge base search failed.") from exc
         except sqlite3.Error as exc:
             raise UpstreamError("search_failed", "The knowledge base search failed.") from exc
         sources = tuple(

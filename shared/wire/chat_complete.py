@@ -28,11 +28,22 @@ class DataSourceConfig(StrictModel):
     name: str = Field(min_length=1, description="A configured source (SOURCES_DEFINITIONS).")
     model_name: str = Field(min_length=1, description="The source's embedding model.")
     limit: int = Field(5, ge=1, le=50)
-    similarity_threshold: float = Field(0.7, ge=-1, le=1, description="Minimum cosine similarity.")
+    similarity_threshold: float = Field(
+        0.7,
+        ge=-1,
+        le=1,
+        description="Minimum cosine similarity. When omitted: 0.7, or 0.1 for the embedded all-MiniLM-L6-v2, "
+        "whose similarities spread lower.",
+    )
     weight: float = Field(1.0, ge=0, le=2, description="Weight when merging results.")
     metadata_filters: dict[str, Any] | None = Field(
         None, description='Field values every result must have, e.g. {"category": "policy", "tags": ["legal"]}.'
     )
+
+    def given_threshold(self) -> float | None:
+        """The request's threshold; None when it omits it: the source's embedding model's then
+        (shared.retrieval.multi_source.default_threshold)."""
+        return self.similarity_threshold if "similarity_threshold" in self.model_fields_set else None
 
 
 class RAGConfig(StrictModel):
@@ -118,8 +129,7 @@ class ChatCompleteRequest(StrictModel):
         if not named:
             return None
         return tuple(
-            NamedSource(s.name, s.model_name, s.limit, s.similarity_threshold, s.weight, s.metadata_filters)
-            for s in named
+            NamedSource(s.name, s.model_name, s.limit, s.given_threshold(), s.weight, s.metadata_filters) for s in named
         )
 
 
