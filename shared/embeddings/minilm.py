@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 MAX_TOKENS = 256
-# Texts per onnxruntime run: 8 ran ~1.5x as fast as 32 on these 2 cores (smaller attention
-# matrices stay in cache; docs/performance.md).
-RUN_BATCH = 8
+# Texts per onnxruntime run. On one core of these machines runs of 1, 4, 8, 16 and 32 texts
+# of ~200 tokens embedded 38.6, 36.6, 35.0, 33.2 and 29.9 chunks/s: larger runs cost more
+# than the per-run overhead they save (docs/performance.md). So one text per run, unpadded.
+RUN_BATCH = 1
 _TOKENIZER = "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
 
 
@@ -58,8 +59,7 @@ class MiniLM:
         return self.passage([text])[0]
 
     def passage(self, texts: Sequence[str]) -> np.ndarray:
-        """One unit row per text. Each run of RUN_BATCH texts is padded to its longest: callers
-        that sort by length (ingestion does) pad little."""
+        """One unit row per text; a run of several texts is padded to its longest."""
         rows = [self._run(list(texts[start : start + RUN_BATCH])) for start in range(0, len(texts), RUN_BATCH)]
         return np.vstack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
