@@ -185,7 +185,7 @@ class EmbeddingSettings(BaseSettings):
     model: Literal["all-MiniLM-L6-v2", "multilingual-e5-small"] = Field(
         "all-MiniLM-L6-v2",
         description="Embedded: all-MiniLM-L6-v2 (English, int8 ONNX, the fast default) or multilingual-e5-small "
-        "(4-bit, ~100 languages, ~10x slower to embed documents).",
+        "(4-bit, ~100 languages, ~6x slower to embed documents).",
     )
     endpoint: str | None = Field(None, description="Azure OpenAI endpoint, https://<resource>.openai.azure.com")
     deployment: str | None = Field(None, description="The embedding model's deployment name.")
