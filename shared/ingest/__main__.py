@@ -95,7 +95,9 @@ class PendingDocument:
     chunks: list[Chunk]
 
 
-def document_chunks(name: str, path: Path, metadata: DocumentMetadata, content_hash: str, chunker: Chunker):
+def document_chunks(
+    name: str, path: Path, metadata: DocumentMetadata, content_hash: str, chunker: Chunker
+) -> list[Chunk]:
     document = extract(path)
     pieces = [(page.number, text) for page in document.pages for text in chunker.split(page.text)]
     return [
