@@ -378,17 +378,18 @@ def orchestrator() -> Orchestrator:
 
 def extractive_answers(alias: str) -> ExtractiveAnswers | None:
     """The answerer for a model whose answer strategy is extractive; None when the model writes answers."""
-    settings = get_settings().model
-    remote = settings.remote(alias)
-    strategy = remote.answer_strategy if remote else settings.answer_strategy
-    return _extractive_answers() if strategy == "extractive" else None
+    return _extractive_answers() if _per_model(alias, "answer_strategy") == "extractive" else None
 
 
 def query_rewrite(alias: str) -> QueryRewrite:
     """How the model under `alias` turns a follow-up into a search query (shared.core.followups)."""
+    return _per_model(alias, "query_rewrite")
+
+
+def _per_model(alias: str, name: str) -> Any:
+    """A setting each model may have: a remote model's own, else the embedded model's."""
     settings = get_settings().model
-    remote = settings.remote(alias)
-    return remote.query_rewrite if remote else settings.query_rewrite
+    return getattr(settings.remote(alias) or settings, name)
 
 
 @functools.cache
