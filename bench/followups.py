@@ -40,9 +40,10 @@ from retrieval_quality import build_index  # noqa: E402
 
 from shared import backends  # noqa: E402
 from shared.config import DATA_DIR, PROJECT_ROOT, get_settings  # noqa: E402
+from shared.core.events import SourcesFound  # noqa: E402
 from shared.core.followups import expanded_query, needs_conversation  # noqa: E402
 from shared.core.orchestrator import Orchestrator  # noqa: E402
-from shared.core.types import Message, RetrievalSpec, SourcesFound, TurnRequest  # noqa: E402
+from shared.core.types import Message, RetrievalSpec, TurnRequest  # noqa: E402
 from shared.evaluate.report import ranking  # noqa: E402
 from shared.evaluate.scoring import Case, facts_found, load_cases  # noqa: E402
 from shared.retrieval.embedded import EmbeddedRetriever  # noqa: E402

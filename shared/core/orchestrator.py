@@ -2,7 +2,7 @@
 calls them: start, load history, load templates, retrieve, fit the prompt, generate, shape
 the answers, store, report.
 
-The core knows nothing of HTTP. A turn yields typed events (shared.core.types.TurnEvent)
+The core knows nothing of HTTP. A turn yields typed events (shared.core.events.TurnEvent)
 that each API serializes in its own wire format; `answer` collects them for APIs that
 respond in one piece. What a turn accumulates is a shared.core.turn.Turn.
 """
@@ -22,6 +22,7 @@ from opentelemetry import trace
 from shared import telemetry
 from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import RequestError
+from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
 from shared.core.followups import RewriteMode
 from shared.core.interfaces import (
     ChatModel,
@@ -36,21 +37,7 @@ from shared.core.reasoning import effective_reasoning
 from shared.core.search_query import search_query
 from shared.core.source_plan import SourcePlan
 from shared.core.turn import Timings, Turn
-from shared.core.types import (
-    AnswerDelta,
-    Completion,
-    GenerationParams,
-    Message,
-    SourcesFound,
-    TemplateInfo,
-    ToolCallDelta,
-    TurnAccepted,
-    TurnCompleted,
-    TurnError,
-    TurnEvent,
-    TurnRequest,
-    TurnResult,
-)
+from shared.core.types import Completion, GenerationParams, Message, TemplateInfo, TurnError, TurnRequest, TurnResult
 
 if TYPE_CHECKING:
     from shared.core.answers import ExtractiveAnswers

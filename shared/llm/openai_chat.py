@@ -13,7 +13,8 @@ from typing import Any
 
 from shared.config import RemoteModel
 from shared.core.errors import UpstreamError
-from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage, ToolCall, ToolCallDelta
+from shared.core.events import ToolCallDelta
+from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage, ToolCall
 from shared.llm.tokens import count_messages
 from shared.openai_clients import azure_openai_client
 

@@ -9,18 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from shared.core.events import AnswerDelta, SourcesFound, TurnAccepted, TurnCompleted, TurnEvent
 from shared.core.types import (
-    AnswerDelta,
     GenerationParams,
     Image,
     Message,
     PromptSpec,
     RetrievalSpec,
     SearchResult,
-    SourcesFound,
-    TurnAccepted,
-    TurnCompleted,
-    TurnEvent,
     TurnRequest,
     TurnResult,
 )

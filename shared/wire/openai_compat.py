@@ -18,18 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared.agents import Agent, agent_turn
 from shared.core.errors import RequestError, UpstreamError
-from shared.core.types import (
-    AnswerDelta,
-    Message,
-    SourcesFound,
-    ToolCall,
-    ToolCallDelta,
-    TurnAccepted,
-    TurnCompleted,
-    TurnEvent,
-    TurnRequest,
-    TurnResult,
-)
+from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
+from shared.core.types import Message, ToolCall, TurnRequest, TurnResult
 from shared.wire import sse
 from shared.wire.citations import Citation, citation
 from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, StrictModel

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.core.types import AnswerDelta, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent, TurnResult
+from shared.core.events import AnswerDelta, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
+from shared.core.types import TurnResult
 from shared.wire import sse
 from shared.wire.openai_responses import (
     ResponsesRequest,
