@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 import sqlite3
@@ -28,55 +27,13 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import Chunk, RetrievalSpec, SearchResult, Source
 from shared.retrieval import bulk_load, odata
+from shared.retrieval.embedded_tables import SCHEMA_VERSION, schema_sql
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
-from shared.retrieval.schema import BY_NAME, COLLECTIONS, FIELDS, SCALAR_COLUMNS
+from shared.retrieval.schema import BY_NAME, COLLECTIONS, SCALAR_COLUMNS
 
 log = logging.getLogger(__name__)
 
 _FTS_COLUMNS = ("title", "text")  # the searchable fields, in FTS column order
-
-
-def _schema_sql() -> str:
-    columns = ",\n    ".join(
-        f'"{f.name}" {"INTEGER" if f.type == "Edm.Int32" else "TEXT"}{" NOT NULL UNIQUE" if f.key else ""}'
-        for f in FIELDS
-        if not f.is_collection
-    )
-    # Filters read these indexes instead of scanning the chunks' text.
-    indexes = "\n".join(
-        f'CREATE INDEX IF NOT EXISTS chunks_by_{f.name} ON chunks ("{f.name}");'
-        for f in FIELDS
-        if f.filterable and not f.is_collection and not f.key
-    )
-    return f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (filename TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS chunks (
-    rowid INTEGER PRIMARY KEY,
-    {columns}
-);
-{indexes}
--- Vectors live apart from the chunks, so that a filter scanning chunks does not read them.
-CREATE TABLE IF NOT EXISTS chunk_vectors (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
--- One row per element of a collection field, in the collection's order (the table's rowid).
-CREATE TABLE IF NOT EXISTS chunk_values (chunk INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
--- Every lookup knows the chunk (filters correlate on it), so one index serves them all.
-CREATE INDEX IF NOT EXISTS chunk_values_by_chunk ON chunk_values (chunk, field, value);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
-    title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts (chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
-    DELETE FROM chunk_values WHERE chunk = old.rowid;
-    DELETE FROM chunk_vectors WHERE rowid = old.rowid;
-END;
-"""
-
-
-_SCHEMA_VERSION = hashlib.sha1(_schema_sql().encode()).hexdigest()[:12]
 
 
 def fts_query(text: str) -> str:
@@ -124,12 +81,12 @@ class EmbeddedIndex:
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row and row[0] != _SCHEMA_VERSION:
+        if row and row[0] != SCHEMA_VERSION:
             log.warning("the index schema changed: %s is rebuilt empty; run the ingestion again", self.name)
             for table in ("chunks_fts", "chunk_values", "chunk_vectors", "chunks", "documents", "meta"):
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
-        self._db.executescript(_schema_sql())
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+        self._db.executescript(schema_sql())
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     # --- writing (ingestion) ---
 

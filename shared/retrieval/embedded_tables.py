@@ -1,0 +1,54 @@
+"""The embedded index file's SQLite tables, made from the index's fields (shared.retrieval.schema).
+
+SCHEMA_VERSION changes with the SQL: an index file made by another version is rebuilt
+(shared.retrieval.embedded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from shared.retrieval.schema import FIELDS
+
+
+def schema_sql() -> str:
+    columns = ",\n    ".join(
+        f'"{f.name}" {"INTEGER" if f.type == "Edm.Int32" else "TEXT"}{" NOT NULL UNIQUE" if f.key else ""}'
+        for f in FIELDS
+        if not f.is_collection
+    )
+    # Filters read these indexes instead of scanning the chunks' text.
+    indexes = "\n".join(
+        f'CREATE INDEX IF NOT EXISTS chunks_by_{f.name} ON chunks ("{f.name}");'
+        for f in FIELDS
+        if f.filterable and not f.is_collection and not f.key
+    )
+    return f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (filename TEXT PRIMARY KEY, content_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    {columns}
+);
+{indexes}
+-- Vectors live apart from the chunks, so that a filter scanning chunks does not read them.
+CREATE TABLE IF NOT EXISTS chunk_vectors (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
+-- One row per element of a collection field, in the collection's order (the table's rowid).
+CREATE TABLE IF NOT EXISTS chunk_values (chunk INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
+-- Every lookup knows the chunk (filters correlate on it), so one index serves them all.
+CREATE INDEX IF NOT EXISTS chunk_values_by_chunk ON chunk_values (chunk, field, value);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
+    title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
+    DELETE FROM chunk_values WHERE chunk = old.rowid;
+    DELETE FROM chunk_vectors WHERE rowid = old.rowid;
+END;
+"""
+
+
+SCHEMA_VERSION = hashlib.sha1(schema_sql().encode()).hexdigest()[:12]
