@@ -16,7 +16,7 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import Chunk, RetrievalSpec, SearchResult, Source
 from shared.retrieval import odata
-from shared.retrieval.query import FUSION_CANDIDATES, SearchOptions
+from shared.retrieval.query import FUSION_CANDIDATES, SearchOptions, SearchPlan
 from shared.retrieval.schema import FIELDS, VECTOR_FIELD, index_document
 
 if TYPE_CHECKING:
@@ -55,25 +55,10 @@ class AzureSearchRetriever:
         self.index_name = index_name
 
     async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
-        from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
-
         plan = self._options.plan(question, spec, identity)
         if not plan.searches:
             return plan.empty_result(self.index_name)
-        vector_queries = None
-        if plan.uses_vectors:
-            k = max(plan.top_k, FUSION_CANDIDATES)  # as many candidates as the embedded index fuses
-            # Fused as the embedded index fuses; Azure's default weight is 1, so only another is sent.
-            weight = None if plan.vector_only or plan.vector_weight == 1 else plan.vector_weight
-            if self._vectorizer:
-                vector_queries = [
-                    VectorizableTextQuery(text=plan.text, k_nearest_neighbors=k, fields=VECTOR_FIELD, weight=weight)
-                ]
-            else:
-                vector = await self._embeddings.embed_query(plan.text)
-                vector_queries = [
-                    VectorizedQuery(vector=vector.tolist(), k_nearest_neighbors=k, fields=VECTOR_FIELD, weight=weight)
-                ]
+        vector_queries = await self._vector_queries(plan) if plan.uses_vectors else None
         semantic = (
             {"query_type": "semantic", "semantic_configuration_name": self._semantic_configuration}
             if self._semantic_configuration
@@ -124,6 +109,18 @@ class AzureSearchRetriever:
             if facets is not None
             else None,
         )
+
+    async def _vector_queries(self, plan: SearchPlan) -> list[Any]:
+        """The plan's vector query: its text, vectorized by the index itself or embedded here."""
+        from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
+
+        k = max(plan.top_k, FUSION_CANDIDATES)  # as many candidates as the embedded index fuses
+        # Fused as the embedded index fuses; Azure's default weight is 1, so only another is sent.
+        weight = None if plan.vector_only or plan.vector_weight == 1 else plan.vector_weight
+        if self._vectorizer:
+            return [VectorizableTextQuery(text=plan.text, k_nearest_neighbors=k, fields=VECTOR_FIELD, weight=weight)]
+        vector = await self._embeddings.embed_query(plan.text)
+        return [VectorizedQuery(vector=vector.tolist(), k_nearest_neighbors=k, fields=VECTOR_FIELD, weight=weight)]
 
 
 class AzureSearchIndexWriter:
