@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from shared.auth import TokenValidator
-    from shared.config import DataSource, QueryRewrite
+    from shared.config import DataSource
     from shared.core.answers import ExtractiveAnswers
     from shared.core.interfaces import (
         ChatModel,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     )
     from shared.core.orchestrator import Orchestrator
     from shared.core.source_plan import SourcePlan
+    from shared.remote_models import QueryRewrite
     from shared.retrieval.embedded import EmbeddedIndex
     from shared.retrieval.multi_source import MultiSourceSearch
     from shared.retrieval.query import SearchOptions

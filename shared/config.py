@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.agents import Agent, configured_agents
 from shared.experiments import Experiment
+from shared.remote_models import AnswerStrategy, QueryRewrite, RemoteModel
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
@@ -86,36 +87,6 @@ class AuthSettings(BaseSettings):
         if any(a.lower() == "none" or a.upper().startswith("HS") for a in self.algorithms):
             raise ValueError("AUTH_ALGORITHMS takes asymmetric algorithms only (RS256, ES256, ...)")
         return self
-
-
-# extractive: answers are the retrieved passages that best answer the question (shared.core.answers);
-# generative: the model writes them from the prompt.
-AnswerStrategy = Literal["extractive", "generative"]
-# How a follow-up that needs the conversation becomes a search query (shared.core.followups):
-# model: the model rewrites it; expand: the earlier questions' words are added, no model call;
-# always: the model rewrites every follow-up, needed or not.
-QueryRewrite = Literal["model", "expand", "always"]
-
-
-class RemoteModel(BaseModel):
-    """A chat model reached over the OpenAI protocol, configured under an alias."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    alias: str = Field(min_length=1)
-    provider: Literal["azure_openai", "openai"]
-    model: str = Field(description="Azure OpenAI: the deployment name; other servers: the model name.")
-    endpoint: str = Field(description="Azure: https://<resource>.openai.azure.com; others: the base URL (…/v1).")
-    api_key: SecretStr | None = Field(None, description="Azure OpenAI without a key signs in with Entra ID.")
-    api_version: str = "2024-10-21"
-    supports_multimodal: bool = False
-    reasoning: bool = Field(False, description="A reasoning model: it takes reasoning_effort.")
-    context_window: int = Field(128_000, ge=512)
-    parameters: dict[str, Any] = Field(default_factory=dict, description='Defaults, e.g. {"temperature": 0.2}.')
-    timeout_seconds: float = Field(60, gt=0)
-    max_retries: int = Field(2, ge=0, description="Retries on 429 and 5xx, honoring Retry-After.")
-    answer_strategy: AnswerStrategy = Field("generative", description="generative: the model writes the answer.")
-    query_rewrite: QueryRewrite = Field("model", description="model: the model rewrites a follow-up that needs it.")
 
 
 class ModelSettings(BaseSettings):

@@ -232,8 +232,8 @@ async def test_refused_requests_get_400_with_a_clear_message(client, extra, mess
 
 async def test_a_failing_model_gives_the_fallback_answer(client, monkeypatch, caplog):
     from shared import backends
-    from shared.config import RemoteModel
     from shared.llm.openai_chat import OpenAIChatModel
+    from shared.remote_models import RemoteModel
     from tests.recording_server import RecordingServer
 
     with RecordingServer(lambda request: (500, {"error": {"message": "model crashed"}})) as server:

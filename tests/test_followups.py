@@ -9,9 +9,10 @@ import typing
 
 import pytest
 
-from shared.config import ModelSettings, QueryRewrite, RemoteModel
+from shared.config import ModelSettings
 from shared.core.followups import RewriteMode, expanded_query, needs_conversation
 from shared.core.types import Message, RetrievalSpec, SearchQuery, TurnRequest
+from shared.remote_models import QueryRewrite, RemoteModel
 from tests.support import make_orchestrator, remote_model_entry
 from tests.test_flexible_chat import rewriting_model
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.config import PROJECT_ROOT, SETTINGS_CLASSES, HistorySettings, RemoteModel
+from shared.config import PROJECT_ROOT, SETTINGS_CLASSES, HistorySettings
+from shared.remote_models import RemoteModel
 from tests.bicep_text import declaration, evaluate, object_keys, without_comments
 
 INFRA = PROJECT_ROOT / "infra"

@@ -9,10 +9,11 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from shared.config import ModelSettings, RemoteModel
+from shared.config import ModelSettings
 from shared.core.errors import UpstreamError
 from shared.core.types import GenerationParams, Message
 from shared.llm.openai_chat import OpenAIChatModel
+from shared.remote_models import RemoteModel
 from tests.recording_server import RecordingServer
 from tests.servers import running_in_background
 from tests.support import make_orchestrator

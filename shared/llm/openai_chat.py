@@ -11,12 +11,12 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from shared.config import RemoteModel
 from shared.core.errors import UpstreamError
 from shared.core.events import ToolCallDelta
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage, ToolCall
 from shared.llm.tokens import count_messages
 from shared.openai_clients import azure_openai_client
+from shared.remote_models import RemoteModel
 
 log = logging.getLogger(__name__)
 
