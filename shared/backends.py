@@ -10,14 +10,12 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from shared.azure_clients import blob_container, history_container, search_client, search_credential
 from shared.config import EMBEDDED_EMBEDDING_MODEL, get_settings
 from shared.core.errors import RequestError
 
 if TYPE_CHECKING:
-    from azure.cosmos.aio import ContainerProxy
-    from azure.search.documents.aio import SearchClient
     from azure.storage.blob.aio import ContainerClient
-    from pydantic import SecretStr
 
     from shared.auth import TokenValidator
     from shared.config import DataSource
@@ -86,24 +84,6 @@ def search_index() -> EmbeddedIndex:
     return EmbeddedIndex(settings.index_path, settings.index_name)
 
 
-def _search_credential(api_key: SecretStr | None = None) -> Any:
-    key = api_key or get_settings().search.api_key
-    if key:
-        from azure.core.credentials import AzureKeyCredential
-
-        return AzureKeyCredential(key.get_secret_value())
-    from azure.identity.aio import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
-def _search_client() -> SearchClient:
-    from azure.search.documents.aio import SearchClient
-
-    settings = get_settings().search
-    return SearchClient(settings.endpoint, settings.index_name, _search_credential())
-
-
 @functools.cache
 def retriever() -> Retriever:
     """The main knowledge base (SEARCH_*)."""
@@ -112,7 +92,7 @@ def retriever() -> Retriever:
         from shared.retrieval.azure_search import AzureSearchRetriever
 
         return AzureSearchRetriever(
-            _search_client(),  # kept with the retriever, for the life of the process
+            search_client(),  # kept with the retriever, for the life of the process
             settings.index_name,
             None if settings.vectorizer else embeddings(),
             _search_options(),
@@ -159,7 +139,7 @@ def source_retriever(name: str) -> Retriever:
         from shared.retrieval.azure_search import AzureSearchRetriever
 
         key = source.api_key or settings.search.api_key
-        client = SearchClient(source.endpoint or settings.search.endpoint, index_name, _search_credential(key))
+        client = SearchClient(source.endpoint or settings.search.endpoint, index_name, search_credential(key))
         return AzureSearchRetriever(client, index_name, embeddings(), _search_options())
     from shared.retrieval.embedded import EmbeddedRetriever
 
@@ -248,8 +228,8 @@ def index_writer(source_name: str | None = None) -> IndexWriter:
 
         return AzureSearchIndexWriter(
             # The writer's own clients: ingestion closes them when it is done.
-            SearchIndexClient(settings.endpoint, _search_credential()),
-            _search_client(),
+            SearchIndexClient(settings.endpoint, search_credential()),
+            search_client(),
             settings.index_name,
             settings.semantic_configuration,
         )
@@ -276,21 +256,6 @@ def history_store() -> HistoryStore:
     return BoundedHistoryStore(store, min(settings.timeout_seconds, get_settings().http.deadline_seconds))
 
 
-def history_container() -> ContainerProxy:
-    """The Cosmos DB container of conversations, with a key or Entra ID (managed identity)."""
-    from azure.cosmos.aio import CosmosClient
-
-    settings = get_settings().history
-    if settings.cosmos_key:
-        credential: Any = settings.cosmos_key.get_secret_value()
-    else:
-        from azure.identity.aio import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
-    client = CosmosClient(settings.cosmos_endpoint, credential=credential)
-    return client.get_database_client(settings.cosmos_database).get_container_client(settings.cosmos_container)
-
-
 @functools.cache
 def template_source() -> TemplateSource:
     settings = get_settings().prompts
@@ -306,7 +271,7 @@ def template_source() -> TemplateSource:
 @functools.cache
 def prompts_container() -> ContainerClient:
     settings = get_settings().prompts
-    return _blob_container(
+    return blob_container(
         settings.blob_connection_string, settings.blob_account_url, settings.blob_account_key, settings.blob_container
     )
 
@@ -315,29 +280,12 @@ def prompts_container() -> ContainerClient:
 def attachments_container() -> ContainerClient:
     """Where POST /api/v1/chat/complete reads attachments (storage_key) from."""
     settings = get_settings().sources
-    return _blob_container(
+    return blob_container(
         settings.attachments_connection_string,
         settings.attachments_account_url,
         settings.attachments_account_key,
         settings.attachments_container,
     )
-
-
-def _blob_container(
-    connection_string: SecretStr | None, account_url: str | None, account_key: SecretStr | None, container: str
-) -> ContainerClient:
-    """A Blob container by connection string, account URL with key, or Entra ID (managed identity)."""
-    from azure.storage.blob.aio import BlobServiceClient
-
-    if connection_string:
-        service = BlobServiceClient.from_connection_string(connection_string.get_secret_value())
-    elif account_key:
-        service = BlobServiceClient(account_url, credential=account_key.get_secret_value())
-    else:
-        from azure.identity.aio import DefaultAzureCredential
-
-        service = BlobServiceClient(account_url, credential=DefaultAzureCredential())
-    return service.get_container_client(container)
 
 
 @functools.cache
