@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import azure.functions as func
-from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response, StreamingResponse
+from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 from pydantic import BaseModel
 
 from shared.config import get_settings
@@ -194,7 +194,9 @@ async def _response(req: Request, op: Operation, answer: Answer) -> Response:
     if isinstance(answer, EventStream):
         return await _event_stream(req, answer)
     reply = answer if isinstance(answer, Reply) else Reply(answer)
-    return JSONResponse(reply.body.model_dump(mode="json"), status_code=op.status, headers=reply.headers)
+    # pydantic writes the JSON itself: no dict of the body is built and encoded again.
+    body = reply.body.model_dump_json()
+    return Response(body, status_code=op.status, headers=reply.headers, media_type="application/json")
 
 
 async def _event_stream(req: Request, stream: EventStream) -> Response:
