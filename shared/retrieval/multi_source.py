@@ -28,7 +28,7 @@ from shared.retrieval.odata import metadata_filter
 from shared.retrieval.query import RRF_K
 from shared.retrieval.schema import RETRIEVABLE
 
-DEFAULT_THRESHOLD = 0.7  # the API's (seed 004)
+DEFAULT_THRESHOLD = 0.7  # the multi-source API's documented default
 # all-MiniLM-L6-v2's cosine similarities spread lower than multilingual-e5-small's: 0.1 keeps
 # the best passage of every ground-truth question (the lowest is 0.13), as 0.7 does with e5
 # (the lowest is 0.78), and drops passages that share nothing with the question.
