@@ -75,11 +75,6 @@ def failure(req: Request, exc: Exception) -> tuple[int, dict[str, Any]]:
     return 500, _error_body("Internal server error.")
 
 
-def error_response(status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> JSONResponse:
-    """An ErrorBody answer; fields left unset are left out."""
-    return JSONResponse(_error_body(detail, **fields), status_code=status, headers=headers)
-
-
 def _error_body(detail: str, **fields: Any) -> dict[str, Any]:
     """An ErrorBody as JSON; fields left unset are left out."""
     return ErrorBody(detail=detail, **fields).model_dump(mode="json", exclude_none=True)

@@ -41,6 +41,7 @@ async def list_sessions(call: Call) -> Answer:
     "v2/sessions/{session_id}",
     "One session with its messages",
     FAMILY,
+    path="sessions.SessionPath",
     query="sessions.SessionQuery",
     response="sessions.SessionHistory",
     errors=ONE_SESSION_ERRORS,
@@ -49,9 +50,8 @@ async def session_get(call: Call) -> Answer:
     from shared.backends import history_store
     from shared.wire import sessions as wire
 
-    session_id = call.request.path_params["session_id"]
-    owner = call.principal(call.query.user_id).session_owner("v2", session_id)
-    stored = await history_store().load(owner, session_id, None)
+    session_id = call.path.session_id
+    stored = await history_store().load(_owner(call), session_id, None)
     if not stored.messages:
         raise _missing(session_id)
     return wire.session_history(session_id, stored.messages)
@@ -62,6 +62,7 @@ async def session_get(call: Call) -> Answer:
     "v2/sessions/{session_id}",
     "Delete a session and all its items",
     FAMILY,
+    path="sessions.SessionPath",
     query="sessions.SessionQuery",
     status=204,
     errors=ONE_SESSION_ERRORS,
@@ -69,9 +70,8 @@ async def session_get(call: Call) -> Answer:
 async def session_delete(call: Call) -> Answer:
     from shared.backends import history_store
 
-    session_id = call.request.path_params["session_id"]
-    owner = call.principal(call.query.user_id).session_owner("v2", session_id)
-    if not await history_store().delete(owner, session_id):
+    session_id = call.path.session_id
+    if not await history_store().delete(_owner(call), session_id):
         raise _missing(session_id)
     return None
 
@@ -93,11 +93,15 @@ async def message_feedback(call: Call) -> Answer:
     from shared.wire import feedback as wire
 
     session_id, index = call.path.session_id, call.path.index
-    owner = call.principal(call.query.user_id).session_owner("v2", session_id)
     feedback = call.body.feedback()
-    if not await history_store().set_feedback(owner, session_id, index, feedback):
+    if not await history_store().set_feedback(_owner(call), session_id, index, feedback):
         raise RequestError(f"no message {index} in session {session_id!r} for this user", status=404)
     return wire.FeedbackResponse(session_id=session_id, index=index, feedback=wire.feedback_out(feedback))
+
+
+def _owner(call: Call) -> str:
+    """Whose stored conversation the path's session is, for the caller (shared.identity)."""
+    return call.principal(call.query.user_id).session_owner("v2", call.path.session_id)
 
 
 def _missing(session_id: str) -> RequestError:

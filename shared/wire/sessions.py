@@ -18,6 +18,10 @@ class SessionsQuery(QueryModel):
     continuation: str | None = Field(None, max_length=4096, description="From the previous page's response.")
 
 
+class SessionPath(BaseModel):
+    session_id: str
+
+
 class SessionQuery(QueryModel):
     user_id: str | None = Field(None, min_length=1, max_length=256, description="Whose session (no tokens).")
 
