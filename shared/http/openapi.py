@@ -8,17 +8,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic.json_schema import models_json_schema
+
 from shared.config import get_settings
 from shared.http.endpoints import Operation
+from shared.wire.errors import ErrorBody, ValidationErrorBody
 
 ROUTE_PREFIX = "/api"
 
 
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:
-    from pydantic.json_schema import models_json_schema
-
-    from shared.wire.errors import ErrorBody, ValidationErrorBody
-
     models = {(op.model("body"), "validation") for op in operations if op.body}
     models |= {(op.model("response"), "serialization") for op in operations if op.response}
     models |= {(ErrorBody, "serialization"), (ValidationErrorBody, "serialization")}
@@ -60,8 +59,6 @@ def _security() -> dict[str, Any]:
 
 
 def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, Any]:
-    from shared.wire.errors import ErrorBody, ValidationErrorBody
-
     def json_content(model: type, mode: str) -> dict[str, Any]:
         return {"application/json": {"schema": refs[(model, mode)]}}
 
