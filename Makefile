@@ -66,12 +66,15 @@ browser:
 	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; } || \
 		{ echo "install chromium (apt-get install chromium) or set CHROMIUM=..."; exit 1; }
 
-# A separate Python 3.13 environment with what the Azure deployment installs, plus the worker.
-$(HOSTLOAD_VENV)/.installed: requirements.txt
+# A separate Python 3.13 environment with what the Azure deployment installs, plus the worker
+# (azure-functions-runtime) and, for the test host (tests/functions_host), the protobuf
+# compiler that builds the host's messages from the worker protocol.
+WORKER_PACKAGES := azure-functions-runtime==1.3.0 grpcio-tools==1.85.4 protobuf==7.36.2
+$(HOSTLOAD_VENV)/.installed: requirements.txt Makefile
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 is needed for the host-load check (set PYTHON313=...)"; exit 1; }
 	test -d $(HOSTLOAD_VENV) || $(PYTHON313) -m venv $(HOSTLOAD_VENV)
 	$(HOSTLOAD_VENV)/bin/pip install --quiet --upgrade pip
-	$(HOSTLOAD_VENV)/bin/pip install --quiet -r requirements.txt azure-functions-runtime==1.3.0
+	$(HOSTLOAD_VENV)/bin/pip install --quiet -r requirements.txt $(WORKER_PACKAGES)
 	touch $@
 
 # checkov and pycep (the Bicep parser inside it) lint infra/: their own environment, as checkov

@@ -6,6 +6,7 @@ to it over HTTP, and the test asserts on the exact requests it sent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -25,10 +26,12 @@ from tests.servers import free_port
 @dataclass
 class StreamScript:
     """An answer sent as Server-Sent Events, piece by piece; `cut` drops the connection after them.
-    A string event is sent as it is (`data: <html>`): a server whose stream breaks."""
+    A string event is sent as it is (`data: <html>`): a server whose stream breaks. With a `gate`,
+    the events after the first wait until the test opens it; after 30 s the stream breaks instead."""
 
     events: list[dict[str, Any] | str]
     cut: bool = False
+    gate: threading.Event | None = None
 
 
 @dataclass
@@ -80,7 +83,9 @@ class RecordingServer:
 
     @staticmethod
     async def _stream(script: StreamScript):
-        for event in script.events:
+        for n, event in enumerate(script.events):
+            if n == 1 and script.gate is not None and not await asyncio.to_thread(script.gate.wait, 30):
+                raise ConnectionResetError("the test never opened the gate")  # the stream breaks
             yield f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n"
         if script.cut:
             raise ConnectionResetError("stream cut by the test")  # uvicorn drops the connection

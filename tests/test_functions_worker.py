@@ -1,0 +1,469 @@
+"""Every endpoint family through the Azure Functions Python worker's own invocation path.
+
+tests/functions_host/host.py plays the Functions host in front of azure-functions-runtime
+(Python 3.13, with what requirements.txt installs: HOSTLOAD_PYTHON): it initializes the
+worker with HTTP streaming, indexes and loads every function, enforces the function key, and
+invokes each request as the host does, the InvocationRequest and the raw HTTP request to the
+worker's own server at the same time. The local server (shared/local_server.py) runs in the
+same Python with the same settings. Every request goes to both, and the answers must be the
+same: status, headers that matter, body (ids and timings aside), stream events in order.
+
+Both use a scripted OpenAI-compatible model and scripted Azure OpenAI embeddings (neither the
+embedded model nor the embedder is deployed to Azure) over one index built by the app's own
+ingestion. docs/testing.md says what this proves and what it does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import gzip
+import hashlib
+import json
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import httpx
+import numpy as np
+import pytest
+
+from shared.config import PROJECT_ROOT
+from tests.conftest import SAMPLE_CORPUS
+from tests.openai_scripted_model import reply as scripted_reply
+from tests.recording_server import RecordingServer, StreamScript
+from tests.servers import free_port, serving
+from tests.support import remote_model_entry, sse_events
+
+# The function key the test host checks. Not one of conftest's secrets: this test's own client
+# sends it in a query string (`code`), which httpx logs.
+KEY = "worker-host-key"
+DIMENSIONS = 64
+EMBEDDING_DEPLOYMENT = "emb"
+MAX_BODY_BYTES = 100_000
+GATED_MODEL = "gated"  # a model that holds its stream until the client has seen the first delta
+
+# Values that differ between two runs of the same request: ids, clocks, durations.
+VOLATILE_KEYS = {
+    "response_id",
+    "created",
+    "created_at",
+    "completed_at",
+    "timestamp",
+    "processing_time",
+    "timings",
+    "total_time_ms",
+    "retrieval_time_ms",
+    "generation_time_ms",
+    "item_id",
+}
+
+
+def embed(text: str) -> list[float]:
+    """A deterministic bag-of-words vector: texts sharing words are near, as a real embedder's are."""
+    vector = np.zeros(DIMENSIONS)
+    for word in text.lower().split():
+        digest = hashlib.sha256(word.strip(".,;:!?()[]\"'").encode()).digest()
+        vector[digest[0] % DIMENSIONS] += 1.0
+    vector[0] += 1e-3  # never the zero vector
+    return (vector / np.linalg.norm(vector)).tolist()
+
+
+class Scripted:
+    """The model (tests/openai_scripted_model.py) and the embedding deployment, on one server."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def __call__(self, request) -> tuple[int, Any]:
+        if request.path.endswith("/embeddings"):
+            inputs = request.body["input"]
+            data = [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(inputs)]
+            return 200, {"object": "list", "data": data, "model": EMBEDDING_DEPLOYMENT, "usage": _usage()}
+        if request.body["model"] == GATED_MODEL:
+            return 200, _gated(self.gate)
+        return scripted_reply(request)
+
+
+def _usage() -> dict[str, int]:
+    return {"prompt_tokens": 1, "total_tokens": 1}
+
+
+def _gated(gate: threading.Event) -> StreamScript:
+    chunk = {"id": "g", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    first = {
+        **chunk,
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Ten"}, "finish_reason": None}],
+    }
+    rest = {**chunk, "choices": [{"index": 0, "delta": {"content": " years [1]."}, "finish_reason": "stop"}]}
+    return StreamScript([first, rest], gate=gate)
+
+
+@dataclass(frozen=True)
+class Pair:
+    local: str
+    worker: str
+
+    def each(self) -> tuple[tuple[str, str], ...]:
+        return (("local server", self.local), ("worker", self.worker))
+
+
+@pytest.fixture(scope="module")
+def python313() -> str:
+    python = os.environ.get("HOSTLOAD_PYTHON")
+    if not python:
+        if os.environ.get("CI"):
+            pytest.fail("HOSTLOAD_PYTHON is not set: CI must run the worker tests (make test sets it)")
+        pytest.skip("Python 3.13 with azure-functions-runtime (HOSTLOAD_PYTHON) is not set; `make test` sets it")
+    probe = subprocess.run([python, "-c", "import azure_functions_runtime, grpc_tools, uvicorn, httpx"], check=False)
+    assert probe.returncode == 0, f"{python} lacks azure-functions-runtime or grpcio-tools: run `make test`"
+    return python
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    responder = Scripted()
+    with RecordingServer(responder) as server:
+        server.gate = responder.gate
+        yield server
+
+
+def _tiktoken_cache(folder: Path) -> Path:
+    """tiktoken's cache as the app's first token count fills it on Azure (tiktoken downloads its
+    file once there), made from the file bpe-openai bundles: nothing is downloaded here."""
+    import bpe_openai
+    import tiktoken_ext.openai_public as public
+
+    asked: list[str] = []
+    with mock.patch.object(public, "load_tiktoken_bpe", lambda path, **_: asked.append(path) or {}):
+        public.cl100k_base()
+    bundled = Path(bpe_openai.__file__).parent / "data" / "cl100k_base.tiktoken.gz"
+    (folder / hashlib.sha1(asked[0].encode()).hexdigest()).write_bytes(gzip.decompress(bundled.read_bytes()))
+    return folder
+
+
+@pytest.fixture(scope="module")
+async def settings(tmp_path_factory, scripted) -> dict[str, str]:
+    """The app settings both servers run with, and the index they search, built by the app's ingestion."""
+    from shared.config import EmbeddingSettings
+    from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
+    from shared.ingest.__main__ import ingest
+    from shared.ingest.chunking import Chunker
+    from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
+
+    folder = tmp_path_factory.mktemp("worker")
+    embeddings = {
+        "EMBEDDINGS_PROVIDER": "azure_openai",
+        "EMBEDDINGS_ENDPOINT": scripted.url,
+        "EMBEDDINGS_DEPLOYMENT": EMBEDDING_DEPLOYMENT,
+        "EMBEDDINGS_DIMENSIONS": str(DIMENSIONS),
+        "EMBEDDINGS_API_KEY": "test-azure-key",
+    }
+    embedder = AzureOpenAIEmbeddings(
+        EmbeddingSettings(**{k.removeprefix("EMBEDDINGS_").lower(): v for k, v in embeddings.items()})
+    )
+    index = EmbeddedIndex(folder / "index.sqlite", "docs")
+    summary = await ingest(SAMPLE_CORPUS, EmbeddedIndexWriter(index), embedder, prune=False, chunker=Chunker())
+    assert summary.failed == 0
+    models = [remote_model_entry(scripted), remote_model_entry(scripted, GATED_MODEL, model=GATED_MODEL)]
+    return {
+        **embeddings,
+        "LLM_PROVIDER": "none",
+        "LLM_MODELS": json.dumps(models),
+        "LLM_DEFAULT_ALIAS": "remote",
+        "SEARCH_BACKEND": "embedded",
+        "SEARCH_INDEX_PATH": str(folder / "index.sqlite"),
+        "SOURCES_DOCUMENTS_ROOT": str(SAMPLE_CORPUS),
+        "HTTP_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        "TIKTOKEN_CACHE_DIR": str(_tiktoken_cache(folder)),
+        # As the Function App's settings on Azure (infra/): indexing at init, which streaming needs.
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "PYTHON_ENABLE_INIT_INDEXING": "1",
+    }
+
+
+@pytest.fixture(scope="module")
+def servers(python313, settings, tmp_path_factory) -> Iterator[Pair]:
+    folder = tmp_path_factory.mktemp("histories")
+    local_port, host_port = free_port(), free_port()
+    local = [python313, "-m", "shared.local_server", "--port", str(local_port)]
+    host = [python313, str(PROJECT_ROOT / "tests" / "functions_host" / "host.py"), "--port", str(host_port)]
+    local_env = {**settings, "HISTORY_SQLITE_PATH": str(folder / "local.sqlite")}
+    host_env = {**settings, "HISTORY_SQLITE_PATH": str(folder / "worker.sqlite"), "FUNCTIONS_TEST_HOST_KEY": KEY}
+    with (
+        serving(local, local_port, "the local server (Python 3.13)", timeout=120, env=local_env),
+        serving(host, host_port, "the test host and the worker", timeout=120, env=host_env),
+    ):
+        yield Pair(f"http://127.0.0.1:{local_port}", f"http://127.0.0.1:{host_port}")
+
+
+# --- comparing ------------------------------------------------------------------------------
+
+
+def assert_equal(worker: Any, local: Any) -> None:
+    """Equal once normalized; else a diff of the two, worker (+) against local server (-)."""
+    ours, theirs = normalized(worker), normalized(local)
+    if ours != theirs:
+        lines = [json.dumps(v, indent=1, sort_keys=True, default=str).splitlines() for v in (theirs, ours)]
+        diff = difflib.unified_diff(*lines, "local server", "worker", lineterm="", n=2)
+        pytest.fail("the worker's answer differs from the local server's:\n" + "\n".join(list(diff)[:80]))
+
+
+# Ids made per answer (chatcmpl-…, resp_…, msg_…, uuids); the ids of sources are compared.
+GENERATED_ID = re.compile(r"(chatcmpl-|resp_|msg_)[0-9a-f]+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+
+
+def _varies(key: str, value: Any) -> bool:
+    generated = key == "id" and isinstance(value, str) and GENERATED_ID.fullmatch(value)
+    return value is not None and (key in VOLATILE_KEYS or bool(generated))
+
+
+def normalized(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "<varies>" if _varies(k, v) else normalized(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [normalized(v) for v in value]
+    return value
+
+
+COMPARED_HEADERS = (
+    "content-type",
+    "cache-control",
+    "content-security-policy",
+    "x-content-type-options",
+    "x-accel-buffering",
+    "www-authenticate",
+    "x-session-id",
+)
+
+
+def exchange(servers: Pair, method: str, path: str, *, key: bool = True, **kwargs: Any) -> list[httpx.Response]:
+    """The same request to the local server and through the worker; their responses, read whole."""
+    headers = {**({"x-functions-key": KEY} if key else {}), **kwargs.pop("headers", {})}
+    with httpx.Client(timeout=60) as client:
+        return [client.request(method, base + path, headers=headers, **kwargs) for _, base in servers.each()]
+
+
+def assert_same(local: httpx.Response, worker: httpx.Response) -> Any:
+    """The two answers agree; returns the local one's body (JSON, events or bytes) for further checks."""
+    assert worker.status_code == local.status_code, (local.text[:500], worker.text[:500])
+    for name in COMPARED_HEADERS:
+        assert worker.headers.get(name) == local.headers.get(name), name
+    assert "x-correlation-id" in worker.headers
+    media = local.headers.get("content-type", "")
+    if media.startswith("text/event-stream"):
+        events = [sse_events(r.text.splitlines()) for r in (local, worker)]
+        assert_equal(events[1], events[0])
+        return events[0]
+    if media.startswith("application/json"):
+        assert_equal(worker.json(), local.json())
+        return local.json()
+    assert worker.content == local.content
+    return local.content
+
+
+def same(servers: Pair, method: str, path: str, **kwargs: Any) -> Any:
+    return assert_same(*exchange(servers, method, path, **kwargs))
+
+
+@contextlib.contextmanager
+def openai_clients(servers: Pair) -> Iterator[list[Any]]:
+    """The openai SDK on each server's /api/v1, with the function key."""
+    import openai
+
+    clients = [
+        openai.OpenAI(
+            base_url=f"{base}/api/v1", api_key="unused", default_headers={"x-functions-key": KEY}, max_retries=0
+        )
+        for _, base in servers.each()
+    ]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
+
+
+def host_status(servers: Pair) -> dict[str, Any]:
+    return httpx.get(f"{servers.worker}/admin/host/status", timeout=10).json()
+
+
+# --- the host and the worker ---------------------------------------------------------------
+
+
+def test_the_worker_starts_streaming_and_loads_every_function(servers):
+    from shared.local_server import app_functions
+
+    status = host_status(servers)
+
+    assert status["capabilities"]["HttpUri"].startswith("http://127.0.0.1:")
+    assert status["capabilities"]["RequiresRouteParameters"] == "true"
+    loaded = {f["name"] for f in status["functions"]} | set(status["other_functions"])
+    assert loaded == {f.get_function_name() for f in app_functions()}
+    levels = {f["name"]: f["auth_level"] for f in status["functions"]}
+    assert levels["playground"] == "anonymous" and levels["flexible_rag"] == "function"
+
+
+def test_the_function_key_guards_the_api_and_not_the_pages(servers):
+    without_key = httpx.get(f"{servers.worker}/api/v2/models", timeout=30)
+    wrong_key = httpx.get(f"{servers.worker}/api/v2/models", params={"code": "wrong"}, timeout=30)
+    key_in_query = httpx.get(f"{servers.worker}/api/v2/models", params={"code": KEY}, timeout=30)
+    page = httpx.get(f"{servers.worker}/api/playground", timeout=30)
+
+    assert (without_key.status_code, wrong_key.status_code) == (401, 401)
+    assert key_in_query.status_code == 200 and page.status_code == 200
+
+
+# --- every endpoint family -------------------------------------------------------------------
+
+
+def test_flexible_rag_answer(servers):
+    body = same(servers, "POST", "/api/v2/flexible-rag", json={"question": "How long is the frame warranty?"})
+
+    assert body["errors"] == [] and body["answer"].startswith("Echo")
+    assert "warranty-policy.md" in {m["filename"] for m in body["metadata"]}
+
+
+def test_flexible_rag_stream(servers):
+    question = {"question": "How do I charge the battery?", "stream": True}
+    events = same(servers, "POST", "/api/v2/flexible-rag", json=question)
+
+    assert [name for name, _ in events][:2] == ["accepted", "sources"] and events[-1][0] == "final"
+    assert any(name == "delta" for name, _ in events)
+
+
+def test_a_stream_reaches_the_client_through_the_proxy_as_it_is_produced(servers, scripted):
+    """The model holds the rest of its answer until the client has read the first delta: a proxy
+    that buffered the response would wait forever (here: time out)."""
+    body = {"question": "How long is the frame warranty?", "stream": True, "override_config": {"llm": GATED_MODEL}}
+    headers = {"x-functions-key": KEY}
+    for _, base in servers.each():
+        scripted.gate.clear()
+        names = []
+        with httpx.stream("POST", f"{base}/api/v2/flexible-rag", json=body, headers=headers, timeout=60) as response:
+            for line in response.iter_lines():  # each event as it arrives
+                if line.startswith("event: "):
+                    names.append(line.removeprefix("event: "))
+                elif names[-1:] == ["delta"] and not scripted.gate.is_set():
+                    assert json.loads(line.removeprefix("data: "))["text"] == "Ten"
+                    scripted.gate.set()
+        assert names[-1] == "final" and names.count("delta") == 2
+
+
+def test_flexible_chat_turn_and_the_session_read_back(servers):
+    turn = {"question": "How long is the frame warranty?", "ab_testing": {"user_id": "ana", "session_id": "w-1"}}
+    answer = same(servers, "POST", "/api/v2/flexible-chat", json=turn)
+    session = same(servers, "GET", "/api/v2/sessions/w-1", params={"user_id": "ana"})  # a route parameter
+
+    assert answer["errors"] == []
+    assert [m["role"] for m in session["messages"]] == ["user", "assistant"]
+
+
+def test_openai_chat_completion_plain_and_streamed_with_the_sdk(servers):
+    messages = [{"role": "user", "content": "How long is the frame warranty?"}]
+    with openai_clients(servers) as (local, worker):
+        plain = [c.chat.completions.create(model="remote", messages=messages).model_dump() for c in (local, worker)]
+        streamed = [
+            [chunk.model_dump() for chunk in c.chat.completions.create(model="remote", messages=messages, stream=True)]
+            for c in (local, worker)
+        ]
+
+    assert_equal(plain[1], plain[0])
+    assert plain[0]["choices"][0]["message"]["content"].startswith("Echo")
+    assert_equal(streamed[1], streamed[0])
+    assert len(streamed[0]) > 1
+
+
+def test_openai_responses_stream_with_the_sdk(servers):
+    with openai_clients(servers) as clients:
+        events = [
+            [e.model_dump() for e in c.responses.create(model="remote", input="Frame warranty?", stream=True)]
+            for c in clients
+        ]
+
+    assert_equal(events[1], events[0])
+    assert events[0][-1]["type"] == "response.completed"
+
+
+def test_openai_models_list_and_one_model(servers):
+    listed = same(servers, "GET", "/api/v1/models")
+    one = same(servers, "GET", "/api/v1/models/remote")  # a route parameter
+
+    assert "remote" in {m["id"] for m in listed["data"]} and one["id"] == "remote"
+
+
+def test_session_chat(servers):
+    first = same(servers, "POST", "/api/v1/chat", json={"sessionId": "w-2", "prompt": "How long is the warranty?"})
+    second = same(servers, "POST", "/api/v1/chat", json={"sessionId": "w-2", "prompt": "And the battery?"})
+
+    assert first != second  # the second turn sees the first: the history is kept by the session id
+
+
+def test_multi_source_chat(servers):
+    body = {
+        "query": "How long is the battery warranty?",
+        "llm_model": "remote",
+        "rag_config": {
+            "sources": [{"name": "docs", "model_name": EMBEDDING_DEPLOYMENT, "similarity_threshold": 0.0}],
+            "retrieval_strategy": "merge",
+            "max_total_results": 4,
+        },
+    }
+    answer = same(servers, "POST", "/api/v1/chat/complete", json=body)
+
+    assert answer["sources"] and answer["model_used"] == "remote"
+
+
+def test_flexible_models(servers):
+    models = same(servers, "GET", "/api/v2/models")
+
+    assert models["default"] == "remote"
+
+
+def test_openapi_document(servers):
+    document = same(servers, "GET", "/api/openapi.json")
+
+    assert "/api/v2/flexible-rag" in document["paths"]
+
+
+def test_a_page_and_a_static_file_without_a_key(servers):
+    page = same(servers, "GET", "/api/playground", key=False)
+    script = same(servers, "GET", "/api/static/playground.js", key=False)
+
+    assert page.startswith(b"<!doctype html>") or page.lower().startswith(b"<!doctype html>")
+    assert len(script) > 100
+
+
+def test_a_validation_error(servers):
+    body = same(servers, "POST", "/api/v2/flexible-rag", json={"question": "", "unknown": 1})
+
+    assert {tuple(d["loc"]) for d in body["detail"]} >= {("body", "question"), ("body", "unknown")}
+
+
+def test_a_body_over_the_limit(servers):
+    oversized = json.dumps({"question": "x" * MAX_BODY_BYTES})
+    body = same(
+        servers, "POST", "/api/v2/flexible-rag", content=oversized, headers={"content-type": "application/json"}
+    )
+
+    assert "bytes" in body["detail"]
+
+
+def test_every_invocation_succeeded_in_the_worker_and_answered_through_the_proxy(servers):
+    """Runs last: what the host saw of every invocation above."""
+    status = host_status(servers)
+
+    assert len(status["invocations"]) >= 15
+    failed = [i for i in status["invocations"] if i.get("status") != "Success"]
+    assert not failed, failed
+    assert not any(i["has_return_value"] for i in status["invocations"])  # answers went through the HTTP proxy
+    assert {"session_get", "retrieve_model", "static_file"} <= {
+        i["function"] for i in status["invocations"] if i["route_params"]
+    }
+    assert status["errors_logged"] == []
