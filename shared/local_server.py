@@ -2,7 +2,7 @@
 
 It serves exactly the HTTP functions that function_app.py registers: routes and methods
 come from the app's own function metadata, under host.json's route prefix (/api by
-default), like the Functions host. Function keys are not checked, as under `func start`.
+default), matched like the Functions host matches them. Function keys are not checked, as under `func start`.
 
     python -m shared.local_server [--host 127.0.0.1] [--port 7071]
 """
@@ -16,8 +16,10 @@ import gc
 import importlib
 import json
 import logging
+import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -52,6 +54,15 @@ async def _warm(app: Starlette) -> AsyncIterator[None]:
     yield
 
 
+class HostRoute(Route):
+    """A route matched as the Functions host matches it (ASP.NET Core routing): literal segments
+    in any case, with or without a trailing slash. Starlette alone would answer 404 and 307."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        self.path_regex = re.compile(self.path_regex.pattern.removesuffix("$") + "/?$", re.IGNORECASE)
+
+
 def build_app(*, warm: bool = False) -> Starlette:
     """The app's HTTP functions as Starlette routes; `warm` loads the heavy backends at startup."""
     prefix = route_prefix()
@@ -62,7 +73,7 @@ def build_app(*, warm: bool = False) -> Starlette:
             continue
         path = "/" + "/".join(part for part in (prefix, trigger.route.strip("/")) if part)
         methods = [str(m.value if hasattr(m, "value") else m) for m in trigger.methods or []] or None
-        routes.append(Route(path, function.get_user_function(), methods=methods, name=function.get_function_name()))
+        routes.append(HostRoute(path, function.get_user_function(), methods=methods, name=function.get_function_name()))
     return Starlette(routes=routes, middleware=_cors(), lifespan=_warm if warm else None)
 
 

@@ -15,103 +15,39 @@ ingestion. docs/testing.md says what this proves and what it does not.
 
 from __future__ import annotations
 
-import contextlib
-import difflib
 import gzip
 import hashlib
 import json
 import os
-import re
 import subprocess
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 import httpx
-import numpy as np
 import pytest
 
 from shared.config import PROJECT_ROOT
 from tests.conftest import SAMPLE_CORPUS
-from tests.openai_scripted_model import reply as scripted_reply
-from tests.recording_server import RecordingServer, StreamScript
+from tests.recording_server import RecordingServer
 from tests.servers import free_port, serving
-from tests.support import remote_model_entry, sse_events
+from tests.support import remote_model_entry
+from tests.worker_comparison import (
+    DIMENSIONS,
+    EMBEDDING_DEPLOYMENT,
+    GATED_MODEL,
+    KEY,
+    Pair,
+    Scripted,
+    assert_equal,
+    host_status,
+    openai_clients,
+    same,
+)
 
-# The function key the test host checks. Not one of conftest's secrets: this test's own client
-# sends it in a query string (`code`), which httpx logs.
-KEY = "worker-host-key"
-DIMENSIONS = 64
-EMBEDDING_DEPLOYMENT = "emb"
 MAX_BODY_BYTES = 100_000
-GATED_MODEL = "gated"  # a model that holds its stream until the client has seen the first delta
-
-# Values that differ between two runs of the same request: ids, clocks, durations.
-VOLATILE_KEYS = {
-    "response_id",
-    "created",
-    "created_at",
-    "completed_at",
-    "timestamp",
-    "processing_time",
-    "timings",
-    "total_time_ms",
-    "retrieval_time_ms",
-    "generation_time_ms",
-    "item_id",
-}
-
-
-def embed(text: str) -> list[float]:
-    """A deterministic bag-of-words vector: texts sharing words are near, as a real embedder's are."""
-    vector = np.zeros(DIMENSIONS)
-    for word in text.lower().split():
-        digest = hashlib.sha256(word.strip(".,;:!?()[]\"'").encode()).digest()
-        vector[digest[0] % DIMENSIONS] += 1.0
-    vector[0] += 1e-3  # never the zero vector
-    return (vector / np.linalg.norm(vector)).tolist()
-
-
-class Scripted:
-    """The model (tests/openai_scripted_model.py) and the embedding deployment, on one server."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-
-    def __call__(self, request) -> tuple[int, Any]:
-        if request.path.endswith("/embeddings"):
-            inputs = request.body["input"]
-            data = [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(inputs)]
-            return 200, {"object": "list", "data": data, "model": EMBEDDING_DEPLOYMENT, "usage": _usage()}
-        if request.body["model"] == GATED_MODEL:
-            return 200, _gated(self.gate)
-        return scripted_reply(request)
-
-
-def _usage() -> dict[str, int]:
-    return {"prompt_tokens": 1, "total_tokens": 1}
-
-
-def _gated(gate: threading.Event) -> StreamScript:
-    chunk = {"id": "g", "object": "chat.completion.chunk", "created": 1, "model": "m"}
-    first = {
-        **chunk,
-        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Ten"}, "finish_reason": None}],
-    }
-    rest = {**chunk, "choices": [{"index": 0, "delta": {"content": " years [1]."}, "finish_reason": "stop"}]}
-    return StreamScript([first, rest], gate=gate)
-
-
-@dataclass(frozen=True)
-class Pair:
-    local: str
-    worker: str
-
-    def each(self) -> tuple[tuple[str, str], ...]:
-        return (("local server", self.local), ("worker", self.worker))
+JSON = {"content-type": "application/json"}
+AGENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
 @pytest.fixture(scope="module")
@@ -172,11 +108,13 @@ async def settings(tmp_path_factory, scripted) -> dict[str, str]:
     summary = await ingest(SAMPLE_CORPUS, EmbeddedIndexWriter(index), embedder, prune=False, chunker=Chunker())
     assert summary.failed == 0
     models = [remote_model_entry(scripted), remote_model_entry(scripted, GATED_MODEL, model=GATED_MODEL)]
+    agent = {"id": AGENT_ID, "name": "bike-helper", "model": "remote", "retrieval": {"top_k": 2}}
     return {
         **embeddings,
         "LLM_PROVIDER": "none",
         "LLM_MODELS": json.dumps(models),
         "LLM_DEFAULT_ALIAS": "remote",
+        "AGENTS_DEFINITIONS": json.dumps([agent]),
         "SEARCH_BACKEND": "embedded",
         "SEARCH_INDEX_PATH": str(folder / "index.sqlite"),
         "SOURCES_DOCUMENTS_ROOT": str(SAMPLE_CORPUS),
@@ -204,97 +142,6 @@ def servers(python313, settings, tmp_path_factory) -> Iterator[Pair]:
 
 
 # --- comparing ------------------------------------------------------------------------------
-
-
-def assert_equal(worker: Any, local: Any) -> None:
-    """Equal once normalized; else a diff of the two, worker (+) against local server (-)."""
-    ours, theirs = normalized(worker), normalized(local)
-    if ours != theirs:
-        lines = [json.dumps(v, indent=1, sort_keys=True, default=str).splitlines() for v in (theirs, ours)]
-        diff = difflib.unified_diff(*lines, "local server", "worker", lineterm="", n=2)
-        pytest.fail("the worker's answer differs from the local server's:\n" + "\n".join(list(diff)[:80]))
-
-
-# Ids made per answer (chatcmpl-…, resp_…, msg_…, uuids); the ids of sources are compared.
-GENERATED_ID = re.compile(r"(chatcmpl-|resp_|msg_)[0-9a-f]+|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
-
-
-def _varies(key: str, value: Any) -> bool:
-    generated = key == "id" and isinstance(value, str) and GENERATED_ID.fullmatch(value)
-    return value is not None and (key in VOLATILE_KEYS or bool(generated))
-
-
-def normalized(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: "<varies>" if _varies(k, v) else normalized(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [normalized(v) for v in value]
-    return value
-
-
-COMPARED_HEADERS = (
-    "content-type",
-    "cache-control",
-    "content-security-policy",
-    "x-content-type-options",
-    "x-accel-buffering",
-    "www-authenticate",
-    "x-session-id",
-)
-
-
-def exchange(servers: Pair, method: str, path: str, *, key: bool = True, **kwargs: Any) -> list[httpx.Response]:
-    """The same request to the local server and through the worker; their responses, read whole."""
-    headers = {**({"x-functions-key": KEY} if key else {}), **kwargs.pop("headers", {})}
-    with httpx.Client(timeout=60) as client:
-        return [client.request(method, base + path, headers=headers, **kwargs) for _, base in servers.each()]
-
-
-def assert_same(local: httpx.Response, worker: httpx.Response) -> Any:
-    """The two answers agree; returns the local one's body (JSON, events or bytes) for further checks."""
-    assert worker.status_code == local.status_code, (local.text[:500], worker.text[:500])
-    for name in COMPARED_HEADERS:
-        assert worker.headers.get(name) == local.headers.get(name), name
-    assert "x-correlation-id" in worker.headers
-    media = local.headers.get("content-type", "")
-    if media.startswith("text/event-stream"):
-        events = [sse_events(r.text.splitlines()) for r in (local, worker)]
-        assert_equal(events[1], events[0])
-        return events[0]
-    if media.startswith("application/json"):
-        assert_equal(worker.json(), local.json())
-        return local.json()
-    assert worker.content == local.content
-    return local.content
-
-
-def same(servers: Pair, method: str, path: str, **kwargs: Any) -> Any:
-    return assert_same(*exchange(servers, method, path, **kwargs))
-
-
-@contextlib.contextmanager
-def openai_clients(servers: Pair) -> Iterator[list[Any]]:
-    """The openai SDK on each server's /api/v1, with the function key."""
-    import openai
-
-    clients = [
-        openai.OpenAI(
-            base_url=f"{base}/api/v1", api_key="unused", default_headers={"x-functions-key": KEY}, max_retries=0
-        )
-        for _, base in servers.each()
-    ]
-    try:
-        yield clients
-    finally:
-        for client in clients:
-            client.close()
-
-
-def host_status(servers: Pair) -> dict[str, Any]:
-    return httpx.get(f"{servers.worker}/admin/host/status", timeout=10).json()
-
-
-# --- the host and the worker ---------------------------------------------------------------
 
 
 def test_the_worker_starts_streaming_and_loads_every_function(servers):
@@ -453,6 +300,77 @@ def test_a_body_over_the_limit(servers):
     )
 
     assert "bytes" in body["detail"]
+
+
+def test_a_session_s_whole_life_through_its_route_parameters(servers):
+    owner = {"user_id": "ana"}
+    turn = {"question": "How long is the frame warranty?", "ab_testing": {**owner, "session_id": "w.5:x@y"}}
+    path = "/api/v2/sessions/w.5%3Ax%40y"  # the session id, percent-encoded in the path
+    assert same(servers, "POST", "/api/v2/flexible-chat", json=turn)["errors"] == []
+    rated = same(servers, "POST", f"{path}/messages/1/feedback", params=owner, json={"rating": "up", "comment": "ok"})
+    read = same(servers, "GET", path, params=owner)
+    same(servers, "GET", "/api/v2/sessions", params=owner)
+    deleted = same(servers, "DELETE", path, params=owner)
+    gone = same(servers, "GET", path, params=owner)
+
+    assert rated["index"] == 1 and read["messages"][1]["feedback"]["rating"] == "up"
+    assert deleted == b"" and "no session" in gone["detail"]
+
+
+def test_a_cited_source_opened_by_its_id(servers):
+    answer = same(servers, "POST", "/api/v2/flexible-rag", json={"question": "What does the warranty cover?"})
+    source_id = answer["metadata"][0]["id"]
+    opened = same(servers, "GET", f"/api/v2/sources/{source_id}")
+
+    assert opened["id"] == source_id and opened["document"]["filename"] == opened["filename"]
+
+
+def test_the_azure_openai_sdk_on_the_deployment_route_and_an_agent(servers):
+    import openai
+
+    messages = [{"role": "user", "content": "How long is the frame warranty?"}]
+    answers = []
+    for _, base in servers.each():
+        azure = openai.AzureOpenAI(
+            azure_endpoint=f"{base}/api",
+            api_version="2024-10-21",
+            api_key="unused",
+            max_retries=0,
+            default_headers={"x-functions-key": KEY},
+        )
+        agent = openai.OpenAI(
+            base_url=f"{base}/api/v1/compatibility/openai/v1/assistants/{AGENT_ID}",
+            api_key="unused",
+            max_retries=0,
+            default_headers={"x-functions-key": KEY},
+        )
+        with azure, agent:
+            answers.append(
+                [c.chat.completions.create(model="remote", messages=messages).model_dump() for c in (azure, agent)]
+            )
+
+    assert_equal(answers[1], answers[0])
+
+
+def test_refusals_of_the_body(servers):
+    def oversized_in_pieces():  # no Content-Length: counted as it arrives
+        yield b'{"question": "'
+        yield b"x" * MAX_BODY_BYTES
+        yield b'"}'
+
+    form = same(servers, "POST", "/api/v2/flexible-rag", content=b"q=x", headers={"content-type": "text/plain"})
+    broken = same(servers, "POST", "/api/v2/flexible-rag", content=b'{"question": ', headers=JSON)
+    chunked = same(servers, "POST", "/api/v2/flexible-rag", content=oversized_in_pieces, headers=JSON)
+
+    assert "JSON" in form["detail"] and broken["detail"][0]["loc"] == ["body"] and "bytes" in chunked["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/v2/models/", "/API/V2/Models", "/api/v1/MODELS/remote"])
+def test_routes_match_as_the_host_matches_them(servers, path):
+    """The host's router ignores a trailing slash and the case of literal segments."""
+    body = same(servers, "GET", path)
+
+    assert "models" in body or body["id"] == "remote"
 
 
 def test_every_invocation_succeeded_in_the_worker_and_answered_through_the_proxy(servers):
