@@ -39,6 +39,13 @@ if TYPE_CHECKING:
 DEFAULT_ALIAS = "default"
 
 
+def rebuild() -> None:
+    """Forgets the settings and every client built so far: the next use builds them from the environment as it is."""
+    for part in list(globals().values()):
+        if hasattr(part, "cache_clear"):
+            part.cache_clear()
+
+
 def chat_model(alias: str | None = None) -> ChatModel:
     """The model for an alias from a request; None or "default" is the configured default."""
     settings = get_settings().model

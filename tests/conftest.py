@@ -101,19 +101,14 @@ def configure(monkeypatch):
     more after the test, from the original one."""
     from shared import backends
 
-    def rebuild() -> None:
-        for part in vars(backends).values():  # get_settings is among them
-            if hasattr(part, "cache_clear"):
-                part.cache_clear()
-
     def apply(**env: str) -> None:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        rebuild()
+        backends.rebuild()
 
     yield apply
     monkeypatch.undo()
-    rebuild()
+    backends.rebuild()
 
 
 @pytest.fixture

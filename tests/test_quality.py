@@ -1,6 +1,7 @@
-"""Answer quality on the project's ground truth (samples/ground_truth.jsonl), measured by the
-evaluation command's own code: the build fails when the embedded default drops below the
-thresholds, and the command runs against a scripted OpenAI-compatible model too."""
+"""Answer quality on the project's two corpora (samples/corpus with samples/ground_truth.jsonl, the
+real PDFs of samples/pdfs with their questions), measured by the evaluation command's own code:
+the build fails when the embedded default drops below the thresholds, and the command runs
+against a scripted OpenAI-compatible model too."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import json
 
 import pytest
 
-from shared.config import PROJECT_ROOT, ModelSettings
+from shared import backends
+from shared.config import PROJECT_ROOT, ModelSettings, get_settings
+from shared.evaluate.__main__ import SUITES, own_index
 from shared.evaluate.__main__ import main as evaluate_main
 from shared.evaluate.report import summarize
 from shared.evaluate.runner import run_cases
@@ -42,8 +45,51 @@ async def test_the_embedded_default_is_right_cited_and_honest_on_the_ground_trut
     assert summary["failed_requests"] == 0
     assert summary["answerable_correct"] >= 0.6, summary
     assert summary["correct_citing_right_source"] >= 0.8, summary
+    assert summary["answerable_correct_and_cited"] >= 0.75, summary
     assert summary["unanswerable_declined"] >= 0.8, summary
     assert summary["repetition_loops"] == 0 and summary["dangling_citations"] == 0
+
+
+PDFS = SUITES["pdfs"]
+
+
+def test_the_pdf_corpus_has_questions_of_every_kind_split_into_reported_and_calibration_sets():
+    reported, calibration = load_cases(PDFS.reported), load_cases(PDFS.calibration)
+    turns = [t for c in reported + calibration for t in c.turns]
+
+    assert len(turns) >= 60 and len(reported) > len(calibration) >= 20
+    assert not {c.id for c in reported} & {c.id for c in calibration}
+    assert {c.kind for c in reported} == {"single", "multi", "table", "followup", "unanswerable"}
+    documents = {p.name for p in PDFS.corpus.glob("*.pdf")}
+    assert len(documents) >= 3 and all(set(t.documents) <= documents and t.pages for t in turns if t.answerable)
+
+
+async def test_the_embedded_default_is_right_cited_and_honest_on_real_pdfs(client, configure, tmp_path):
+    from shared.ingest.__main__ import ingest
+    from shared.ingest.chunking import Chunker
+
+    configure(LLM_ANSWER_STRATEGY="extractive", SEARCH_INDEX_PATH=str(tmp_path / "pdfs.sqlite"))
+    indexed = await ingest(PDFS.corpus, backends.index_writer(), backends.embeddings(), prune=False, chunker=Chunker())
+    assert indexed.failed == 0
+
+    summary = summarize(await run_cases(client, load_cases(PDFS.reported)))
+
+    # Floors at what the default measured when the corpus came (docs/quality.md), raised as it improves;
+    # the issue's targets are 85 % right and cited, 90 % declined, at most 5 % wrongly declined.
+    assert summary["failed_requests"] == 0 and summary["dangling_citations"] == 0
+    assert summary["answerable_correct_and_cited"] >= 0.43, summary
+    assert summary["unanswerable_declined"] >= 0.66, summary
+    assert summary["answerable_declined"] <= 0.22, summary
+
+
+def test_a_suite_of_its_own_gets_an_index_file_of_its_own_for_the_evaluation_only():
+    configured = get_settings().search.index_path
+
+    with own_index("-pdfs"):
+        assert get_settings().search.index_path == configured.with_name(f"{configured.stem}-pdfs.sqlite")
+    with own_index(""):
+        assert get_settings().search.index_path == configured
+    assert get_settings().search.index_path == configured
 
 
 SMALL_SET = [

@@ -1,13 +1,16 @@
-"""Evaluate answer quality against a ground-truth file.
+"""Evaluate answer quality against the ground truth of each corpus, or a ground-truth file.
 
-    python -m shared.evaluate                              # in process, the embedded default
-    python -m shared.evaluate --base-url https://<app>.azurewebsites.net   # any deployment
+    python -m shared.evaluate                              # in process, the embedded default, every corpus
+    python -m shared.evaluate --suite pdfs --set calibration   # one corpus, its calibration questions
+    python -m shared.evaluate --base-url https://<app>.azurewebsites.net --suite sample   # any deployment
+    python -m shared.evaluate --ground-truth my.jsonl --corpus my-documents/
     python -m shared.evaluate compare before.json after.json
 
-A run writes <out>.json and <out>.md (default .data/evaluation/<time>). In process, the app
-runs with the environment's settings, after indexing --corpus (unchanged files are skipped).
-Over HTTP, a function key may come from EVAL_FUNCTION_KEY; a judge model's key from
-EVAL_JUDGE_API_KEY.
+A suite (a corpus and its questions) writes <out>-<suite>.json and .md, a --ground-truth file
+<out>.json and .md (default out: .data/evaluation/<time>). In process, the app runs with the
+environment's settings, after indexing the corpus, each suite into an index file of its own
+(unchanged files are skipped). Over HTTP the deployment's index must hold the corpus; a
+function key may come from EVAL_FUNCTION_KEY; a judge model's key from EVAL_JUDGE_API_KEY.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
@@ -31,8 +34,52 @@ from shared.evaluate import judge, report
 from shared.evaluate.runner import run_cases
 from shared.evaluate.scoring import load_cases
 
-GROUND_TRUTH = PROJECT_ROOT / "samples" / "ground_truth.jsonl"
-CORPUS = PROJECT_ROOT / "samples" / "corpus"
+SAMPLES = PROJECT_ROOT / "samples"
+
+
+class Suite(NamedTuple):
+    """A corpus with its questions: the reported set, and a calibration set to tune on."""
+
+    corpus: Path
+    reported: Path
+    calibration: Path
+    index_suffix: str  # in process: the suite's index file is the configured one's name plus this
+
+
+SUITES = {
+    "sample": Suite(
+        SAMPLES / "corpus", SAMPLES / "ground_truth.jsonl", SAMPLES / "ground_truth_holdout.jsonl", index_suffix=""
+    ),
+    "pdfs": Suite(
+        SAMPLES / "pdfs" / "corpus",
+        SAMPLES / "pdfs" / "ground_truth.jsonl",
+        SAMPLES / "pdfs" / "ground_truth_calibration.jsonl",
+        index_suffix="-pdfs",
+    ),
+}
+
+
+@contextlib.contextmanager
+def own_index(suffix: str) -> Iterator[None]:
+    """The app's backends on the configured index file's name plus `suffix` (a corpus of its own), then as before."""
+    from shared import backends
+    from shared.config import get_settings
+
+    if not suffix:
+        yield
+        return
+    configured = get_settings().search.index_path
+    previous = os.environ.get("SEARCH_INDEX_PATH")
+    os.environ["SEARCH_INDEX_PATH"] = str(configured.with_name(configured.stem + suffix + configured.suffix))
+    backends.rebuild()
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SEARCH_INDEX_PATH"]
+        else:
+            os.environ["SEARCH_INDEX_PATH"] = previous
+        backends.rebuild()
 
 
 @contextlib.asynccontextmanager
@@ -55,10 +102,12 @@ def http_client(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"x-functions-key": key} if key else {})
 
 
-async def evaluate(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
-    cases = load_cases(args.ground_truth)
+async def evaluate(
+    args: argparse.Namespace, argv: list[str], ground_truth: Path, corpus: Path | None
+) -> dict[str, Any]:
+    cases = load_cases(ground_truth)
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    client = http_client(args.base_url) if args.base_url else in_process_client(args.corpus)
+    client = http_client(args.base_url) if args.base_url else in_process_client(corpus)
     async with client as connected:
         records = await run_cases(connected, cases, top_k=args.top_k, model=args.model)
     summary = report.summarize(records)
@@ -69,7 +118,7 @@ async def evaluate(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "target": args.base_url or "in process",
         "command": "python -m shared.evaluate " + shlex.join(argv),
         "started_at": started,
-        "ground_truth": str(args.ground_truth),
+        "ground_truth": str(ground_truth),
         "model": args.model or "default",
         "top_k": args.top_k,
     }
@@ -84,9 +133,11 @@ def _write(out: Path, result: dict[str, Any]) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--ground-truth", type=Path, default=GROUND_TRUTH)
+    parser.add_argument("--suite", choices=(*SUITES, "all"), default="all", help="the corpus and its questions")
+    parser.add_argument("--set", choices=("reported", "calibration"), default="reported", help="a suite's questions")
+    parser.add_argument("--ground-truth", type=Path, help="a ground-truth file instead of a suite")
     parser.add_argument("--base-url", help="a deployment to evaluate over HTTP; default: the app in process")
-    parser.add_argument("--corpus", type=Path, default=CORPUS, help="in process: index this folder first")
+    parser.add_argument("--corpus", type=Path, help="with --ground-truth, in process: index this folder first")
     parser.add_argument("--top-k", type=int, help="sources per question; default: the deployment's")
     parser.add_argument("--model", help="a model alias to answer with; default: the deployment's")
     parser.add_argument("--out", type=Path, help="report path without suffix; default .data/evaluation/<time>")
@@ -109,11 +160,23 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.judge_endpoint and not args.judge_model:
         raise SystemExit("--judge-endpoint needs --judge-model")
-    result = asyncio.run(evaluate(args, argv))
     out = args.out or DATA_DIR / "evaluation" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    _write(out, result)
-    print(report.markdown({**result, "turns": []}).split("\n\n| id |")[0])
-    print(f"\nreport: {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+    for name, ground_truth, corpus, suffix in _runs(args):
+        with own_index(suffix if not args.base_url else ""):
+            result = asyncio.run(evaluate(args, argv, ground_truth, corpus))
+        path = out if name is None else out.with_name(f"{out.name}-{name}")
+        _write(path, result)
+        print(report.markdown({**result, "turns": []}).split("\n\n| id |")[0])
+        print(f"\nreport: {path.with_suffix('.md')} and {path.with_suffix('.json')}\n")
+
+
+def _runs(args: argparse.Namespace) -> list[tuple[str | None, Path, Path | None, str]]:
+    """What to evaluate: (suite name or None, ground truth, corpus to index in process, index suffix)."""
+    if args.ground_truth:
+        return [(None, args.ground_truth, args.corpus, "")]
+    names = list(SUITES) if args.suite == "all" else [args.suite]
+    which: Literal["reported", "calibration"] = args.set
+    return [(n, getattr(SUITES[n], which), SUITES[n].corpus, SUITES[n].index_suffix) for n in names]
 
 
 if __name__ == "__main__":

@@ -30,6 +30,33 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _rightly_cited(record: dict[str, Any]) -> bool:
+    """Right with the right citation: the reference page where the turn lists pages, else the right document."""
+    cited = record["cites_right_page"] if record.get("cites_right_page") is not None else record["cites_right_source"]
+    return bool(record["correct"] and cited)
+
+
+def _pages(records: list[dict[str, Any]]) -> dict[str, float | None]:
+    """For turns with reference pages: citations that name one, and turns whose sources hold one."""
+    paged = [r for r in records if r["answerable"] and r.get("expected_pages")]
+    correct = [r for r in paged if r["correct"]]
+    retrieved = [
+        r
+        for r in paged
+        if any(
+            f in r["expected_documents"] and p in r["expected_pages"]
+            for f, p in zip(r["sources"], r["source_pages"], strict=True)
+        )
+    ]
+    return {
+        "correct_citing_right_page": _share(sum(bool(r["cites_right_page"]) for r in correct), len(correct)),
+        "citation_precision": _share(
+            sum(r["citations_on_reference"] for r in paged), sum(r["citations_checked"] for r in paged)
+        ),
+        "reference_page_retrieved": _share(len(retrieved), len(paged)),
+    }
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     answerable = [r for r in records if r["answerable"]]
     unanswerable = [r for r in records if not r["answerable"]]
@@ -44,6 +71,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "correct_citing_right_source": _share(
             sum(r["cites_right_source"] for r in correct_answers), len(correct_answers)
         ),
+        "answerable_correct_and_cited": _share(sum(_rightly_cited(r) for r in answerable), len(answerable)),
+        **_pages(records),
         "unanswerable_declined": _share(sum(r["declined"] for r in unanswerable), len(unanswerable)),
         "answerable_declined": _share(sum(r["declined"] for r in answerable), len(answerable)),
         "repetition_loops": sum(r["loops"] for r in records),
@@ -78,6 +107,10 @@ _SHARES = (
     "correct",
     "answerable_correct",
     "correct_citing_right_source",
+    "answerable_correct_and_cited",
+    "correct_citing_right_page",
+    "citation_precision",
+    "reference_page_retrieved",
     "unanswerable_declined",
     "answerable_declined",
 )
@@ -100,16 +133,18 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"| {name} | {_cell(name, value)} |" for name, value in _flat(summary).items()]
     lines += [
         "",
-        "| id | kind | correct | cites right source | declined | sources | answer |",
-        "|---|---|---|---|---|---|---|",
+        "| id | kind | correct | cites right source | cites right page | declined | sources | answer |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["turns"]:
         answer = " ".join(r["answer"].split()).replace("|", "\\|")
         answer = answer if len(answer) <= 160 else answer[:159] + "…"
-        sources = ", ".join(dict.fromkeys(f for f in r["sources"] if f))
+        pages = r.get("source_pages") or [None] * len(r["sources"])
+        places = (f"{f} p. {p}" if p else f for f, p in zip(r["sources"], pages, strict=True) if f)
+        sources = ", ".join(dict.fromkeys(places))
         lines.append(
             f"| {r['id']} | {r['kind']} | {_mark(r['correct'])} | {_mark(r['cites_right_source'])} | "
-            f"{_mark(r['declined'])} | {sources} | {answer} |"
+            f"{_mark(r.get('cites_right_page'))} | {_mark(r['declined'])} | {sources} | {answer} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -27,7 +27,13 @@ class Turn(BaseModel):
     question: str = Field(min_length=1)
     answerable: bool = True
     facts: list[list[str]] = Field(default_factory=list, description="Each fact: the ways it may be written.")
+    wrong: list[str] = Field(
+        default_factory=list, description="What a right answer does not say: a neighbouring table row's values."
+    )
     documents: list[str] = Field(default_factory=list, description="The files that hold the facts.")
+    pages: list[int] = Field(
+        default_factory=list, description="The pages (1-based, of a PDF among `documents`) where the facts are."
+    )
     answer: str | None = Field(None, description="A right answer, replayed as the assistant's turn by a bench.")
 
 
@@ -37,7 +43,7 @@ class Case(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1)
-    kind: Literal["single", "multi", "followup", "unanswerable"]
+    kind: Literal["single", "multi", "table", "followup", "unanswerable"]
     turns: list[Turn] = Field(min_length=1)
     needs_conversation: bool | None = Field(
         None, description="A follow-up set's label: whether the last question needs the earlier turns to be understood."
@@ -69,19 +75,32 @@ def loops(answer: str) -> bool:
     return bool(grams) and max(grams.values()) >= _LOOP_REPEATS
 
 
+def _on_reference(turn: Turn, source: dict) -> bool:
+    """Whether a source is where the turn's facts are: one of its documents, on one of its pages if it lists any."""
+    return source.get("filename") in turn.documents and (not turn.pages or source.get("page") in turn.pages)
+
+
 def score_turn(turn: Turn, answer: str, sources: list[dict]) -> dict:
     """Correctness, citations, refusal and repetition of one answer; `sources` as the API numbered them."""
     cited = cited_numbers(answer)
-    cited_files = [sources[n - 1].get("filename") for n in cited if 1 <= n <= len(sources)]
+    cited_sources = [sources[n - 1] for n in cited if 1 <= n <= len(sources)]
     declined = declines(answer)
     found = facts_found(answer, turn.facts)
-    correct = (found == len(turn.facts) and not declined) if turn.answerable else declined
+    says_wrong = facts_found(answer, [[w] for w in turn.wrong]) > 0
+    correct = (found == len(turn.facts) and not says_wrong and not declined) if turn.answerable else declined
+    on_reference = [_on_reference(turn, s) for s in cited_sources] if turn.answerable else []
     return {
         "correct": correct,
         "declined": declined,
         "facts_found": found,
         "cited": cited,
         "dangling_citations": [n for n in cited if not 1 <= n <= len(sources)],
-        "cites_right_source": bool(set(cited_files) & set(turn.documents)) if turn.answerable else None,
+        "cites_right_source": bool({s.get("filename") for s in cited_sources} & set(turn.documents))
+        if turn.answerable
+        else None,
+        # With reference pages, a citation counts when it names one of them (a document's page, not just the file).
+        "cites_right_page": any(on_reference) if turn.answerable and turn.pages else None,
+        "citations_on_reference": sum(on_reference),
+        "citations_checked": len(on_reference),
         "loops": loops(answer),
     }
