@@ -67,6 +67,25 @@ HOSTILE = [
         "{% macro m() %}{% for i in range(10000) %}{{ 'x' * 99999 }}{% endfor %}{% endmacro %}{{ m()|length }}",
         "the output of a macro or block would be",
     ),
+    # Markup (the `safe` filter) formats, pads, replaces and repeats through the same checks.
+    ("{{ ('{:>100000000}'|safe).format('x') }}", "a format width or precision would be 100,000,000 characters"),
+    ("{{ ('{x:>100000000}'|safe).format_map({'x': 1}) }}", "a format width or precision would be 100,000,000"),
+    ("{{ ('%100000000s'|safe) % 'x' }}", "a %-format width or precision would be 100,000,000 characters"),
+    ("{{ ('%100000000s'|safe)|format('x') }}", "a %-format width or precision would be 100,000,000 characters"),
+    ("{{ ('x'|safe).center(100000000) }}", "Markup.center() would be 100,000,000 characters"),
+    ("{{ ('x'|safe).ljust(10000000000) }}", "Markup.ljust() would be 10,000,000,000 characters"),
+    ("{{ ('x'|safe).zfill(100000000) }}", "Markup.zfill() would be 100,000,000 characters"),
+    ("{{ (('\t'|safe) * 1000).expandtabs(100000) }}", "Markup.expandtabs() would be 100,001,000"),
+    ("{{ (('x' * 10000)|safe).replace('x', 'y' * 10000)|length }}", "Markup.replace() would be 100,000,000"),
+    ("{{ (('x' * 100000)|safe).translate({120: 'y' * 99990})|length }}", "Markup.translate() would be 9,999,000,000"),
+    ("{{ ('x'|safe) * 10000000000 }}", "a repeated string would be 10,000,000,000 characters"),
+    ("{{ ('-'|safe).join(range(10000)|map('center', 99999)) }}", "the items of a sequence would be"),
+    # The filters that format: refused from their arguments, or bounded by their input.
+    ("{{ ('x ' * 40000)|wordwrap(1) }}", "wordwrap() would be"),
+    ("{{ ('x' * 99999)|urlize }}", "urlize() would be"),
+    ("{{ 'x'|truncate(10000000000) ~ 'y' * 10000000000 }}", "a repeated string would be 10,000,000,000"),
+    ("{{ (10 ** 1000)|filesizeformat }}", "filesizeformat(): OverflowError"),
+    ("{{ {'a': 'x' * 99960, 'b': 'y' * 35}|xmlattr }}", "a string would be 100,005 characters"),
     ("x" * 200_000, "template inline has 200,000 characters, over the limit of 100,000"),
     ("{{ a }}" * 14_000, "template inline has more than 1,000 tokens"),
     ("{{ " + "(" * 90 + "1" + ")" * 90 + " }}", "template inline nests expressions too deeply"),
@@ -143,27 +162,22 @@ async def test_the_server_answers_other_requests_while_a_runaway_template_runs(c
     assert finished == ["cheap 0", "cheap 1", "cheap 2", "cheap 3", "cheap 4", "hostile"]
 
 
-class ThreadProbe:
-    """A template variable that records which thread printed it."""
-
-    def __init__(self) -> None:
-        self.threads: list[str] = []
-
-    def __str__(self) -> str:
-        self.threads.append(threading.current_thread().name)
-        return "probe"
-
-
 @pytest.mark.parametrize("origin", ["default", "file:rag_system.jinja2", "blob:rag_system.jinja2"])
-async def test_the_operators_templates_render_without_a_thread_and_request_templates_with_one(origin):
+async def test_the_operators_templates_render_without_a_thread_and_request_templates_with_one(origin, monkeypatch):
     renderer = SandboxedRenderer(max_chars=1_000, timeout_seconds=5)
-    probe = ThreadProbe()
+    threads: list[str] = []
+    generate = renderer._generate
 
-    trusted = await renderer.render(renderer.compile("{{ probe }}", origin=origin), {"probe": probe})
-    untrusted = await renderer.render(renderer.compile("{{ probe }}", origin="inline"), {"probe": probe})
+    def recording_thread(*args: object) -> str:
+        threads.append(threading.current_thread().name)
+        return generate(*args)
+
+    monkeypatch.setattr(renderer, "_generate", recording_thread)
+    trusted = await renderer.render(renderer.compile("{{ probe }}", origin=origin), {"probe": "probe"})
+    untrusted = await renderer.render(renderer.compile("{{ probe }}", origin="inline"), {"probe": "probe"})
 
     assert trusted == untrusted == "probe"
-    assert probe.threads == [threading.current_thread().name, "template-render"]
+    assert threads == [threading.current_thread().name, "template-render"]
 
 
 async def test_the_operators_templates_keep_the_size_limits():

@@ -128,7 +128,7 @@ async def test_a_timed_out_render_thread_is_stopped(renderer):
     import threading
 
     with pytest.raises(RequestError):
-        await render(renderer, RUNAWAY_LOOP, {"items": range(100_000)})
+        await render(renderer, RUNAWAY_LOOP, {"items": list(range(100_000))})
     for _ in range(50):
         if not any(t.name == "template-render" for t in threading.enumerate()):
             break
@@ -152,3 +152,37 @@ async def test_a_timed_out_render_thread_is_stopped(renderer):
 async def test_operations_that_fail_on_their_arguments_are_a_render_failure(renderer, source):
     with pytest.raises(RequestError, match="template inline failed to render"):
         await render(renderer, source, {})
+
+
+# Jinja's truncate asserts its arguments (an AssertionError, once a 500): any exception a
+# render raises is the template's failure, a 400 naming the line and the filter.
+FAILING_FILTERS = [
+    ("{{ 'abcdef'|truncate(1) }}", "on line 1: truncate(): AssertionError: expected length >= 3, got 1"),
+    ("{{ 'abcdef'|truncate(5, False, '...', -1) }}", "on line 1: truncate(): AssertionError: expected leeway >= 0"),
+    ("\n{{ ['abcdef']|map('truncate', 1)|list }}", "on line 2: truncate(): AssertionError: expected length >= 3"),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), FAILING_FILTERS)
+async def test_a_failing_filter_is_a_render_failure_naming_it(renderer, source, message):
+    with pytest.raises(RequestError, match=re.escape(f"template inline failed to render {message}")):
+        await render(renderer, source, {})
+
+
+@pytest.mark.parametrize(("source", "message"), FAILING_FILTERS)
+async def test_a_failing_filter_answers_400_over_http(client, source, message):
+    body = {"question": "q", "skip_knowledge_base": True, "override_config": {"params": {"max_tokens": 4}}}
+
+    response = await client.post("/api/v2/flexible-rag", json={**body, "system_prompt_template": source})
+
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert "Traceback" not in response.text
+
+
+async def test_a_long_failure_message_is_shortened(renderer):
+    with pytest.raises(RequestError) as failed:
+        await render(renderer, "{{ ('{' ~ 'k' * 1900 ~ '}').format() }}", {})
+
+    assert failed.value.message.endswith("kkk...")
+    assert len(failed.value.message) < 400

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import ItemsView, Iterable, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
-from types import BuiltinMethodType
+from types import BuiltinMethodType, MethodType
 from typing import Any
 
 from jinja2.exceptions import SecurityError
@@ -166,8 +166,9 @@ class TemplateLimits:
     # --- str, bytes and int methods ---------------------------------------------------------
 
     def check_method_call(self, method: Any, args: tuple, kwargs: dict) -> None:
+        # Built-in methods, and Markup's own (Python methods with the same arguments).
         owner = getattr(method, "__self__", None)
-        if not isinstance(method, BuiltinMethodType) or not isinstance(owner, (str, bytes, int)):
+        if not isinstance(method, (BuiltinMethodType, MethodType)) or not isinstance(owner, (str, bytes, int)):
             return
         name = method.__name__
         what = f"{type(owner).__name__}.{name}()"

@@ -14,22 +14,24 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import inspect
 import itertools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import BuiltinMethodType
+from types import BuiltinMethodType, MethodType
 from typing import Any
 
-from jinja2 import Template, TemplateRuntimeError, TemplateSyntaxError, meta, nodes
+from jinja2 import Template, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import LoopContext, Macro
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg, generate_lorem_ipsum
-from markupsafe import Markup
 
 from shared.core.errors import RequestError
+from shared.templates import policy
+from shared.templates.formatting import CheckedFormat
 from shared.templates.limits import (
     CONTAINER_COST,
     FILTER_CHECKS,
@@ -90,24 +92,7 @@ class _OutputBuffer(list):
             self.append(piece)
 
 
-class _CheckedFormatter(SandboxedFormatter):
-    """str.format with each field's spec checked before formatting, and the running size."""
-
-    def __init__(self, env: _BoundedSandbox, **kwargs: Any) -> None:
-        super().__init__(env, **kwargs)
-        self._limits = env.limits
-        self._size = 0
-
-    def format_field(self, value: Any, format_spec: str) -> Any:
-        self._limits.format_spec(format_spec)
-        text = super().format_field(value, format_spec)
-        self._size += len(text)
-        self._limits.chars(self._size, "a formatted string")
-        return text
-
-
-class _CheckedEscapeFormatter(_CheckedFormatter, SandboxedEscapeFormatter):
-    pass
+_ABSENT = object()
 
 
 @dataclass
@@ -127,8 +112,11 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(autoescape=False, trim_blocks=True, lstrip_blocks=True)
         self.limits = limits
         self._renders = threading.local()
-        self.globals["range"] = functools.partial(check_range, limits)
+        self.globals["range"] = self._range
         self.globals["lipsum"] = self._lipsum
+        # Jinja's own filter functions, to name the one a failure came from.
+        codes = {name: getattr(inspect.unwrap(f), "__code__", None) for name, f in self.filters.items()}
+        self.filter_codes = {code: name for name, code in codes.items() if code is not None}
         self.filters = {name: self._checked_filter(name, f) for name, f in self.filters.items()}
 
     @contextlib.contextmanager
@@ -162,10 +150,6 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
     def output_buffer(self) -> _OutputBuffer:
         return _OutputBuffer(self.limits)
 
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        # Jinja's default renders `{{ x.__class__ }}` as an empty string; refuse it outright.
-        raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed")
-
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         self.limits.check_binop(operator, left, right)
         return self.checked(super().call_binop(context, operator, left, right))
@@ -185,27 +169,61 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         finally:
             budget.depth -= 1
 
-    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
-        """str.format and str.format_map through a formatter that checks each field first."""
-        method = getattr(value, "__name__", None)
-        owner = getattr(value, "__self__", None)
-        if not isinstance(value, BuiltinMethodType) or method not in ("format", "format_map"):
-            return None
-        if not isinstance(owner, str):
-            return None
-        if isinstance(owner, Markup):
-            formatter: _CheckedFormatter = _CheckedEscapeFormatter(self, escape=owner.escape)
-        else:
-            formatter = _CheckedFormatter(self)
+    # --- what a template reaches (shared.templates.policy) ---------------------------------
 
-        def formatted(*args: Any, **kwargs: Any) -> str:
-            if method == "format_map":
-                if kwargs or len(args) != 1:
-                    raise TypeError("format_map() takes exactly one argument")
-                args, kwargs = (), args[0]
-            return type(owner)(formatter.vformat(owner, args, kwargs))
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        value = self._attribute(obj, attribute)
+        if value is not _ABSENT:
+            return value
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError):
+            return self.undefined(obj=obj, name=attribute)
 
-        return functools.update_wrapper(formatted, value)
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        try:
+            return obj[argument]
+        except (TypeError, LookupError):
+            if isinstance(argument, str):
+                value = self._attribute(obj, argument)
+                if value is not _ABSENT:
+                    return value
+        return self.undefined(obj=obj, name=argument)
+
+    def _attribute(self, obj: Any, name: str) -> Any:
+        """`obj.name` as a template gets it, _ABSENT if there is none; SecurityError if the
+        template may not read it. Nothing of an unreadable object is evaluated."""
+        policy.refuse_unreadable(obj)
+        try:
+            value = getattr(obj, name)
+        except AttributeError:
+            return _ABSENT
+        policy.refuse_attribute(obj, name)
+        return self.wrap_str_format(value) or value
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # The same answer for any of Jinja's own code that asks (its getattr and getitem are replaced above).
+        try:
+            policy.refuse_unreadable(obj)
+            policy.refuse_attribute(obj, attr)
+        except SecurityError:
+            return False
+        return True
+
+    def is_safe_callable(self, obj: Any) -> bool:
+        return (
+            isinstance(obj, (*policy.RUNTIME_CALLABLES, CheckedFormat))
+            or any(obj is value for value in self.globals.values())
+            or policy.is_value_method(obj)
+        )
+
+    def wrap_str_format(self, value: Any) -> CheckedFormat | None:
+        """A string's `format` and `format_map` (built-in, or Markup's own) through the checked formatter."""
+        if not isinstance(value, (BuiltinMethodType, MethodType)) or value.__name__ not in ("format", "format_map"):
+            return None
+        if not isinstance(value.__self__, str):
+            return None
+        return CheckedFormat(self, value.__self__, value.__name__ == "format_map")
 
     def _checked_filter(self, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         first = 0 if _PassArg.from_obj(func) is None else 1  # the context Jinja passes, if any
@@ -223,6 +241,9 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
         return checked_filter
 
+    def _range(self, *args: int) -> range:
+        return check_range(self.limits, *args)
+
     def _lipsum(self, *args: Any, **kwargs: Any) -> str:
         check_lipsum(self.limits, *args, **kwargs)
         return generate_lorem_ipsum(*args, **kwargs)
@@ -235,17 +256,7 @@ class SandboxedTemplate:
     variables_used: tuple[str, ...]
 
 
-# What the operations a template may run raise when given values they cannot take, e.g.
-# `'{a}'.format()` (KeyError), `cycler().next()` (RuntimeError), `round(method='x')`.
-_TEMPLATE_FAILURES = (
-    TemplateRuntimeError,
-    TypeError,
-    ValueError,
-    LookupError,
-    ArithmeticError,
-    AttributeError,
-    RuntimeError,
-)
+MAX_FAILURE_CHARS = 300  # of an exception's message in a 400: it may quote the template's data
 
 
 class _RenderTimeout(BaseException):
@@ -328,6 +339,8 @@ class SandboxedRenderer:
         return outcome["text"]
 
     def _generate(self, template: Template, variables: dict[str, Any], name: str) -> str:
+        # Plain data only: no object of the application's is ever within the template's reach.
+        variables = policy.plain(variables)
         parts: list[str] = []
         size = 0
         try:
@@ -337,10 +350,29 @@ class SandboxedRenderer:
                     if size > self._max_chars:
                         raise RequestError(f"template {name} renders more than {self._max_chars} characters")
                     parts.append(piece)
+        except RequestError:
+            raise
         except SecurityError as exc:
             raise RequestError(f"template {name} was refused by the sandbox: {exc}") from None
         except RecursionError:
             raise RequestError(f"template {name} nests values or calls too deeply") from None
-        except _TEMPLATE_FAILURES as exc:
-            raise RequestError(f"template {name} failed to render: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever a filter, test or method raises is the template's failure
+            raise RequestError(self._failure(name, exc)) from None
         return "".join(parts)
+
+    def _failure(self, name: str, exc: Exception) -> str:
+        """What failed, for the 400: the template's line and the filter that raised, from the
+        traceback Jinja rewrote to the template's lines, and the message, shortened."""
+        line, where = None, ""
+        trace = exc.__traceback__
+        while trace is not None:
+            code = trace.tb_frame.f_code
+            if code.co_filename == "<template>":
+                line = trace.tb_lineno
+            elif code in self._env.filter_codes:
+                where = f"{self._env.filter_codes[code]}(): "
+            trace = trace.tb_next
+        message = str(exc) if isinstance(exc, TemplateError) else f"{type(exc).__name__}: {exc}".rstrip(": ")
+        if len(message) > MAX_FAILURE_CHARS:
+            message = message[:MAX_FAILURE_CHARS] + "..."
+        return f"template {name} failed to render{f' on line {line}' if line else ''}: {where}{message}"
