@@ -1,8 +1,9 @@
 """A scripted OpenAI-compatible model for the ecosystem tests: it calls the `get_warranty`
-tool when it is offered one and has no tool result yet, answers JSON that fits a
-json_schema response format, and otherwise counts the messages it received. Each answer
-comes as one chat.completion, or as chunks when the request streams (tool arguments in
-two pieces, as OpenAI splits them)."""
+tool when it is offered one and has no tool result yet (or, offered the MCP endpoint's
+`search` tool, searches for the frame warranty and answers with the line of the result
+that gives it), answers JSON that fits a json_schema response format, and otherwise counts
+the messages it received. Each answer comes as one chat.completion, or as chunks when the
+request streams (tool arguments in two pieces, as OpenAI splits them)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.support import remote_model_entry
 TOOL_NAME = "get_warranty"
 TOOL_ARGUMENTS = '{"part": "frame"}'
 STRUCTURED = {"part": "frame", "years": 10}
+MCP_TOOL = ("search", '{"query": "How many years of warranty does the frame have?", "top": 3}')
 USAGE = {"prompt_tokens": 30, "completion_tokens": 6, "total_tokens": 36}
 
 
@@ -32,17 +34,37 @@ def reply(request) -> tuple[int, Any]:
         )
     messages = body["messages"]
     offered = [t["function"]["name"] for t in body.get("tools") or ()]
-    if TOOL_NAME in offered and messages[-1]["role"] != "tool" and body.get("tool_choice") != "none":
-        return _answer(body, tool_call=True)
+    may_call = messages[-1]["role"] != "tool" and body.get("tool_choice") != "none"
+    if TOOL_NAME in offered and may_call:
+        return _answer(body, tool=(TOOL_NAME, TOOL_ARGUMENTS))
+    if MCP_TOOL[0] in offered and may_call:
+        return _answer(body, tool=MCP_TOOL)
     if (body.get("response_format") or {}).get("type") in ("json_schema", "json_object"):
         return _answer(body, text=json.dumps(STRUCTURED))
     if messages[-1]["role"] == "tool":
-        return _answer(body, text=f"The frame warranty is {json.loads(messages[-1]['content'])['years']} years [1].")
+        return _answer(body, text=_from_tool(messages[-1]["content"]))
     return _answer(body, text=f"Echo {len(messages)} messages [1].")
 
 
-def _answer(body: dict[str, Any], *, text: str | None = None, tool_call: bool = False) -> tuple[int, Any]:
-    call = {"id": "call_1", "type": "function", "function": {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}}
+def _from_tool(result: str) -> str:
+    """get_warranty's years, or the line of an MCP search result that gives the frame's (its text
+    content, which an agent may pass on as JSON)."""
+    try:
+        data = json.loads(result)
+    except ValueError:
+        data = result
+    if isinstance(data, dict) and "years" in data:
+        return f"The frame warranty is {data['years']} years [1]."
+    texts = [part.get("text", "") for part in (data if isinstance(data, list) else [data]) if isinstance(part, dict)]
+    lines = "\n".join(texts or [str(data)]).splitlines()
+    found = next((line for line in lines if "years" in line and "Frame" in line), "nothing found")
+    return f"The knowledge base says: {found.strip()}"
+
+
+def _answer(body: dict[str, Any], *, text: str | None = None, tool: tuple[str, str] | None = None) -> tuple[int, Any]:
+    tool_call = tool is not None
+    name, arguments = tool or (TOOL_NAME, TOOL_ARGUMENTS)
+    call = {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
     finish = "tool_calls" if tool_call else "stop"
     if not body.get("stream"):
         message = {"role": "assistant", "content": text, **({"tool_calls": [call]} if tool_call else {})}
@@ -56,10 +78,10 @@ def _answer(body: dict[str, Any], *, text: str | None = None, tool_call: bool = 
             "usage": USAGE,
         }
     if tool_call:
-        first = {**call, "function": {"name": TOOL_NAME, "arguments": TOOL_ARGUMENTS[:9]}}
+        first = {**call, "function": {"name": name, "arguments": arguments[:9]}}
         deltas = [
             {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **first}]},
-            {"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGUMENTS[9:]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[9:]}}]},
         ]
     else:
         deltas = [{"role": "assistant", "content": text[:5]}, {"content": text[5:]}]

@@ -74,8 +74,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 # The playground, the API reference and their static files hold no data: served to anyone,
-# so that a browser can load the page that then asks for a token (shared/routes/web.py).
-PUBLIC_PAGES = {"playground", "docs", "static/{name}"}
+# so that a browser can load the page that then asks for a token (shared/routes/web.py); so
+# does the MCP endpoint's protected-resource metadata, which says where to get one.
+PUBLIC_PAGES = {"playground", "docs", "static/{name}", ".well-known/oauth-protected-resource/mcp"}
 
 
 def every_endpoint():

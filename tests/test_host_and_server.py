@@ -48,7 +48,7 @@ def test_the_functions_host_can_index_the_app():
     from shared.local_server import app_functions
 
     assert {f["name"] for f in report["functions"]} == {f.get_function_name() for f in app_functions()}
-    assert {"flexible_rag", "models"} <= {f["name"] for f in report["functions"]}
+    assert {"flexible_rag", "models", "mcp", "mcp_stream"} <= {f["name"] for f in report["functions"]}
 
 
 def test_the_local_server_answers_over_http(sample_index):

@@ -104,6 +104,10 @@ class Operation:
     errors: tuple[int, ...] = DEFAULT_ERRORS
     media_types: tuple[str, ...] = ()  # a page or file (text) rather than a JSON body
     public: bool = False  # no function key, no token: the pages
+    reads_body: bool = False  # the handler reads the body itself; `body` only documents it (MCP)
+    empty: tuple[int, ...] = ()  # statuses answered without a body (besides 204)
+    error_bodies: tuple[tuple[int, str], ...] = ()  # (status, model): errors answered in another shape than ErrorBody
+    resource_metadata: str | None = None  # the route of the metadata document a 401's challenge names (RFC 9728)
 
     def model(self, part: str) -> type[BaseModel] | None:
         ref = getattr(self, part)
@@ -150,7 +154,7 @@ def _azure_function(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         req.state.caller = None
         try:
             if not op.public:
-                req.state.caller = await _authenticate(req)
+                req.state.caller = await _authenticate(req, op)
             answer = await op.handler(await _read(req, op))
             response = await _response(req, op, answer)
         except Exception as exc:  # noqa: BLE001 - the one place where a failure becomes an answer
@@ -169,12 +173,13 @@ async def _read(req: Request, op: Operation) -> Call:
         req,
         path=requests.path_parameters(req, path) if path else None,
         query=requests.query_parameters(req, query) if query else None,
-        body=await requests.json_body(req, body) if body else None,
+        body=await requests.json_body(req, body) if body and not op.reads_body else None,
     )
 
 
-async def _authenticate(req: Request) -> Any:
-    """The validated caller (AUTH_TOKEN_VALIDATION), else None; HttpError 401/403 with a challenge."""
+async def _authenticate(req: Request, op: Operation) -> Any:
+    """The validated caller (AUTH_TOKEN_VALIDATION), else None; HttpError 401/403 with a challenge
+    (naming the protected-resource metadata document, where the operation has one)."""
     if not get_settings().auth.token_validation:
         return None
     from shared.auth import AuthError
@@ -183,7 +188,10 @@ async def _authenticate(req: Request) -> Any:
     try:
         return await token_validator().caller(req.headers.get("authorization"))
     except AuthError as exc:
-        raise HttpError(exc.status, exc.description, headers={"WWW-Authenticate": exc.challenge(REALM)}) from None
+        challenge = exc.challenge(REALM)
+        if op.resource_metadata:
+            challenge += f', resource_metadata="{requests.public_url(req, op.resource_metadata)}"'
+        raise HttpError(exc.status, exc.description, headers={"WWW-Authenticate": challenge}) from None
 
 
 async def _response(req: Request, op: Operation, answer: Answer) -> Response:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from shared.config import get_settings
-from shared.http.endpoints import Operation
+from shared.http.endpoints import Operation, wire_model
 from shared.wire.errors import ErrorBody, ValidationErrorBody
 
 ROUTE_PREFIX = "/api"
@@ -20,6 +20,7 @@ ROUTE_PREFIX = "/api"
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:
     models = {(op.model("body"), "validation") for op in operations if op.body}
     models |= {(op.model("response"), "serialization") for op in operations if op.response}
+    models |= {(wire_model(ref), "serialization") for op in operations for _, ref in op.error_bodies}
     models |= {(ErrorBody, "serialization"), (ValidationErrorBody, "serialization")}
     refs, schemas = models_json_schema(
         sorted(models, key=lambda m: m[0].__name__), ref_template="#/components/schemas/{model}"
@@ -62,10 +63,10 @@ def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, An
     def json_content(model: type, mode: str) -> dict[str, Any]:
         return {"application/json": {"schema": refs[(model, mode)]}}
 
-    responses: dict[str, Any] = {}
+    responses: dict[str, Any] = {str(status): {"description": _STATUS_TEXT[status]} for status in op.empty}
     if op.status == 204:
         responses["204"] = {"description": "Done."}
-    else:
+    elif op.status not in op.empty:
         response = op.model("response")
         content = (
             json_content(response, "serialization")
@@ -78,8 +79,9 @@ def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, An
             # Each event's data: a JSON object, or OpenAI's closing [DONE].
             content["text/event-stream"] = {"schema": {"type": ["object", "string"]}}
         responses[str(op.status)] = {"description": "OK", "content": content}
+    shapes = {status: wire_model(ref) for status, ref in op.error_bodies}
     for status in sorted({*op.errors, 401, 403}):
-        body = ValidationErrorBody if status == 422 else ErrorBody
+        body = shapes.get(status, ValidationErrorBody if status == 422 else ErrorBody)
         responses[str(status)] = {"description": _STATUS_TEXT[status], "content": json_content(body, "serialization")}
     operation: dict[str, Any] = {
         "operationId": op.name,
@@ -96,11 +98,15 @@ def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, An
 
 
 _STATUS_TEXT = {
+    202: "Accepted: a notification or a response, which has no answer.",
     400: "The request asks for something refused.",
     401: "Missing or invalid credentials (WWW-Authenticate says why).",
     403: "Valid credentials without the required role or scope; or no identity to list sessions for.",
     404: "No such agent, session, attachment or document.",
-    413: "An inline image over the size limit.",
+    405: "Not this method (Allow names the ones there are).",
+    406: "The Accept header takes none of the answer's content types.",
+    413: "A body or an inline image over the size limit.",
+    415: "A body that is not JSON.",
     422: "The request does not match its schema.",
     500: "An unexpected failure, or (multi-source chat) the model failed.",
     503: "A backend failed or is not configured.",

@@ -39,13 +39,7 @@ def query_parameters(req: Request, model: type[Model]) -> Model:
 
 
 async def json_body(req: Request, model: type[Model]) -> Model:
-    content_type = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise HttpError(415, f"send the body as JSON (content-type: application/json), not {content_type}")
-    limit = get_settings().http.max_body_bytes
-    body = await _body(req, limit)
-    if body is None:
-        raise HttpError(413, f"the body is over the {limit} bytes this API takes")
+    body = await json_bytes(req)
     if b"\\u0000" in body:  # valid JSON, but no text of ours may carry NUL characters
         raise InvalidRequest.one(["body"], "NUL characters (\\u0000) are not allowed", "nul_character")
     try:
@@ -57,6 +51,26 @@ async def json_body(req: Request, model: type[Model]) -> Model:
         message = f"key {duplicated[-1]!r} appears more than once in this object"
         raise InvalidRequest.one(["body", *duplicated], message, "duplicate_key")
     return parsed
+
+
+async def json_bytes(req: Request) -> bytes:
+    """The body of a JSON request, unparsed: HttpError 415 for another content type, 413 over the limit."""
+    content_type = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise HttpError(415, f"send the body as JSON (content-type: application/json), not {content_type}")
+    limit = get_settings().http.max_body_bytes
+    body = await _body(req, limit)
+    if body is None:
+        raise HttpError(413, f"the body is over the {limit} bytes this API takes")
+    return body
+
+
+def public_url(req: Request, route: str) -> str:
+    """The URL a client reaches `route` (under /api) at: the scheme and host it called, as a proxy in
+    front of the app reports them (X-Forwarded-Proto, X-Forwarded-Host), else as the request has them."""
+    scheme = req.headers.get("x-forwarded-proto", req.url.scheme).split(",")[0].strip()
+    host = req.headers.get("x-forwarded-host", req.headers.get("host", req.url.netloc)).split(",")[0].strip()
+    return f"{scheme}://{host}/api/{route}"
 
 
 def function_key(req: Request) -> str | None:

@@ -8,12 +8,13 @@ in this order (the OpenAPI document's).
     openai_responses  the OpenAI Responses API (/api/v1/responses)
     session_chat      session chat (/api/v1/chat)
     chat_complete     multi-source chat (/api/v1/chat/complete)
+    mcp               the knowledge base as an MCP server (/api/mcp)
     web               the OpenAPI document, the playground and reference pages and their files
 """
 
 # isort: skip_file
 from shared.http.endpoints import api
 from shared.routes import flexible, sessions, sources  # noqa: F401 - each module declares its operations
-from shared.routes import openai_compat, openai_responses, session_chat, chat_complete, web  # noqa: F401
+from shared.routes import openai_compat, openai_responses, session_chat, chat_complete, mcp, web  # noqa: F401
 
 __all__ = ["api"]
