@@ -365,6 +365,42 @@ def test_refusals_of_the_body(servers):
     assert "JSON" in form["detail"] and broken["detail"][0]["loc"] == ["body"] and "bytes" in chunked["detail"]
 
 
+def test_mcp_through_its_transport_and_the_official_client(servers):
+    """The MCP endpoint as the worker serves it: the messages by hand, then the official client with the key."""
+    import anyio
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    headers = {"accept": "application/json, text/event-stream"}
+    client = {"name": "t", "version": "1"}
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client}
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello}
+    search = {"name": "search", "arguments": {"query": "frame warranty", "top": 2}}
+    started = same(servers, "POST", "/api/mcp", json=initialize, headers=headers)
+    accepted = same(servers, "POST", "/api/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    found = same(servers, "POST", "/api/mcp", json={**initialize, "method": "tools/call", "params": search})
+    stream = same(servers, "GET", "/api/mcp", headers=headers)
+    broken = same(servers, "POST", "/api/mcp", content=b"{", headers={**headers, **JSON})
+    metadata = same(servers, "GET", "/api/.well-known/oauth-protected-resource/mcp", key=False)
+
+    async def official_client() -> set[str]:
+        http = httpx2.AsyncClient(headers={"x-functions-key": KEY}, timeout=60)
+        async with (
+            http,
+            streamable_http_client(f"{servers.worker}/api/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            result = await session.call_tool("search", {"query": "frame warranty"})
+            return {p["filename"] for p in result.structured_content["passages"]}
+
+    assert started["result"]["protocolVersion"] == "2025-06-18" and accepted == b"" and stream == b""
+    assert found["result"]["structuredContent"]["passages"][0]["filename"] == "warranty-policy.md"
+    assert broken["error"]["code"] == -32700 and "token validation is off" in metadata["detail"]
+    assert "warranty-policy.md" in anyio.run(official_client)
+
+
 @pytest.mark.parametrize("path", ["/api/v2/models/", "/API/V2/Models", "/api/v1/MODELS/remote"])
 def test_routes_match_as_the_host_matches_them(servers, path):
     """The host's router ignores a trailing slash and the case of literal segments."""
