@@ -174,6 +174,8 @@ async def test_initialize_negotiates_the_version_and_ping_answers(client):
         (b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]', -32600),  # batches ended with 2025-06-18
         (b'{"id": 1, "method": "ping"}', -32600),
         (b'{"jsonrpc": "2.0", "id": 1, "id": 2, "method": "ping"}', -32600),
+        (b'{"jsonrpc": "2.0", "id": {}, "method": "ping"}', -32600),  # not a notification either
+        (b'{"jsonrpc": "2.0", "id": true, "method": "ping"}', -32600),
     ],
 )
 async def test_what_is_not_one_json_rpc_message_is_a_400_with_a_json_rpc_error(client, body, code):

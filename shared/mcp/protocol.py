@@ -70,9 +70,13 @@ def parse(body: bytes, version: str | None) -> Message:
     if duplicated is not None:
         raise ProtocolError(jsonrpc.INVALID_REQUEST, f"Invalid request: key {duplicated[-1]!r} appears twice.")
     try:
-        return jsonrpc.jsonrpc_message_adapter.validate_python(data)
+        message = jsonrpc.jsonrpc_message_adapter.validate_python(data)
     except ValidationError:
-        raise ProtocolError(jsonrpc.INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message.") from None
+        message = None
+    # A notification has no id at all: one with an id that is not a string or number is a broken request.
+    if message is None or (isinstance(message, jsonrpc.JSONRPCNotification) and "id" in data):
+        raise ProtocolError(jsonrpc.INVALID_REQUEST, "Invalid request: not a JSON-RPC 2.0 message.")
+    return message
 
 
 async def answer(request: jsonrpc.JSONRPCRequest, who: Principal) -> dict[str, Any]:
