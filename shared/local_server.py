@@ -24,7 +24,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from shared.config import PROJECT_ROOT
 
@@ -56,11 +59,19 @@ async def _warm(app: Starlette) -> AsyncIterator[None]:
 
 class HostRoute(Route):
     """A route matched as the Functions host matches it (ASP.NET Core routing): literal segments
-    in any case, with or without a trailing slash. Starlette alone would answer 404 and 307."""
+    in any case, with or without a trailing slash, and only for the function's own methods, HEAD
+    not added to GET; another method is a 404, as no function matches it. Starlette alone would
+    answer 404, 307, 200 and 405."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-        super().__init__(path, endpoint, **options)
+    def __init__(self, path: str, endpoint: Callable[..., Any], *, methods: list[str] | None, **options: Any) -> None:
+        super().__init__(path, endpoint, methods=methods, **options)
+        if methods:  # none declared: every method, as for the host
+            self.methods = {m.upper() for m in methods}
         self.path_regex = re.compile(self.path_regex.pattern.removesuffix("$") + "/?$", re.IGNORECASE)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        return (Match.NONE, {}) if match is Match.PARTIAL else (match, child_scope)
 
 
 def build_app(*, warm: bool = False) -> Starlette:
@@ -72,9 +83,19 @@ def build_app(*, warm: bool = False) -> Starlette:
         if trigger.type != "httpTrigger":
             continue
         path = "/" + "/".join(part for part in (prefix, trigger.route.strip("/")) if part)
-        methods = [str(m.value if hasattr(m, "value") else m) for m in trigger.methods or []] or None
+        methods = [str(m.value if hasattr(m, "value") else m) for m in trigger.methods or ()] or None
         routes.append(HostRoute(path, function.get_user_function(), methods=methods, name=function.get_function_name()))
-    return Starlette(routes=routes, middleware=_cors(), lifespan=_warm if warm else None)
+    return Starlette(
+        routes=routes,
+        middleware=_cors(),
+        lifespan=_warm if warm else None,
+        exception_handlers={404: _no_function},
+    )
+
+
+async def _no_function(request: Request, exc: Exception) -> Response:
+    """No function for this method and path: the host's empty 404."""
+    return Response(status_code=404)
 
 
 def _cors() -> list[Middleware]:

@@ -40,6 +40,8 @@ from tests.worker_comparison import (
     Pair,
     Scripted,
     assert_equal,
+    assert_same,
+    exchange,
     host_status,
     openai_clients,
     same,
@@ -401,12 +403,25 @@ def test_mcp_through_its_transport_and_the_official_client(servers):
     assert "warranty-policy.md" in anyio.run(official_client)
 
 
-@pytest.mark.parametrize("path", ["/api/v2/models/", "/API/V2/Models", "/api/v1/MODELS/remote"])
-def test_routes_match_as_the_host_matches_them(servers, path):
-    """The host's router ignores a trailing slash and the case of literal segments."""
-    body = same(servers, "GET", path)
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/api/v2/models/", 200),
+        ("GET", "/API/V2/Models", 200),
+        ("GET", "/api/v1/MODELS/remote", 200),
+        ("HEAD", "/api/v2/models", 404),
+        ("DELETE", "/api/v2/models", 404),
+        ("POST", "/api/playground", 404),
+        ("GET", "/api/v2/nothing-here", 404),
+    ],
+)
+def test_routes_match_as_the_host_matches_them(servers, method, path, status):
+    """The host's router ignores a trailing slash and the case of literal segments, and finds no
+    function (404, not 405) for a method the function does not declare, HEAD included."""
+    local, worker = exchange(servers, method, path)
+    assert_same(local, worker)
 
-    assert "models" in body or body["id"] == "remote"
+    assert local.status_code == status
 
 
 def test_every_invocation_succeeded_in_the_worker_and_answered_through_the_proxy(servers):

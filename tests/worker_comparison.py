@@ -152,7 +152,7 @@ def assert_same(local: httpx.Response, worker: httpx.Response) -> Any:
     assert worker.status_code == local.status_code, (local.text[:500], worker.text[:500])
     for name in COMPARED_HEADERS:
         assert worker.headers.get(name) == local.headers.get(name), name
-    assert "x-correlation-id" in worker.headers
+    assert ("x-correlation-id" in worker.headers) == ("x-correlation-id" in local.headers)  # both ran the function
     media = local.headers.get("content-type", "")
     if media.startswith("text/event-stream"):
         events = [sse_events(r.text.splitlines()) for r in (local, worker)]
