@@ -3,7 +3,8 @@
 Run with Python 3.13 and azure-functions-runtime installed (see the Makefile's
 `hostload` target). Exits non-zero, with the worker's error, if the host would refuse
 to load any function. The worker's protobuf messages come from the host over gRPC and
-are not shipped in the package, so small stand-ins record what the worker builds.
+are not shipped in the package: they are compiled from the protocol's definitions, as the
+test host does (tests/functions_host).
 """
 
 from __future__ import annotations
@@ -15,33 +16,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class _Message:
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
-
-
-class _BindingInfo(_Message):
-    # Enum values of BindingInfo.Direction and BindingInfo.DataType in the host's protobuf.
-    out, inout = 1, 2
-    undefined, string, binary, stream = 0, 1, 2, 3
-
-
-class _Protos:
-    BindingInfo = _BindingInfo
-    RpcFunctionMetadata = _Message
-    RpcRetryOptions = _Message
-
-
 def main() -> int:
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "tests" / "functions_host"))
     from azure_functions_runtime.bindings.meta import load_binding_registry
     from azure_functions_runtime.functions import Registry
     from azure_functions_runtime.loader import index_function_app, process_indexed_function
+    from worker import compile_protocol
 
     load_binding_registry()
     indexed = index_function_app(str(ROOT / "function_app.py"))
     registry = Registry()
-    metadata, _ = process_indexed_function(_Protos, registry, indexed, str(ROOT))
+    metadata, _ = process_indexed_function(compile_protocol(), registry, indexed, str(ROOT))
 
     from azurefunctions.extensions.base import HttpV2FeatureChecker
 
