@@ -153,7 +153,7 @@ def test_the_worker_starts_streaming_and_loads_every_function(servers):
 
     assert status["capabilities"]["HttpUri"].startswith("http://127.0.0.1:")
     assert status["capabilities"]["RequiresRouteParameters"] == "true"
-    loaded = {f["name"] for f in status["functions"]} | set(status["other_functions"])
+    loaded = {f["name"] for f in status["functions"]} | set(status["triggered_functions"])
     assert loaded == {f.get_function_name() for f in app_functions()}
     levels = {f["name"]: f["auth_level"] for f in status["functions"]}
     assert levels["playground"] == "anonymous" and levels["flexible_rag"] == "function"

@@ -111,11 +111,33 @@ def front_end(worker: Worker, routes: Routes, key: str, errors: ErrorLog) -> Any
             {
                 "capabilities": worker.capabilities,
                 "functions": functions,
-                "other_functions": worker.other_functions,
+                "triggered_functions": {name: f.trigger for name, f in worker.triggered.items()},
                 "invocations": invocations,
                 "errors_logged": errors.records,
             }
         )
+
+    async def run_function(request: Request) -> Response:
+        """POST /admin/functions/{name} {"input": ...}: the host's admin API that runs a function of
+        another trigger with the key; a blob trigger's input is the blob's path, which the host reads."""
+        function = worker.triggered.get(request.path_params["name"])
+        if request.headers.get(KEY_HEADER) != key:
+            return Response(status_code=401)
+        if function is None:
+            return Response(status_code=404)
+        given = (await request.json())["input"]
+        if function.trigger["type"] == "blobTrigger":
+            data, metadata = await asyncio.to_thread(read_blob, function.trigger, given)
+        elif function.trigger["type"] == "eventGridTrigger":
+            data, metadata = json.loads(given), {}
+        else:
+            return JSONResponse({"detail": f"the test host cannot run a {function.trigger['type']}"}, 400)
+        outcome = asyncio.wrap_future(worker.invoke(worker.trigger_invocation(function, data, metadata)))
+        record: dict[str, Any] = {"invocation_id": "", "function": function.name, "input": given}
+        invocations.append(record)
+        pending.add(outcome)
+        outcome.add_done_callback(lambda done: (pending.discard(done), record.update(_outcome(worker, done))))
+        return Response(status_code=202)
 
     async def forward(request: Request) -> Response:
         matched = routes.match(request.method, request.url.path)
@@ -144,8 +166,34 @@ def front_end(worker: Worker, routes: Routes, key: str, errors: ErrorLog) -> Any
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(
-        routes=[Route("/admin/host/status", status), Route("/{path:path}", forward, methods=methods)],
+        routes=[
+            Route("/admin/host/status", status),
+            Route("/admin/functions/{name}", run_function, methods=["POST"]),
+            Route("/{path:path}", forward, methods=methods),
+        ],
     )
+
+
+def read_blob(trigger: dict[str, Any], path: str) -> tuple[bytes, dict[str, Any]]:
+    """The blob at `path` (container/name), read through the trigger's connection as the host reads
+    it, and the trigger metadata the host sends with it (the path pattern's names included)."""
+    from azure.storage.blob import BlobClient
+
+    container, _, name = path.partition("/")
+    connection = os.environ[trigger.get("connection") or "AzureWebJobsStorage"]
+    blob = BlobClient.from_connection_string(connection, container, name)
+    properties = blob.get_blob_properties()
+    content = blob.download_blob().readall()
+    pattern = re.escape(trigger["path"]).replace(r"\{", "{").replace(r"\}", "}")
+    names = re.fullmatch(re.sub(r"\{(\w+)\}", r"(?P<\1>.+)", pattern), path)
+    metadata = {
+        "BlobTrigger": path,
+        "Uri": blob.url,
+        "Properties": {"Length": properties.size, "ContentType": properties.content_settings.content_type or ""},
+        "Metadata": dict(properties.metadata or {}),
+        **(names.groupdict() if names else {}),
+    }
+    return content, metadata
 
 
 def _outcome(worker: Worker, done: asyncio.Future) -> dict[str, Any]:

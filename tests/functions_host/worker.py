@@ -34,6 +34,15 @@ class WorkerRequest:
 
 
 @dataclass(frozen=True)
+class TriggeredFunction:
+    """A loaded function of another trigger (blob, Event Grid, ...), which the host runs by name."""
+
+    name: str
+    function_id: str
+    trigger: dict[str, Any]  # its trigger binding, as function.json states it
+
+
+@dataclass(frozen=True)
 class HttpFunction:
     """A loaded HTTP-triggered function, as the host routes to it."""
 
@@ -73,7 +82,7 @@ class Worker:
         self.host_address = host_address
         self.capabilities: dict[str, str] = {}
         self.functions: list[HttpFunction] = []
-        self.other_functions: list[str] = []  # functions of other triggers: loaded, not routed
+        self.triggered: dict[str, TriggeredFunction] = {}  # functions of other triggers: run by name
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def _message(self, **content: Any) -> WorkerRequest:
@@ -115,7 +124,7 @@ class Worker:
         bindings = [json.loads(raw) for raw in function.raw_bindings]
         trigger = next((b for b in bindings if b["type"].endswith("Trigger")), None)
         if trigger is None or trigger["type"] != "httpTrigger":
-            self.other_functions.append(function.name)
+            self.triggered[function.name] = TriggeredFunction(function.name, function.function_id, trigger or {})
             return
         self.functions.append(
             HttpFunction(
@@ -140,6 +149,30 @@ class Worker:
                 input_data=[protos.ParameterBinding(name=function.trigger_parameter, data=http)],
                 trigger_metadata={name: protos.TypedData(string=value) for name, value in route_params.items()},
                 trace_context=protos.RpcTraceContext(trace_parent=trace),
+                retry_context=protos.RetryContext(),
+            )
+        )
+
+    def trigger_invocation(self, function: TriggeredFunction, data: Any, metadata: dict[str, Any]) -> WorkerRequest:
+        """The InvocationRequest for a trigger's event: `data` (bytes, or a dict sent as JSON) for the
+        trigger's parameter, and the trigger metadata the host adds (strings, or dicts sent as JSON)."""
+        protos = self.protos
+
+        def typed(value: Any) -> Any:
+            if isinstance(value, bytes):
+                return protos.TypedData(bytes=value)
+            if isinstance(value, dict | list):
+                return protos.TypedData(json=json.dumps(value))
+            return protos.TypedData(string=str(value))
+
+        binding = protos.ParameterBinding(name=function.trigger["name"], data=typed(data))
+        return self._message(
+            invocation_request=protos.InvocationRequest(
+                invocation_id=str(uuid.uuid4()),
+                function_id=function.function_id,
+                input_data=[binding],
+                trigger_metadata={name: typed(value) for name, value in metadata.items()},
+                trace_context=protos.RpcTraceContext(),
                 retry_context=protos.RetryContext(),
             )
         )
