@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest import mock
 
@@ -32,7 +33,7 @@ from shared.config import PROJECT_ROOT
 from tests.conftest import SAMPLE_CORPUS
 from tests.recording_server import RecordingServer
 from tests.servers import free_port, serving
-from tests.support import remote_model_entry
+from tests.support import remote_model_entry, sse_events
 from tests.worker_comparison import (
     DIMENSIONS,
     EMBEDDING_DEPLOYMENT,
@@ -178,10 +179,41 @@ def test_the_function_key_guards_the_api_and_not_the_pages(servers):
 
 
 def test_flexible_rag_answer(servers):
-    body = same(servers, "POST", "/api/v2/flexible-rag", json={"question": "How long is the frame warranty?"})
+    question, correlation = {"question": "How long is the frame warranty?"}, {"x-correlation-id": "c-1"}
+    local, worker = exchange(servers, "POST", "/api/v2/flexible-rag", json=question, headers=correlation)
+    body = assert_same(local, worker)
 
     assert body["errors"] == [] and body["answer"].startswith("Echo")
     assert "warranty-policy.md" in {m["filename"] for m in body["metadata"]}
+    assert local.headers["x-correlation-id"] == worker.headers["x-correlation-id"] == "c-1"
+
+
+def test_a_body_sent_in_pieces(servers):
+    def pieces():  # no Content-Length: the host passes the body on as it arrives
+        yield b'{"question": "How long is the '
+        yield b'frame warranty?"}'
+
+    body = same(servers, "POST", "/api/v2/flexible-rag", content=pieces, headers=JSON)
+
+    assert body["response_metadata"]["question"] == "How long is the frame warranty?"
+
+
+def test_concurrent_calls_each_get_their_own_answer(servers):
+    """The worker pairs each proxied request with its invocation by the invocation id: calls in
+    flight together must not get each other's answers."""
+    questions = [f"Question {n}: how long is the frame warranty?" for n in range(6)]
+
+    def ask(question: str) -> str:
+        answer = httpx.post(
+            f"{servers.worker}/api/v2/flexible-rag",
+            json={"question": question, "stream": True},
+            headers={"x-functions-key": KEY},
+            timeout=120,
+        )
+        return sse_events(answer.text.splitlines())[-1][1]["response_metadata"]["question"]
+
+    with ThreadPoolExecutor(len(questions)) as pool:
+        assert list(pool.map(ask, questions)) == questions
 
 
 def test_flexible_rag_stream(servers):
