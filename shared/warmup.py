@@ -106,3 +106,5 @@ async def _first_request(app: Any, route_prefix: str) -> None:
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://warm-up") as client:
         await client.post(f"/{route_prefix}/v2/flexible-rag", json={"question": WARM_UP_QUESTION})
+        # The MCP endpoint's protocol types and tool schemas, built once (docs/mcp.md).
+        await client.post(f"/{route_prefix}/mcp", json={"jsonrpc": "2.0", "id": 0, "method": "tools/list"})
