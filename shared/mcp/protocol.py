@@ -158,7 +158,7 @@ async def _call_tool(params: dict[str, Any], who: Principal) -> dict[str, Any]:
         return _tool_error(f"Invalid arguments: {problems}")
     deadline = get_settings().http.deadline_seconds
     try:
-        async with asyncio.timeout(deadline):
+        async with asyncio.timeout(None if tool.keeps_deadline else deadline):
             structured, text = await tool.run(arguments, who)
     except RequestError as exc:
         return _tool_error(exc.message)

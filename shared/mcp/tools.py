@@ -35,6 +35,9 @@ class Tool:
     output: type[BaseModel]
     run: Run
     needs_identity: bool = False  # listed and callable only for a caller with an identity
+    # A turn keeps HTTP_DEADLINE_SECONDS itself and answers then with what it has (and an error);
+    # every other tool is cut at the deadline.
+    keeps_deadline: bool = False
 
 
 async def search(args: wire.SearchArgs, who: Principal) -> tuple[wire.SearchOutput, str]:
@@ -146,6 +149,7 @@ TOOLS = (
         wire.AskArgs,
         wire.AskOutput,
         ask,
+        keeps_deadline=True,
     ),
     Tool(
         "get_source",
