@@ -20,9 +20,11 @@ import gzip
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from unittest import mock
 
@@ -136,14 +138,23 @@ async def settings(tmp_path_factory, scripted) -> dict[str, str]:
     }
 
 
+def _own_state(settings: dict[str, str], folder: Path, side: str) -> dict[str, str]:
+    """A side's settings with its own conversation history and its own copy of the index."""
+    index = folder / f"{side}-index.sqlite"
+    with closing(sqlite3.connect(settings["SEARCH_INDEX_PATH"])) as source, closing(sqlite3.connect(index)) as copy:
+        source.backup(copy)
+    history = str(folder / f"{side}-history.sqlite")
+    return {**settings, "SEARCH_INDEX_PATH": str(index), "HISTORY_SQLITE_PATH": history}
+
+
 @pytest.fixture(scope="module")
 def servers(python313, settings, tmp_path_factory) -> Iterator[Pair]:
-    folder = tmp_path_factory.mktemp("histories")
+    folder = tmp_path_factory.mktemp("state")
     local_port, host_port = free_port(), free_port()
     local = [python313, "-m", "shared.local_server", "--port", str(local_port)]
     host = [python313, str(PROJECT_ROOT / "tests" / "functions_host" / "host.py"), "--port", str(host_port)]
-    local_env = {**settings, "HISTORY_SQLITE_PATH": str(folder / "local.sqlite")}
-    host_env = {**settings, "HISTORY_SQLITE_PATH": str(folder / "worker.sqlite"), "FUNCTIONS_TEST_HOST_KEY": KEY}
+    local_env = _own_state(settings, folder, "local")
+    host_env = _own_state(settings, folder, "worker") | {"FUNCTIONS_TEST_HOST_KEY": KEY}
     with (
         serving(local, local_port, "the local server (Python 3.13)", timeout=120, env=local_env),
         serving(host, host_port, "the test host and the worker", timeout=120, env=host_env),
