@@ -13,6 +13,10 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from shared.core.orchestrator import FALLBACK_ANSWER
+from tests import test_deadlines
+from tests.silent_server import SilentServer
+
 QUESTION = "How many years of warranty does the frame have?"
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -21,6 +25,7 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }
 MCP_HEADERS = {"accept": "application/json, text/event-stream"}
+hanging_store = test_deadlines.hanging_store  # the fixture: a Cosmos DB endpoint that never answers
 
 
 @contextlib.asynccontextmanager
@@ -227,3 +232,26 @@ async def test_an_allowed_origin_may_call(client, configure):
     response = await post(client, {"jsonrpc": "2.0", "id": 1, "method": "ping"}, {"origin": "https://app.example"})
 
     assert response.status_code == 200 and response.json()["result"] == {}
+
+
+async def test_a_hanging_search_service_ends_at_the_deadline_as_a_tool_error(connect, configure):
+    with SilentServer() as silent:  # accepts the connection, never answers
+        configure(
+            SEARCH_BACKEND="azure",
+            SEARCH_ENDPOINT=f"http://127.0.0.1:{silent.port}",
+            SEARCH_API_KEY="test-query-key",
+            HTTP_DEADLINE_SECONDS="3",
+        )
+        async with connect() as session:
+            result = await session.call_tool("search", {"query": "frame warranty"})
+
+    assert result.is_error and result.content[0].text == "search did not finish within 3 s."
+
+
+async def test_ask_on_a_hanging_history_store_answers_with_the_turn_s_fallback(connect, hanging_store):
+    async with connect() as session:
+        result = await session.call_tool("ask", {"question": "Frame?", "session_id": "s-hang"})
+
+    answer = result.structured_content
+    assert not result.is_error and answer["answer"] == FALLBACK_ANSWER
+    assert [e.split(":")[0] for e in answer["errors"]] == ["history"]
