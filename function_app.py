@@ -1,15 +1,19 @@
-"""The Azure Functions app: one HTTP function per declared endpoint, nothing else.
+"""The Azure Functions app: one HTTP function per declared endpoint, and the two functions that
+keep the index in step with the documents container.
 
 Endpoints are declared in shared/routes (one module per API family) with shared.http's
 `api.operation`; the declarations register the functions and describe them in the OpenAPI
 document. All of them use the FastAPI request/response types of
-azurefunctions-extensions-http-fastapi, so streaming works on Azure.
+azurefunctions-extensions-http-fastapi, so streaming works on Azure. The blob trigger
+(Event Grid source) and the BlobDeleted trigger are in shared/ingest/triggers.py.
 """
 
 import azure.functions as func
 
 from shared.config import get_settings
+from shared.ingest import triggers
 from shared.routes import api
 
 app = func.FunctionApp(http_auth_level=get_settings().http.auth_level.upper())
 app.register_blueprint(api.blueprint)
+app.register_blueprint(triggers.blueprint)

@@ -120,7 +120,7 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
-  searchIndexDataReader: '1407120a-92aa-4202-b7e9-c0e197c71c8f'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   searchIndexDataContributor: '8ebe5a00-799e-43f5-93ac-243d3dce84a7'
   searchServiceContributor: '7ca78c08-252a-4471-8644-bb5ff32d4ba0'
   cognitiveServicesOpenAIUser: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd'
@@ -186,9 +186,13 @@ module storage 'modules/storage.bicep' = {
         roleDefinitionId: roles.storageBlobDataOwner
       })
       // Documented for the host diagnostic events (kept in tables): they explain a failed start.
-      // No Storage Queue Data Contributor: only blob triggers and Durable Functions need it.
       union(app, {
         roleDefinitionId: roles.storageTableDataContributor
+      })
+      // The blob trigger (document_changed) queues its work and, after five failed tries, puts
+      // the blob on the webjobs-blobtrigger-poison queue.
+      union(app, {
+        roleDefinitionId: roles.storageQueueDataContributor
       })
     ]
     // The hook uploads prompts/ (python -m shared.templates.upload): that container only.
@@ -197,6 +201,19 @@ module storage 'modules/storage.bicep' = {
         roleDefinitionId: roles.storageBlobDataContributor
       })
     ] : []
+  }
+}
+
+// Blob Storage's events, for the documents container's subscriptions (infra/documents_events.bicep).
+module documentsEvents 'modules/documents-events.bicep' = {
+  name: 'documents-events'
+  scope: rg
+  params: {
+    name: 'evgt-${token}'
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
   }
 }
 
@@ -226,11 +243,12 @@ module search 'modules/search.bicep' = {
     tags: tags
     skuName: searchSku
     semanticSearch: searchSemanticRanker
-    // The app only queries the index: Search Index Data Reader. The deploying principal creates
-    // the index (Search Service Contributor) and uploads the documents (Search Index Data Contributor).
+    // The app queries the index and writes the documents users upload and the blob trigger
+    // indexes: Search Index Data Contributor (data only; it cannot change the index). The deploying
+    // principal creates the index (Search Service Contributor) and uploads the sample corpus.
     roleAssignments: concat([
       union(app, {
-        roleDefinitionId: roles.searchIndexDataReader
+        roleDefinitionId: roles.searchIndexDataContributor
       })
     ], hasDeployer ? [
       union(deployer, {
@@ -294,6 +312,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainerName
     promptsContainerName: storage.outputs.promptsContainerName
     attachmentsContainerName: storage.outputs.attachmentsContainerName
+    documentsContainerName: storage.outputs.documentsContainerName
     applicationInsightsConnectionString: appInsights.properties.ConnectionString
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
@@ -340,5 +359,10 @@ output AZURE_COSMOS_CONTAINER string = cosmos.outputs.containerName
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output AZURE_STORAGE_PROMPTS_CONTAINER string = storage.outputs.promptsContainerName
 output AZURE_STORAGE_ATTACHMENTS_CONTAINER string = storage.outputs.attachmentsContainerName
+// The postdeploy hook subscribes the functions to the documents container's events.
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_STORAGE_DOCUMENTS_CONTAINER string = storage.outputs.documentsContainerName
+output AZURE_STORAGE_DEAD_LETTER_CONTAINER string = storage.outputs.deadLetterContainerName
+output AZURE_DOCUMENTS_EVENTS_TOPIC string = documentsEvents.outputs.name
 // The hook shares the sample corpus with the deploying principal (allowed_principals).
 output AZURE_DEPLOYER_PRINCIPAL_ID string = principalId

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     )
     from shared.core.orchestrator import Orchestrator
     from shared.core.source_plan import SourcePlan
+    from shared.ingest.stores import DocumentStore
+    from shared.ingest.sync import DocumentSync
     from shared.remote_models import QueryRewrite
     from shared.retrieval.embedded import EmbeddedIndex
     from shared.retrieval.multi_source import MultiSourceSearch
@@ -293,6 +295,33 @@ def attachments_container() -> ContainerClient:
         settings.attachments_account_key,
         settings.attachments_container,
     )
+
+
+@functools.cache
+def document_store() -> DocumentStore:
+    """Where documents are kept (DOCUMENTS_STORE): uploads, and what the trigger or watcher indexes."""
+    settings = get_settings().documents
+    if settings.store == "blob":
+        from shared.ingest.stores import BlobStore
+
+        container = blob_container(
+            settings.connection_string, settings.account_url, settings.account_key, settings.container
+        )
+        return BlobStore(container)
+    from shared.ingest.stores import FolderStore
+
+    return FolderStore(settings.dir)
+
+
+@functools.cache
+def document_sync() -> DocumentSync:
+    """The one handler that keeps the main index in step with the document store."""
+    from shared.ingest.documents import DocumentIndexer, DocumentLimits
+    from shared.ingest.sync import DocumentSync
+
+    settings = get_settings().documents
+    limits = DocumentLimits(settings.max_bytes, settings.max_pages, settings.max_chunks)
+    return DocumentSync(document_store(), DocumentIndexer(index_writer(), embeddings(), limits))
 
 
 @functools.cache

@@ -352,6 +352,31 @@ class PromptSettings(BaseSettings):
         return self
 
 
+class DocumentSettings(BaseSettings):
+    """Documents users upload (POST /api/v2/documents) and the folder or container kept in step with
+    the index (DOCUMENTS_*)."""
+
+    model_config = _env("DOCUMENTS_")
+
+    store: Literal["files", "blob"] = Field("files", description="Where documents are kept: a folder, or Blob Storage.")
+    dir: Path = Field(DATA_DIR / "documents", description="files: the folder; uploads go under uploads/ in it.")
+    container: str = Field("documents", description="blob: the container (the blob trigger watches it on Azure).")
+    connection_string: SecretStr | None = None
+    account_url: str | None = Field(None, description="With a key, or alone for Entra ID (managed identity).")
+    account_key: SecretStr | None = None
+    max_bytes: int = Field(10_000_000, ge=1_000, description="The largest document; an upload over it gets 413.")
+    max_pages: int = Field(500, ge=1, description="The most pages a PDF may have.")
+    max_chunks: int = Field(2_000, ge=1, description="The most chunks one document may make.")
+    watch: bool = Field(False, description="The local server keeps the index in step with the folder or container.")
+    watch_interval_seconds: float = Field(1.0, gt=0, le=60, description="How often the local server looks.")
+
+    @model_validator(mode="after")
+    def _blob_needs_an_account(self) -> DocumentSettings:
+        if self.store == "blob" and not (self.connection_string or self.account_url):
+            raise ValueError("DOCUMENTS_STORE=blob needs DOCUMENTS_CONNECTION_STRING or DOCUMENTS_ACCOUNT_URL")
+        return self
+
+
 SETTINGS_CLASSES = (
     HttpSettings,
     TelemetrySettings,
@@ -364,6 +389,7 @@ SETTINGS_CLASSES = (
     ExperimentSettings,
     AgentSettings,
     PromptSettings,
+    DocumentSettings,
 )
 
 
@@ -381,6 +407,7 @@ class Settings:
     experiments = functools.cached_property(lambda _: ExperimentSettings())
     agents = functools.cached_property(lambda _: AgentSettings())
     prompts = functools.cached_property(lambda _: PromptSettings())
+    documents = functools.cached_property(lambda _: DocumentSettings())
 
 
 @functools.cache

@@ -5,11 +5,15 @@ come from the app's own function metadata, under host.json's route prefix (/api 
 default), matched like the Functions host matches them. Function keys are not checked, as under `func start`.
 
     python -m shared.local_server [--host 127.0.0.1] [--port 7071]
+
+With DOCUMENTS_WATCH=true it also keeps the index in step with the document folder (or
+container), as the blob trigger does on Azure.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import functools
 import gc
@@ -54,7 +58,26 @@ async def _warm(app: Starlette) -> AsyncIterator[None]:
     # no early request pays for a full collection of it.
     gc.collect()
     gc.freeze()
+    watcher = _watch_documents()
     yield
+    if watcher is not None:
+        watcher.cancel()
+
+
+def _watch_documents() -> asyncio.Task | None:
+    """DOCUMENTS_WATCH: keep the index in step with the document folder or container while serving,
+    through the handler the blob trigger calls on Azure."""
+    from shared.config import get_settings
+
+    settings = get_settings().documents
+    if not settings.watch:
+        return None
+    from shared.backends import document_sync
+
+    where = settings.dir if settings.store == "files" else f"container {settings.container}"
+    interval = settings.watch_interval_seconds
+    logging.getLogger("local_server").info("watching %s for documents every %s s", where, interval)
+    return asyncio.create_task(document_sync().watch(interval))
 
 
 class HostRoute(Route):

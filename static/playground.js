@@ -21,7 +21,8 @@ function api(path, options = {}) {
   if (options.body !== undefined) headers["content-type"] = "application/json";
   if ($("token").value.trim()) headers.authorization = `Bearer ${$("token").value.trim()}`;
   if ($("function-key").value.trim()) headers["x-functions-key"] = $("function-key").value.trim();
-  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  // A FormData body (an upload) goes as it is: the browser sets its multipart content type.
+  const body = options.form || (options.body === undefined ? undefined : JSON.stringify(options.body));
   // Paths are relative to this page (/api/playground): "v2/sessions" is /api/v2/sessions.
   return fetch(path.replace(/^\/api\//, ""), { method: options.method || "GET", headers, body });
 }
@@ -329,6 +330,46 @@ function modeChanged() {
   if (mode === "openai" && !$("model").options.length) loadModels();
 }
 
+async function uploadDocument() {
+  const file = $("upload-file").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file);
+  $("documents-note").textContent = `Uploading ${file.name}…`;
+  const response = await api(withUser("v2/documents"), { method: "POST", form });
+  if (!response.ok) {
+    $("documents-note").textContent = await problem(response);
+    return;
+  }
+  const uploaded = await response.json();
+  $("documents-note").textContent = `${uploaded.filename}: ${uploaded.status}, ${uploaded.chunks} chunks`;
+  $("upload-file").value = "";
+  listDocuments();
+}
+
+async function listDocuments() {
+  const list = $("documents");
+  const response = await api(withUser("v2/documents"));
+  list.replaceChildren();
+  if (!response.ok) return; // 403 without an identity: no documents of one's own
+  for (const doc of (await response.json()).documents) {
+    const entry = document.createElement("li");
+    const chunks = doc.chunks === null ? "" : `, ${doc.chunks} chunks`;
+    entry.textContent = `${doc.filename} · ${doc.status}${chunks}${doc.reason ? `: ${doc.reason}` : ""} `;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete ${doc.filename}`);
+    remove.addEventListener("click", async () => {
+      const deleted = await api(withUser(`v2/documents/${doc.id}`), { method: "DELETE" });
+      $("documents-note").textContent = deleted.ok ? `${doc.filename} deleted` : await problem(deleted);
+      listDocuments();
+    });
+    entry.append(remove);
+    list.append(entry);
+  }
+}
+
 function init() {
   const key = new URLSearchParams(window.location.search).get("code");
   if (key) $("function-key").value = key;
@@ -346,8 +387,11 @@ function init() {
   $("new-session").addEventListener("click", () => startSession(crypto.randomUUID()));
   $("refresh-sessions").addEventListener("click", listSessions);
   $("close-source").addEventListener("click", () => ($("source-panel").hidden = true));
+  $("upload").addEventListener("click", uploadDocument);
+  $("user-id").addEventListener("change", listDocuments);
   startSession(crypto.randomUUID());
   listSessions();
+  listDocuments();
 }
 
 init();

@@ -19,7 +19,7 @@ from shared.core.types import Chunk, RetrievalSpec
 from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
 from shared.retrieval.azure_search import AzureSearchIndexWriter, AzureSearchRetriever
 from shared.retrieval.embedded import EmbeddedRetriever
-from shared.retrieval.query import SearchOptions
+from shared.retrieval.query import SearchOptions, private_documents_filter
 from shared.wire.flexible_call import fetcher_data
 from shared.wire.flexible_responses import source_out
 from tests.recording_server import RecordingServer
@@ -88,7 +88,8 @@ async def test_every_fetcher_argument_reaches_the_service(service):
     vector_query = body.pop("vectorQueries")
     assert body == {
         "search": "frame warranty",
-        "filter": "category eq 'policy'",
+        # Without a security field, users' uploads are still trimmed to their owners.
+        "filter": f"({private_documents_filter(None)}) and (category eq 'policy')",
         "top": 2,
         "count": True,
         "facets": ["category,count:5"],

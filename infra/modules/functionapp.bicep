@@ -21,6 +21,9 @@ param deploymentContainerName string
 param promptsContainerName string
 param attachmentsContainerName string
 
+@description('The container the blob trigger keeps the search index in step with; uploads are kept there too.')
+param documentsContainerName string
+
 @secure()
 @description('Passed in, not looked up here: a value known only at run time could not feed the settings loop below.')
 param applicationInsightsConnectionString string
@@ -118,6 +121,10 @@ var appSettings = union({
   PROMPTS_BLOB_CONTAINER: promptsContainerName
   SOURCES_ATTACHMENTS_ACCOUNT_URL: storageBlobEndpoint
   SOURCES_ATTACHMENTS_CONTAINER: attachmentsContainerName
+  // Uploads and the documents the blob trigger indexes (its connection is AzureWebJobsStorage's).
+  DOCUMENTS_STORE: 'blob'
+  DOCUMENTS_ACCOUNT_URL: storageBlobEndpoint
+  DOCUMENTS_CONTAINER: documentsContainerName
 }, trustCallerAssertedUsers ? {} : {
   // v2.0 tokens (the hook sets requestedAccessTokenVersion 2): aud is the client id; a token
   // asked for with the application ID URI as resource may carry the URI, so both are accepted.

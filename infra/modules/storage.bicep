@@ -1,5 +1,6 @@
 // The storage account: the Functions host's own storage (AzureWebJobsStorage), the Flex
-// Consumption deployment package, the prompt templates and the attachments.
+// Consumption deployment package, the prompt templates, the attachments, and the documents
+// the blob trigger keeps the search index in step with (with their dead-lettered events).
 // Keys are off (allowSharedKeyAccess: false): every client signs in with Entra ID.
 
 param name string
@@ -20,6 +21,12 @@ param promptsContainerName string = 'prompts'
 
 @description('Attachments that POST /api/v1/chat/complete reads by storage_key.')
 param attachmentsContainerName string = 'attachments'
+
+@description('Documents kept in step with the search index: uploads (POST /api/v2/documents) and files dropped in.')
+param documentsContainerName string = 'documents'
+
+@description('Event Grid writes the document events it could not deliver here.')
+param deadLetterContainerName string = 'documents-deadletter'
 
 @description('Role assignments on the account: principalId, principalType, roleDefinitionId.')
 param roleAssignments array = []
@@ -91,6 +98,22 @@ resource attachmentsContainer 'Microsoft.Storage/storageAccounts/blobServices/co
   }
 }
 
+resource documentsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: documentsContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deadLetterContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for a in roleAssignments: {
   name: guid(storage.id, a.principalId, a.roleDefinitionId)
   scope: storage
@@ -116,3 +139,5 @@ output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output deploymentContainerName string = deploymentContainer.name
 output promptsContainerName string = promptsContainer.name
 output attachmentsContainerName string = attachmentsContainer.name
+output documentsContainerName string = documentsContainer.name
+output deadLetterContainerName string = deadLetterContainer.name

@@ -98,6 +98,7 @@ class Operation:
     path: str | None = None  # the models, by their place under shared.wire
     query: str | None = None
     body: str | None = None
+    form: str | None = None  # a multipart/form-data body (a file), read by the handler itself
     response: str | None = None  # the 2xx JSON body
     status: int = 200
     streams: bool = False  # 200 may be Server-Sent Events instead

@@ -18,7 +18,7 @@ ROUTE_PREFIX = "/api"
 
 
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:
-    models = {(op.model("body"), "validation") for op in operations if op.body}
+    models = {(op.model(part), "validation") for op in operations for part in ("body", "form") if getattr(op, part)}
     models |= {(op.model("response"), "serialization") for op in operations if op.response}
     models |= {(wire_model(ref), "serialization") for op in operations for _, ref in op.error_bodies}
     models |= {(ErrorBody, "serialization"), (ValidationErrorBody, "serialization")}
@@ -94,6 +94,9 @@ def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, An
         operation["security"] = []
     if op.body:
         operation["requestBody"] = {"required": True, "content": json_content(op.model("body"), "validation")}
+    if op.form:
+        form = {"multipart/form-data": {"schema": refs[(op.model("form"), "validation")]}}
+        operation["requestBody"] = {"required": True, "content": form}
     return operation
 
 
@@ -105,8 +108,8 @@ _STATUS_TEXT = {
     404: "No such agent, session, attachment or document.",
     405: "Not this method (Allow names the ones there are).",
     406: "The Accept header takes none of the answer's content types.",
-    413: "A body or an inline image over the size limit.",
-    415: "A body that is not JSON.",
+    413: "A body, an inline image or a document over its size limit.",
+    415: "A body or file of a type this endpoint does not take.",
     422: "The request does not match its schema.",
     500: "An unexpected failure, or (multi-source chat) the model failed.",
     503: "A backend failed or is not configured.",

@@ -1,4 +1,5 @@
-"""Reading a request into its declared models: the path, the query string and the JSON body.
+"""Reading a request into its declared models: the path, the query string and the JSON body;
+and the one file of an upload (multipart/form-data).
 
 Each raises what the caller should be told: InvalidRequest (422) for what the schema
 refuses, HttpError 413 for a body over HTTP_MAX_BODY_BYTES (refused before it is parsed),
@@ -8,6 +9,8 @@ refuses, HttpError 413 for a body over HTTP_MAX_BODY_BYTES (refused before it is
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from azurefunctions.extensions.http.fastapi import Request
@@ -20,6 +23,9 @@ Model = TypeVar("Model", bound=BaseModel)
 
 FUNCTION_KEY_PARAMETER = "code"
 FUNCTION_KEY_HEADER = "x-functions-key"
+# A multipart body holds its file and a little more: part headers, boundaries, a few small fields.
+FORM_OVERHEAD_BYTES = 64_000
+MAX_FORM_FIELDS = 8
 
 
 def path_parameters(req: Request, model: type[Model]) -> Model:
@@ -71,6 +77,43 @@ def public_url(req: Request, route: str) -> str:
     scheme = req.headers.get("x-forwarded-proto", req.url.scheme).split(",")[0].strip()
     host = req.headers.get("x-forwarded-host", req.headers.get("host", req.url.netloc)).split(",")[0].strip()
     return f"{scheme}://{host}/api/{route}"
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    data: bytes
+
+
+async def file_upload(req: Request, field: str, max_bytes: int) -> UploadedFile:
+    """The one file of a multipart/form-data body, in the part named `field`: 415 for another
+    content type, 413 (before parsing) for a body or file over `max_bytes`, 422 when it is missing."""
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    content_type = req.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise HttpError(415, f"send the file as multipart/form-data, not {content_type or 'no content type'}")
+    too_large = HttpError(413, f"the file is over the {max_bytes} bytes a document may have")
+    body = await _body(req, max_bytes + FORM_OVERHEAD_BYTES)
+    if body is None:
+        raise too_large
+
+    async def replay() -> AsyncIterator[bytes]:
+        yield body
+        yield b""
+
+    try:
+        form = await MultiPartParser(req.headers, replay(), max_files=1, max_fields=MAX_FORM_FIELDS).parse()
+    except MultiPartException as exc:
+        raise InvalidRequest.one(["body"], str(exc), "multipart") from None
+    upload = form.get(field)
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise InvalidRequest.one(["body", field], f"a file part named {field!r} is required", "missing")
+    data = await upload.read()
+    if len(data) > max_bytes:
+        raise too_large
+    return UploadedFile(upload.filename, data)
 
 
 def function_key(req: Request) -> str | None:

@@ -39,7 +39,7 @@ from shared.core.errors import RequestError
 from shared.core.interfaces import Embeddings, IndexWriter
 from shared.core.types import Chunk
 from shared.ingest.chunking import Chunker
-from shared.ingest.extract import SUPPORTED_SUFFIXES, extract
+from shared.ingest.extract import SUPPORTED_SUFFIXES, extract, extract_bytes
 
 log = logging.getLogger("ingest")
 
@@ -96,9 +96,10 @@ class PendingDocument:
 
 
 def document_chunks(
-    name: str, path: Path, metadata: DocumentMetadata, content_hash: str, chunker: Chunker
+    name: str, source: Path | bytes, metadata: DocumentMetadata, content_hash: str, chunker: Chunker
 ) -> list[Chunk]:
-    document = extract(path)
+    """The chunks of a file, or of a file's contents (its type from the suffix of `name`)."""
+    document = extract(source) if isinstance(source, Path) else extract_bytes(source, name)
     pieces = [(page.number, text) for page in document.pages for text in chunker.split(page.text)]
     return [
         Chunk(

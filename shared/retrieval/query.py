@@ -4,6 +4,9 @@
 backend should run: top_k out of range, unknown or unsuitable fields in select, facets or
 highlights, and filters that do not parse or name unknown fields. The security filter is
 ANDed to the parsed filter tree, so a request can never remove or widen it.
+
+Documents that users upload (named under PRIVATE_PREFIX) are found only by the principals
+they list, whether or not the deployment trims everything else (SEARCH_SECURITY_FIELD).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ RRF_K = 60  # reciprocal rank fusion constant, as Azure AI Search's hybrid ranki
 # Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
 FUSION_CANDIDATES = 50
 _FACET_COUNT = re.compile(r"count:(\d+)")
+# Uploaded documents' names start with this; PRIVATE_END is the first name after all of them.
+PRIVATE_PREFIX = "uploads/"
+PRIVATE_END = PRIVATE_PREFIX[:-1] + chr(ord("/") + 1)
+PRINCIPALS_FIELD = "allowed_principals"
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,8 @@ class SearchOptions:
             vector_weight=self.vector_weight,
         )
         if self.security_field:
-            plan = plan.restricted_to(security_filter(self.security_field, identity))
-        return plan
+            return plan.restricted_to(security_filter(self.security_field, identity))
+        return plan.restricted_to(private_documents_filter(identity))
 
 
 def security_filter(field: str, identity: str | None) -> str | None:
@@ -133,6 +140,13 @@ def security_filter(field: str, identity: str | None) -> str | None:
     if not identity:
         return None
     return f"{field}/any(p: p eq {odata.quote(identity)})"
+
+
+def private_documents_filter(identity: str | None) -> str:
+    """Every document but the uploaded ones, and those uploaded ones that list `identity`."""
+    others = f"(filename lt {odata.quote(PRIVATE_PREFIX)} or filename ge {odata.quote(PRIVATE_END)})"
+    shared_with = security_filter(PRINCIPALS_FIELD, identity)
+    return f"{others} or {shared_with}" if shared_with else others
 
 
 def _facet(expression: str) -> FacetSpec:

@@ -4,6 +4,7 @@ in this order (the OpenAPI document's).
     flexible          flexible chat and RAG (/api/v2/flexible-*), the models
     sessions          the flexible chat's stored sessions and feedback (/api/v2/sessions)
     sources           opening a cited passage (/api/v2/sources/{id})
+    documents         the caller's uploaded documents (/api/v2/documents)
     openai_compat     OpenAI-compatible chat completions and models (/api/v1/chat/completions, ...)
     openai_responses  the OpenAI Responses API (/api/v1/responses)
     session_chat      session chat (/api/v1/chat)
@@ -14,7 +15,7 @@ in this order (the OpenAPI document's).
 
 # isort: skip_file
 from shared.http.endpoints import api
-from shared.routes import flexible, sessions, sources  # noqa: F401 - each module declares its operations
+from shared.routes import flexible, sessions, sources, documents  # noqa: F401 - each module declares its operations
 from shared.routes import openai_compat, openai_responses, session_chat, chat_complete, mcp, web  # noqa: F401
 
 __all__ = ["api"]
