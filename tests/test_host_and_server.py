@@ -49,6 +49,12 @@ def test_the_functions_host_can_index_the_app():
 
     assert {f["name"] for f in report["functions"]} == {f.get_function_name() for f in app_functions()}
     assert {"flexible_rag", "models", "mcp", "mcp_stream"} <= {f["name"] for f in report["functions"]}
+    # Non-HTTP triggers beside the HTTP streaming extension: the Event Grid blob trigger (the one
+    # Flex Consumption runs) and the BlobDeleted Event Grid trigger.
+    bindings = {f["name"]: f["bindings"] for f in report["functions"]}
+    [changed] = bindings["document_changed"]
+    assert (changed["type"], changed["source"], changed["path"]) == ("blobTrigger", "EventGrid", "documents/{name}")
+    assert [b["type"] for b in bindings["document_deleted"]] == ["eventGridTrigger"]
 
 
 def test_the_local_server_answers_over_http(sample_index):
