@@ -51,7 +51,9 @@ async def test_the_owner_finds_an_upload_no_one_else_does_and_delete_removes_it(
     assert document["status"] == "indexed" and document["chunks"] >= 1 and document["filename"] == "couriers.md"
     name = document["name"]
     # Searchable as soon as the upload has answered: by its owner only.
-    response = await client.post("/api/v2/flexible-rag", json={"question": QUESTION, "ab_testing": {"user_id": "alice"}})
+    response = await client.post(
+        "/api/v2/flexible-rag", json={"question": QUESTION, "ab_testing": {"user_id": "alice"}}
+    )
     assert "Zorblax" in response.json()["answer"]
     assert name in await found_files(client, "alice")
     assert name not in await found_files(client, "bob")
