@@ -1,5 +1,7 @@
 # Two commands for a newcomer:
 #   make run    set up, index the sample corpus, and serve the app on http://127.0.0.1:7071
+#               (DOCUMENTS_WATCH=true make run also keeps the index in step with DOCUMENTS_DIR,
+#               .data/documents by default: see docs/documents.md)
 #   make test   set up and run the whole test suite, the host-load check included
 #               (needs Node.js/npm: the tests start Azurite and a Cosmos DB emulator)
 #   make check  the fast inner loop: lint and the tests that start no emulator or model

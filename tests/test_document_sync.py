@@ -175,3 +175,37 @@ async def until(condition, looks: int = 400) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the index did not follow the change")
+
+
+async def test_the_watcher_agrees_with_the_ingestion_command_on_every_hash(tmp_path, index):
+    from shared.ingest.__main__ import ingest
+    from shared.ingest.chunking import Chunker
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "guide.md").write_bytes(GUIDE_V1)
+    (folder / "guide.md.meta.json").write_text('{"allowed_principals": ["team-a"]}')
+    writer = EmbeddedIndexWriter(index)
+    await ingest(folder, writer, backends.embeddings(), prune=False, chunker=Chunker())
+
+    outcome = await DocumentSync(FolderStore(folder), DocumentIndexer(writer, backends.embeddings(), LIMITS)).sync(
+        "guide.md"
+    )
+
+    assert outcome.result == "unchanged"
+
+
+async def test_make_run_with_documents_watch_keeps_the_index_in_step_with_the_folder(configure, tmp_path):
+    from shared.local_server import _watch_documents
+
+    folder = tmp_path / "watched"
+    configure(DOCUMENTS_WATCH="true", DOCUMENTS_DIR=str(folder), DOCUMENTS_WATCH_INTERVAL_SECONDS="0.05")
+    folder.mkdir()
+    watcher = _watch_documents()
+    try:
+        (folder / "new.md").write_bytes(GUIDE_V1)
+        await until(lambda: "new.md" in backends.search_index().document_hashes())
+        (folder / "new.md").unlink()
+        await until(lambda: "new.md" not in backends.search_index().document_hashes())
+    finally:
+        watcher.cancel()
