@@ -80,8 +80,12 @@ function addMessage(role, text) {
 }
 
 // Sources as the page shows them, from a v2 source or an OpenAI-compatible citation.
-const fromV2 = (s) => ({ title: s.title, filename: s.filename, score: s["@search.score"], url: s.source_url });
-const fromCitation = (c) => ({ title: c.title, filename: c.filename, score: c.score, url: c.url });
+const fromV2 = (s) => ({
+  title: s.title, filename: s.filename, page: s.page, section: s.section, score: s["@search.score"], url: s.source_url,
+});
+const fromCitation = (c) => ({
+  title: c.title, filename: c.filename, page: c.page, section: c.section, score: c.score, url: c.url,
+});
 
 function showSources(item, sources) {
   const list = item.querySelector(".sources");
@@ -94,10 +98,13 @@ function showSources(item, sources) {
     open.textContent = source.title || source.filename || "source";
     open.title = source.filename || "";
     open.addEventListener("click", () => openSource(source.url));
+    const where = document.createElement("span");
+    where.className = "where";
+    where.textContent = [source.page ? `page ${source.page}` : "", source.section || ""].filter(Boolean).join(", ");
     const score = document.createElement("span");
     score.className = "score";
     score.textContent = typeof source.score === "number" ? `score ${source.score.toFixed(4)}` : "";
-    entry.append(open, score);
+    entry.append(open, where, score);
     list.appendChild(entry);
   }
 }
@@ -155,7 +162,8 @@ async function openSource(url) {
   $("source-text").append(text.slice(0, start), mark, text.slice(end));
   $("source-title").textContent = opened.title || opened.filename;
   const page = opened.page === null ? "" : `, page ${opened.page}`;
-  $("source-meta").textContent = `${opened.filename}${page}, passage ${opened.chunk_index + 1}`;
+  const section = opened.section ? `, ${opened.section}` : "";
+  $("source-meta").textContent = `${opened.filename}${page}${section}, passage ${opened.chunk_index + 1}`;
   panel.dataset.state = "open";
   mark.scrollIntoView({ block: "center" });
 }

@@ -77,9 +77,9 @@ async def test_the_embedded_default_is_right_cited_and_honest_on_real_pdfs(clien
     # Floors at what the default measured when the corpus came (docs/quality.md), raised as it improves;
     # the targets are 85 % right and cited, 90 % declined, at most 5 % wrongly declined.
     assert summary["failed_requests"] == 0 and summary["dangling_citations"] == 0
-    assert summary["answerable_correct_and_cited"] >= 0.43, summary
-    assert summary["unanswerable_declined"] >= 0.66, summary
-    assert summary["answerable_declined"] <= 0.22, summary
+    assert summary["answerable_correct_and_cited"] >= 0.58, summary
+    assert summary["unanswerable_declined"] >= 0.83, summary
+    assert summary["answerable_declined"] <= 0.15, summary
 
 
 def test_a_suite_of_its_own_gets_an_index_file_of_its_own_for_the_evaluation_only():

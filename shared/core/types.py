@@ -40,6 +40,7 @@ class Chunk:
     category: str | None = None
     tags: tuple[str, ...] = ()
     allowed_principals: tuple[str, ...] = ()
+    section: str | None = None  # the heading the passage sits under (PDFs), not part of its text
 
     @property
     def id(self) -> str:

@@ -100,20 +100,21 @@ def document_chunks(
 ) -> list[Chunk]:
     """The chunks of a file, or of a file's contents (its type from the suffix of `name`)."""
     document = extract(source) if isinstance(source, Path) else extract_bytes(source, name)
-    pieces = [(page.number, text) for page in document.pages for text in chunker.split(page.text)]
+    pieces = [(page.number, page.section, text) for page in document.pages for text in chunker.split(page.text)]
     return [
         Chunk(
             filename=name,
             title=document.title,
             chunk_index=i,
             page=page,
+            section=section,
             text=text,
             content_hash=content_hash,
             category=metadata.category,
             tags=tuple(metadata.tags),
             allowed_principals=tuple(metadata.allowed_principals),
         )
-        for i, (page, text) in enumerate(pieces)
+        for i, (page, section, text) in enumerate(pieces)
     ]
 
 
@@ -150,7 +151,8 @@ class BatchWriter:
     async def flush(self) -> None:
         if not self._pending:
             return
-        vectors = iter(await embed_by_length(self._embeddings, [c.text for d in self._pending for c in d.chunks]))
+        texts = [f"{c.section}\n{c.text}" if c.section else c.text for d in self._pending for c in d.chunks]
+        vectors = iter(await embed_by_length(self._embeddings, texts))  # a passage is found by its heading too
         await self._index.replace_documents(
             [(d.name, d.content_hash, d.chunks, [next(vectors) for _ in d.chunks]) for d in self._pending]
         )

@@ -12,8 +12,11 @@ SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".p
 
 @dataclass(frozen=True)
 class Page:
+    """A page's text, or for PDFs a run of it under one heading (a page may hold several)."""
+
     number: int | None  # 1-based for PDFs, None for flowing text
     text: str
+    section: str | None = None  # the heading the text sits under (PDFs); not part of `text`
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,10 @@ def _html(markup: str, path: Path) -> ExtractedDocument:
 def _pdf(data: bytes, path: Path) -> ExtractedDocument:
     from pypdf import PdfReader
 
-    reader = PdfReader(io.BytesIO(data))
-    pages = [Page(number, page.extract_text() or "") for number, page in enumerate(reader.pages, start=1)]
+    from shared.ingest import pdf
+
+    reader = PdfReader(io.BytesIO(data))  # the document's title
     title = (reader.metadata.title if reader.metadata else None) or path.stem
+    runs = pdf.blocks(pdf.drop_furniture(pdf.read_rows(data)))
+    pages = [Page(run.page, "\n".join(run.lines), run.section) for run in runs]
     return ExtractedDocument(title=title, pages=[p for p in pages if p.text.strip()])

@@ -233,6 +233,7 @@ def index_definition(name: str, dimensions: int, semantic_configuration: str | N
                     prioritized_fields=SemanticPrioritizedFields(
                         title_field=SemanticField(field_name="title"),
                         content_fields=[SemanticField(field_name="text")],
+                        keywords_fields=[SemanticField(field_name="section")],
                     ),
                 )
             ]

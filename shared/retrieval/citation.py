@@ -15,7 +15,7 @@ from shared.core.types import RetrievalSpec, Source
 from shared.retrieval import odata
 
 # Fields a cited passage is read with (never the security field, which is not retrievable).
-_FIELDS = ("id", "title", "filename", "chunk_index", "page", "category", "tags", "text")
+_FIELDS = ("id", "title", "filename", "chunk_index", "page", "section", "category", "tags", "text")
 _PROBE = 24  # characters of a passage's start looked for in the previous one's end
 
 

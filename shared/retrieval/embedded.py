@@ -33,7 +33,7 @@ from shared.retrieval.schema import BY_NAME, COLLECTIONS, SCALAR_COLUMNS
 
 log = logging.getLogger(__name__)
 
-_FTS_COLUMNS = ("title", "text")  # the searchable fields, in FTS column order
+_FTS_COLUMNS = ("title", "section", "text")  # the searchable fields, in FTS column order
 
 
 def fts_query(text: str) -> str:

@@ -38,13 +38,15 @@ CREATE TABLE IF NOT EXISTS chunk_values (chunk INTEGER NOT NULL, field TEXT NOT 
 -- Every lookup knows the chunk (filters correlate on it), so one index serves them all.
 CREATE INDEX IF NOT EXISTS chunk_values_by_chunk ON chunk_values (chunk, field, value);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
-    title, text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+    title, section, text, content='chunks', content_rowid='rowid',
+    tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts (rowid, title, text) VALUES (new.rowid, new.title, new.text);
+    INSERT INTO chunks_fts (rowid, title, section, text) VALUES (new.rowid, new.title, new.section, new.text);
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts (chunks_fts, rowid, title, text) VALUES ('delete', old.rowid, old.title, old.text);
+    INSERT INTO chunks_fts (chunks_fts, rowid, title, section, text)
+        VALUES ('delete', old.rowid, old.title, old.section, old.text);
     DELETE FROM chunk_values WHERE chunk = old.rowid;
     DELETE FROM chunk_vectors WHERE rowid = old.rowid;
 END;

@@ -37,6 +37,7 @@ FIELDS: tuple[IndexField, ...] = (
     IndexField("id", STRING, key=True, filterable=True),
     IndexField("text", STRING, searchable=True),
     IndexField("title", STRING, searchable=True, filterable=True, facetable=True),
+    IndexField("section", STRING, searchable=True),
     IndexField("filename", STRING, filterable=True, facetable=True),
     IndexField("chunk_index", INT32, filterable=True, facetable=True),
     IndexField("page", INT32, filterable=True, facetable=True),

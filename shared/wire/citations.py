@@ -16,6 +16,8 @@ class Citation(BaseModel):
     id: str
     title: str | None
     filename: str | None
+    page: int | None = Field(None, description="The PDF page the passage is on; null for other files.")
+    section: str | None = Field(None, description="The heading the passage sits under, where the document has them.")
     score: float
     snippet: str
     url: str = Field(description="GET it to open the passage and its document (GET /api/v2/sources/{id}).")
@@ -27,6 +29,8 @@ def citation(index: int, source: Source) -> Citation:
         id=source.id,
         title=source.fields.get("title"),
         filename=source.fields.get("filename"),
+        page=source.fields.get("page"),
+        section=source.fields.get("section"),
         score=source.score,
         snippet=shortened(source.text, SNIPPET_CHARS),
         url=source_link(source.id),

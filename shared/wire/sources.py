@@ -50,6 +50,7 @@ class OpenedSourceOut(BaseModel):
     title: str | None
     filename: str
     page: int | None
+    section: str | None = Field(None, description="The heading the passage sits under, where the document has them.")
     chunk_index: int
     category: str | None
     tags: list[str]
@@ -67,6 +68,7 @@ def opened_source_out(opened: OpenedSource) -> OpenedSourceOut:
         title=fields.get("title"),
         filename=fields["filename"],
         page=fields.get("page"),
+        section=fields.get("section"),
         chunk_index=int(fields.get("chunk_index") or 0),
         category=fields.get("category"),
         tags=list(fields.get("tags") or ()),
