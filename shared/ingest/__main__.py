@@ -118,6 +118,11 @@ def document_chunks(
     ]
 
 
+def embedded_text(chunk: Chunk) -> str:
+    """What a chunk's vector is made from: its text under its heading, so that the heading finds it too."""
+    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
+
+
 async def embed_by_length(embeddings: Embeddings, texts: list[str]) -> list[np.ndarray]:
     """One vector per text, in order. Texts go to the embedder sorted by length, EMBED_BATCH at a
     time, so that a batch pads little; all batches are submitted at once, and the embedder runs
@@ -151,8 +156,8 @@ class BatchWriter:
     async def flush(self) -> None:
         if not self._pending:
             return
-        texts = [f"{c.section}\n{c.text}" if c.section else c.text for d in self._pending for c in d.chunks]
-        vectors = iter(await embed_by_length(self._embeddings, texts))  # a passage is found by its heading too
+        texts = [embedded_text(c) for d in self._pending for c in d.chunks]
+        vectors = iter(await embed_by_length(self._embeddings, texts))
         await self._index.replace_documents(
             [(d.name, d.content_hash, d.chunks, [next(vectors) for _ in d.chunks]) for d in self._pending]
         )

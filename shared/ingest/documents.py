@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 
 from shared.core.interfaces import Embeddings, IndexWriter
 from shared.core.types import Chunk
-from shared.ingest.__main__ import DocumentMetadata, document_chunks, embed_by_length
+from shared.ingest.__main__ import DocumentMetadata, document_chunks, embed_by_length, embedded_text
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import SUPPORTED_SUFFIXES
 
@@ -124,7 +124,7 @@ class DocumentIndexer:
         if not self._ready:
             await self._index.ensure_index(self._embeddings.name, self._embeddings.dimensions)
             self._ready = True
-        vectors = await embed_by_length(self._embeddings, [c.text for c in prepared.chunks])
+        vectors = await embed_by_length(self._embeddings, [embedded_text(c) for c in prepared.chunks])
         await self._index.replace_documents([(prepared.name, prepared.content_hash, prepared.chunks, vectors)])
 
     async def indexed_hash(self, name: str) -> str | None:
