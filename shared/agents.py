@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from shared.core.errors import RequestError
+from shared.text import quoted
 
 if TYPE_CHECKING:
     from shared.config import Settings
@@ -91,7 +92,7 @@ def by_id(agent_id: str, *, field: str) -> Agent:
     """The configured agent with this id; RequestError (404, on `field`) when there is none."""
     agent = find(agent_id)
     if agent is None:
-        raise RequestError(f"no agent {agent_id!r}", field=field, status=404)
+        raise RequestError(f"no agent {quoted(agent_id)}", field=field, status=404)
     return agent
 
 
@@ -120,7 +121,9 @@ def resolve(name: str | None, *, field: str) -> Agent:
     if name in _settings().model.aliases():
         return Agent(id=uuid.uuid5(uuid.NAMESPACE_URL, f"model:{name}"), name=name, model=name)
     known = ", ".join(model.id for model in served_models())
-    raise RequestError(f"no agent or model {name!r}; GET /api/v1/models lists them: {known}", field=field, status=404)
+    raise RequestError(
+        f"no agent or model {quoted(name)}; GET /api/v1/models lists them: {known}", field=field, status=404
+    )
 
 
 def model_alias(agent: Agent) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared.azure_clients import blob_container, history_container, search_client, search_credential
 from shared.config import EMBEDDED_EMBEDDING_MODEL, get_settings
 from shared.core.errors import RequestError
+from shared.text import quoted
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient
@@ -54,7 +55,7 @@ def chat_model(alias: str | None = None) -> ChatModel:
     name = settings.default_alias if alias in (None, DEFAULT_ALIAS) else alias
     if name not in settings.aliases():
         raise RequestError(
-            f"unknown model alias {alias!r}; available: {', '.join([DEFAULT_ALIAS, *settings.aliases()])}",
+            f"unknown model alias {quoted(alias)}; available: {', '.join([DEFAULT_ALIAS, *settings.aliases()])}",
             field="override_config.llm",
         )
     return _chat_model(name)

@@ -61,7 +61,9 @@ class ChatModel(Protocol):
         """A cheap call proving the model is reachable and the credentials work; raises if not."""
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
-        """The prompt tokens these messages take, with this model's tokenizer."""
+        """The prompt tokens these messages take, with this model's tokenizer: a fixed priming
+        (the count for no message) plus each message's own tokens, so that a prompt is fitted
+        by counting each message once. Runs in a thread: it may take a while, never the loop."""
 
 
 class IndexWriter(Protocol):

@@ -3,11 +3,13 @@ and the question, fitted to the model's context window less the answer's tokens.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
 from shared.core.errors import RequestError
-from shared.core.interfaces import CompiledTemplate, TemplateRenderer
+from shared.core.interfaces import ChatModel, CompiledTemplate, TemplateRenderer
 from shared.core.turn import Turn
 from shared.core.types import Message, PromptBudget
 
@@ -20,40 +22,43 @@ async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Messa
     """The messages for the model: the oldest history goes first, then the lowest-ranked sources
     (the prompt is rendered again without them), leaving turn.sources those the prompt holds.
     Prompt size stays flat however long the conversation grows; RequestError when even the
-    question and system prompt alone do not fit."""
+    question and system prompt alone do not fit.
+
+    Each message is counted once, in a thread (tokenizing is CPU work the event loop must not
+    wait on), and history only as far back as fits: the work is bounded by the request's size
+    limits and the model's context window, not by the product of the two."""
     request, model, system_template = turn.request, turn.model, turn.system_template
     max_tokens = request.generation.max_tokens or model.default_parameters.get("max_tokens") or ANSWER_RESERVE
     budget = model.info.context_window - max_tokens
-    history = list(request.history)
     sources = list(turn.sources)
     dropped_sources: list[str] = []
+    # Images go with the latest question only; earlier turns keep their text.
+    question = [Message("user", request.question, images=request.images), *request.after_question]
+    counter = await asyncio.to_thread(_Counter, model)
 
     async def system_message() -> Message:
         turn.sources = tuple(sources)
         text = await renderer.render(system_template, turn.variables()) if system_template else ""
         return Message("system", _with_instructions(text.strip(), system_template, request.prompt.instructions))
 
-    def assemble(system: Message) -> list[Message]:
-        # Images go with the latest question only; earlier turns keep their text.
-        latest = Message("user", request.question, images=request.images)
-        earlier = (replace(m, sources=(), images=()) for m in history)
-        return [system, *earlier, latest, *request.after_question]
-
     system = await system_message()
-    tokens = model.count_tokens(assemble(system))
-    while tokens > budget and history:
-        history.pop(0)
-        tokens = model.count_tokens(assemble(system))
-    while tokens > budget and sources:
+    question_tokens = await asyncio.to_thread(counter.of, question)  # the priming included
+    fixed = question_tokens + await asyncio.to_thread(counter.own, system)
+    while fixed > budget and sources:  # no history fits either: it is all left out
         dropped_sources.append(sources.pop().id)
         system = await system_message()
-        tokens = model.count_tokens(assemble(system))
-    if tokens > budget:
+        fixed = question_tokens + await asyncio.to_thread(counter.own, system)
+    if fixed > budget:
         raise RequestError(
-            f"the question and system prompt take {tokens} tokens; model {model.info.alias} leaves {budget} "
+            f"the question and system prompt take {fixed} tokens; model {model.info.alias} leaves {budget} "
             f"for the prompt ({model.info.context_window} in its context window, {max_tokens} for the answer)",
             field="question",
         )
+    history: list[Message] = []
+    history_tokens = 0
+    if not dropped_sources:  # with sources left out, all history went before them
+        history, history_tokens = await asyncio.to_thread(counter.newest_that_fit, request.history, budget - fixed)
+    tokens = fixed + history_tokens
     dropped_history = len(request.history) - len(history)
     if dropped_history or dropped_sources:
         log.info(
@@ -62,9 +67,39 @@ async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Messa
             dropped_history,
             len(dropped_sources),
         )
-    return assemble(system), PromptBudget(
+    return [system, *history, *question], PromptBudget(
         model.info.context_window, max_tokens, tokens, dropped_history, tuple(dropped_sources)
     )
+
+
+class _Counter:
+    """A model's prompt tokens, message by message: ChatModel.count_tokens is a fixed priming
+    (what it counts for no message) plus each message's own tokens."""
+
+    def __init__(self, model: ChatModel) -> None:
+        self._model = model
+        self.priming = model.count_tokens([])
+
+    def own(self, message: Message) -> int:
+        return self._model.count_tokens([message]) - self.priming
+
+    def of(self, messages: Sequence[Message]) -> int:
+        """The tokens of a prompt of these messages, as count_tokens says, one message at a time."""
+        return self.priming + sum(self.own(m) for m in messages)
+
+    def newest_that_fit(self, history: Sequence[Message], room: int) -> tuple[list[Message], int]:
+        """The latest messages whose tokens fit in `room` (without their sources and images),
+        and their tokens; counting stops at the first message that does not fit."""
+        kept: list[Message] = []
+        used = 0
+        for message in reversed(history):
+            message = replace(message, sources=(), images=())
+            tokens = self.own(message)
+            if used + tokens > room:
+                break
+            kept.append(message)
+            used += tokens
+        return kept[::-1], used
 
 
 def _with_instructions(text: str, template: CompiledTemplate | None, instructions: str | None) -> str:

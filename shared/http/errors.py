@@ -19,6 +19,8 @@ from shared.wire.errors import ErrorBody, ValidationErrorBody
 
 log = logging.getLogger(__name__)
 
+MAX_DETAIL_CHARS = 4_000  # of an error's detail: room for lists of what is available, never a request echoed
+
 
 class HttpError(Exception):
     """An answer a handler decides on itself: a status, a detail, and ErrorBody's other fields."""
@@ -76,5 +78,8 @@ def failure(req: Request, exc: Exception) -> tuple[int, dict[str, Any]]:
 
 
 def _error_body(detail: str, **fields: Any) -> dict[str, Any]:
-    """An ErrorBody as JSON; fields left unset are left out."""
+    """An ErrorBody as JSON; fields left unset are left out. The detail is cut at MAX_DETAIL_CHARS:
+    messages quote request input shortened (shared.text.quoted), and this holds for any that does not."""
+    if len(detail) > MAX_DETAIL_CHARS:
+        detail = detail[: MAX_DETAIL_CHARS - 1] + "…"
     return ErrorBody(detail=detail, **fields).model_dump(mode="json", exclude_none=True)

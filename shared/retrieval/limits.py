@@ -8,6 +8,12 @@ needs: the index has a dozen fields, and long lists of values belong in one
 `search.in(field, 'a,b,c')`.
 """
 
+# Characters in one OData filter, refused before it is parsed (parsing is linear, but not free):
+# 500 conditions of a few dozen characters fit, and long lists belong in search.in.
+MAX_FILTER_CHARS = 32_768
+# Parentheses inside each other, counted before parsing: far more than MAX_FILTER_DEPTH needs,
+# and far less than what makes the parser's stack grow without bound.
+MAX_FILTER_PARENTHESES = 64
 MAX_FILTER_OPERATORS = 500  # and, or, not in one OData filter
 # Groups nested inside each other: an and inside an or inside an and..., a not, an any/all.
 # A chain of one operator (a or b or c ...) is one level. SQLite's parser stops near 30.

@@ -9,6 +9,7 @@ ne, gt, ge, lt, le, null), and/or/not with parentheses, `search.in(field, 'a,b',
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,16 +20,26 @@ from odata_query.grammar import ODataLexer, ODataParser
 
 from shared.core.errors import RequestError
 from shared.retrieval.limits import (
+    MAX_FILTER_CHARS,
     MAX_FILTER_DEPTH,
     MAX_FILTER_OPERATORS,
+    MAX_FILTER_PARENTHESES,
     MAX_FILTER_VALUES,
     MAX_METADATA_FILTER_VALUES,
 )
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, IndexField
+from shared.text import clipped, quoted
 
 _COMPARATORS = {ast.Eq: "=", ast.NotEq: "!=", ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<="}
 _LITERALS = (ast.String, ast.Integer, ast.Float, ast.Boolean)
 _DEFAULT_DELIMITERS = " ,"  # search.in's default: spaces and commas
+_STRING_LITERALS = re.compile(r"'(?:[^']|'')*'")
+_NOT_PARENTHESES = re.compile(r"[^()]+")
+_OPERATORS = re.compile(r"\b(?:and|or|not)\b")
+_TOO_MANY_OPERATORS = (
+    f"the filter combines more than {MAX_FILTER_OPERATORS} conditions with and/or/not; "
+    "list many values of one field with search.in(field, 'a,b,c')"
+)
 
 
 class _Lexer(ODataLexer):
@@ -59,21 +70,39 @@ class _Lexer(ODataLexer):
 
 def parse(text: str) -> ast._Node:
     """The filter's syntax tree; RequestError naming the problem when it does not parse, or
-    when it is larger (MAX_FILTER_OPERATORS) or deeper (MAX_FILTER_DEPTH) than any backend takes."""
+    when it is longer (MAX_FILTER_CHARS), larger (MAX_FILTER_OPERATORS) or deeper
+    (MAX_FILTER_DEPTH, MAX_FILTER_PARENTHESES) than any backend takes. Parsing is linear but
+    slow (about 7 µs a character): what the text shows is checked first, and callers on the
+    event loop parse in a thread."""
+    _check_text(text)
     try:
         tree = ODataParser().parse(_Lexer().tokenize(text))
     except (ODataException, Exception) as exc:  # the lexer raises plain exceptions on some input
-        raise RequestError(f"invalid filter {text!r}: {exc}", field="filter") from None
+        raise RequestError(f"invalid filter {quoted(text)}: {clipped(str(exc))}", field="filter") from None
     operators, depth = _shape(tree)
     if operators > MAX_FILTER_OPERATORS:
-        raise RequestError(
-            f"the filter combines more than {MAX_FILTER_OPERATORS} conditions with and/or/not; "
-            "list many values of one field with search.in(field, 'a,b,c')",
-            field="filter",
-        )
+        raise RequestError(_TOO_MANY_OPERATORS, field="filter")
     if depth > MAX_FILTER_DEPTH:
         raise RequestError(f"the filter nests and/or/not groups more than {MAX_FILTER_DEPTH} deep", field="filter")
     return tree
+
+
+def _check_text(text: str) -> None:
+    """The limits a filter's text shows before it is parsed: its length, and outside its string
+    literals, its and/or/not and how deep its parentheses nest."""
+    if len(text) > MAX_FILTER_CHARS:
+        raise RequestError(
+            f"the filter has {len(text)} characters; at most {MAX_FILTER_CHARS} are taken", field="filter"
+        )
+    code = _STRING_LITERALS.sub("", text)
+    if len(_OPERATORS.findall(code)) > MAX_FILTER_OPERATORS:
+        raise RequestError(_TOO_MANY_OPERATORS, field="filter")
+    depth = deepest = 0
+    for parenthesis in _NOT_PARENTHESES.sub("", code):
+        depth += 1 if parenthesis == "(" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_FILTER_PARENTHESES:
+        raise RequestError(f"the filter nests parentheses more than {MAX_FILTER_PARENTHESES} deep", field="filter")
 
 
 def _shape(tree: ast._Node) -> tuple[int, int]:
@@ -116,7 +145,7 @@ def metadata_filter(filters: Mapping[str, Any]) -> str | None:
     clauses = []
     for name, value in filters.items():
         if not name.isidentifier():
-            raise RequestError(f"metadata_filters: {name!r} is not a field name", field="metadata_filters")
+            raise RequestError(f"metadata_filters: {quoted(name)} is not a field name", field="metadata_filters")
         values = value if isinstance(value, list) else [value]
         if not values:
             continue
@@ -134,7 +163,7 @@ def _literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return quote(value)
-    raise RequestError(f"metadata_filters values must be strings, numbers or booleans, not {value!r}")
+    raise RequestError(f"metadata_filters values must be strings, numbers or booleans, not {quoted(value)}")
 
 
 @dataclass(frozen=True)
@@ -257,7 +286,7 @@ def _chain(node: ast.BoolOp) -> list[ast._Node]:
 def _field(name: str) -> IndexField:
     field = BY_NAME.get(name)
     if field is None:
-        raise RequestError(f"unknown field {name!r} in filter", field="filter")
+        raise RequestError(f"unknown field {quoted(name)} in filter", field="filter")
     if not field.filterable:
-        raise RequestError(f"field {name!r} is not filterable", field="filter")
+        raise RequestError(f"field {quoted(name)} is not filterable", field="filter")
     return field

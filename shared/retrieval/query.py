@@ -21,12 +21,13 @@ from shared.core.types import RetrievalSpec, SearchResult
 from shared.retrieval import odata
 from shared.retrieval.limits import MAX_LISTED_FIELDS
 from shared.retrieval.schema import BY_NAME, RETRIEVABLE
+from shared.text import clipped, quoted
 
 DEFAULT_FACET_COUNT = 10  # as Azure AI Search
 RRF_K = 60  # reciprocal rank fusion constant, as Azure AI Search's hybrid ranking
 # Each ranking contributes this many candidates to the fusion (Azure uses 50 for text).
 FUSION_CANDIDATES = 50
-_FACET_COUNT = re.compile(r"count:(\d+)")
+_FACET_COUNT = re.compile(r"count:(\d{1,4})")  # more digits: out of range, and slow to convert
 # Uploaded documents' names start with this; PRIVATE_END is the first name after all of them.
 PRIVATE_PREFIX = "uploads/"
 PRIVATE_END = PRIVATE_PREFIX[:-1] + chr(ord("/") + 1)
@@ -157,11 +158,11 @@ def _facet(expression: str) -> FacetSpec:
         found = _FACET_COUNT.fullmatch(parameter)
         if not found:
             raise RequestError(
-                f"unsupported facet parameter {parameter!r} in {expression!r}; use count:N", field="facets"
+                f"unsupported facet parameter {quoted(parameter)} in {quoted(expression)}; use count:N", field="facets"
             )
         count = int(found.group(1))
     if not 1 <= count <= 1000:
-        raise RequestError(f"facet count must be between 1 and 1000 in {expression!r}", field="facets")
+        raise RequestError(f"facet count must be between 1 and 1000 in {quoted(expression)}", field="facets")
     return FacetSpec(name, count)
 
 
@@ -170,7 +171,8 @@ def _check_fields(names, request_field: str, allowed, quality: str) -> None:
     if unknown:
         available = ", ".join(f.name for f in BY_NAME.values() if allowed(f))
         raise RequestError(
-            f"unknown field(s) in {request_field}: {', '.join(unknown)}; available: {available}", field=request_field
+            f"unknown field(s) in {request_field}: {', '.join(map(clipped, unknown))}; available: {available}",
+            field=request_field,
         )
     unsuitable = [n for n in names if not allowed(BY_NAME[n])]
     if unsuitable:

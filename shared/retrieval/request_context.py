@@ -18,6 +18,7 @@ import numpy as np
 from shared.core.errors import RequestError
 from shared.core.source_plan import DocumentRef, RetrievalReport, SourcePlan
 from shared.core.types import RetrievalSpec, SearchResult, Source
+from shared.text import quoted
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient
@@ -63,7 +64,7 @@ class RequestContext:
         try:
             extracted = await asyncio.to_thread(extract_bytes, data, ref.key)
         except ValueError as exc:  # an unsupported type, or a file that does not parse
-            raise RequestError(f"{ref.kind} {ref.key!r}: {exc}", field=ref.kind) from exc
+            raise RequestError(f"{ref.kind} {quoted(ref.key)}: {exc}", field=ref.kind) from exc
         text = "\n\n".join(page.text for page in extracted.pages).strip()
         fitted = await self._fit(question, text, ref.max_tokens or DEFAULT_DOCUMENT_TOKENS)
         title = ref.title or extracted.title
@@ -79,42 +80,59 @@ class RequestContext:
             downloader = await self.attachments.download_blob(key)
             return await downloader.readall()
         except ResourceNotFoundError as exc:
-            raise RequestError(f"attachment {key!r} not found", field="storage_key", status=404) from exc
+            raise RequestError(f"attachment {quoted(key)} not found", field="storage_key", status=404) from exc
 
     def _file(self, relative: str) -> bytes:
         root = self.documents_root.resolve()
         path = (root / relative).resolve()
         if PurePosixPath(relative).is_absolute() or root not in path.parents:
-            raise RequestError(f"document path {relative!r} is outside the documents folder", field="document_paths")
+            raise RequestError(
+                f"document path {quoted(relative)} is outside the documents folder", field="document_paths"
+            )
         if not path.is_file():
-            raise RequestError(f"document {relative!r} not found", field="document_paths", status=404)
+            raise RequestError(f"document {quoted(relative)} not found", field="document_paths", status=404)
         return path.read_bytes()
 
     async def _fit(self, question: str, text: str, max_tokens: int) -> str:
         """The whole text up to `max_tokens`, or (include_full_content false) the passages most
-        like the question, in document order, up to `max_tokens`."""
-        from shared.llm.tokens import encoding
-
-        tokens = encoding("cl100k_base")
+        like the question, in document order, up to `max_tokens`. Tokenizing and splitting a
+        document are CPU work on text of any size: they run in threads, never on the event loop."""
         if self.plan.include_full_content or self.embeddings is None:
-            encoded = tokens.encode(text)
-            return text if len(encoded) <= max_tokens else tokens.decode(encoded[:max_tokens])
+            return await asyncio.to_thread(_first_tokens, text, max_tokens)
         from shared.ingest.chunking import Chunker
 
-        passages = Chunker(EXCERPT_TOKENS, 0).split(text)
+        passages = await asyncio.to_thread(Chunker(EXCERPT_TOKENS, 0).split, text)
         if not passages:
             return ""
         query = await self.embeddings.embed_query(question)
         similarity = np.asarray(await self.embeddings.embed_documents(passages)) @ np.asarray(query)
-        chosen: dict[int, str] = {}
-        room = max_tokens
-        for i in np.argsort(-similarity):  # the most similar first; the one that overflows is cut
-            encoded = tokens.encode(passages[i])
-            chosen[int(i)] = passages[i] if len(encoded) <= room else tokens.decode(encoded[:room])
-            room -= min(len(encoded), room)
-            if room < MIN_EXCERPT_TOKENS:
-                break
-        return " … ".join(chosen[i] for i in sorted(chosen))
+        return await asyncio.to_thread(_most_similar, passages, similarity, max_tokens)
+
+
+def _first_tokens(text: str, max_tokens: int) -> str:
+    tokens = _encoding()
+    encoded = tokens.encode(text)
+    return text if len(encoded) <= max_tokens else tokens.decode(encoded[:max_tokens])
+
+
+def _most_similar(passages: list[str], similarity: np.ndarray, max_tokens: int) -> str:
+    """The most similar passages, in their order, up to `max_tokens`; the one that overflows is cut."""
+    tokens = _encoding()
+    chosen: dict[int, str] = {}
+    room = max_tokens
+    for i in np.argsort(-similarity):
+        encoded = tokens.encode(passages[i])
+        chosen[int(i)] = passages[i] if len(encoded) <= room else tokens.decode(encoded[:room])
+        room -= min(len(encoded), room)
+        if room < MIN_EXCERPT_TOKENS:
+            break
+    return " … ".join(chosen[i] for i in sorted(chosen))
+
+
+def _encoding():
+    from shared.llm.tokens import encoding
+
+    return encoding("cl100k_base")
 
 
 def _check_key(key: str) -> None:
@@ -127,4 +145,4 @@ def _check_key(key: str) -> None:
         or "://" in key
         or any(part in ("..", ".") for part in parts)
     ):
-        raise RequestError(f"storage_key {key!r} must be a blob name inside the attachments container")
+        raise RequestError(f"storage_key {quoted(key)} must be a blob name inside the attachments container")

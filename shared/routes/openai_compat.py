@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from shared import agents
 from shared.core.errors import RequestError
 from shared.http.endpoints import Answer, Call, EventStream, Reply, api
+from shared.text import quoted
 
 if TYPE_CHECKING:
     from shared.wire.openai_compat import CompletionCall
@@ -38,7 +39,7 @@ async def agent_chat_completions(call: Call) -> Answer:
     agent = agents.by_id(agent_id, field="agent_id")
     alias = agents.model_alias(agent)
     if body.model not in (None, "", alias):
-        problem = f"model {body.model!r} is not this agent's model ({alias!r}); leave model unset to use it"
+        problem = f"model {quoted(body.model)} is not this agent's model ({alias!r}); leave model unset to use it"
         raise RequestError(problem, field="model")
     searcher = call.principal(body.user).search_principal
     return await _complete(call, wire.CompletionCall.start(agent, alias, body, searcher, takes_instructions=False))

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from shared.core.source_plan import DocumentRef, NamedSource, RetrievalReport, SourcePlan
 from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
 from shared.identity import Principal
 from shared.text import shortened
 from shared.wire.citations import SNIPPET_CHARS
-from shared.wire.common import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, StrictModel
+from shared.wire.common import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, StrictModel, within_history_limit
 
 PREVIEW_CHARS = 200
 INDEX_TYPES = {"embedded": "embedded", "azure": "azure_ai_search"}  # by source backend
@@ -78,6 +78,12 @@ class ChatCompleteRequest(StrictModel):
     temperature: float = Field(0.7, ge=0, le=2)
     max_tokens: int = Field(1024, ge=1, le=8192)
     conversation_id: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="Keep the history under it.")
+
+    @field_validator("history")
+    @classmethod
+    def _history_within_limit(cls, history: list[HistoryMessage]) -> list[HistoryMessage]:
+        within_history_limit(m.content for m in history)
+        return history
 
     @model_validator(mode="after")
     def _mode_has_its_inputs(self) -> ChatCompleteRequest:

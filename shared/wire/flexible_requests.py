@@ -8,12 +8,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Image, ReasoningEffort
-from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, SESSION_ID_PATTERN, StrictModel
+from shared.retrieval.limits import MAX_FILTER_CHARS
+from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, SESSION_ID_PATTERN, StrictModel, within_history_limit
 
+MAX_QUESTION_CHARS = 20_000  # the question, and a search query given instead of it
 MAX_IMAGES = 10
 MAX_IMAGE_BYTES = 5_000_000  # decoded size of one inline image
 
@@ -25,8 +27,14 @@ class ChatMessage(StrictModel):
 
 
 class AzureSearchFetcherArgs(StrictModel):
-    query: str | None = Field(None, description="Search text; defaults to the question. '*' matches everything.")
-    filter: str | None = Field(None, description="OData filter, e.g. \"category eq 'warranty'\".")
+    query: str | None = Field(
+        None,
+        max_length=MAX_QUESTION_CHARS,
+        description="Search text; defaults to the question. '*' matches everything.",
+    )
+    filter: str | None = Field(
+        None, description=f"OData filter, e.g. \"category eq 'warranty'\"; at most {MAX_FILTER_CHARS} characters."
+    )
     top_k: int | None = Field(None, description="Number of sources; 0 skips retrieval.")
     include_total_count: bool = False
     facets: list[str] | None = Field(None, description='e.g. ["filename,count:5", "tags"]')
@@ -97,7 +105,7 @@ class OverrideConfig(BaseModel):
 
 
 class FlexibleChatRequest(StrictModel):
-    question: str = Field(min_length=1, max_length=20_000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     fetch_args: FetchArgs = Field(default_factory=FetchArgs)
     history: list[ChatMessage] = Field(default_factory=list, max_length=200)
     ab_testing: ABTesting | None = None
@@ -113,6 +121,12 @@ class FlexibleChatRequest(StrictModel):
     def freeform_metadata(self) -> dict[str, Any]:
         """`metadata` as templates and the response see it."""
         return self.metadata
+
+    @field_validator("history")
+    @classmethod
+    def _history_within_limit(cls, history: list[ChatMessage]) -> list[ChatMessage]:
+        within_history_limit(m.content for m in history)
+        return history
 
     @model_validator(mode="after")
     def _one_form_per_template(self) -> FlexibleChatRequest:

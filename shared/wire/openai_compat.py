@@ -22,8 +22,9 @@ from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAcc
 from shared.core.types import Message, ToolCall, TurnRequest, TurnResult
 from shared.wire import sse
 from shared.wire.citations import Citation, citation
-from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, StrictModel
+from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, StrictModel, within_history_limit
 from shared.wire.openai_protocol import (
+    MAX_CONTENT_PARTS,
     RefusedParameters,
     ResponseFormat,
     Tool,
@@ -55,9 +56,12 @@ class ChatMessageIn(BaseModel):
         description="user, assistant or tool; on the plain route also system and developer (the client's "
         "instructions). The agent route takes user, assistant and tool: the agent owns the system prompt."
     )
-    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | list[TextPart] | None = Field(
-        None, max_length=100, description="Null only on an assistant message with tool_calls."
-    )
+    # The part limit on the list alone: on the union it would also cap a string at 100 characters.
+    content: (
+        Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
+        | Annotated[list[TextPart], Field(max_length=MAX_CONTENT_PARTS)]
+        | None
+    ) = Field(None, description="Null only on an assistant message with tool_calls.")
     tool_calls: list[ToolCallIn] | None = Field(None, max_length=128, description="An assistant's tool calls.")
     tool_call_id: str | None = Field(None, max_length=256, description="On a tool message: the call it answers.")
 
@@ -65,6 +69,10 @@ class ChatMessageIn(BaseModel):
         if self.content is None:
             return ""
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+    def texts(self) -> list[str]:
+        """Every text the message carries: its content and its tool calls' arguments."""
+        return [self.text(), *(c.function.arguments for c in self.tool_calls or ())]
 
     def message(self, n: int) -> Message:
         """The core's message; RequestError for a tool result without its call id."""
@@ -113,6 +121,12 @@ class ChatCompletionsRequest(RefusedParameters, StrictModel):
         if isinstance(data, dict):
             refuse_non_text_parts(data.get("messages"), "messages", ("text",))
         return data
+
+    @field_validator("messages")
+    @classmethod
+    def _messages_within_limit(cls, messages: list[ChatMessageIn]) -> list[ChatMessageIn]:
+        within_history_limit(text for m in messages for text in m.texts())
+        return messages
 
     @field_validator("stop", mode="before")
     @classmethod

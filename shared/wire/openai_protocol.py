@@ -17,6 +17,8 @@ from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Message, ToolCall
 from shared.wire.common import MAX_MESSAGE_CHARS
 
+MAX_CONTENT_PARTS = 100  # parts of one message's content (the limit goes on the list, not on a text)
+
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 

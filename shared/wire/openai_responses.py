@@ -13,14 +13,15 @@ import secrets
 import time
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.core.errors import RequestError
 from shared.core.types import Message, ToolCall, TurnResult
 from shared.wire.citations import Citation, citation
-from shared.wire.common import MAX_MESSAGE_CHARS, StrictModel
+from shared.wire.common import MAX_MESSAGE_CHARS, StrictModel, within_history_limit
 from shared.wire.openai_protocol import (
     IGNORED_HINTS,
+    MAX_CONTENT_PARTS,
     NAME_PATTERN,
     JsonObjectFormat,
     RefusedParameters,
@@ -55,7 +56,10 @@ class InputMessage(BaseModel):
 
     type: Literal["message"] = "message"
     role: Literal["user", "assistant", "system", "developer"]
-    content: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)] | list[InputText] = Field(max_length=100)
+    content: (
+        Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
+        | Annotated[list[InputText], Field(max_length=MAX_CONTENT_PARTS)]
+    )
 
     def message(self) -> Message:
         text = self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
@@ -81,6 +85,13 @@ class FunctionCallOutputItem(BaseModel):
 
 InputItem = InputMessage | FunctionCallItem | FunctionCallOutputItem
 SUPPORTED_ITEMS = ("message", "function_call", "function_call_output")
+MAX_INPUT_ITEMS = 1_000  # items of one input list: a long agent loop's calls and outputs fit
+
+
+def _texts(item: InputItem) -> tuple[str, ...]:
+    if isinstance(item, InputMessage):
+        return (item.message().content,)
+    return (item.arguments,) if isinstance(item, FunctionCallItem) else (item.output,)
 
 
 class FunctionTool(BaseModel):
@@ -124,9 +135,10 @@ class ResponsesRequest(RefusedParameters, StrictModel):
     IGNORED: ClassVar[tuple[str, ...]] = (*IGNORED_HINTS, "stream_options", "truncation")
 
     model: str | None = Field(None, description="An agent id or a model alias; unset: the default model.")
-    input: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)] | list[InputItem] = Field(
-        description="A question, or the conversation as items (messages, function calls and their outputs)."
-    )
+    input: (
+        Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)]
+        | Annotated[list[InputItem], Field(max_length=MAX_INPUT_ITEMS)]
+    ) = Field(description="A question, or the conversation as items (messages, function calls and their outputs).")
     instructions: str | None = Field(None, max_length=MAX_MESSAGE_CHARS, description="The client's instructions.")
     max_output_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -159,22 +171,32 @@ class ResponsesRequest(RefusedParameters, StrictModel):
         refuse_non_text_parts(items, "input", ("input_text", "output_text"))
         return data
 
+    @field_validator("input")
+    @classmethod
+    def _input_within_limit(cls, value: str | list[InputItem]) -> str | list[InputItem]:
+        if isinstance(value, list):
+            within_history_limit(text for item in value for text in _texts(item))
+        return value
+
     def messages(self) -> list[Message]:
         """The input as the core's messages: consecutive function calls become one assistant message."""
         if isinstance(self.input, str):
             return [Message("user", self.input)]
         messages: list[Message] = []
+        calls: list[ToolCall] = []  # consecutive function calls, gathered once (not one tuple per call)
         for item in self.input:
+            if isinstance(item, FunctionCallItem):
+                calls.append(ToolCall(item.call_id, item.name, item.arguments))
+                continue
+            if calls:
+                messages.append(Message("assistant", "", tool_calls=tuple(calls)))
+                calls = []
             if isinstance(item, InputMessage):
                 messages.append(item.message())
-            elif isinstance(item, FunctionCallOutputItem):
-                messages.append(Message("tool", item.output, tool_call_id=item.call_id))
             else:
-                call = ToolCall(item.call_id, item.name, item.arguments)
-                if messages and messages[-1].tool_calls:
-                    messages[-1] = Message("assistant", "", tool_calls=(*messages[-1].tool_calls, call))
-                else:
-                    messages.append(Message("assistant", "", tool_calls=(call,)))
+                messages.append(Message("tool", item.output, tool_call_id=item.call_id))
+        if calls:
+            messages.append(Message("assistant", "", tool_calls=tuple(calls)))
         return messages
 
     def generation(self) -> dict[str, Any]:
