@@ -8,6 +8,7 @@ import pytest
 
 from shared.config import EMBEDDED_EMBEDDING_MODEL
 from shared.retrieval.limits import (
+    MAX_FILTER_CHARS,
     MAX_FILTER_DEPTH,
     MAX_FILTER_OPERATORS,
     MAX_FILTER_VALUES,
@@ -50,7 +51,8 @@ async def test_a_filter_at_a_limit_is_searched(client, filter_text):
 @pytest.mark.parametrize(
     ("fetch_args", "limit"),
     [
-        ({"filter": any_of(2_000)}, f"more than {MAX_FILTER_OPERATORS} conditions"),
+        ({"filter": any_of(600)}, f"more than {MAX_FILTER_OPERATORS} conditions"),
+        ({"filter": any_of(2_000)}, f"at most {MAX_FILTER_CHARS} are taken"),
         ({"filter": nested(MAX_FILTER_DEPTH + 1)}, f"more than {MAX_FILTER_DEPTH} deep"),
         (
             {"filter": f"search.in(category, '{','.join(f'c{i}' for i in range(MAX_FILTER_VALUES + 1))}')"},
