@@ -378,8 +378,19 @@ async function listDocuments() {
   }
 }
 
+// The function key given as ?code=<key>, dropped from the address bar and the history once read.
+function takeKeyFromAddress() {
+  const address = new URL(window.location.href);
+  const key = address.searchParams.get("code");
+  if (key !== null) {
+    address.searchParams.delete("code");
+    window.history.replaceState(window.history.state, "", address);
+  }
+  return key;
+}
+
 function init() {
-  const key = new URLSearchParams(window.location.search).get("code");
+  const key = takeKeyFromAddress();
   if (key) $("function-key").value = key;
   $("mode").addEventListener("change", modeChanged);
   $("ask").addEventListener("submit", (event) => {

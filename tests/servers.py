@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import IO
 
 from shared.config import PROJECT_ROOT
 
@@ -40,13 +41,20 @@ def wait_until_listening(process: subprocess.Popen, port: int, timeout: float, n
 
 @contextlib.contextmanager
 def serving(
-    command: list[str], port: int, name: str, *, timeout: float = 60, env: dict[str, str] | None = None
+    command: list[str],
+    port: int,
+    name: str,
+    *,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+    log: IO[bytes] | None = None,
 ) -> Iterator[None]:
     """Run a server command for the duration of the block, once it accepts connections on `port`.
 
-    Its output is shown if it fails to start; it is stopped by its PID.
+    Its output goes to `log` if given (complete once the block ends), and is shown if it fails
+    to start; it is stopped by its PID.
     """
-    with tempfile.TemporaryFile() as output:
+    with contextlib.nullcontext(log) if log else tempfile.TemporaryFile() as output:
         process = subprocess.Popen(
             command, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT
         )
@@ -59,13 +67,19 @@ def serving(
             yield
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # never left running past the block
+                process.kill()
+                process.wait()
 
 
 @contextlib.contextmanager
-def running_in_background(startup_timeout: float = 60, env: dict[str, str] | None = None) -> Iterator[str]:
+def running_in_background(
+    startup_timeout: float = 60, env: dict[str, str] | None = None, log: IO[bytes] | None = None
+) -> Iterator[str]:
     """This app's local server on a free 127.0.0.1 port, for the duration of the block; its base URL."""
     port = free_port()
     command = [sys.executable, "-m", "shared.local_server", "--port", str(port)]
-    with serving(command, port, "the local server", timeout=startup_timeout, env=env):
+    with serving(command, port, "the local server", timeout=startup_timeout, env=env, log=log):
         yield f"http://127.0.0.1:{port}"

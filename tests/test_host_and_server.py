@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 
@@ -71,3 +72,44 @@ def test_the_local_server_answers_over_http(sample_index):
     assert response.status_code == 200
     assert body["errors"] == []
     assert "returns-and-shipping.md" in {m["filename"] for m in body["metadata"]}
+
+
+def test_the_local_servers_access_log_masks_the_function_key(sample_index, tmp_path):
+    """The pages are opened with `?code=<key>` (README): the key must not land in the log."""
+    from tests.servers import running_in_background
+
+    # A remote default model that is never called: the server starts without loading a model.
+    model = {"alias": "remote", "provider": "openai", "model": "m", "endpoint": "http://127.0.0.1:9/v1"}
+    env = {"LLM_PROVIDER": "none", "LLM_MODELS": json.dumps([model]), "PYTHONUNBUFFERED": "1"}
+    with (tmp_path / "server.log").open("w+b") as log:
+        with running_in_background(300, env=env, log=log) as base_url:
+            for page in ("playground?code=key-7Qx9", "docs?x=1&code=key-7Qx9", "openapi.json?api-key=key-7Qx9"):
+                assert httpx.get(f"{base_url}/api/{page}", timeout=60).status_code == 200
+        log.seek(0)
+        lines = log.read().decode()
+
+    assert "key-7Qx9" not in lines
+    for masked in ("/api/playground?code=*** HTTP/1.1", "/api/docs?x=1&code=*** HTTP", "/api/openapi.json?api-key=***"):
+        assert masked in lines
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/api/docs?code=k1&x=1", "/api/docs?code=***&x=1"),
+        (
+            "/api/x?x-functions-key=k1&sig=k2&access_token=k3&Code=k4&q=key",
+            "/api/x?x-functions-key=***&sig=***&access_token=***&Code=***&q=key",
+        ),
+        ("/api/x?%63ode=k1&client_secret=k2&page=2", "/api/x?%63ode=***&client_secret=***&page=2"),
+        ("/api/x", "/api/x"),
+    ],
+)
+def test_the_access_log_masks_keys_and_tokens_in_query_strings(path, logged):
+    from shared.local_server import RedactedAccessLog
+
+    line = '%s - "%s %s HTTP/%s" %d'
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, line, ("c", "GET", path, "1.1", 200), None)
+
+    assert RedactedAccessLog().filter(record)
+    assert record.getMessage() == f'c - "GET {logged} HTTP/1.1" 200'

@@ -148,6 +148,29 @@ def test_the_api_reference_lists_every_operation(page, base_url):
         assert page.locator(f'.opblock-{method} [data-path="{path}"]').count() == 1, (method, path)
 
 
+def test_the_playground_takes_the_function_key_off_the_address(page):
+    page.goto("/api/playground?code=key-7Qx9&lang=en#top")
+    page.wait_for_function("() => document.getElementById('function-key').value !== ''")
+
+    assert page.input_value("#function-key") == "key-7Qx9"
+    assert page.evaluate("location.search + location.hash") == "?lang=en#top"  # and so the history entry
+
+
+def test_the_api_reference_sends_the_key_in_a_header_and_no_address(page):
+    requests = []
+    page.on("request", lambda request: requests.append(request))
+
+    page.goto("/api/docs?code=key-7Qx9")
+    page.locator(".opblock").first.wait_for()
+
+    assert page.evaluate("location.search") == ""
+    document = [r for r in requests if r.url.endswith("/api/openapi.json")]
+    assert document and document[0].headers.get("x-functions-key") == "key-7Qx9"
+    # Only the page's own address held it.
+    assert [r.url for r in requests if "key-7Qx9" in r.url] == [requests[0].url]
+    assert requests[0].url.endswith("/api/docs?code=key-7Qx9")
+
+
 def test_an_agent_answers_through_the_openai_compatible_route(page):
     page.goto("/api/playground")
     page.select_option("#mode", "openai")
