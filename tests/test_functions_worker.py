@@ -22,10 +22,12 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import httpx
@@ -91,7 +93,7 @@ def _tiktoken_cache(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def settings(tmp_path_factory, scripted) -> dict[str, str]:
+async def settings(tmp_path_factory, scripted, azurite) -> dict[str, str]:
     """The app settings both servers run with, and the index they search, built by the app's ingestion."""
     from shared.config import EmbeddingSettings
     from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
@@ -131,6 +133,11 @@ async def settings(tmp_path_factory, scripted) -> dict[str, str]:
         "SEARCH_INDEX_PATH": str(folder / "index.sqlite"),
         "SOURCES_DOCUMENTS_ROOT": str(SAMPLE_CORPUS),
         "HTTP_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        # Documents in Blob Storage (Azurite), the account the host's blob trigger reads too.
+        "AzureWebJobsStorage": azurite,
+        "DOCUMENTS_STORE": "blob",
+        "DOCUMENTS_CONNECTION_STRING": azurite,
+        "AUTH_TRUST_ASSERTED_USERS": "true",  # uploads belong to an identity: the asserted user id
         "TIKTOKEN_CACHE_DIR": str(_tiktoken_cache(folder)),
         # As the Function App's settings on Azure (infra/): indexing at init, which streaming needs.
         "FUNCTIONS_WORKER_RUNTIME": "python",
@@ -144,7 +151,14 @@ def _own_state(settings: dict[str, str], folder: Path, side: str) -> dict[str, s
     with closing(sqlite3.connect(settings["SEARCH_INDEX_PATH"])) as source, closing(sqlite3.connect(index)) as copy:
         source.backup(copy)
     history = str(folder / f"{side}-history.sqlite")
-    return {**settings, "SEARCH_INDEX_PATH": str(index), "HISTORY_SQLITE_PATH": history}
+    from azure.storage.blob import BlobServiceClient
+
+    with BlobServiceClient.from_connection_string(settings["AzureWebJobsStorage"]) as blobs:
+        blobs.create_container(f"docs-{side}")  # as infra/ creates the documents container
+    own = {"SEARCH_INDEX_PATH": str(index), "HISTORY_SQLITE_PATH": history, "DOCUMENTS_CONTAINER": f"docs-{side}"}
+    if side == "local":  # what the blob trigger does on Azure, the local server's watcher does
+        own |= {"DOCUMENTS_WATCH": "true", "DOCUMENTS_WATCH_INTERVAL_SECONDS": "0.5"}
+    return settings | own
 
 
 @pytest.fixture(scope="module")
@@ -494,6 +508,100 @@ def test_routes_match_as_the_host_matches_them(servers, method, path, status):
     assert_same(local, worker)
 
     assert local.status_code == status
+
+
+# --- documents: uploads, and the triggers that keep the index in step with the container -------
+
+CARD = b"# Bike lock card\n\nThe Brightwheel folding lock opens with the code 4711 and weighs 1.2 kg.\n"
+
+
+def _without(body: Any, *values: str) -> Any:
+    """The body with each side's own random values (a document's id) replaced."""
+    text = json.dumps(body)
+    for value in values:
+        text = text.replace(value, "<own>")
+    return json.loads(text)
+
+
+def _chunk_ids(answer: dict[str, Any], document_id: str) -> list[str]:
+    return [m["id"].rsplit("-", 1)[0] for m in answer["metadata"] if document_id in m["filename"]]
+
+
+def test_a_document_uploaded_listed_found_and_deleted(servers):
+    owner = {"user_id": "dana"}
+    files = {"file": ("lock-card.md", CARD, "text/markdown")}
+    local, worker = exchange(servers, "POST", "/api/v2/documents", params=owner, files=files)
+    assert (local.status_code, worker.status_code) == (201, 201), (local.text, worker.text)
+    ids = [r.json()["id"] for r in (local, worker)]
+    assert_equal(_without(worker.json(), ids[1]), _without(local.json(), ids[0]))
+    listed = exchange(servers, "GET", "/api/v2/documents", params=owner)
+    assert_equal(_without(listed[1].json(), ids[1]), _without(listed[0].json(), ids[0]))
+    question = {"question": "What is the code of the folding lock?", "ab_testing": {"user_id": "dana"}}
+    found = exchange(servers, "POST", "/api/v2/flexible-rag", json=question)
+    own = [[i, *_chunk_ids(r.json(), i)] for r, i in zip(found, ids, strict=True)]  # chunk ids hash the name
+    assert_equal(_without(found[1].json(), *own[1]), _without(found[0].json(), *own[0]))
+    deleted = [
+        httpx.delete(f"{base}/api/v2/documents/{i}", params=owner, headers={"x-functions-key": KEY}, timeout=60)
+        for (_, base), i in zip(servers.each(), ids, strict=True)
+    ]
+
+    assert "lock-card.md" in found[0].json()["metadata"][0]["filename"]
+    assert [r.status_code for r in deleted] == [204, 204]
+
+
+GUIDE = b"# Chain lock guide\n\nThe Brightwheel chain lock is 110 cm long and made of hardened steel.\n"
+DROPPED = "dropped/chain-lock-guide.md"
+LOCK_QUESTION = {"question": "How long is the Brightwheel chain lock?"}
+
+
+def _cited(base: str) -> set[str]:
+    answer = httpx.post(f"{base}/api/v2/flexible-rag", json=LOCK_QUESTION, headers={"x-functions-key": KEY}, timeout=60)
+    return {m["filename"] for m in answer.json()["metadata"]}
+
+
+def _until(condition, what: str) -> None:
+    """Waits for a state, not a duration: the bound only ends a test that would never pass."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def _run(servers: Pair, function: str, given: str) -> None:
+    """The host runs a function of another trigger, as Event Grid's delivery makes it do on Azure."""
+    ran = httpx.post(
+        f"{servers.worker}/admin/functions/{function}", json={"input": given}, headers={"x-functions-key": KEY}
+    )
+    assert ran.status_code == 202, ran.text
+    host_status(servers)  # answers once the invocation is done
+
+
+def test_a_document_dropped_into_the_container_and_deleted_reaches_the_index_through_the_triggers(
+    servers, settings, request
+):
+    """On Azure the blob trigger (BlobCreated) and the Event Grid trigger (BlobDeleted) keep the
+    index in step with the container; locally the server's watcher does. Both end the same."""
+    from azure.storage.blob import BlobServiceClient
+
+    blobs = BlobServiceClient.from_connection_string(settings["AzureWebJobsStorage"])
+    request.addfinalizer(blobs.close)
+    for side in ("local", "worker"):
+        blobs.get_blob_client(f"docs-{side}", DROPPED).upload_blob(GUIDE, overwrite=True)
+    _run(servers, "document_changed", f"docs-worker/{DROPPED}")
+    _until(lambda: DROPPED in _cited(servers.local), "the local server's watcher never indexed the document")
+    found = same(servers, "POST", "/api/v2/flexible-rag", json=LOCK_QUESTION)
+
+    for side in ("local", "worker"):
+        blobs.get_blob_client(f"docs-{side}", DROPPED).delete_blob()
+    subject = f"/blobServices/default/containers/docs-worker/blobs/{DROPPED}"
+    deleted = {"id": "e-1", "subject": subject, "eventType": "Microsoft.Storage.BlobDeleted", "data": {}}
+    event = {**deleted, "topic": "/storageAccounts/x", "eventTime": "2026-12-07T00:00:00Z", "dataVersion": ""}
+    _run(servers, "document_deleted", json.dumps({**event, "metadataVersion": "1"}))
+    _until(lambda: DROPPED not in _cited(servers.local), "the local server's watcher never removed the document")
+    gone = same(servers, "POST", "/api/v2/flexible-rag", json=LOCK_QUESTION)
+
+    assert DROPPED in {m["filename"] for m in found["metadata"]}
+    assert DROPPED not in {m["filename"] for m in gone["metadata"]}
 
 
 def test_every_invocation_succeeded_in_the_worker_and_answered_through_the_proxy(servers, request):
