@@ -130,16 +130,7 @@ async def pdf_throughput(name: str, data: bytes) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uploads", type=int, default=10)
-    parser.add_argument("--pdf", type=Path, action="append", default=[])
-    parser.add_argument("--pages", type=int, default=40)
-    args = parser.parse_args()
-
-    machine = platform.processor() or platform.machine()
-    print(f"Machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    rounds = upload_to_searchable(args.uploads)
+def report_uploads(rounds: list[dict[str, float]]) -> None:
     print(f"\n### Upload to searchable ({len(rounds)} uploads, local server, embedded index)\n")
     print("| measure | median | max |\n|---|---|---|")
     for key, label in (("answer", "upload answered (s)"), ("searchable", "upload sent to found by its owner (s)")):
@@ -147,6 +138,19 @@ def main() -> None:
         print(f"| {label} | {statistics.median(values):.3f} | {max(values):.3f} |")
     print(f"\nQuestions asked after the answer before one found it: {max(r['asked'] for r in rounds)} at most;")
     print(f"another user found it: {sum(r['leaked'] for r in rounds)} of {len(rounds)} times.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--uploads", type=int, default=10, help="0 skips the upload measurement")
+    parser.add_argument("--pdf", type=Path, action="append", default=[])
+    parser.add_argument("--pages", type=int, default=40)
+    args = parser.parse_args()
+
+    machine = platform.processor() or platform.machine()
+    print(f"Machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if args.uploads:
+        report_uploads(upload_to_searchable(args.uploads))
 
     pdfs = [(p.name, p.read_bytes()) for p in args.pdf] or [(f"generated-{args.pages}-pages.pdf", pdf_of(args.pages))]
     print("\n### PDF chunks per second (extract, chunk, embed, write)\n")

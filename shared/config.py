@@ -365,8 +365,10 @@ class DocumentSettings(BaseSettings):
     account_url: str | None = Field(None, description="With a key, or alone for Entra ID (managed identity).")
     account_key: SecretStr | None = None
     max_bytes: int = Field(10_000_000, ge=1_000, description="The largest document; an upload over it gets 413.")
-    max_pages: int = Field(500, ge=1, description="The most pages a PDF may have.")
-    max_chunks: int = Field(2_000, ge=1, description="The most chunks one document may make.")
+    max_pages: int = Field(300, ge=1, description="The most pages a PDF may have.")
+    max_chunks: int = Field(
+        1_000, ge=1, description="The most chunks one document may make (an upload embeds them before it answers)."
+    )
     watch: bool = Field(False, description="The local server keeps the index in step with the folder or container.")
     watch_interval_seconds: float = Field(1.0, gt=0, le=60, description="How often the local server looks.")
 

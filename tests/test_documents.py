@@ -5,6 +5,7 @@ nothing behind. In-process, on the embedded index and a document folder of the t
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 
@@ -156,3 +157,35 @@ async def test_the_file_name_cannot_leave_the_callers_folder(client, documents):
     assert document["filename"] == "passwd.md"
     assert (documents / document["name"]).is_file()
     await client.delete(f"/api/v2/documents/{document['id']}", params={"user_id": "alice"})
+
+
+async def test_uploads_are_kept_in_blob_storage_with_their_principals_and_status(client, configure, azurite):
+    from azure.storage.blob.aio import BlobServiceClient
+
+    configure(
+        AUTH_TRUST_ASSERTED_USERS="true",
+        LLM_ANSWER_STRATEGY="extractive",
+        DOCUMENTS_STORE="blob",
+        DOCUMENTS_CONNECTION_STRING=azurite,
+        DOCUMENTS_CONTAINER="uploads-test",
+    )
+    async with BlobServiceClient.from_connection_string(azurite) as service:
+        container = service.get_container_client("uploads-test")
+        await container.create_container()
+        try:
+            uploaded = (await upload(client, "alice", "couriers.md", f"# Couriers\n\n{FACT}\n".encode())).json()
+            blob = container.get_blob_client(uploaded["name"])
+            metadata = (await blob.get_blob_properties()).metadata
+            found = await found_files(client, "alice")
+            listed = (await client.get("/api/v2/documents", params={"user_id": "alice"})).json()["documents"]
+            deleted = await client.delete(f"/api/v2/documents/{uploaded['id']}", params={"user_id": "alice"})
+            left = [b.name async for b in container.list_blobs()]
+        finally:
+            await container.delete_container()
+
+    assert json.loads(metadata["allowed_principals"]) == ["alice"]
+    assert (metadata["index_state"], metadata["index_chunks"]) == ("indexed", str(uploaded["chunks"]))
+    assert uploaded["name"] in found
+    assert [(d["id"], d["status"]) for d in listed] == [(uploaded["id"], "indexed")]
+    assert deleted.status_code == 204 and left == []
+    assert uploaded["name"] not in await indexed_names()
