@@ -89,6 +89,14 @@ async def test_without_an_identity_documents_are_refused(client, configure, tmp_
     assert not any(tmp_path.iterdir())
 
 
+async def test_no_one_uploads_as_the_principal_of_callers_without_an_identity(client, documents):
+    # Callers without an identity search as "anonymous": an upload listing it would be everyone's.
+    response = await upload(client, "anonymous", "a.md", b"# A\n\ntext")
+
+    assert response.status_code == 403
+    assert not documents.exists()
+
+
 async def test_a_50_mb_file_is_413_before_it_is_read(client, documents):
     response = await upload(client, "alice", "big.txt", b"x" * 50_000_000, "text/plain")
 

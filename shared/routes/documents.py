@@ -15,12 +15,19 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from shared.config import get_settings
 from shared.http import requests
 from shared.http.endpoints import Answer, Call, api
 from shared.http.errors import HttpError, InvalidRequest
+from shared.identity import ANONYMOUS_USER
 from shared.retrieval.query import PRIVATE_PREFIX
+
+if TYPE_CHECKING:
+    from shared.ingest.documents import DocumentRejected
+    from shared.ingest.stores import Status
+    from shared.wire.documents import DocumentOut
 
 TAG = "Documents"
 NO_IDENTITY = (
@@ -124,7 +131,9 @@ def safe_filename(raw: str) -> str:
 
 def _identity(call: Call) -> str:
     identity = call.principal(call.query.user_id).identity
-    if identity is None:  # an anonymous upload would be no one's, or everyone's
+    # An anonymous upload would be no one's, or everyone's: so would one listing the principal
+    # that callers without an identity search as.
+    if identity is None or identity == ANONYMOUS_USER:
         raise HttpError(403, NO_IDENTITY, code="identity_required")
     return identity
 
@@ -133,7 +142,7 @@ def _owner_prefix(identity: str) -> str:
     return f"{PRIVATE_PREFIX}{hashlib.sha256(identity.encode()).hexdigest()[:32]}/"
 
 
-def _refusal(exc) -> Exception:
+def _refusal(exc: DocumentRejected) -> Exception:
     if exc.kind == "too_large":
         return HttpError(413, exc.reason)
     if exc.kind == "unsupported_type":
@@ -141,7 +150,7 @@ def _refusal(exc) -> Exception:
     return InvalidRequest.one(["body", "file"], exc.reason, "unreadable_document")
 
 
-def _document_out(name: str, size: int, status) -> Answer:
+def _document_out(name: str, size: int, status: Status | None) -> DocumentOut:
     from shared.wire.documents import DocumentOut
 
     document_id, filename = name.split("/")[2:4]
