@@ -108,6 +108,12 @@ class ModelSettings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp; default: all cores.")
     temperature: float = Field(0.2, ge=0, le=2)
     max_tokens: int = Field(256, ge=1)
+    max_total_tokens: int = Field(
+        4096,
+        ge=1,
+        description="The most tokens one request may have the embedded model generate, max_tokens × n in all "
+        "(~35 s of the worker at ~115 tokens/s); a request asking more is refused (400).",
+    )
     answer_strategy: AnswerStrategy = Field(
         "extractive",
         description="The embedded model's answers: extractive (the best passages themselves, cited) or generative.",

@@ -327,6 +327,9 @@ async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_mo
         info = backends.chat_model().info
         default_parameters = {"max_tokens": 1}
 
+        def check_params(self, params):
+            pass
+
         async def complete(self, messages, params):
             raise AssertionError("the model ran without its sources")
 

@@ -206,6 +206,9 @@ async def test_a_failed_turn_is_not_stored(tmp_path):
         info = backends.chat_model().info
         default_parameters = {}
 
+        def check_params(self, params):
+            pass
+
         async def complete(self, messages, params):
             raise UpstreamError("model_failed", "The language model failed to produce an answer.")
 

@@ -193,6 +193,9 @@ async def test_a_template_that_cannot_load_or_parse_fails_before_the_model_runs(
         info = backends.chat_model().info
         default_parameters = {}
 
+        def check_params(self, params):
+            pass
+
         async def complete(self, messages, params):
             calls.append(messages)
 

@@ -80,7 +80,7 @@ class ExtractiveAnswers:
     async def answer(self, question: str, sources: Sequence[Source], search_text: str | None = None) -> Completion:
         """The answer as a Completion (no model ran: no tokens), cited as [n] by source number."""
         chosen = await self.select(question, sources, search_text)
-        text = " ".join(_cited(s.passage) for s in chosen) if chosen else DECLINE
+        text = " ".join(cited(s.passage) for s in chosen) if chosen else DECLINE
         parameters = {"answer_strategy": "extractive", "min_relevance": self.min_relevance}
         return Completion((text,), TokenUsage(0, 0), "stop", parameters)
 
@@ -158,7 +158,7 @@ def _rarity(query: frozenset[str], passages_terms: list[frozenset[str]]) -> dict
     return {t: math.log((count + 1) / (sum(t in p for p in passages_terms) + 0.5)) for t in query}
 
 
-def _cited(passage: Passage) -> str:
+def cited(passage: Passage) -> str:
     text = passage.text.rstrip()
     end = text[-1] if text[-1] in ".!" else "."
     return f"{text.rstrip('.!')} [{passage.source}]{end}"

@@ -60,6 +60,9 @@ class ChatModel(Protocol):
     async def check(self) -> None:
         """A cheap call proving the model is reachable and the credentials work; raises if not."""
 
+    def check_params(self, params: GenerationParams) -> None:
+        """RequestError (400) for parameters past what this model takes, before any work is spent."""
+
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """The prompt tokens these messages take, with this model's tokenizer: a fixed priming
         (the count for no message) plus each message's own tokens, so that a prompt is fitted

@@ -23,6 +23,7 @@ from shared import telemetry
 from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import RequestError
 from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
+from shared.core.extractive_params import extractive_completion
 from shared.core.followups import RewriteMode
 from shared.core.interfaces import (
     ChatModel,
@@ -147,6 +148,9 @@ class Orchestrator:
                 field="override_config.llm",
                 try_models=list(self._multimodal_aliases()),
             )
+        extractive = self._extractive(request, model.info.alias)
+        if extractive is None:  # the model answers: what it cannot take is refused before any work
+            model.check_params(request.generation)
         return Turn(
             request,
             model,
@@ -154,7 +158,17 @@ class Orchestrator:
             time.monotonic() + self._deadline_seconds,
             session=self._session(request),
             timings=Timings(trace.set_span_in_context(span) if span.is_recording() else None),
+            extractive=extractive,
         )
+
+    def _extractive(self, request: TurnRequest, alias: str) -> ExtractiveAnswers | None:
+        """The passages' answerer, when they answer this turn: the model's answer strategy is
+        extractive, there are sources, and the request asks for prose (JSON output and tools need
+        the model). Instructions from the client (system and developer messages) go to the model,
+        which can follow them; quoting passages could not (docs/parameters.md)."""
+        if not request.retrieval.enabled or not request.generation.free_text or request.prompt.instructions:
+            return None
+        return self._extractive_answers(alias)
 
     def _session(self, request: TurnRequest) -> tuple[str, str] | None:
         """(owner, session) when this turn continues a stored conversation."""
@@ -226,17 +240,19 @@ class Orchestrator:
         request = turn.request
         turn.reasoning = effective_reasoning(request.generation.reasoning_effort, turn.model.info)
         params = replace(request.generation, reasoning_effort=turn.reasoning.sent_effort)
-        # Passages answer a reader's question in prose; JSON output and tool calls need the model.
-        prose = params.free_text
-        extractive = self._extractive_answers(turn.model.info.alias) if request.retrieval.enabled and prose else None
         with turn.timings.measure("orchestrator.llm_generate"):
             if turn.errors:  # after a failed stage (no prompt, no sources) an answer could not be grounded
                 return
-            if extractive:
+            if turn.extractive:
                 with turn.model_failures():  # its embeddings may fail or be slow like a model
                     async with asyncio.timeout(turn.remaining()):
-                        turn.completion = await extractive.answer(
-                            request.question, turn.sources, turn.search_query.text
+                        turn.completion = await extractive_completion(
+                            turn.extractive,
+                            request.question,
+                            turn.sources,
+                            turn.search_query.text,
+                            params,
+                            self._answer_tokens(turn.model),
                         )
                 if stream and turn.completion:
                     yield AnswerDelta(turn.completion.text)
@@ -247,6 +263,12 @@ class Orchestrator:
                 with turn.model_failures():
                     async with asyncio.timeout(turn.remaining()):
                         turn.completion = await turn.model.complete(turn.messages, params)
+
+    @staticmethod
+    def _answer_tokens(model: ChatModel) -> Callable[[str], int]:
+        """An answer's length in the model's tokens (its message's count less an empty one's)."""
+        empty = model.count_tokens([Message("assistant", "")])
+        return lambda text: model.count_tokens([Message("assistant", text)]) - empty
 
     async def _streamed(self, turn: Turn, params: GenerationParams) -> AsyncIterator[AnswerDelta | ToolCallDelta]:
         """The model's answer as events, the whole Completion in turn.completion at the end."""

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
@@ -29,6 +29,9 @@ from shared.core.types import (
     TurnError,
     TurnRequest,
 )
+
+if TYPE_CHECKING:
+    from shared.core.answers import ExtractiveAnswers
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class Turn:
     retriever: Retriever
     deadline: float  # time.monotonic() by which the turn must have its answer
     session: tuple[str, str] | None = None  # (owner, session id) when the turn continues a stored conversation
+    extractive: ExtractiveAnswers | None = None  # the passages' answerer, when they answer rather than the model
     timings: Timings = field(default_factory=Timings)
     errors: list[TurnError] = field(default_factory=list)
     stored: Conversation = Conversation()

@@ -17,8 +17,11 @@ the declarations.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import importlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +30,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 from pydantic import BaseModel
 
+from shared import fair_share
 from shared.config import get_settings
 from shared.http import requests
 from shared.http.errors import HttpError, failure, refusal
@@ -34,6 +38,9 @@ from shared.identity import Principal
 
 REALM = "rag-chat"
 DEFAULT_ERRORS = (400, 422, 500, 503)
+CLIENT_GONE = 499  # the status logged for a request whose client left before its answer (nobody receives it)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,12 +58,15 @@ class Call:
         With token validation, the token's identity, whatever the body claims; without, the
         asserted user id only when AUTH_TRUST_ASSERTED_USERS says so; otherwise no identity."""
         caller = getattr(self.request.state, "caller", None)
-        return Principal.of(
+        principal = Principal.of(
             caller.id if caller is not None else None,
             asserted_user_id,
             trust_asserted=get_settings().auth.trust_asserted_users,
             function_key=requests.function_key(self.request),
         )
+        if principal.identity or asserted_user_id:  # the model worker serves callers in turn (shared.fair_share)
+            fair_share.caller.set(principal.identity or f"user:{asserted_user_id}")
+        return principal
 
     def wants_stream(self, asked: bool | None) -> bool:
         return bool(asked) or "text/event-stream" in self.request.headers.get("accept", "")
@@ -156,8 +166,14 @@ def _azure_function(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         try:
             if not op.public:
                 req.state.caller = await _authenticate(req, op)
-            answer = await op.handler(await _read(req, op))
+            fair_share.caller.set(req.state.caller.id if req.state.caller else f"address:{_address(req)}")
+            work = op.handler(await _read(req, op))
+            # A handler reading the body itself (MCP) gets the connection to itself.
+            answer = await (work if op.reads_body else _while_connected(req, work))
             response = await _response(req, op, answer)
+        except _ClientGone:
+            log.info("%s: the client left before the answer; its work was cancelled", op.name)
+            response = Response(status_code=CLIENT_GONE)
         except Exception as exc:  # noqa: BLE001 - the one place where a failure becomes an answer
             response = refusal(req, exc)
         response.headers[telemetry.CORRELATION_HEADER] = request_id
@@ -166,6 +182,38 @@ def _azure_function(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     function.__name__ = function.__qualname__ = op.name
     function.__doc__ = op.summary
     return function
+
+
+class _ClientGone(Exception):
+    pass
+
+
+def _address(req: Request) -> str:
+    return req.client.host if req.client else ""
+
+
+async def _while_connected(req: Request, work: Awaitable[Answer]) -> Answer:
+    """The handler's answer; cancelled when the client leaves first, as a stream is: nobody would
+    read it, and a model generating it would hold the embedded worker from others."""
+    handler = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(req))
+    try:
+        await asyncio.wait((handler, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not handler.done():
+            handler.cancel()
+    if not handler.cancelled() and handler.done():
+        return handler.result()
+    with contextlib.suppress(asyncio.CancelledError):
+        await handler
+    raise _ClientGone
+
+
+async def _disconnected(req: Request) -> None:
+    """Returns when the client disconnects (the body is read already: the next message says so)."""
+    while (await req.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _read(req: Request, op: Operation) -> Call:

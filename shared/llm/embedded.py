@@ -19,9 +19,12 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from shared import fair_share
 from shared.config import ModelSettings
-from shared.core.errors import UpstreamError
+from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
+from shared.llm.json_closing import closing
+from shared.llm.schema_limits import check_schema
 from shared.llm.worker_supervisor import WorkerFailed, WorkerSupervisor
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,22 @@ class EmbeddedChatModel:
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens,
         }
+        self._max_total_tokens = settings.max_total_tokens
+
+    def check_params(self, params: GenerationParams) -> None:
+        """RequestError (400) for a request past the model's limits: more tokens than
+        LLM_MAX_TOTAL_TOKENS in all its completions, or a JSON schema too big for a grammar."""
+        n, max_tokens = params.n or 1, params.max_tokens or self.default_parameters["max_tokens"]
+        if n * max_tokens > self._max_total_tokens:
+            raise RequestError(
+                f"max_tokens × n is {max_tokens} × {n} = {n * max_tokens} tokens, over the embedded model's limit of "
+                f"{self._max_total_tokens} per request (LLM_MAX_TOTAL_TOKENS): ask for fewer tokens or fewer "
+                "completions",
+                field="max_tokens",
+            )
+        output = params.overrides().get("response_format")
+        if output and "schema" in output:
+            check_schema(output["schema"])
 
     def _parameters(self, params: GenerationParams) -> dict[str, Any]:
         parameters = {**self.default_parameters, **params.overrides()}
@@ -70,32 +89,46 @@ class EmbeddedChatModel:
             "op": "generate",
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "params": {k: v for k, v in parameters.items() if k != "n"},
-            "n": parameters.get("n", 1),
             "stream": stream,
         }
 
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
+        """n completions, each its own request to the worker (llama.cpp has no `n`): other
+        callers' requests take their turn between them. A seed gives each its own: seed + i."""
         parameters = self._parameters(params)
-        async with (
-            self._failures(),
-            contextlib.aclosing(self.worker.run(self._request(messages, parameters, False))) as events,
-        ):
-            async for event in events:
-                if event["event"] == "done":
-                    return _completion(event, parameters)
-        raise UpstreamError("model_failed", _FAILED)
+        seed, done = parameters.get("seed"), []
+        for index in range(parameters.get("n", 1)):
+            one = parameters if seed is None else {**parameters, "seed": seed + index}
+            async with self._generation(messages, one, stream=False) as events:
+                done += [event async for event in events if event["event"] == "done"]
+        if len(done) < parameters.get("n", 1):
+            raise UpstreamError("model_failed", _FAILED)
+        return _completion(done, parameters)
 
     async def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
         parameters = self._parameters(params)
-        async with (
-            self._failures(),
-            contextlib.aclosing(self.worker.run(self._request(messages, parameters, True))) as events,
-        ):
+        async with self._generation(messages, parameters, stream=True) as events:
             async for event in events:
                 if event["event"] == "delta":
                     yield event["text"]
                 elif event["event"] == "done":
-                    yield _completion(event, parameters)
+                    completion = _completion([event], parameters)
+                    # What closes JSON cut at max_tokens (the deltas sent are the start of it).
+                    if tail := completion.text[len(event["text"].strip()) :]:
+                        yield tail
+                    yield completion
+
+    @contextlib.asynccontextmanager
+    async def _generation(
+        self, messages: Sequence[Message], parameters: dict[str, Any], *, stream: bool
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """One request's events from the worker, queued as the current caller's."""
+        request = self._request(messages, parameters, stream)
+        async with (
+            self._failures(),
+            contextlib.aclosing(self.worker.run(request, fair_share.caller.get())) as events,
+        ):
+            yield events
 
     @contextlib.asynccontextmanager
     async def _failures(self) -> AsyncIterator[None]:
@@ -142,11 +175,20 @@ def _tokenizer(path: str) -> Any:
     return LlamaModel(path_model=path, params=params, verbose=False)
 
 
-def _completion(event: dict[str, Any], parameters: dict[str, Any]) -> Completion:
+def _completion(done: list[dict[str, Any]], parameters: dict[str, Any]) -> Completion:
+    """The worker's completions as one. JSON cut at max_tokens is closed, so that it parses."""
+    json_output = "response_format" in parameters
+    choices = []
+    for event in done:
+        text = event["text"].strip()
+        if json_output and event["finish_reason"] == "length":
+            text += closing(text)
+        choices.append(text)
+    reasons = [event["finish_reason"] for event in done]
     return Completion(
-        choices=tuple(text.strip() for text in event["choices"]),
+        choices=tuple(choices),
         # The prompt is evaluated once; each alternative adds its own completion tokens.
-        usage=TokenUsage(prompt=event["prompt_tokens"], completion=event["completion_tokens"]),
-        finish_reason=event["finish_reason"],
+        usage=TokenUsage(prompt=done[0]["prompt_tokens"], completion=sum(e["completion_tokens"] for e in done)),
+        finish_reason="length" if "length" in reasons else reasons[0],
         parameters=parameters,
     )

@@ -5,17 +5,18 @@
 A native crash or a hang here costs one answer, never the server (see worker_supervisor).
 It speaks JSON lines: requests on stdin, events on stdout, logs on stderr.
 
-    in:  {"op": "generate", "id": 1, "messages": [...], "params": {...}, "n": 1, "stream": true}
+    in:  {"op": "generate", "id": 1, "messages": [...], "params": {...}, "stream": true}
          {"op": "cancel", "id": 1}        {"op": "ping", "id": 2}
     out: {"event": "ready", "load_seconds": 0.3}
          {"id": 1, "event": "started"}                (the worker begins it: requests wait their turn)
-         {"id": 1, "event": "delta", "text": "..."}   (streamed requests, first choice)
-         {"id": 1, "event": "done", "choices": [...], "finish_reason": "stop",
+         {"id": 1, "event": "delta", "text": "..."}   (streamed requests)
+         {"id": 1, "event": "done", "text": "...", "finish_reason": "stop",
           "prompt_tokens": 690, "completion_tokens": 9}
          {"id": 1, "event": "cancelled", "completion_tokens": 12}
          {"id": 1, "event": "error", "message": "..."}   {"id": 2, "event": "pong"}
 
-Requests run one at a time, in arrival order. The reader thread takes cancels while a
+Requests run one at a time, in arrival order (the supervisor sends one at a time, choosing
+whose turn it is; a request is one completion). The reader thread takes cancels while a
 generation runs, and the generation stops at its next token.
 """
 
@@ -95,33 +96,25 @@ class Worker:
                 self._cancelled.discard(request["id"])
 
     def _generate(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Each alternative streamed from llama.cpp, so that a cancel stops it between two tokens."""
-        params = dict(request["params"])
-        seed = params.get("seed")
-        choices, completion_tokens, prompt_tokens, finish = [], 0, 0, None
-        for index in range(request.get("n", 1)):
-            if seed is not None:
-                params["seed"] = seed + index  # llama.cpp has no `n`: one seed per alternative
-            pieces: list[str] = []
-            for chunk in self._llm.create_chat_completion(messages=request["messages"], stream=True, **params):
-                if request["id"] in self._cancelled:
-                    raise _Cancelled(completion_tokens + len(pieces))
-                choice = chunk["choices"][0]
-                text = choice["delta"].get("content")
-                if text:
-                    pieces.append(text)
-                    if request.get("stream") and index == 0:
-                        self.send({"id": request["id"], "event": "delta", "text": text})
-                finish = choice.get("finish_reason") or finish
-            # Tokens evaluated for this call: the prompt, plus one per generated piece.
-            prompt_tokens = prompt_tokens or max(self._llm.n_tokens - len(pieces), 0)
-            completion_tokens += len(pieces)
-            choices.append("".join(pieces))
+        """One completion, streamed from llama.cpp so that a cancel stops it between two tokens."""
+        pieces: list[str] = []
+        finish = None
+        for chunk in self._llm.create_chat_completion(messages=request["messages"], stream=True, **request["params"]):
+            if request["id"] in self._cancelled:
+                raise _Cancelled(len(pieces))
+            choice = chunk["choices"][0]
+            text = choice["delta"].get("content")
+            if text:
+                pieces.append(text)
+                if request.get("stream"):
+                    self.send({"id": request["id"], "event": "delta", "text": text})
+            finish = choice.get("finish_reason") or finish
         return {
-            "choices": choices,
+            "text": "".join(pieces),
             "finish_reason": finish,
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
+            # Tokens evaluated for this call: the prompt, plus one per generated piece.
+            "prompt_tokens": max(self._llm.n_tokens - len(pieces), 0),
+            "completion_tokens": len(pieces),
         }
 
 

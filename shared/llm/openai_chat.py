@@ -58,6 +58,9 @@ class OpenAIChatModel:
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return count_messages(messages, self._model)
 
+    def check_params(self, params: GenerationParams) -> None:
+        """Nothing to refuse here: the model's server checks what it is sent, and its 400 is the model's."""
+
     async def check(self) -> None:
         """List the server's models: authenticated, and cheap on every OpenAI-compatible server."""
         await self._client.with_options(max_retries=0).models.list()

@@ -6,6 +6,11 @@ cannot be stopped at a deadline. Here a crash fails the requests in flight, whic
 with the fallback, and the next request gets a fresh worker; a cancelled generation stops at
 its next token, or the worker is killed when it does not stop within `stop_grace_seconds`.
 
+Requests wait here, not in the worker: the supervisor gives the worker one at a time, and
+the next is the oldest of the waiting caller served least recently (a caller new to the queue
+first), so that one caller's queue never starves another's cheap request. A request for n
+completions is n requests (shared.llm.embedded), so others get their turn between them.
+
 The supervisor is loop-agnostic: a reader thread per process hands each event to the event
 loop of the request that asked for it.
 """
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +36,7 @@ from shared.config import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = frozenset({"done", "cancelled", "error", "pong"})
+_REMEMBERED_CALLERS = 4096  # when each was last served; the least recent are forgotten first
 
 
 class WorkerFailed(Exception):
@@ -40,9 +47,9 @@ class WorkerFailed(Exception):
 class _Pending:
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue
-    process: subprocess.Popen
     message: dict[str, Any]
-    started: bool = False  # the worker has begun it; until then it waits behind others
+    process: subprocess.Popen | None = None  # the worker it was given to; None while it waits its turn
+    started: bool = False  # the worker has begun it
     stop_timer: threading.Timer | None = None
 
 
@@ -80,6 +87,12 @@ class WorkerSupervisor:
         self._starting = threading.Lock()
         self._writing = threading.Lock()
         self._pending: dict[int, _Pending] = {}
+        # Waiting requests by caller; the one with the worker; when each caller was last served.
+        self._waiting: dict[str, deque[int]] = {}
+        self._current: int | None = None
+        self._last_served: dict[str, int] = {}  # caller -> dispatch number, least recent first
+        self._dispatches = itertools.count()
+        self._scheduling = threading.Lock()
         self._cancelled_at: dict[int, float] = {}
         self._killed: set[int] = set()  # pids this supervisor killed on purpose
         self._ids = itertools.count(1)
@@ -140,18 +153,21 @@ class WorkerSupervisor:
         )
         return process
 
-    async def run(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Send one request ("generate" or "ping") and yield its events, the terminal one last.
+    async def run(self, request: dict[str, Any], caller: str = "") -> AsyncIterator[dict[str, Any]]:
+        """Queue one request ("generate" or "ping") for `caller` and yield its events, the terminal one last.
 
-        Closing the iterator before the end cancels the request in the worker.
+        Closing the iterator before the end cancels the request: a waiting one leaves the queue,
+        the worker stops the one it is on.
         """
-        process = await asyncio.to_thread(self.ensure_started)
+        await asyncio.to_thread(self.ensure_started)
         request_id = next(self._ids)
-        pending = _Pending(asyncio.get_running_loop(), asyncio.Queue(), process, {**request, "id": request_id})
+        pending = _Pending(asyncio.get_running_loop(), asyncio.Queue(), {**request, "id": request_id})
         self._pending[request_id] = pending
+        with self._scheduling:
+            self._waiting.setdefault(caller, deque()).append(request_id)
+        self._dispatch()
         finished = False
         try:
-            self._send(process, pending.message)
             while True:
                 event = await pending.events.get()
                 if event["event"] == "lost":
@@ -169,6 +185,47 @@ class WorkerSupervisor:
             else:
                 self._cancel(request_id, pending)
 
+    @property
+    def waiting(self) -> dict[str, int]:
+        """Requests waiting for the worker, by caller."""
+        with self._scheduling:
+            return {caller: len(queue) for caller, queue in self._waiting.items()}
+
+    def _dispatch(self) -> None:
+        """Give the worker the next request when it has none: the oldest of the waiting caller
+        served least recently (never served: first; ties in order of arrival)."""
+        with self._scheduling:
+            process = self._process
+            if self._current is not None or process is None or process.poll() is not None:
+                return
+            pending = None
+            while self._waiting and pending is None:
+                caller = min(self._waiting, key=lambda c: self._last_served.get(c, -1))
+                queue = self._waiting[caller]
+                request_id = queue.popleft()
+                if not queue:
+                    del self._waiting[caller]
+                pending = self._pending.get(request_id)
+            if pending is None:
+                return
+            self._last_served.pop(caller, None)
+            self._last_served[caller] = next(self._dispatches)
+            if len(self._last_served) > _REMEMBERED_CALLERS:
+                del self._last_served[next(iter(self._last_served))]
+            self._current, pending.process = request_id, process
+        try:
+            self._send(process, pending.message)
+        except WorkerFailed:
+            self._finished(request_id, {"event": "lost"})
+
+    def _finished(self, request_id: int, event: dict[str, Any]) -> None:
+        """A request's last event: delivered, and the worker goes to the next one."""
+        with self._scheduling:
+            if self._current == request_id:
+                self._current = None
+        self._deliver(request_id, event)
+        self._dispatch()
+
     def _send(self, process: subprocess.Popen, message: dict[str, Any]) -> None:
         try:
             with self._writing:
@@ -178,15 +235,26 @@ class WorkerSupervisor:
             raise WorkerFailed("the embedded model's worker is not running") from None
 
     def _cancel(self, request_id: int, pending: _Pending) -> None:
-        """Stop a generation nobody waits for: at its next token, or by killing a worker that does not stop."""
+        """Stop a request nobody waits for: out of the queue if it waits, else at the worker's next
+        token, or by killing a worker that does not stop."""
+        with self._scheduling:
+            queued = pending.process is None
+            if queued:
+                self._pending.pop(request_id, None)
+                for queue in self._waiting.values():
+                    if request_id in queue:
+                        queue.remove(request_id)
+                self._waiting = {caller: queue for caller, queue in self._waiting.items() if queue}
+        if queued:
+            return
         self._cancelled_at[request_id] = time.monotonic()
         try:
             self._send(pending.process, {"op": "cancel", "id": request_id})
         except WorkerFailed:  # the worker is gone, and the generation with it
-            self._pending.pop(request_id, None)
             self._cancelled_at.pop(request_id, None)
+            self._finished(request_id, {"event": "lost"})
             return
-        if pending.started:  # a request still waiting is skipped by the worker: nothing to time
+        if pending.started:  # one the worker has not begun yet is skipped by it: nothing to time
             self._start_stop_timer(request_id, pending)
 
     def _start_stop_timer(self, request_id: int, pending: _Pending) -> None:
@@ -213,42 +281,39 @@ class WorkerSupervisor:
                 announcement.update(event)
                 ready.set()
                 continue
-            self._deliver(event["id"], event)
+            if event["event"] in TERMINAL_EVENTS:
+                self._finished(event["id"], event)
+            else:
+                self._deliver(event["id"], event)
         ready.set()  # a worker that dies before it is ready must not keep its starter waiting
         code = process.wait()
         replace = bool(announcement) and process is self._process
-        theirs = [(rid, pending) for rid, pending in list(self._pending.items()) if pending.process is process]
-        # Only the request the worker was on is lost; those waiting behind it go to the next worker.
-        waiting = [(rid, p) for rid, p in theirs if replace and not p.started and rid not in self._cancelled_at]
-        for request_id, pending in theirs:
-            if (request_id, pending) not in waiting:
-                self._deliver(request_id, {"event": "lost"})
+        # Only the request the worker was on is lost; those waiting go to the next worker.
+        lost = [rid for rid, pending in list(self._pending.items()) if pending.process is process]
+        for request_id in lost:
+            self._finished(request_id, {"event": "lost"})
         if replace:
             if process.pid not in self._killed:
                 self.stats.crashes += 1
                 log.error(
-                    "embedded model: worker %d died (%s) with %d request(s) in flight; starting a new one",
+                    "embedded model: worker %d died (%s) with %d request(s) on it; starting a new one",
                     process.pid,
                     f"signal {-code}" if code < 0 else f"exit code {code}",
-                    len(theirs),
+                    len(lost),
                 )
-            threading.Thread(target=self._restart, args=(waiting,), name="embedded-model-restart", daemon=True).start()
+            threading.Thread(target=self._restart, name="embedded-model-restart", daemon=True).start()
 
-    def _restart(self, waiting: list[tuple[int, _Pending]]) -> None:
+    def _restart(self) -> None:
         try:
-            process = self.ensure_started()
+            self.ensure_started()
         except WorkerFailed as exc:
             log.error("%s; the next request tries again", exc)
-            for request_id, _ in waiting:
+            with self._scheduling:
+                waiting, self._waiting = [rid for queue in self._waiting.values() for rid in queue], {}
+            for request_id in waiting:
                 self._deliver(request_id, {"event": "lost"})
             return
-        for request_id, pending in waiting:
-            if request_id in self._pending:  # not given up on meanwhile
-                pending.process = process
-                try:
-                    self._send(process, pending.message)
-                except WorkerFailed:
-                    self._deliver(request_id, {"event": "lost"})
+        self._dispatch()
 
     def _deliver(self, request_id: int, event: dict[str, Any]) -> None:
         pending = self._pending.get(request_id)
