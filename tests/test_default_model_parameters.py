@@ -129,9 +129,14 @@ async def test_max_output_tokens_makes_a_response_incomplete(sdk, configure):
     whole = await sdk.responses.create(model=alias, input=QUESTION)
     cut = await sdk.responses.create(model=alias, input=QUESTION, max_output_tokens=4, store=False)
 
+    stream = await sdk.responses.create(model=alias, input=QUESTION, max_output_tokens=4, store=False, stream=True)
+    events = [event async for event in stream]
+
     assert whole.status == "completed" and whole.incomplete_details is None
     assert cut.status == "incomplete" and cut.incomplete_details.reason == "max_output_tokens"
+    assert cut.output[0].status == "incomplete"
     assert 0 < tokens(cut.output_text) <= 4 and whole.output_text.startswith(cut.output_text)
+    assert events[-1].type == "response.incomplete" and events[-1].response.status == "incomplete"
 
 
 async def test_instructions_take_the_turn_to_the_model(sdk, configure):

@@ -78,20 +78,19 @@ def _cut(text: str, stop: Sequence[str], max_tokens: int | None, tokens: Callabl
     if max_tokens is None or tokens(text) <= max_tokens:
         return text, "stop"
     for boundary in (_SENTENCE_END, _WORD_END):
-        prefixes = [text[: m.start()] for m in boundary.finditer(text)]
-        fitting = _longest(prefixes, max_tokens, tokens)
+        fitting = _longest(text, [m.start() for m in boundary.finditer(text)], max_tokens, tokens)
         if fitting:
             return fitting, "length"
-    return _longest([text[:i] for i in range(1, len(text))], max_tokens, tokens), "length"
+    return _longest(text, list(range(1, len(text))), max_tokens, tokens), "length"
 
 
-def _longest(prefixes: list[str], max_tokens: int, tokens: Callable[[str], int]) -> str:
-    """The longest of these growing prefixes within max_tokens ("" when none is): a binary search."""
-    low, high, best = 0, len(prefixes) - 1, ""
+def _longest(text: str, ends: list[int], max_tokens: int, tokens: Callable[[str], int]) -> str:
+    """The longest text[:end] within max_tokens ("" when none is), by binary search over the ends."""
+    low, high, best = 0, len(ends) - 1, ""
     while low <= high:
         middle = (low + high) // 2
-        if tokens(prefixes[middle]) <= max_tokens:
-            best, low = prefixes[middle], middle + 1
+        if tokens(text[: ends[middle]]) <= max_tokens:
+            best, low = text[: ends[middle]], middle + 1
         else:
             high = middle - 1
     return best

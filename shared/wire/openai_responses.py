@@ -334,7 +334,8 @@ def response_object(
 def output_items(response_id: str, result: TurnResult) -> list[OutputMessage | OutputFunctionCall]:
     items: list[OutputMessage | OutputFunctionCall] = []
     if result.answer or not result.tool_calls:
-        items.append(OutputMessage(id=message_id(response_id), content=[OutputText(text=result.answer)]))
+        status = "incomplete" if result.finish_reason == "length" else "completed"
+        items.append(OutputMessage(id=message_id(response_id), status=status, content=[OutputText(text=result.answer)]))
     items += [
         OutputFunctionCall(id=call_item_id(response_id, n), call_id=c.id, name=c.name, arguments=c.arguments)
         for n, c in enumerate(result.tool_calls)

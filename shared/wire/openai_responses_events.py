@@ -125,11 +125,13 @@ class ResponseEvents:
             return
         if self.message is None and (result.answer or not result.tool_calls):
             yield from self._open_message()
+        # Cut by max_output_tokens: the message and the response end incomplete, as OpenAI's do.
+        status = "incomplete" if result.finish_reason == "length" else "completed"
         if self.message is not None:
             part = {"type": "output_text", "text": result.answer, "annotations": []}
             yield self._event("response.output_text.done", **self._where(), text=result.answer, logprobs=[])
             yield self._event("response.content_part.done", **self._where(), part=part)
-            item = {**self.message.item, "status": "completed", "content": [part]}
+            item = {**self.message.item, "status": status, "content": [part]}
             yield self._event("response.output_item.done", output_index=self.message.output_index, item=item)
         for call in self.calls.values():
             arguments = "".join(call.text)
@@ -137,7 +139,7 @@ class ResponseEvents:
             yield self._event("response.function_call_arguments.done", **where, arguments=arguments)
             item = {**call.item, "arguments": arguments, "status": "completed"}
             yield self._event("response.output_item.done", output_index=call.output_index, item=item)
-        yield self._event("response.completed", response=self._response(result))
+        yield self._event(f"response.{status}", response=self._response(result))
 
 
 def stream_error(status: int, error: dict[str, Any]) -> str:
