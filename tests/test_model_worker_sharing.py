@@ -17,6 +17,7 @@ from shared.core.types import GenerationParams, Message
 from tests.test_embedded_runtime import embedded_model, wait_for
 
 STORY = [Message("user", "Write a long story about a lighthouse.")]
+RAG = "/api/v2/flexible-rag"
 PATIENCE = 6000  # polls of 20 ms: a loaded machine may take a while to begin a generation
 
 
@@ -49,23 +50,25 @@ async def test_a_cheap_request_goes_before_the_rest_of_another_callers_queue():
     assert sorted(order) == ["a0", "a1", "a2", "b"]
 
 
-async def test_another_caller_is_answered_between_the_completions_of_n(sdk):
+async def test_another_caller_is_answered_between_the_completions_of_n(client):
     """n = 3 is three turns at the worker: another caller's request is served before the last."""
     model = embedded_model()
     await model.start()
-    alias = model.info.alias
-    messages = [{"role": "user", "content": "Write a long story about a lighthouse."}]
-    heavy = asyncio.create_task(
-        sdk.chat.completions.create(
-            model=alias, messages=messages, n=3, max_tokens=12, temperature=0.8, user="heavy", seed=1
-        )
-    )
-    await wait_for(lambda: model.worker.generating, "the heavy request's first completion runs", PATIENCE)
-    cheap = await sdk.chat.completions.create(model=alias, messages=messages, max_tokens=2, user="cheap")
 
-    assert cheap.choices[0].message.content
+    def body(user: str, n: int, max_tokens: int) -> dict:
+        params = {"n": n, "max_tokens": max_tokens, "temperature": 0.8, "seed": 1}
+        question = "Write a long story about a lighthouse."
+        return {"question": question, "skip_knowledge_base": True, "ab_testing": {"user_id": user}} | {
+            "override_config": {"params": params}
+        }
+
+    heavy = asyncio.create_task(client.post(RAG, json=body("heavy", 3, 12)))
+    await wait_for(lambda: model.worker.generating, "the heavy request's first completion runs", PATIENCE)
+    cheap = await client.post(RAG, json=body("cheap", 1, 2))
+
+    assert cheap.status_code == 200 and cheap.json()["answer"]
     assert not heavy.done()  # answered while the heavy request still had completions to go
-    assert len((await heavy).choices) == 3
+    assert len((await heavy).json()["answers"]) == 3
 
 
 async def test_a_non_streaming_request_whose_client_left_is_cancelled(asgi_app, sample_index):
@@ -88,7 +91,7 @@ async def test_a_non_streaming_request_whose_client_left_is_cancelled(asgi_app, 
     async def send(message):
         responses.append(message)
 
-    path = "/api/v2/flexible-rag"
+    path = RAG
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
