@@ -4,7 +4,7 @@ It serves exactly the HTTP functions that function_app.py registers: routes and 
 come from the app's own function metadata, under host.json's route prefix (/api by
 default), matched like the Functions host matches them. Function keys are not checked, as
 under `func start`; the access log masks them (and any other key or token in a query string:
-the pages are opened with `?code=<key>`).
+the pages are opened with `?code=<key>`), as function_app has it do on Azure too.
 
     python -m shared.local_server [--host 127.0.0.1] [--port 7071]
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import copy
 import functools
 import gc
 import importlib
@@ -27,7 +26,6 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
-from urllib.parse import unquote_plus
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -144,43 +142,6 @@ def _cors() -> list[Middleware]:
     ]
 
 
-# Query parameters whose values are secrets: the function key (`code`), keys, tokens, SAS signatures.
-_SECRET_PARAMETER = re.compile(r"(?i)(code|sig|signature|password|[\w.-]*(?:key|token|secret))")
-_PARAMETER = re.compile(r"([^&=#]*)=([^&#]*)")
-
-
-def redact_query(path: str) -> str:
-    """`path` with the value of every secret query parameter replaced by `***`."""
-    head, mark, query = path.partition("?")
-    if not mark:
-        return path
-
-    def masked(parameter: re.Match[str]) -> str:
-        return f"{parameter[1]}=***" if _SECRET_PARAMETER.fullmatch(unquote_plus(parameter[1])) else parameter[0]
-
-    return head + mark + _PARAMETER.sub(masked, query)
-
-
-class RedactedAccessLog(logging.Filter):
-    """uvicorn's access log lines, `(client, method, path, HTTP version, status)`, with redact_query's path."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 5 and isinstance(record.args[2], str):
-            client, method, path, version, status = record.args
-            record.args = (client, method, redact_query(path), version, status)
-        return True
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's own logging configuration, with the access log redacted."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redacted"] = {"()": RedactedAccessLog}
-    config["loggers"]["uvicorn.access"]["filters"] = ["redacted"]
-    return config
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -193,7 +154,7 @@ def main() -> None:
     app = build_app(warm=True)
     for route in app.routes:
         logging.getLogger("local_server").info("%s %s", ",".join(sorted(route.methods or [])), route.path)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=_log_config())
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 
 
 if __name__ == "__main__":

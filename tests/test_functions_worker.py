@@ -168,12 +168,14 @@ def servers(python313, settings, tmp_path_factory) -> Iterator[Pair]:
     local = [python313, "-m", "shared.local_server", "--port", str(local_port)]
     host = [python313, str(PROJECT_ROOT / "tests" / "functions_host" / "host.py"), "--port", str(host_port)]
     local_env = _own_state(settings, folder, "local")
-    host_env = _own_state(settings, folder, "worker") | {"FUNCTIONS_TEST_HOST_KEY": KEY}
+    host_env = _own_state(settings, folder, "worker") | {"FUNCTIONS_TEST_HOST_KEY": KEY, "PYTHONUNBUFFERED": "1"}
+    output = folder / "worker.log"
     with (
+        output.open("w+b") as log,
         serving(local, local_port, "the local server (Python 3.13)", timeout=120, env=local_env),
-        serving(host, host_port, "the test host and the worker", timeout=120, env=host_env),
+        serving(host, host_port, "the test host and the worker", timeout=120, env=host_env, log=log),
     ):
-        yield Pair(f"http://127.0.0.1:{local_port}", f"http://127.0.0.1:{host_port}")
+        yield Pair(f"http://127.0.0.1:{local_port}", f"http://127.0.0.1:{host_port}", output)
 
 
 # --- comparing ------------------------------------------------------------------------------
@@ -200,6 +202,16 @@ def test_the_function_key_guards_the_api_and_not_the_pages(servers):
 
     assert (without_key.status_code, wrong_key.status_code) == (401, 401)
     assert key_in_query.status_code == 200 and page.status_code == 200
+
+
+def test_the_function_key_stays_out_of_the_worker_s_output(servers):
+    """The worker's own HTTP server logs every request it serves; the host collects what the worker
+    writes. A key in the query string (`?code=`, as the pages are opened) must not be in it."""
+    assert httpx.get(f"{servers.worker}/api/playground", params={"code": KEY}, timeout=30).status_code == 200
+    host_status(servers)  # the invocation is done, and its access line written
+
+    output = servers.worker_output.read_text(errors="replace")
+    assert "/api/playground?code=*** HTTP/1.1" in output and KEY not in output
 
 
 # --- every endpoint family -------------------------------------------------------------------

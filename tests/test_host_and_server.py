@@ -106,7 +106,7 @@ def test_the_local_servers_access_log_masks_the_function_key(sample_index, tmp_p
     ],
 )
 def test_the_access_log_masks_keys_and_tokens_in_query_strings(path, logged):
-    from shared.local_server import RedactedAccessLog
+    from shared.http.access_log import RedactedAccessLog
 
     line = '%s - "%s %s HTTP/%s" %d'
     record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, line, ("c", "GET", path, "1.1", 200), None)

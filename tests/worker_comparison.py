@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -94,6 +95,7 @@ def _gated(gate: threading.Event) -> StreamScript:
 class Pair:
     local: str
     worker: str
+    worker_output: Path  # what the worker process wrote (its stdout and stderr), as the host collects it
 
     def each(self) -> tuple[tuple[str, str], ...]:
         return (("local server", self.local), ("worker", self.worker))

@@ -211,7 +211,8 @@ def _outcome(worker: Worker, done: asyncio.Future) -> dict[str, Any]:
 def serve_front_end(app: Any, port: int) -> threading.Thread:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # No access log of its own: every access line in this process is the worker's.
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="host-front-end", daemon=True)
     thread.start()
     return thread
