@@ -60,7 +60,8 @@ class DocumentStore(Protocol):
     async def read(self, name: str) -> StoredDocument | None:
         """The document as it is now; None when there is none."""
 
-    async def write(self, name: str, data: bytes, metadata: DocumentMetadata) -> None: ...
+    async def write(self, name: str, data: bytes, metadata: DocumentMetadata, status: Status | None = None) -> None:
+        """Keep the document with what it is indexed with, and its status when it is known already."""
 
     async def delete(self, name: str) -> bool:
         """Remove the document and what is kept beside it; False when there was none."""
@@ -92,7 +93,9 @@ class FolderStore:
     async def read(self, name: str) -> StoredDocument | None:
         return await asyncio.to_thread(self._read, name)
 
-    async def write(self, name: str, data: bytes, metadata: DocumentMetadata) -> None:
+    async def write(self, name: str, data: bytes, metadata: DocumentMetadata, status: Status | None = None) -> None:
+        if status is not None:
+            await self.set_status(name, status)
         await asyncio.to_thread(self._write, name, data, metadata)
 
     async def delete(self, name: str) -> bool:
@@ -213,10 +216,10 @@ class BlobStore:
             digest = stored_hash(data, metadata)
         return StoredDocument(name, data, metadata, digest, status_from_blob(blob_metadata))
 
-    async def write(self, name: str, data: bytes, metadata: DocumentMetadata) -> None:
-        await self._container.get_blob_client(name).upload_blob(
-            data, overwrite=True, metadata=metadata_to_blob(metadata)
-        )
+    async def write(self, name: str, data: bytes, metadata: DocumentMetadata, status: Status | None = None) -> None:
+        # The status in the same call: the BlobCreated event it raises finds the blob complete.
+        values = {**metadata_to_blob(metadata), **(status_to_blob(status) if status else {})}
+        await self._container.get_blob_client(name).upload_blob(data, overwrite=True, metadata=values)
 
     async def delete(self, name: str) -> bool:
         from azure.core.exceptions import ResourceNotFoundError

@@ -70,10 +70,9 @@ async def upload_document(call: Call) -> Answer:
         raise _refusal(exc) from None
     # Indexed first, then stored: the blob trigger that the stored blob fires finds it indexed.
     outcome = await sync.indexer.commit(prepared, started)
+    status = Status("indexed", digest, outcome.chunks, None, datetime.now(UTC))
     try:
-        await sync.store.write(name, upload.data, metadata)
-        status = Status("indexed", digest, outcome.chunks, None, datetime.now(UTC))
-        await sync.store.set_status(name, status)
+        await sync.store.write(name, upload.data, metadata, status)
     except Exception:
         await sync.indexer.remove(name)  # nothing half-kept: not in the index without its file
         raise
