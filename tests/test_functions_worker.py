@@ -16,30 +16,20 @@ ingestion. docs/testing.md says what this proves and what it does not.
 from __future__ import annotations
 
 import base64
-import gzip
-import hashlib
 import json
 import os
-import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
-from pathlib import Path
-from typing import Any
-from unittest import mock
 
 import httpx
 import pytest
 
 from shared.config import PROJECT_ROOT
-from tests.conftest import SAMPLE_CORPUS
 from tests.recording_server import RecordingServer
 from tests.servers import free_port, serving
-from tests.support import remote_model_entry, sse_events
+from tests.support import sse_events
 from tests.worker_comparison import (
-    DIMENSIONS,
     EMBEDDING_DEPLOYMENT,
     GATED_MODEL,
     KEY,
@@ -47,15 +37,18 @@ from tests.worker_comparison import (
     Scripted,
     assert_equal,
     assert_same,
+    chunk_ids,
     exchange,
     host_status,
     openai_clients,
+    run_function,
     same,
+    wait_until,
+    without,
 )
+from tests.worker_setup import AGENT_ID, MAX_BODY_BYTES, app_settings, own_state
 
-MAX_BODY_BYTES = 100_000
 JSON = {"content-type": "application/json"}
-AGENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
 @pytest.fixture(scope="module")
@@ -78,87 +71,9 @@ def scripted():
         yield server
 
 
-def _tiktoken_cache(folder: Path) -> Path:
-    """tiktoken's cache as the app's first token count fills it on Azure (tiktoken downloads its
-    file once there), made from the file bpe-openai bundles: nothing is downloaded here."""
-    import bpe_openai
-    import tiktoken_ext.openai_public as public
-
-    asked: list[str] = []
-    with mock.patch.object(public, "load_tiktoken_bpe", lambda path, **_: asked.append(path) or {}):
-        public.cl100k_base()
-    bundled = Path(bpe_openai.__file__).parent / "data" / "cl100k_base.tiktoken.gz"
-    (folder / hashlib.sha1(asked[0].encode()).hexdigest()).write_bytes(gzip.decompress(bundled.read_bytes()))
-    return folder
-
-
 @pytest.fixture(scope="module")
 async def settings(tmp_path_factory, scripted, azurite) -> dict[str, str]:
-    """The app settings both servers run with, and the index they search, built by the app's ingestion."""
-    from shared.config import EmbeddingSettings
-    from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
-    from shared.ingest.__main__ import ingest
-    from shared.ingest.chunking import Chunker
-    from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
-
-    folder = tmp_path_factory.mktemp("worker")
-    embeddings = {
-        "EMBEDDINGS_PROVIDER": "azure_openai",
-        "EMBEDDINGS_ENDPOINT": scripted.url,
-        "EMBEDDINGS_DEPLOYMENT": EMBEDDING_DEPLOYMENT,
-        "EMBEDDINGS_DIMENSIONS": str(DIMENSIONS),
-        "EMBEDDINGS_API_KEY": "test-azure-key",
-    }
-    embedder = AzureOpenAIEmbeddings(
-        EmbeddingSettings(**{k.removeprefix("EMBEDDINGS_").lower(): v for k, v in embeddings.items()})
-    )
-    index = EmbeddedIndex(folder / "index.sqlite", "docs")
-    summary = await ingest(SAMPLE_CORPUS, EmbeddedIndexWriter(index), embedder, prune=False, chunker=Chunker())
-    assert summary.failed == 0
-    models = [
-        remote_model_entry(scripted),
-        remote_model_entry(scripted, GATED_MODEL, model=GATED_MODEL),
-        remote_model_entry(scripted, "vision", supports_multimodal=True),
-        remote_model_entry(scripted, "breaks-mid-stream", model="breaks-mid-stream"),
-        remote_model_entry(scripted, "garbage", model="garbage"),
-    ]
-    agent = {"id": AGENT_ID, "name": "bike-helper", "model": "remote", "retrieval": {"top_k": 2}}
-    return {
-        **embeddings,
-        "LLM_PROVIDER": "none",
-        "LLM_MODELS": json.dumps(models),
-        "LLM_DEFAULT_ALIAS": "remote",
-        "AGENTS_DEFINITIONS": json.dumps([agent]),
-        "SEARCH_BACKEND": "embedded",
-        "SEARCH_INDEX_PATH": str(folder / "index.sqlite"),
-        "SOURCES_DOCUMENTS_ROOT": str(SAMPLE_CORPUS),
-        "HTTP_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-        # Documents in Blob Storage (Azurite), the account the host's blob trigger reads too.
-        "AzureWebJobsStorage": azurite,
-        "DOCUMENTS_STORE": "blob",
-        "DOCUMENTS_CONNECTION_STRING": azurite,
-        "AUTH_TRUST_ASSERTED_USERS": "true",  # uploads belong to an identity: the asserted user id
-        "TIKTOKEN_CACHE_DIR": str(_tiktoken_cache(folder)),
-        # As the Function App's settings on Azure (infra/): indexing at init, which streaming needs.
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "PYTHON_ENABLE_INIT_INDEXING": "1",
-    }
-
-
-def _own_state(settings: dict[str, str], folder: Path, side: str) -> dict[str, str]:
-    """A side's settings with its own conversation history and its own copy of the index."""
-    index = folder / f"{side}-index.sqlite"
-    with closing(sqlite3.connect(settings["SEARCH_INDEX_PATH"])) as source, closing(sqlite3.connect(index)) as copy:
-        source.backup(copy)
-    history = str(folder / f"{side}-history.sqlite")
-    from azure.storage.blob import BlobServiceClient
-
-    with BlobServiceClient.from_connection_string(settings["AzureWebJobsStorage"]) as blobs:
-        blobs.create_container(f"docs-{side}")  # as infra/ creates the documents container
-    own = {"SEARCH_INDEX_PATH": str(index), "HISTORY_SQLITE_PATH": history, "DOCUMENTS_CONTAINER": f"docs-{side}"}
-    if side == "local":  # what the blob trigger does on Azure, the local server's watcher does
-        own |= {"DOCUMENTS_WATCH": "true", "DOCUMENTS_WATCH_INTERVAL_SECONDS": "0.5"}
-    return settings | own
+    return await app_settings(tmp_path_factory.mktemp("worker"), scripted, azurite)
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +82,8 @@ def servers(python313, settings, tmp_path_factory) -> Iterator[Pair]:
     local_port, host_port = free_port(), free_port()
     local = [python313, "-m", "shared.local_server", "--port", str(local_port)]
     host = [python313, str(PROJECT_ROOT / "tests" / "functions_host" / "host.py"), "--port", str(host_port)]
-    local_env = _own_state(settings, folder, "local")
-    host_env = _own_state(settings, folder, "worker") | {"FUNCTIONS_TEST_HOST_KEY": KEY, "PYTHONUNBUFFERED": "1"}
+    local_env = own_state(settings, folder, "local")
+    host_env = own_state(settings, folder, "worker") | {"FUNCTIONS_TEST_HOST_KEY": KEY, "PYTHONUNBUFFERED": "1"}
     output = folder / "worker.log"
     with (
         output.open("w+b") as log,
@@ -527,31 +442,19 @@ def test_routes_match_as_the_host_matches_them(servers, method, path, status):
 CARD = b"# Bike lock card\n\nThe Brightwheel folding lock opens with the code 4711 and weighs 1.2 kg.\n"
 
 
-def _without(body: Any, *values: str) -> Any:
-    """The body with each side's own random values (a document's id) replaced."""
-    text = json.dumps(body)
-    for value in values:
-        text = text.replace(value, "<own>")
-    return json.loads(text)
-
-
-def _chunk_ids(answer: dict[str, Any], document_id: str) -> list[str]:
-    return [m["id"].rsplit("-", 1)[0] for m in answer["metadata"] if document_id in m["filename"]]
-
-
 def test_a_document_uploaded_listed_found_and_deleted(servers):
     owner = {"user_id": "dana"}
     files = {"file": ("lock-card.md", CARD, "text/markdown")}
     local, worker = exchange(servers, "POST", "/api/v2/documents", params=owner, files=files)
     assert (local.status_code, worker.status_code) == (201, 201), (local.text, worker.text)
     ids = [r.json()["id"] for r in (local, worker)]
-    assert_equal(_without(worker.json(), ids[1]), _without(local.json(), ids[0]))
+    assert_equal(without(worker.json(), ids[1]), without(local.json(), ids[0]))
     listed = exchange(servers, "GET", "/api/v2/documents", params=owner)
-    assert_equal(_without(listed[1].json(), ids[1]), _without(listed[0].json(), ids[0]))
+    assert_equal(without(listed[1].json(), ids[1]), without(listed[0].json(), ids[0]))
     question = {"question": "What is the code of the folding lock?", "ab_testing": {"user_id": "dana"}}
     found = exchange(servers, "POST", "/api/v2/flexible-rag", json=question)
-    own = [[i, *_chunk_ids(r.json(), i)] for r, i in zip(found, ids, strict=True)]  # chunk ids hash the name
-    assert_equal(_without(found[1].json(), *own[1]), _without(found[0].json(), *own[0]))
+    own = [[i, *chunk_ids(r.json(), i)] for r, i in zip(found, ids, strict=True)]  # chunk ids hash the name
+    assert_equal(without(found[1].json(), *own[1]), without(found[0].json(), *own[0]))
     deleted = [
         httpx.delete(f"{base}/api/v2/documents/{i}", params=owner, headers={"x-functions-key": KEY}, timeout=60)
         for (_, base), i in zip(servers.each(), ids, strict=True)
@@ -571,23 +474,6 @@ def _cited(base: str) -> set[str]:
     return {m["filename"] for m in answer.json()["metadata"]}
 
 
-def _until(condition, what: str) -> None:
-    """Waits for a state, not a duration: the bound only ends a test that would never pass."""
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
-
-
-def _run(servers: Pair, function: str, given: str) -> None:
-    """The host runs a function of another trigger, as Event Grid's delivery makes it do on Azure."""
-    ran = httpx.post(
-        f"{servers.worker}/admin/functions/{function}", json={"input": given}, headers={"x-functions-key": KEY}
-    )
-    assert ran.status_code == 202, ran.text
-    host_status(servers)  # answers once the invocation is done
-
-
 def test_a_document_dropped_into_the_container_and_deleted_reaches_the_index_through_the_triggers(
     servers, settings, request
 ):
@@ -599,8 +485,8 @@ def test_a_document_dropped_into_the_container_and_deleted_reaches_the_index_thr
     request.addfinalizer(blobs.close)
     for side in ("local", "worker"):
         blobs.get_blob_client(f"docs-{side}", DROPPED).upload_blob(GUIDE, overwrite=True)
-    _run(servers, "document_changed", f"docs-worker/{DROPPED}")
-    _until(lambda: DROPPED in _cited(servers.local), "the local server's watcher never indexed the document")
+    run_function(servers, "document_changed", f"docs-worker/{DROPPED}")
+    wait_until(lambda: DROPPED in _cited(servers.local), "the local server's watcher never indexed the document")
     found = same(servers, "POST", "/api/v2/flexible-rag", json=LOCK_QUESTION)
 
     for side in ("local", "worker"):
@@ -608,8 +494,8 @@ def test_a_document_dropped_into_the_container_and_deleted_reaches_the_index_thr
     subject = f"/blobServices/default/containers/docs-worker/blobs/{DROPPED}"
     deleted = {"id": "e-1", "subject": subject, "eventType": "Microsoft.Storage.BlobDeleted", "data": {}}
     event = {**deleted, "topic": "/storageAccounts/x", "eventTime": "2026-12-07T00:00:00Z", "dataVersion": ""}
-    _run(servers, "document_deleted", json.dumps({**event, "metadataVersion": "1"}))
-    _until(lambda: DROPPED not in _cited(servers.local), "the local server's watcher never removed the document")
+    run_function(servers, "document_deleted", json.dumps({**event, "metadataVersion": "1"}))
+    wait_until(lambda: DROPPED not in _cited(servers.local), "the local server's watcher never removed the document")
     gone = same(servers, "POST", "/api/v2/flexible-rag", json=LOCK_QUESTION)
 
     assert DROPPED in {m["filename"] for m in found["metadata"]}

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,4 +191,36 @@ def openai_clients(servers: Pair) -> Iterator[list[Any]]:
 
 
 def host_status(servers: Pair) -> dict[str, Any]:
-    return httpx.get(f"{servers.worker}/admin/host/status", timeout=10).json()
+    return httpx.get(f"{servers.worker}/admin/host/status", timeout=90).json()  # waits for invocations in flight
+
+
+def without(body: Any, *values: str) -> Any:
+    """The body with each side's own random values (a document's id) replaced."""
+    text = json.dumps(body)
+    for value in values:
+        text = text.replace(value, "<own>")
+    return json.loads(text)
+
+
+def chunk_ids(answer: dict[str, Any], document_id: str) -> list[str]:
+    return [m["id"].rsplit("-", 1)[0] for m in answer["metadata"] if document_id in m["filename"]]
+
+
+def wait_until(condition, what: str) -> None:
+    """Waits for a state, not a duration: the bound only ends a test that would never pass."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def run_function(servers: Pair, function: str, given: str) -> None:
+    """The host runs a function of another trigger, as Event Grid's delivery makes it do on Azure."""
+    ran = httpx.post(
+        f"{servers.worker}/admin/functions/{function}",
+        json={"input": given},
+        headers={"x-functions-key": KEY},
+        timeout=60,
+    )
+    assert ran.status_code == 202, ran.text
+    host_status(servers)  # answers once the invocation is done
