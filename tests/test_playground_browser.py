@@ -2,7 +2,7 @@
 by Playwright, against the local server on the embedded default (extractive answers).
 
 Every wait is on the page's state (a selector, an attribute), never on the clock.
-Set PLAYGROUND_SCREENSHOTS=docs to refresh the README's screenshots.
+Set PLAYGROUND_SCREENSHOTS=docs to refresh the screenshots in docs/api.md.
 """
 
 from __future__ import annotations

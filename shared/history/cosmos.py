@@ -1,6 +1,6 @@
 """The Azure history store: conversations in Cosmos DB for NoSQL (partition key /userId).
 
-Item shapes (README "Conversation history" shows them whole):
+Item shapes (docs/conversations.md shows them whole):
 - a session item, id = the session id: title, timestamps, message count, the ids of its
   older pages, and the recent window of messages (at least the `keep` newest);
 - page items, id = "<session>|<first seq>-<last seq>": older messages moved out of the
