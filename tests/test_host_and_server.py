@@ -61,7 +61,7 @@ def test_the_functions_host_can_index_the_app():
 def test_the_local_server_answers_over_http(sample_index):
     from tests.servers import running_in_background
 
-    with running_in_background() as base_url:
+    with running_in_background(300) as base_url:  # the model loads in ~25 s on a busy machine
         response = httpx.post(
             f"{base_url}/api/v2/flexible-rag",
             json={"question": "How long is the return period for a bike?"},

@@ -7,22 +7,27 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.servers import free_port, running_in_background, serving
 
-# What schemathesis holds the app to: no 5xx, and every status, content type, header and
-# body as documented; invalid data must be refused. (Positive-data acceptance is left out:
-# some rules, such as "a template inline or by name, not both", are not in the schema.)
-CHECKS = (
-    "not_a_server_error,status_code_conformance,content_type_conformance,"
-    "response_schema_conformance,response_headers_conformance,negative_data_rejection"
-)
+# Schemathesis runs with its default checks (every one) and this file's facts beside the document.
+SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 def registered_functions() -> set[tuple[str, str, str]]:
-    """(function name, path, method) of every HTTP function function_app registers."""
+    """(function name, path, method) of every HTTP function function_app registers, for the
+    method it is declared for (the first function on a path also takes the others, for a 405)."""
+    from shared.routes import api
+
+    own = {op.name: op.method for op in api.operations}
+    return {(name, path, method) for name, path, method in registered_bindings() if method == own[name]}
+
+
+def registered_bindings() -> set[tuple[str, str, str]]:
+    """(function name, path, method) of every method of every HTTP function function_app registers."""
     from shared.local_server import app_functions
 
     registered = set()
@@ -63,6 +68,47 @@ async def test_the_served_document_lists_every_registered_function(client):
             assert {"401", "403"} <= operation["responses"].keys(), (path, method)
             # A body that does not fit its schema is a 422, but MCP's: a JSON-RPC error (400 or 200).
             assert "422" in operation["responses"] or method == "get" or path == "/api/mcp", (path, method)
+
+
+def test_another_method_on_a_path_reaches_its_first_function():
+    from shared.routes import api
+
+    first = {}
+    for op in api.operations:
+        first.setdefault(op.route, op.name)
+    extra = registered_bindings() - registered_functions()
+
+    assert {(first[path.removeprefix("/api/")], path) for _, path, _ in extra} == {(n, p) for n, p, _ in extra}
+    for _, path, method in extra:
+        assert method.upper() not in api.allowed(path.removeprefix("/api/"))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/api/v2/flexible-rag", "POST"),
+        ("GET", "/api/v2/flexible-rag", "POST"),
+        ("PATCH", "/api/v2/sessions/s-1", "DELETE, GET"),
+        ("POST", "/api/playground", "GET"),
+        ("DELETE", "/api/mcp", "GET, POST"),
+    ],
+)
+async def test_another_method_is_405_with_allow(client, method, path, allow):
+    response = await client.request(method, path)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.json() == {"detail": f"{method} is not allowed here: {allow}"}
+
+
+async def test_the_document_declares_405_and_the_body_refusals(client):
+    document = (await client.get("/api/openapi.json")).json()
+
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            assert "Allow" in operation["responses"]["405"]["headers"], (path, method)
+            if "requestBody" in operation:
+                assert {"413", "415"} <= operation["responses"].keys(), (path, method)
 
 
 async def test_the_security_it_states_is_the_deployments(client, configure):
@@ -107,10 +153,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(sample_index
         run = subprocess.run(
             [
                 binary,
+                "--config-file",
+                str(SCHEMATHESIS_CONFIG),
                 "run",
                 f"{base_url}/api/openapi.json",
-                "--checks",
-                CHECKS,
                 "--phases",
                 "examples,coverage,fuzzing",
                 "--max-examples",

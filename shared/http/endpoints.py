@@ -131,31 +131,51 @@ def wire_model(ref: str) -> type[BaseModel]:
     return getattr(importlib.import_module(f"shared.wire.{module}"), name)
 
 
+# The methods a function can take that another method on the same path answers with 405 and
+# `Allow` (HEAD and OPTIONS are left to the host; it cannot route TRACE or QUERY to a function).
+ROUTABLE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 class Api:
     """The app's operations, and the Blueprint that registers them as Azure Functions."""
 
     def __init__(self) -> None:
         self.operations: list[Operation] = []
-        self.blueprint = func.Blueprint()
 
     def operation(
         self, method: str, route: str, summary: str, tag: str, **details: Any
     ) -> Callable[[Handler], Handler]:
         def declare(handler: Handler) -> Handler:
-            op = Operation(handler.__name__, method.lower(), route, summary, tag, handler, **details)
-            self.operations.append(op)
-            level = func.AuthLevel.ANONYMOUS if op.public else get_settings().http.auth_level.upper()
-            function = self.blueprint.route(route=route, methods=[method.upper()], auth_level=level)
-            function(self.blueprint.function_name(op.name)(_azure_function(op)))
+            self.operations.append(Operation(handler.__name__, method.lower(), route, summary, tag, handler, **details))
             return handler
 
         return declare
+
+    def allowed(self, route: str) -> list[str]:
+        """The methods declared on `route`, as `Allow` lists them."""
+        return sorted({op.method.upper() for op in self.operations if op.route == route})
+
+    @functools.cached_property
+    def blueprint(self) -> func.Blueprint:
+        """One function per operation, built once every operation is declared: the first on each
+        path also takes the methods none declares there, to answer them 405 with `Allow`."""
+        blueprint = func.Blueprint()
+        routes_taken: set[str] = set()
+        for op in self.operations:
+            methods = [op.method.upper()]
+            if op.route not in routes_taken:
+                routes_taken.add(op.route)
+                methods += [m for m in ROUTABLE_METHODS if m not in self.allowed(op.route)]
+            level = func.AuthLevel.ANONYMOUS if op.public else get_settings().http.auth_level.upper()
+            function = blueprint.route(route=op.route, methods=methods, auth_level=level)
+            function(blueprint.function_name(op.name)(_azure_function(op, self.allowed(op.route))))
+        return blueprint
 
 
 api = Api()
 
 
-def _azure_function(op: Operation) -> Callable[[Request], Awaitable[Response]]:
+def _azure_function(op: Operation, allowed: list[str]) -> Callable[[Request], Awaitable[Response]]:
     async def function(req: Request) -> Response:
         from shared import telemetry
 
@@ -164,6 +184,9 @@ def _azure_function(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         telemetry.correlation_id.set(request_id)
         req.state.caller = None
         try:
+            if req.method != op.method.upper():  # another method on this path (Api.blueprint)
+                allow = ", ".join(allowed)
+                raise HttpError(405, f"{req.method} is not allowed here: {allow}", headers={"Allow": allow})
             if not op.public:
                 req.state.caller = await _authenticate(req, op)
             fair_share.caller.set(req.state.caller.id if req.state.caller else f"address:{_address(req)}")

@@ -80,9 +80,15 @@ def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, An
             content["text/event-stream"] = {"schema": {"type": ["object", "string"]}}
         responses[str(op.status)] = {"description": "OK", "content": content}
     shapes = {status: wire_model(ref) for status, ref in op.error_bodies}
-    for status in sorted({*op.errors, 401, 403}):
+    # Every operation may be refused for credentials, and its path answers another method 405; a
+    # body is refused over its size limit (413) and in another content type (415) before it is read.
+    errors = {*op.errors, 401, 403, 405} | ({413, 415} if op.body or op.form or op.reads_body else set())
+    for status in sorted(errors - set(op.empty)):
         body = shapes.get(status, ValidationErrorBody if status == 422 else ErrorBody)
         responses[str(status)] = {"description": _STATUS_TEXT[status], "content": json_content(body, "serialization")}
+    responses["405"]["headers"] = {
+        "Allow": {"description": "The methods this path takes.", "schema": {"type": "string"}}
+    }
     operation: dict[str, Any] = {
         "operationId": op.name,
         "summary": op.summary,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.wire.common import StrictModel
 from shared.wire.flexible_requests import SessionId
@@ -82,6 +82,7 @@ class AskOutput(BaseModel):
 class JsonRpcMessage(BaseModel):
     """A JSON-RPC 2.0 request (with an id) or notification (without), as MCP sends them."""
 
+    model_config = ConfigDict(extra="forbid")  # the MCP server refuses other members
     jsonrpc: Literal["2.0"]
     id: int | str | None = Field(None, description="Absent for a notification (answered 202, no body).")
     method: str = Field(description="initialize, ping, tools/list, tools/call, notifications/...")
