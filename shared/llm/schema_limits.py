@@ -3,8 +3,11 @@
 llama.cpp's converter writes every repetition out as grammar rules and every enum value as an
 alternative, and its grammar engine walks them for each token: `maxItems: 10000000` crashed
 the worker, an enum of 50,000 values held it for minutes, `minItems: 1000000` took 10 s to
-build. Within these limits a grammar builds in milliseconds (bench/json_schemas.py). A
-schema past one is refused (400) naming the limit, before any work is spent.
+build. At these limits the grammar is a few KB (maxItems 256 of strings of up to 256
+characters: 6.8 KB, converted in 35 ms on the busy 2-core VM; 256 enum values: 4.5 KB, 0.5 ms),
+where maxItems 100,000 made 2 MB and 50,000 enum values 1 MB (llama_cpp.llama_grammar's
+json_schema_to_gbnf, timed alone). A schema past a limit is refused (400) naming it, before
+any work is spent.
 """
 
 from __future__ import annotations
