@@ -118,6 +118,19 @@ async def client(asgi_app, sample_index):
         yield c
 
 
+@pytest.fixture
+async def sdk(asgi_app, sample_index):
+    """The real openai SDK (AsyncOpenAI), talking to the app in process."""
+    import openai
+
+    transport = httpx.ASGITransport(app=asgi_app)
+    async with (
+        httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=120) as http,
+        openai.AsyncOpenAI(base_url="http://testserver/api/v1", api_key="x", http_client=http, max_retries=0) as client,
+    ):
+        yield client
+
+
 # Azurite's well-known development account (public, documented; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

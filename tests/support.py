@@ -43,3 +43,20 @@ def sse_events(lines: Iterable[str]) -> list[tuple[str | None, dict]]:
         elif line.startswith("data: "):
             events.append((name, json.loads(line.removeprefix("data: "))))
     return events
+
+
+def json_post_scope(path: str) -> dict:
+    """The ASGI scope of a JSON POST to `path`, for tests that play the server's side of a connection."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234),
+    }

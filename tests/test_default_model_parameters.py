@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import openai
 import pytest
 
@@ -16,17 +15,6 @@ from shared.core.types import Message
 EXTRACTIVE = {"LLM_ANSWER_STRATEGY": "extractive"}
 QUESTION = "How long is the frame warranty, and how long is the battery warranty?"
 RAG = "/api/v2/flexible-rag"
-
-
-@pytest.fixture
-async def sdk(asgi_app, sample_index):
-    """The openai SDK, talking to the app in process."""
-    transport = httpx.ASGITransport(app=asgi_app)
-    async with (
-        httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=120) as http,
-        openai.AsyncOpenAI(base_url="http://testserver/api/v1", api_key="x", http_client=http, max_retries=0) as client,
-    ):
-        yield client
 
 
 def tokens(text: str) -> int:

@@ -8,27 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 
-import httpx
 import openai
 import pytest
 
 from shared import backends, fair_share
 from shared.core.types import GenerationParams, Message
+from tests.support import json_post_scope
 from tests.test_embedded_runtime import embedded_model, wait_for
 
 STORY = [Message("user", "Write a long story about a lighthouse.")]
 RAG = "/api/v2/flexible-rag"
 PATIENCE = 6000  # polls of 20 ms: a loaded machine may take a while to begin a generation
-
-
-@pytest.fixture
-async def sdk(asgi_app, sample_index):
-    transport = httpx.ASGITransport(app=asgi_app)
-    async with (
-        httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=120) as http,
-        openai.AsyncOpenAI(base_url="http://testserver/api/v1", api_key="x", http_client=http, max_retries=0) as client,
-    ):
-        yield client
 
 
 async def test_a_cheap_request_goes_before_the_rest_of_another_callers_queue():
@@ -91,20 +81,7 @@ async def test_a_non_streaming_request_whose_client_left_is_cancelled(asgi_app, 
     async def send(message):
         responses.append(message)
 
-    path = RAG
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
-        "server": ("testserver", 80),
-        "client": ("127.0.0.1", 1234),
-    }
+    scope = json_post_scope(RAG)
     request = asyncio.create_task(asgi_app(scope, receive, send))
     await wait_for(lambda: model.worker.generating, "the worker begins the request", PATIENCE)
     left.set()  # the client goes away

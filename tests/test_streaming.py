@@ -124,7 +124,7 @@ async def test_a_stream_sends_its_first_bytes_before_retrieval_ends(
 ):
     """The headers and a first event reach the server's socket while the search is still running."""
     from shared import backends
-    from tests.support import make_orchestrator
+    from tests.support import json_post_scope, make_orchestrator
 
     held = HeldRetriever(backends.retriever())
     monkeypatch.setattr(backends, "orchestrator", lambda: make_orchestrator(retriever=lambda plan: held))
@@ -145,19 +145,7 @@ async def test_a_stream_sends_its_first_bytes_before_retrieval_ends(
         await finished.wait()  # the client stays connected until the answer has ended
         return {"type": "http.disconnect"}
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": url,
-        "raw_path": url.encode(),
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), (b"host", b"testserver")],
-        "server": ("testserver", 80),
-        "client": ("127.0.0.1", 1234),
-    }
+    scope = json_post_scope(url)
     request = asyncio.create_task(asgi_app(scope, receive, send))
     await asyncio.wait_for(held.started.wait(), 60)
     await asyncio.wait_for(first_body.wait(), 60)  # the search has not returned: it is held
