@@ -161,3 +161,51 @@ async def test_json_output_is_left_to_the_model_and_its_arrays_are_not_taken_for
     content = answer.json()["choices"][0]["message"]["content"]
     assert json.loads(content) == {"ids": [7, 9]}  # [7, 9] names no source, and stays: it is data
     assert server.requests[-1].body["response_format"] == response_format  # the model wrote it, not passages
+
+
+def test_a_table_row_under_a_group_label_keeps_the_label():
+    table = (
+        "## Specialist visits | Service | You pay | |---|---| | In-network | | | Specialist visit | $40 copay | "
+        "| Out-of-network | | | Specialist visit | 40% coinsurance |"
+    )
+
+    rows = [(p.text, p.context) for p in passages(table, 1)]
+
+    assert rows == [
+        ("Specialist visit (In-network): $40 copay", "Specialist visits Service You pay In-network"),
+        ("Specialist visit (Out-of-network): 40% coinsurance", "Specialist visits Service You pay Out-of-network"),
+    ]
+
+
+def test_a_heading_is_context_never_part_of_a_candidate():
+    text = (
+        "## Making a claim Open a claim through your account. Claims are answered within five working days. "
+        "Rehabilitation Therapy REHABILITATION THERAPY Inpatient rehabilitation is covered for 60 days."
+    )
+
+    found = passages(text, 1)
+
+    assert [p.text for p in found] == [
+        "Open a claim through your account.",
+        "Claims are answered within five working days.",
+        "Inpatient rehabilitation is covered for 60 days.",
+    ]
+    assert found[0].context == "Making a claim" and found[2].context == "Rehabilitation Therapy REHABILITATION THERAPY"
+
+
+def test_a_sentence_whose_pronoun_points_back_is_quoted_with_the_sentence_before():
+    text = (
+        "## Tyres The Zephyr ships with 700x40c tyres. Keep them inflated between 3.5 and 4.5 bar. "
+        "## Error codes - E04: the speed sensor lost the wheel magnet. Check the magnet on the rear spoke."
+    )
+
+    found = {p.text: p.context for p in passages(text, 1)}
+
+    assert "The Zephyr ships with 700x40c tyres. Keep them inflated between 3.5 and 4.5 bar." in found
+    assert found["Check the magnet on the rear spoke."] == "Error codes E04: the speed sensor lost the wheel magnet."
+
+
+async def test_a_question_about_something_the_documents_only_name_is_declined(client, extractive):
+    body = (await client.post(RAG, json={"question": "How much does the Atlas cost?"})).json()
+
+    assert body["answer"] == DECLINE

@@ -10,7 +10,8 @@ import typing
 import pytest
 
 from shared.config import ModelSettings
-from shared.core.followups import RewriteMode, expanded_query, needs_conversation
+from shared.core.followups import Resolved, RewriteMode, expanded_query, needs_conversation, resolve
+from shared.core.intents import AnswerKind
 from shared.core.types import Message, RetrievalSpec, SearchQuery, TurnRequest
 from shared.remote_models import QueryRewrite, RemoteModel
 from tests.support import make_orchestrator, remote_model_entry
@@ -64,6 +65,28 @@ def test_the_expansion_adds_the_earlier_questions_content_words_back_to_one_that
     assert expanded_query("And the motor?", WARRANTY) == "And the motor? frame warranty"
     chain = (*WARRANTY, Message("user", "And the motor?"), Message("assistant", "3 years [1]."))
     assert expanded_query("And the battery?", (*DELIVERY, *chain)) == "And the battery? motor frame warranty"
+
+
+def test_an_elliptical_follow_up_asks_what_the_question_before_it_asked_about_its_new_topic():
+    resolved = resolve("And the battery?", WARRANTY)
+
+    assert resolved == Resolved("And the battery?", ("frame", "warranty"), AnswerKind.DURATION, "10 years [1].")
+    assert resolve("What about shipping it back?", DELIVERY).kind == AnswerKind.MONEY
+
+
+def test_a_follow_up_that_points_back_keeps_its_own_question_and_takes_the_topic():
+    error = (Message("user", "What does error E04 mean?"), Message("assistant", "The speed sensor [1]."))
+
+    resolved = resolve("How do I fix it?", error)
+
+    assert resolved.carried == ("error", "E04", "mean") and resolved.kind == AnswerKind.ACTION
+    assert resolved.search_text == "How do I fix it? error E04 mean"
+
+
+def test_a_question_that_stands_on_its_own_takes_nothing_from_the_conversation():
+    resolved = resolve("Which fluid do the hydraulic brakes use?", WARRANTY)
+
+    assert resolved == Resolved("Which fluid do the hydraulic brakes use?")
 
 
 def test_the_shipped_defaults_expand_for_the_embedded_model_and_let_a_remote_model_rewrite(monkeypatch):
@@ -128,12 +151,13 @@ async def test_always_rewrites_a_self_contained_follow_up_too(remote):
     assert len(rewrite_calls(remote)) == 1
 
 
-async def test_a_turn_without_rewrite_searches_the_question_whatever_it_refers_to(remote):
+async def test_a_turn_without_rewrite_searches_a_follow_up_with_the_earlier_words_and_no_model_call(remote):
     turn = TurnRequest("And the motor?", WARRANTY, retrieval=RetrievalSpec(rewrite=False))
 
     result = await make_orchestrator().answer(turn)
 
-    assert result.search_query == SearchQuery("And the motor?", "question") and rewrite_calls(remote) == []
+    assert result.search_query == SearchQuery("And the motor? frame warranty", "expanded")
+    assert rewrite_calls(remote) == []
 
 
 async def test_the_chat_api_reports_an_expanded_query_for_a_model_configured_to_expand(client, configure):

@@ -21,6 +21,9 @@ from tests.support import remote_model_entry
 from tests.test_openai_models import completion
 
 GROUND_TRUTH = PROJECT_ROOT / "samples" / "ground_truth.jsonl"
+# Multi-turn conversations written for issue 25 (ellipsis, pronouns, topic switches, follow-ups the
+# documents do not answer), kept out of every threshold's calibration.
+CONVERSATIONS = PROJECT_ROOT / "samples" / "ground_truth_conversations.jsonl"
 
 
 def test_the_shipped_default_answer_strategy_is_extractive(monkeypatch):
@@ -43,11 +46,25 @@ async def test_the_embedded_default_is_right_cited_and_honest_on_the_ground_trut
     summary = summarize(records)
 
     assert summary["failed_requests"] == 0
-    assert summary["answerable_correct"] >= 0.6, summary
-    assert summary["correct_citing_right_source"] >= 0.8, summary
-    assert summary["answerable_correct_and_cited"] >= 0.75, summary
-    assert summary["unanswerable_declined"] >= 0.8, summary
+    # Issue 25's targets: right and cited, declined when the documents do not say, rarely declined wrongly.
+    assert summary["answerable_correct_and_cited"] >= 0.85, summary
+    assert summary["correct_citing_right_source"] >= 0.95, summary
+    assert summary["unanswerable_declined"] >= 0.9, summary
+    assert summary["answerable_declined"] <= 0.05, summary
     assert summary["repetition_loops"] == 0 and summary["dangling_citations"] == 0
+
+
+async def test_follow_ups_are_answered_in_conversation(client, configure):
+    configure(LLM_ANSWER_STRATEGY="extractive")
+    cases = load_cases(CONVERSATIONS)
+    assert len(cases) >= 30 and all(len(c.turns) > 1 for c in cases)
+
+    records = await run_cases(client, cases)
+    last_turns = {f"{c.id}#{len(c.turns)}" for c in cases}
+    last = [r for r in records if r["id"] in last_turns]
+    right = sum(r["correct"] for r in last) / len(last)
+
+    assert right >= 0.8, [(r["question"], r["answer"]) for r in last if not r["correct"]]
 
 
 PDFS = SUITES["pdfs"]

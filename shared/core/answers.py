@@ -17,21 +17,24 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import snowballstemmer
 
+from shared.core.followups import Resolved, resolve
+from shared.core.intents import answer_kind
 from shared.core.interfaces import Embeddings
+from shared.core.key_terms import key_words, names
 from shared.core.passages import Passage, passages
-from shared.core.types import Completion, Source, TokenUsage
+from shared.core.types import Completion, Message, Source, TokenUsage
 
 DECLINE = "The documents do not say."
 # The relevance below which an answer declines, by embedding model: each model's cosine
 # similarities spread differently (multilingual-e5-small's sit high, all-MiniLM-L6-v2's
 # lower), so each threshold was measured on the ground truth and the held-out questions
 # (docs/quality.md). Another model (e.g. Azure OpenAI's) gets the default model's.
-MIN_RELEVANCE = {"all-MiniLM-L6-v2": 0.48, "multilingual-e5-small": 0.68}
+MIN_RELEVANCE = {"all-MiniLM-L6-v2": 0.40, "multilingual-e5-small": 0.68}
 
 # Function words: they say nothing about which passage answers.
 _STOPWORDS_TEXT = """a an and are as at be by can could do does did for from has have how i if in is it its me my of
@@ -47,13 +50,35 @@ _PART_BOUNDARY = re.compile(
     re.IGNORECASE,
 )
 _PASSAGES_PER_PART = 2  # a part's best passage and, when it scores nearly as well, the next one
+_CARRIED_WEIGHT = 0.5  # a word the question takes from the conversation, against one of its own
+_CONTEXT_WEIGHT = 0.6  # a word of the question held by the passage's context only, against one it holds itself
+_REPEAT_PENALTY = 0.1  # a passage the previous answer quoted
+# The share of the question's own content words the best passage must hold: one rare word (a
+# product the documents only name) is not enough to answer a question about something else.
+MIN_COVERAGE = 0.3
+# How much more relevance is needed when a key word of the question ("the CEO", "to Spain") is in no
+# retrieved passage: the documents most likely do not hold what is asked.
+UNHELD_MARGIN = 0.06
 _EMBEDDING_CACHE = 4096  # passages: chunks repeat across questions, their vectors need not be recomputed
 
 
 @dataclass(frozen=True)
 class Scored:
     passage: Passage
-    relevance: float
+    relevance: float  # lexical_weight * lexical + (1 - lexical_weight) * similarity, less a repeat penalty
+    lexical: float  # the rarity-weighted share of the question's words the passage (with its context) holds
+    similarity: float  # cosine similarity of their embeddings
+    coverage: float  # the share of the question's content words it holds, each counted once
+    # It holds an answer of the kind the question asks for (when its words say), and mentions each name of
+    # the question the sources mention (shared.core.intents, shared.core.key_terms).
+    fits: bool
+
+
+@dataclass(frozen=True)
+class Ranking:
+    scored: list[Scored]  # best first
+    unheld: bool  # a key word of the question is in none of the passages: answering needs more relevance
+    unnamed: bool = False  # a name the question asks about is in none of the passages: nothing answers it
 
 
 class ExtractiveAnswers:
@@ -64,12 +89,16 @@ class ExtractiveAnswers:
         embeddings: Embeddings,
         *,
         min_relevance: float,
+        unheld_margin: float = UNHELD_MARGIN,
         lexical_weight: float = 0.5,
         runner_up_margin: float = 0.03,
         max_passages: int = 4,
+        min_coverage: float = MIN_COVERAGE,
     ) -> None:
         self._embeddings = embeddings
         self.min_relevance = min_relevance
+        self.unheld_relevance = min_relevance + unheld_margin
+        self.min_coverage = min_coverage
         self._lexical_weight = lexical_weight
         self._margin = runner_up_margin
         self._max_passages = max_passages
@@ -77,54 +106,74 @@ class ExtractiveAnswers:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = asyncio.Lock()
 
-    async def answer(self, question: str, sources: Sequence[Source], search_text: str | None = None) -> Completion:
+    async def answer(self, question: Resolved, sources: Sequence[Source]) -> Completion:
         """The answer as a Completion (no model ran: no tokens), cited as [n] by source number."""
-        chosen = await self.select(question, sources, search_text)
+        chosen = await self.select(question, sources)
         text = " ".join(cited(s.passage) for s in chosen) if chosen else DECLINE
         parameters = {"answer_strategy": "extractive", "min_relevance": self.min_relevance}
         return Completion((text,), TokenUsage(0, 0), "stop", parameters)
 
-    async def select(self, question: str, sources: Sequence[Source], search_text: str | None = None) -> list[Scored]:
-        """The passages that answer the question, part by part; none when none is relevant enough.
+    async def select(self, question: Resolved, sources: Sequence[Source]) -> list[Scored]:
+        """The passages that answer the question, part by part; none when none answers well enough.
 
         Each part of a question ("what is X, and how long is Y?") gets its best passage, and
         the passages scoring nearly as well (within `runner_up_margin`: two sentences may hold
-        the answer between them), up to max_passages in all."""
+        the answer between them), up to max_passages in all. Only passages that hold an answer
+        of the kind the part asks for (shared.core.intents) and mention the names it asks about
+        compete. A part is declined when a name it asks about is in no passage, or unless its best
+        passage is relevant enough and holds enough of the part's words (a rare name alone does
+        not answer)."""
         chosen: dict[str, Scored] = {}
-        rewrite = search_text if search_text != question else None  # a follow-up's standalone query
-        for part in _parts(question):
-            scored = await self.score(part, sources, rewrite)
-            if not scored or scored[0].relevance < self.min_relevance:
+        parts = _parts(question.question)
+        for number, part in enumerate(parts):
+            ranking = await self.rank(part, sources, _part_of(question, parts, number))
+            scored = [s for s in ranking.scored if s.fits]
+            if not scored or ranking.unnamed or not self.answers(scored[0], ranking.unheld):
                 continue
             close = [s for s in scored[:_PASSAGES_PER_PART] if s.relevance >= scored[0].relevance - self._margin]
             for candidate in close:
                 chosen.setdefault(candidate.passage.text, candidate)
         return list(chosen.values())[: self._max_passages]
 
-    async def score(self, question: str, sources: Sequence[Source], search_text: str | None = None) -> list[Scored]:
-        """Every distinct passage of the sources with its relevance to the question, best first."""
-        unique: dict[str, Passage] = {}
-        for number, source in enumerate(sources, start=1):
-            for passage in passages(source.text, number):
-                unique.setdefault(passage.text, passage)  # overlapping chunks repeat sentences
-        candidates = list(unique.values())
+    def answers(self, best: Scored, unheld: bool) -> bool:
+        """Three signals: relevance (higher when a key word of the question is in no passage), and
+        the share of the question's words the passage holds (one rare name is not enough)."""
+        threshold = self.unheld_relevance if unheld else self.min_relevance
+        return best.relevance >= threshold and best.coverage >= self.min_coverage
+
+    async def rank(self, part: str, sources: Sequence[Source], question: Resolved | None = None) -> Ranking:
+        """Every distinct passage of the sources with its relevance to a part of the question, best first.
+
+        The part's own words count fully, the words it takes from the conversation (and from a
+        statement before the question: "My bike is a Zephyr. How long ...?") half; a passage
+        the previous answer already gave counts less (a follow-up asks for something new)."""
+        candidates = _candidates(sources)
         if not candidates:
-            return []
-        text = question if not search_text or search_text == question else f"{search_text} {question}"
-        query = self._terms(text)
-        terms = [self._terms(f"{p.context} {p.text}") for p in candidates]
-        weights = _rarity(query, terms)
-        similarity = await self._similarities(text, [f"{p.context} {p.text}".strip() for p in candidates])
-        total = sum(weights.values()) or 1.0
-        scored = [
-            Scored(
-                passage,
-                self._lexical_weight * sum(weights[t] for t in query & held) / total
-                + (1 - self._lexical_weight) * float(cosine),
-            )
-            for passage, held, cosine in zip(candidates, terms, similarity, strict=True)
-        ]
-        return sorted(scored, key=lambda s: s.relevance, reverse=True)
+            return Ranking([], False)
+        background, asked = _background(part)
+        carried = " ".join((background, *(question.carried if question else ())))
+        quoted = [self._terms(p.text) for p in candidates]
+        held = [terms | self._terms(f"{p.title} {p.context}") for p, terms in zip(candidates, quoted, strict=True)]
+        words = _Words.of(self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held)
+        asked_names = {self._stem(n) for n in names(asked)}
+        similarity = await self._similarities(
+            f"{asked} {carried}".strip(), [f"{p.context} {p.text}".strip() for p in candidates]
+        )
+        kind = answer_kind(part) or (question.kind if question else None)
+        previous = question.previous_answer if question else ""
+        scored = []
+        for passage, own_text, terms, cosine in zip(candidates, quoted, held, similarity, strict=True):
+            lexical = words.share(terms, own_text)
+            relevance = self._lexical_weight * lexical + (1 - self._lexical_weight) * float(cosine)
+            if previous and passage.text in previous:
+                relevance -= _REPEAT_PENALTY
+            fits = (kind is None or kind.found_in(passage.text)) and asked_names & words.everywhere <= terms
+            scored.append(Scored(passage, relevance, lexical, float(cosine), words.coverage(terms), fits))
+        ranked = sorted(scored, key=lambda s: s.relevance, reverse=True)
+        return Ranking(ranked, not words.keys <= words.everywhere, not asked_names <= words.everywhere)
+
+    def _stem(self, word: str) -> str:
+        return self._stemmer.stemWord(word.lower())
 
     def _terms(self, text: str) -> frozenset[str]:
         words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
@@ -143,6 +192,75 @@ class ExtractiveAnswers:
                 self._vectors.popitem(last=False)
             matrix = np.vstack([self._vectors[t] for t in texts])
         return matrix @ query
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A part's words as they count for a passage: its own and those it takes from the conversation,
+    each group weighed by rarity and shared out on its own, so that rare words carried from an earlier
+    question never outweigh the part's own ("And the display?" after a question about the paint)."""
+
+    own: dict[str, float]  # term -> rarity
+    carried: dict[str, float]
+    asked: frozenset[str]  # every content word of the part and of what it carries
+    keys: frozenset[str]  # its key words (shared.core.key_terms)
+    everywhere: frozenset[str]  # the words the passages hold between them
+
+    @classmethod
+    def of(cls, own: frozenset[str], carried: frozenset[str], keys: set[str], held: list[frozenset[str]]) -> _Words:
+        everywhere = frozenset().union(*held)
+        # A word no passage holds tells no passage from another; only a key word (a name, "the CEO")
+        # still counts against them all: the documents may not hold what is asked.
+        counted = {t for t in own | carried if t in everywhere or t in keys}
+        rarity = _rarity(frozenset(counted), held)
+        return cls(
+            {t: rarity[t] for t in own & counted},
+            {t: rarity[t] for t in (carried - own) & counted},
+            own | carried,
+            frozenset(keys) & own,
+            everywhere,
+        )
+
+    def share(self, held: frozenset[str], said: frozenset[str]) -> float:
+        """The rarity-weighted share of the words a passage holds; a word only its heading or
+        header holds (not `said` by the passage itself) counts less."""
+        shares = []
+        for group, weight in ((self.own, 1.0), (self.carried, _CARRIED_WEIGHT)):
+            total = sum(group.values())
+            if total:
+                found = sum(r * (1 if t in said else _CONTEXT_WEIGHT) for t, r in group.items() if t in held)
+                shares.append((found / total, weight))
+        return sum(s * w for s, w in shares) / sum(w for _, w in shares) if shares else 0.0
+
+    def coverage(self, held: frozenset[str]) -> float:
+        return len(held & self.asked) / len(self.asked) if self.asked else 1.0
+
+
+def _part_of(question: Resolved, parts: list[str], number: int) -> Resolved:
+    """What a part of the question is asked with: the whole question's conversation when it is the
+    only part; else its own kind, and a later part that points back ("..., and when do they need
+    replacing?") takes the words of the part before it, as a follow-up takes the conversation's."""
+    if len(parts) == 1:
+        return question
+    inside = resolve(parts[number], [Message("user", parts[number - 1])]) if number else Resolved(parts[number])
+    return replace(question, carried=(*question.carried, *inside.carried), kind=None)
+
+
+def _candidates(sources: Sequence[Source]) -> list[Passage]:
+    unique: dict[str, Passage] = {}
+    for number, source in enumerate(sources, start=1):
+        title = source.fields.get("title") or ""  # the document's own heading, above the ones in its text
+        for passage in passages(source.text, number):
+            unique.setdefault(passage.text, replace(passage, title=title))  # overlapping chunks repeat sentences
+    return list(unique.values())
+
+
+def _background(part: str) -> tuple[str, str]:
+    """(the statements before the question, the question): "My bike is a Zephyr. How long ...?"."""
+    sentences = re.split(r"(?<=[.!])\s+", part.strip())
+    if len(sentences) < 2 or not sentences[-1].endswith("?"):
+        return "", part
+    return " ".join(sentences[:-1]), sentences[-1]
 
 
 def _parts(question: str) -> list[str]:

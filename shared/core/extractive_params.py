@@ -25,6 +25,7 @@ from shared.core.types import Completion, GenerationParams, Source
 
 if TYPE_CHECKING:  # numpy and the stemmer load with the answerer, not with the core
     from shared.core.answers import ExtractiveAnswers
+    from shared.core.followups import Resolved
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _WORD_END = re.compile(r"\s+")
@@ -32,18 +33,17 @@ _WORD_END = re.compile(r"\s+")
 
 async def extractive_completion(
     extractive: ExtractiveAnswers,
-    question: str,
+    question: Resolved,
     sources: Sequence[Source],
-    search_text: str | None,
     params: GenerationParams,
     tokens: Callable[[str], int],
 ) -> Completion:
     """The extractive answer with `n`, `stop` and `max_tokens` applied; `tokens` counts the model's tokens."""
-    first = await extractive.answer(question, sources, search_text)
+    first = await extractive.answer(question, sources)
     choices = [first.text]
     n = params.n or 1
     if n > 1:
-        choices += await _alternatives(extractive, question, sources, search_text, n - 1)
+        choices += await _alternatives(extractive, question, sources, n - 1)
         choices += [first.text] * (n - len(choices))
     cut = [_cut(text, params.stop or (), params.max_tokens, tokens) for text in choices]
     applied = {k: v for k, v in (("n", params.n), ("stop", params.stop), ("max_tokens", params.max_tokens)) if v}
@@ -56,17 +56,18 @@ async def extractive_completion(
 
 
 async def _alternatives(
-    extractive: ExtractiveAnswers, question: str, sources: Sequence[Source], search_text: str | None, count: int
+    extractive: ExtractiveAnswers, question: Resolved, sources: Sequence[Source], count: int
 ) -> list[str]:
     """Up to `count` other answers: the relevant passages the best answer does not use, one each."""
     from shared.core.answers import cited
 
-    used = {s.passage.text for s in await extractive.select(question, sources, search_text)}
+    used = {s.passage.text for s in await extractive.select(question, sources)}
     if not used:  # the answer declines: no passage is relevant enough to be another answer
         return []
-    rewrite = search_text if search_text != question else None
-    scored = await extractive.score(question, sources, rewrite)
-    others = [s for s in scored if s.relevance >= extractive.min_relevance and s.passage.text not in used]
+    ranking = await extractive.rank(question.question, sources, question)
+    others = [
+        s for s in ranking.scored if s.fits and s.relevance >= extractive.min_relevance and s.passage.text not in used
+    ]
     return [cited(s.passage) for s in others[:count]]
 
 

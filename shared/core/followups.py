@@ -17,9 +17,14 @@ most: English, and the languages of the sample company's customers, Dutch and Ge
 corpus is English; the embedder is multilingual). A question in another language reads as
 English with every word its own: only a short one counts as leaning on the conversation.
 
-When the question needs the conversation and no model call is wanted, `expanded_query` adds the
-content words of the earlier questions it continues: cheap, and for a small model better than its
-own rewrite (docs/performance.md, "Follow-up questions").
+`resolve` is the one way a follow-up is understood, whatever API it came through and before
+anything is searched or answered: the question keeps its own words and takes from the conversation
+the content words of the earlier questions it continues (its topic: "How do I fix it?" after "What
+does error E04 mean?" is about E04) and, when it is elliptical ("And the battery?", "What about
+shipping it back?"), the kind of answer the earlier question asked for (how long, how much, ...).
+A question that stands on its own (a topic switch) takes nothing. `expanded_query`, the question
+with those words, is how such a follow-up is searched without a model call: cheap, and for a small
+model better than its own rewrite (docs/performance.md, "Follow-up questions").
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from shared.core.intents import AnswerKind, answer_kind
+from shared.core.key_terms import is_name, names
 from shared.core.types import Message
 
 # model: the model rewrites a follow-up that needs the conversation; expand: such a follow-up is
@@ -37,8 +44,15 @@ from shared.core.types import Message
 # every follow-up (the behaviour before the decision).
 RewriteMode = Literal["model", "expand", "always"]
 
+FOLLOWUP_HISTORY = 6  # latest messages a follow-up is read with: it refers to recent turns
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MIN_CONTENT_WORDS = 2
+# The words a question of its own opens with (English, Dutch, German): wh-words and auxiliaries.
+_QUESTION_OPENERS_TEXT = """what which who whom whose when where why how is are was were do does did can could will
+    would should shall has have had may might must wat welke welk wie waar wanneer waarom hoe hoeveel ben bent heeft
+    hebben kan kun kunt zal zou moet mag welche welcher welches wer wo wann warum wieviel bin bist sind hat habe
+    haben kann können wird soll muss darf"""
+_QUESTION_OPENERS = frozenset(_QUESTION_OPENERS_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -132,20 +146,77 @@ def needs_conversation(question: str, history: Sequence[Message]) -> bool:
         return False
     words = _WORD.findall(question.casefold())
     language = _language(words)
-    if any(tuple(words[: len(opening)]) == opening for opening in language.continuations):
+    if _elliptical(words, language):
         return True
-    if any(_refers(words, i, language) for i in range(len(words))):
+    return any(_refers(words, i, language) for i in range(len(words)))
+
+
+def _elliptical(words: Sequence[str], language: _Language) -> bool:
+    """It continues the previous question ("And the motor?") or has almost no words of its own ("Why not?")."""
+    if any(tuple(words[: len(opening)]) == opening for opening in language.continuations):
         return True
     return len(_content_words(words, language)) < _MIN_CONTENT_WORDS
 
 
-def expanded_query(question: str, history: Sequence[Message]) -> str:
-    """The question followed by the content words of the earlier questions it continues.
+@dataclass(frozen=True)
+class Resolved:
+    """A question as the turn understands it: its own words, and what it takes from the conversation."""
 
-    The latest earlier question, and when that one leaned on the conversation too, the one
-    before it, back to a question that stood on its own: "And the battery?" after "And the
-    motor?" after "How long is the frame warranty?" searches for all three."""
+    question: str
+    carried: tuple[str, ...] = ()  # content words of the earlier questions it continues
+    kind: AnswerKind | None = None  # the kind of answer it asks for, its own or the earlier question's
+    previous_answer: str = ""  # the answer it follows: a follow-up asks for something else
+
+    @property
+    def search_text(self) -> str:
+        return " ".join((self.question, *self.carried))
+
+
+def resolve(question: str, history: Sequence[Message]) -> Resolved:
+    """`question` with what it takes from `history` (see the module): nothing when it stands on its own."""
+    own_kind = answer_kind(question)
+    if not needs_conversation(question, history):
+        return Resolved(question, kind=own_kind)
     questions = [m.content for m in history if m.role == "user"]
+    answers = [m.content for m in history if m.role == "assistant"]
+    carried = _carried(question, questions)
+    words = _WORD.findall(question.casefold())
+    if _elliptical(words, _language(words)) and names(question):
+        # "And E01?" after "What does E07 mean?": the new name takes the old one's place.
+        carried = [w for w in carried if not is_name(w)]
+    return Resolved(
+        question,
+        tuple(carried),
+        own_kind or _inherited_kind(question, questions),
+        answers[-1] if answers else "",
+    )
+
+
+def _inherited_kind(question: str, questions: Sequence[str]) -> AnswerKind | None:
+    """A fragment ("And the battery?", "What about shipping it back?", "Tyre pressure?") asks what the
+    question before it asked (and that one, if a fragment too); a question of its own ("What does it
+    include?") asks its own."""
+    for position in range(len(questions) - 1, -1, -1):
+        words = _WORD.findall(question.casefold())
+        language = _language(words)
+        continues = any(tuple(words[: len(opening)]) == opening for opening in language.continuations)
+        if not (continues or (_elliptical(words, language) and words[:1] and words[0] not in _QUESTION_OPENERS)):
+            return None
+        question = questions[position]
+        if kind := answer_kind(question):
+            return kind
+    return None
+
+
+def expanded_query(question: str, history: Sequence[Message]) -> str:
+    """The question followed by the content words of the earlier questions it continues."""
+    return resolve(question, history).search_text
+
+
+def _carried(question: str, questions: Sequence[str]) -> list[str]:
+    """The content words of the latest earlier question, and when that one leaned on the
+    conversation too, of the one before it, back to a question that stood on its own: "And the
+    battery?" after "And the motor?" after "How long is the frame warranty?" takes all three."""
     seen = set(_WORD.findall(question.casefold()))
     added: list[str] = []
     for position in range(len(questions) - 1, -1, -1):
@@ -159,4 +230,4 @@ def expanded_query(question: str, history: Sequence[Message]) -> str:
                 added.append(word)
         if not needs_conversation(earlier, [Message("user", q) for q in questions[:position]]):
             break
-    return f"{question} {' '.join(added)}" if added else question
+    return added

@@ -24,7 +24,7 @@ from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import RequestError
 from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
 from shared.core.extractive_params import extractive_completion
-from shared.core.followups import RewriteMode
+from shared.core.followups import FOLLOWUP_HISTORY, RewriteMode, resolve
 from shared.core.interfaces import (
     ChatModel,
     CompiledTemplate,
@@ -120,6 +120,8 @@ class Orchestrator:
         """
         turn = self._start(request, stream, span)
         await self._load_history(turn)
+        # One way to understand a follow-up, whatever API it came through: before search and answer.
+        turn.resolved = resolve(turn.request.question, turn.request.history[-FOLLOWUP_HISTORY:])
         await self._load_templates(turn)
         yield TurnAccepted(turn.model.info)
         await self._retrieve(turn)
@@ -248,9 +250,8 @@ class Orchestrator:
                     async with asyncio.timeout(turn.remaining()):
                         turn.completion = await extractive_completion(
                             turn.extractive,
-                            request.question,
+                            turn.resolved,
                             turn.sources,
-                            turn.search_query.text,
                             params,
                             self._answer_tokens(turn.model),
                         )

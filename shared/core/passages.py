@@ -1,9 +1,17 @@
-"""A source's text as answer candidates: its sentences, list items and table rows.
+"""A source's text as answer candidates: its sentences, list items and table rows, each with
+what it needs to be read alone.
 
 Indexed chunks are flattened to one line (shared.ingest.chunking joins its units with
 spaces), so structure is recovered from its marks: "| a | b |" runs are tables (a row per
-group of cells, the first the header), "#" starts a heading, " - " a list item. A heading
-or a question (an FAQ's) is not an answer itself but the context of what follows it.
+group of cells, the first the header), "#" starts a heading, " - " a list item. A heading, a
+question (an FAQ's) or a line in capitals is not an answer itself but the context of what
+follows it.
+
+A candidate keeps its context in two ways. What it sits under (the heading, the list's lead-in,
+the first sentence of its list item, a table's header and the row's group label) is its
+`context`: scored with it, never quoted. The sentence a pronoun at its start points back to
+("The Zephyr ships with 700x40c tyres. Keep *them* inflated ...") is quoted with it, so the
+answer reads alone and says what the document says.
 """
 
 from __future__ import annotations
@@ -13,19 +21,29 @@ from dataclasses import dataclass
 
 _TABLE = re.compile(r"\|(?:[^|]*\|)+")
 _SEPARATOR_CELL = re.compile(r":?-{2,}:?")
-# Sentence ends, list items and headings: the boundaries of candidates within prose.
-_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\s+(?=#{1,6}\s)|\s+[-*+]\s+(?=\S)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+# Headings and list items: where a block (a run of sentences read together) starts.
+_BLOCK = re.compile(r"\s+(?=#{1,6}\s)|\s+(?=[-*+]\s+\S)|\s+(?=\d{1,2}\.\s+[A-Z])")
 _HEADING = re.compile(r"#{1,6}\s+")
+_ITEM = re.compile(r"(?:[-*+]|\d{1,2}\.)\s+")
 # Where a flattened heading most likely ends: before the word opening its first sentence.
 _FIRST_WORD = re.compile(r"\s(?=(?:The|A|An|This|These|Every|Each|Any|All|Our|Your|You|We|It|If|When)\s)")
+# Else: the first capitalized word after the heading's first that a lowercase word follows ("Making a claim Open a").
+_SENTENCE_OPENING = re.compile(r"(?<=\S)\s(?=[A-Z][a-z'-]*\s+[a-z])")
 _HEADING_WORDS = 10
+# A heading that lost its mark (PDF, plain text): words in capitals opening the line ("REHABILITATION THERAPY").
+_SHOUTED = re.compile(r"^((?:[A-Z][\w&/,'-]*\s+){0,8}?(?:[A-Z][A-Z&/'-]{2,}\s+){1,8}[A-Z][A-Z&/'-]{2,})(?:\s+|$)")
+# Words that point back to the sentence before when they open a sentence (or follow its verb).
+_BACK = re.compile(r"^(?:\S+\s+){0,2}?(?:it|its|they|them|their|this|these|those|he|she|his|her)\b", re.I)
+_BACK_WINDOW = 3  # words: "Keep them inflated", "Let it reach"
 
 
 @dataclass(frozen=True)
 class Passage:
     source: int  # the source's number, as cited: [source]
-    text: str  # what the answer shows
-    context: str  # the heading, question or table header it sits under
+    text: str  # what the answer quotes
+    context: str  # what it sits under (heading, lead-in, table header, row label): scored, never quoted
+    title: str = ""  # the document's title: its words count as context, too general to embed with it
 
 
 def passages(text: str, source: int) -> list[Passage]:
@@ -41,25 +59,53 @@ def passages(text: str, source: int) -> list[Passage]:
     return found
 
 
-def _prose(text: str, source: int, context: str, found: list[Passage]) -> str:
-    """Adds the prose's sentences to `found`; returns the context in force at its end."""
-    for piece in _BOUNDARY.split(" ".join(text.split())):
-        if _HEADING.match(piece):
-            heading, body = _split_heading(_HEADING.sub("", piece, count=1))
-            context = heading
-            piece = body
-        if not piece:
+def _prose(text: str, source: int, heading: str, found: list[Passage]) -> str:
+    """Adds the prose's sentences to `found`; returns the heading in force at its end."""
+    lead_in = ""  # a sentence ending in ":" introduces the list after it
+    for block in _BLOCK.split(" ".join(text.split())):
+        is_item = bool(_ITEM.match(block))
+        if _HEADING.match(block):
+            heading, block = _split_heading(_HEADING.sub("", block, count=1))
+            lead_in = ""
+        elif is_item:
+            block = _ITEM.sub("", block, count=1)
+        else:
+            lead_in = ""
+        heading, lead_in = _sentences(block, source, (heading, lead_in if is_item else ""), is_item, found)
+    return heading
+
+
+def _sentences(block: str, source: int, under: tuple[str, str], is_item: bool, found: list[Passage]) -> tuple[str, str]:
+    """Adds a block's sentences; returns the heading and the list lead-in in force after it."""
+    heading, lead_in = under
+    first = ""  # a list item's first sentence: its subject ("E04: the speed sensor ...")
+    previous = ""
+    for sentence in _SENTENCE_END.split(block):
+        shouted = _SHOUTED.match(sentence)
+        if shouted:
+            heading, sentence = shouted.group(1), sentence[shouted.end() :]
+        if not sentence:
             continue
-        if piece.endswith("?"):  # an FAQ's question introduces its answer
-            context = piece
-        elif len(piece.split()) > 1:
-            found.append(Passage(source, piece, context))
-    return context
+        if sentence.endswith("?"):  # an FAQ's question introduces its answer
+            heading, previous, first = sentence, "", ""
+            continue
+        if len(sentence.split()) < 2:
+            continue
+        backward = bool(previous and _BACK.match(sentence))
+        quoted = f"{previous} {sentence}" if backward else sentence
+        subject = first if first and not (backward and first == previous) else ""
+        found.append(Passage(source, quoted, " ".join(c for c in (heading, lead_in, subject) if c)))
+        if sentence.endswith(":"):
+            lead_in = sentence
+        if is_item:
+            first = first or sentence
+        previous = sentence
+    return heading, lead_in
 
 
 def _split_heading(text: str) -> tuple[str, str]:
     """(heading, the sentence run on after it) of a flattened heading line."""
-    end = _FIRST_WORD.search(text)
+    end = _FIRST_WORD.search(text) or _SENTENCE_OPENING.search(text)
     if end and len(text[: end.start()].split()) <= _HEADING_WORDS:
         return text[: end.start()], text[end.end() :]
     words = text.split()
@@ -78,13 +124,22 @@ def _table_rows(table: str, source: int, context: str) -> list[Passage]:
         return []
     header, *body = rows
     table_context = " ".join(filter(None, (context, *header)))
-    return [Passage(source, _row_text(header, row), table_context) for row in body]
+    found = []
+    group = ""  # a row holding only a label ("In-network") names the rows under it
+    for row in body:
+        if len(row) == 1:
+            group = row[0]
+            continue
+        found.append(Passage(source, _row_text(header, row, group), f"{table_context} {group}".strip()))
+    return found
 
 
-def _row_text(header: list[str], row: list[str]) -> str:
-    """A row as a sentence: "Battery: 2 years", or with more columns "Motor: Period 3 years; Cost free"."""
+def _row_text(header: list[str], row: list[str], group: str) -> str:
+    """A row as a sentence: "Battery: 2 years", or with more columns "Motor: Period 3 years; Cost free",
+    its group's label kept with it ("Specialist visit (In-network): ...")."""
     first, *rest = row
+    label = f"{first} ({group})" if group else first
     if len(rest) == 1:
-        return f"{first}: {rest[0]}"
+        return f"{label}: {rest[0]}"
     named = [f"{name} {value}" for name, value in zip(header[1:], rest, strict=False)]
-    return f"{first}: {'; '.join(named)}"
+    return f"{label}: {'; '.join(named)}"

@@ -1,6 +1,6 @@
-"""What a turn searches for: the request's query, the question, or on a follow-up (with
-`rewrite`) that needs the conversation (shared.core.followups), a standalone query the model
-writes from it, or the question with the earlier questions' words."""
+"""What a turn searches for: the request's query, the question, or on a follow-up that needs the
+conversation (shared.core.followups), the question with the earlier questions' words or (with
+`rewrite`, for a model whose rewrite mode says so) a standalone query the model writes from it."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import asyncio
 import logging
 
 from shared.core.errors import RequestError, UpstreamError
-from shared.core.followups import RewriteMode, expanded_query, needs_conversation
+from shared.core.followups import FOLLOWUP_HISTORY, RewriteMode
 from shared.core.interfaces import TemplateRenderer, TemplateSource
 from shared.core.turn import Turn
 from shared.core.types import GenerationParams, Message, SearchQuery
 
 log = logging.getLogger(__name__)
 
-REWRITE_HISTORY = 6  # latest messages the query rewrite sees: a follow-up refers to recent turns
 REWRITE_MAX_TOKENS = 48
 REWRITE_MAX_CHARS = 300  # longer output is an answer, not a query: search with the question instead
 
@@ -27,14 +26,14 @@ async def search_query(
     spec, question, history = turn.request.retrieval, turn.request.question, turn.request.history
     if spec.query:
         return SearchQuery(spec.query, "request")
-    recent = history[-REWRITE_HISTORY:]
-    needed = spec.rewrite and needs_conversation(question, recent)
-    if not (spec.rewrite and history) or (mode != "always" and not needed):
-        return SearchQuery(question, "question")
+    recent = history[-FOLLOWUP_HISTORY:]
+    resolved = turn.resolved
+    needed = resolved is not None and bool(resolved.carried)
     # Without a model call, and when the model's rewrite fails: the earlier questions' words added.
-    cheap = expanded_query(question, recent) if needed else question
-    if mode == "expand":
-        return SearchQuery(cheap, "expanded")
+    cheap = SearchQuery(resolved.search_text, "expanded") if needed else SearchQuery(question, "question")
+    model_rewrites = spec.rewrite and history and (mode == "always" or (mode == "model" and needed))
+    if not model_rewrites:
+        return cheap
     try:
         async with asyncio.timeout(turn.remaining()):
             text, origin = await templates.load(rewrite_template)
@@ -47,11 +46,11 @@ async def search_query(
             completion = await turn.model.complete([Message("user", prompt)], params)
     except (UpstreamError, RequestError, TimeoutError) as exc:
         log.warning("query rewrite failed (%s): searching without it", type(exc).__name__)
-        return SearchQuery(cheap, "fallback")
+        return SearchQuery(cheap.text, "fallback")
     query = _first_line(completion.text)
     if not query or len(query) > REWRITE_MAX_CHARS:
         log.info("query rewrite gave no usable query: searching without it")
-        return SearchQuery(cheap, "fallback")
+        return SearchQuery(cheap.text, "fallback")
     if _same_query(query, question):  # the rewrite kept the question: say so
         return SearchQuery(question, "question")
     return SearchQuery(query, "rewritten")

@@ -16,6 +16,7 @@ from opentelemetry import trace
 
 from shared import telemetry
 from shared.core.errors import RequestError, UpstreamError
+from shared.core.followups import Resolved
 from shared.core.interfaces import ChatModel, CompiledTemplate, Retriever
 from shared.core.types import (
     Completion,
@@ -76,6 +77,7 @@ class Turn:
     timings: Timings = field(default_factory=Timings)
     errors: list[TurnError] = field(default_factory=list)
     stored: Conversation = Conversation()
+    resolved: Resolved | None = None  # the question as understood with the conversation (shared.core.followups)
     system_template: CompiledTemplate | None = None
     response_template: CompiledTemplate | None = None
     search_query: SearchQuery | None = None

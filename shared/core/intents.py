@@ -1,0 +1,108 @@
+"""What kind of answer a question asks for, and whether a passage holds one.
+
+"How long is the warranty?" asks for a duration, "How much does it cost?" for an amount of
+money, "How fast ...?" for a speed, "How do I fix it?" for something to do. A passage that
+repeats the question's words but holds no answer of that kind ("The Atlas is a cargo e-bike"
+for "How much does the Atlas cost?") does not answer it, however rare the words it shares:
+the kind is checked, not weighed. The kinds are those of any document (units, money, dates,
+instructions); a question whose kind its words do not say (what, which, is, does, ...) is
+not checked.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+_N = r"(?:\d[\d.,]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|a|an)"
+_DURATION_UNIT = r"(?:years?|months?|weeks?|days?|hours?|minutes?|seconds?|cycles?|yrs?|hrs?|mins?)\b"
+
+
+def _measure(units: str) -> re.Pattern[str]:
+    """A number followed by one of `units` ("25 km/h", "4.5 bar", "between 3.5 and 4.5 bar")."""
+    return re.compile(rf"\d[\d.,]*\s?(?:-\s?\d[\d.,]*\s?)?(?:{units})(?![a-z])", re.IGNORECASE)
+
+
+class AnswerKind(Enum):
+    DURATION = re.compile(
+        rf"\b{_N}\s*(?:-|to|or)?\s*(?:{_N}\s+)?(?:\w+\s+)?{_DURATION_UNIT}|\b(?:yearly|monthly|weekly|daily|"
+        r"annual(?:ly)?|lifetime|every\s+\w+)\b",
+        re.IGNORECASE,
+    )
+    MONEY = re.compile(
+        r"[$€£¥]\s?\d|\d\s?(?:[$€£]|euros?|eur|usd|dollars?|pounds?|cents?)\b|\b(?:free|no charge|no cost|"
+        r"copay\w*|coinsurance|deductible)\b|\d\s?%",
+        re.IGNORECASE,
+    )
+    SPEED = _measure(r"km/h|kph|mph|m/s|km per hour|miles per hour")
+    MASS = _measure(r"kg|g|lbs?|pounds?|tonnes?|t|kilograms?|grams?")
+    DISTANCE = _measure(r"km|kilometres?|kilometers?|mi|miles?|m|metres?|meters?")
+    POWER = _measure(r"W|kW|watts?|hp")
+    CAPACITY = _measure(r"Wh|kWh|Ah|mAh|l|litres?|liters?|GB|TB|MB")
+    PRESSURE = _measure(r"bar|psi|kPa|Pa")
+    TEMPERATURE = _measure(r"°\s?[CF]|degrees?")
+    QUANTITY = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|dozen|hundred)\b", re.I)
+    TIME = re.compile(
+        r"\d|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|"
+        r"june|july|august|september|october|november|december|before|after|when|within|once|until|every|"
+        r"daily|weekly|yearly)\b",
+        re.IGNORECASE,
+    )
+    PERSON = re.compile(r"\b[A-Z][a-z]+\s+[A-Z][a-z]+|\bby\s+(?:the\s+)?[A-Z]")
+    PLACE = re.compile(
+        r"\b(?:in|at|from|on|under|near|inside|behind|to)\s+(?:the\s+)?[A-Z0-9]|"
+        r"\b(?:in|at|on|under|inside|behind|near|beside)\s+(?:the|a|an|your|its)\s+\w"
+    )
+    # An instruction: a clause opening with a verb of doing, or one that says what you should do.
+    ACTION = re.compile(
+        r"(?:^|[.:;!,]\s+)(?:please\s+)?(?:add|apply|ask|avoid|book|bring|call|charge|check|clean|connect|contact|"
+        r"describe|disconnect|do|don't|dry|e-mail|email|ensure|fill|fit|follow|go|hold|inspect|install|keep|leave|"
+        r"let|lubricate|make|measure|never|open|plug|press|pull|push|read|remove|replace|reseat|reset|restart|"
+        r"return|rinse|select|send|set|sign|stop|store|submit|switch|take|tighten|turn|unplug|update|use|visit|"
+        r"wait|wash|wipe|always)\b|\byou (?:should|must|can|need to|have to)\b|\b(?:should|must|needs? to) be\b",
+        re.IGNORECASE,
+    )
+
+    def found_in(self, text: str) -> bool:
+        return bool(self.value.search(text))
+
+
+_OPENING = r"^\W*(?:and |but |so )?"
+# What the question's words say it asks for, first match wins.
+_KINDS = (
+    (
+        r"\bhow (?:long|many (?:\w+ )?(?:years|months|weeks|days|hours|minutes))\b|\bhow (?:quickly|soon|often)\b|"
+        r"\bwithin how\b|\bwarranty period\b",
+        AnswerKind.DURATION,
+    ),
+    (
+        r"\bhow much (?:\w+ ){0,4}(?:cost|charge|pay|fee|price)|\bwhat (?:\w+ ){0,2}(?:costs?|prices?|fees?)\b|"
+        r"\b(?:price|cost|fee|copay\w*|deductible)s? (?:of|for)\b|^\W*(?:\w+ ){0,3}(?:price|cost|fee)s?\W*$",
+        AnswerKind.MONEY,
+    ),
+    (r"\bhow fast\b|\bwhat (?:\w+ ){0,2}speed\b|\bat what speed\b|\bspeed\W*$", AnswerKind.SPEED),
+    (r"\bhow heavy\b|\bweigh|\bwhat (?:\w+ ){0,2}(?:weight|payload)\b|\b(?:weight|payload)\W*$", AnswerKind.MASS),
+    (r"\bhow far\b|\bwhat (?:\w+ ){0,2}(?:range|distance)\b|\b(?:range|distance)\W*$", AnswerKind.DISTANCE),
+    (r"\bhow powerful\b|\bwhat (?:\w+ ){0,2}power\b", AnswerKind.POWER),
+    (r"\bwhat (?:\w+ ){0,2}capacity\b|\bhow big is (?:\w+ ){0,3}battery\b", AnswerKind.CAPACITY),
+    (r"\bwhat (?:\w+ ){0,2}pressure\b|\bhow much (?:\w+ ){0,3}inflate\b|\bpressure\W*$", AnswerKind.PRESSURE),
+    (r"\bwhat (?:\w+ ){0,2}temperatures?\b|\bhow (?:hot|cold)\b|\bwhich temperatures\b", AnswerKind.TEMPERATURE),
+    (r"\bhow (?:many|much|big|large|high|wide|old)\b|\bat what (?:level|charge|wear)\b", AnswerKind.QUANTITY),
+    (
+        _OPENING + r"(?:when|until when|by when|what time|(?:in )?which (?:year|day|month)|what (?:year|day|month))\b",
+        AnswerKind.TIME,
+    ),
+    (_OPENING + r"(?:who|whom|by whom)\b", AnswerKind.PERSON),
+    (_OPENING + r"(?:where|from where|in which (?:city|country|place|town))\b", AnswerKind.PLACE),
+    (
+        r"\bhow (?:do|can|should|would) (?:i|we|you)\b(?! (?:know|reach|get (?:a|my)))|\bwhat (?:should|can|must|do) "
+        r"(?:i|we|you) do\b|\bhow to\b",
+        AnswerKind.ACTION,
+    ),
+)
+_PATTERNS = tuple((re.compile(pattern, re.IGNORECASE), kind) for pattern, kind in _KINDS)
+
+
+def answer_kind(question: str) -> AnswerKind | None:
+    """The kind of answer `question` asks for, or None when its words do not say."""
+    return next((kind for pattern, kind in _PATTERNS if pattern.search(question)), None)
