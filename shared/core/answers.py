@@ -169,6 +169,8 @@ class ExtractiveAnswers:
                 relevance -= _REPEAT_PENALTY
             fits = (kind is None or kind.found_in(passage.text)) and asked_names & words.everywhere <= terms
             scored.append(Scored(passage, relevance, lexical, float(cosine), words.coverage(terms), fits))
+        if kind and not kind.strict and not any(s.fits for s in scored):  # preferred, not required
+            scored = [replace(s, fits=asked_names & words.everywhere <= h) for s, h in zip(scored, held, strict=True)]
         ranked = sorted(scored, key=lambda s: s.relevance, reverse=True)
         return Ranking(ranked, not words.keys <= words.everywhere, not asked_names <= words.everywhere)
 

@@ -66,10 +66,19 @@ class AnswerKind(Enum):
     def found_in(self, text: str) -> bool:
         return bool(self.value.search(text))
 
+    @property
+    def strict(self) -> bool:
+        """A number, an amount or a measure is there or not: a passage without one does not answer.
+        Times, places, people and instructions are said in too many ways to rule a passage out:
+        they are preferred when some passage has one."""
+        return self not in (AnswerKind.TIME, AnswerKind.PERSON, AnswerKind.PLACE, AnswerKind.ACTION)
+
 
 _OPENING = r"^\W*(?:and |but |so )?"
 # What the question's words say it asks for, first match wins.
 _KINDS = (
+    # "How long can a line be?" asks for a length, not a time.
+    (r"\bhow long (?:can|may|might|should|must|could|will|would) (?:\w+ ){0,10}be\b", AnswerKind.QUANTITY),
     (
         r"\bhow (?:long|many (?:\w+ )?(?:years|months|weeks|days|hours|minutes))\b|\bhow (?:quickly|soon|often)\b|"
         r"\bwithin how\b|\bwarranty period\b",
