@@ -251,7 +251,8 @@ def _part_of(question: Resolved, parts: list[str], number: int) -> Resolved:
 def _candidates(sources: Sequence[Source]) -> list[Passage]:
     unique: dict[str, Passage] = {}
     for number, source in enumerate(sources, start=1):
-        title = source.fields.get("title") or ""  # the document's own heading, above the ones in its text
+        # The document's title and the section the chunk sits under (PDFs), above the headings in its text.
+        title = " ".join(filter(None, (source.fields.get("title"), source.fields.get("section"))))
         for passage in passages(source.text, number):
             unique.setdefault(passage.text, replace(passage, title=title))  # overlapping chunks repeat sentences
     return list(unique.values())
