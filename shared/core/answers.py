@@ -51,6 +51,7 @@ _PART_BOUNDARY = re.compile(
 )
 _PASSAGES_PER_PART = 2  # a part's best passage and, when it scores nearly as well, the next one
 _CARRIED_WEIGHT = 0.5  # a word the question takes from the conversation, against one of its own
+_ALTERNATIVE_MARGIN = 0.1
 _CONTEXT_WEIGHT = 0.6  # a word of the question held by the passage's context only, against one it holds itself
 _REPEAT_PENALTY = 0.1  # a passage the previous answer quoted
 # The share of the question's own content words the best passage must hold: one rare word (a
@@ -98,6 +99,9 @@ class ExtractiveAnswers:
         self._embeddings = embeddings
         self.min_relevance = min_relevance
         self.unheld_relevance = min_relevance + unheld_margin
+        # Another answer for n > 1 (shared.core.extractive_params): a passage of the kind asked for,
+        # a little below the first answer's bar: offered beside the answer, never instead of it.
+        self.alternative_relevance = min_relevance - _ALTERNATIVE_MARGIN
         self.min_coverage = min_coverage
         self._lexical_weight = lexical_weight
         self._margin = runner_up_margin

@@ -66,7 +66,9 @@ async def _alternatives(
         return []
     ranking = await extractive.rank(question.question, sources, question)
     others = [
-        s for s in ranking.scored if s.fits and s.relevance >= extractive.min_relevance and s.passage.text not in used
+        s
+        for s in ranking.scored
+        if s.fits and s.relevance >= extractive.alternative_relevance and s.passage.text not in used
     ]
     return [cited(s.passage) for s in others[:count]]
 
