@@ -1,9 +1,13 @@
-"""Cold-start figures: `import function_app` in fresh processes, and the first request after start.
+"""Cold-start figures: `import function_app` in fresh processes, and the first request after start,
+with the embedded model and with a remote one (bench/zero_model.py, a zero-latency
+OpenAI-compatible server, standing in for Azure OpenAI).
 
     .venv/bin/python bench/cold_start.py [--runs 20]
 
 Prints a Markdown table for docs/performance.md. Run it on an idle machine; it starts
-the local server on a free 127.0.0.1 port and stops it (by its PID) when done.
+the local server on a free 127.0.0.1 port and stops it (by its PID) when done. With the remote
+model, nothing but `import function_app` prepares the model (the startup the local server runs
+loads only the embedder and the index, which are remote services on Azure): the path Azure takes.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import running_in_background  # noqa: E402
+from tests.servers import free_port, running_in_background, serving  # noqa: E402
 
 # Two different questions: llama.cpp reuses its cache for a repeated prompt, which would flatter the second.
 QUESTIONS = ["How many years of warranty does the frame have?", "How long does a full battery charge take?"]
@@ -56,10 +60,10 @@ def own_import_times(runs: int) -> list[float]:
     ]
 
 
-def first_request() -> tuple[float, float, float]:
+def first_request(env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """(seconds until the server accepts, first request, second request)."""
     started = time.perf_counter()
-    with running_in_background() as base_url:
+    with running_in_background(env=env) as base_url:
         ready = time.perf_counter() - started
         timings = []
         for question in QUESTIONS:
@@ -70,6 +74,16 @@ def first_request() -> tuple[float, float, float]:
     return ready, timings[0], timings[1]
 
 
+def first_remote_request() -> tuple[float, float, float]:
+    """first_request with the default model a zero-latency OpenAI-compatible server."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "zero_model:app"]
+    with serving([*command, "--host", "127.0.0.1", "--port", str(port)], port, "the zero-latency model"):
+        model = {"alias": "zero", "provider": "openai", "model": "zero", "endpoint": f"http://127.0.0.1:{port}/v1"}
+        env = {"LLM_MODELS": json.dumps([model]), "LLM_DEFAULT_ALIAS": "zero", "LLM_ANSWER_STRATEGY": "generative"}
+        return first_request(env)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
@@ -77,6 +91,7 @@ def main() -> None:
     imports, floor, bare = import_times(["import function_app", FLOOR, "pass"], args.runs)
     own = own_import_times(args.runs)
     ready, first, second = first_request()
+    remote_ready, remote_first, remote_second = first_remote_request()
     print(
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
@@ -94,6 +109,9 @@ def main() -> None:
     print(f"| local server start until it accepts connections | {ready * 1000:.0f} ms |")
     print(f"| first /api/v2/flexible-rag request (loads model, embedder, index) | {first * 1000:.0f} ms |")
     print(f"| second request (another question, everything loaded) | {second * 1000:.0f} ms |")
+    print(f"| remote model: local server start until it accepts connections | {remote_ready * 1000:.0f} ms |")
+    print(f"| remote model: first /api/v2/flexible-rag request | {remote_first * 1000:.0f} ms |")
+    print(f"| remote model: second request | {remote_second * 1000:.0f} ms |")
     print()
     print(json.dumps({"import_ms": [round(t * 1000) for t in imports]}))
 

@@ -3,6 +3,10 @@
 The local server runs this before it accepts connections, so that the first answer takes
 the time of any other. Each part logs what it loads and how long it took; a part that
 fails is logged and left to load (and fail, with its usual error) on first use.
+
+The Functions host has no startup hook: `import function_app` starts a thread running
+`load_remote_model_parts`, which builds what a remote model's first request needs (its client, its tokenizer, the
+template renderer) in a daemon thread while the host finishes starting.
 """
 
 from __future__ import annotations
@@ -97,6 +101,27 @@ async def warm_up(app: Any = None, route_prefix: str = "api") -> None:
             continue
         log.info("loaded %s in %.2f s", name, time.perf_counter() - part_started)
     log.info("ready in %.1f s", time.perf_counter() - started)
+
+
+def _remote_model_parts() -> None:
+    settings = get_settings().model
+    if settings.remote(settings.default_alias) is None:
+        return  # the embedded model is loaded by warm_up, where there is a startup hook
+    from shared.core.types import Message
+
+    started = time.perf_counter()
+    model = backends.chat_model()  # the SDK client, its imports and its connection pool
+    model.count_tokens([Message("user", WARM_UP_QUESTION)])  # the tokenizer's vocabulary
+    backends.template_renderer()
+    log.info("loaded the remote model's client and tokenizer in %.2f s", time.perf_counter() - started)
+
+
+def load_remote_model_parts() -> None:
+    """Build a remote default model's client and tokenizer, as its first request would."""
+    try:
+        _remote_model_parts()
+    except Exception as exc:  # noqa: BLE001 - the first request builds them again, and fails with its usual error
+        log.error("could not load the remote model's client or tokenizer (%s)", type(exc).__name__)
 
 
 async def _first_request(app: Any, route_prefix: str) -> None:
