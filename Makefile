@@ -6,9 +6,11 @@
 #               (needs Node.js/npm: the tests start Azurite and a Cosmos DB emulator)
 #   make check  the fast inner loop: lint and the tests that start no emulator or model
 #
-# The first setup compiles llama.cpp (llama-cpp-python ships as source) for a portable CPU
-# target (x86-64-v3 or ARMv8.2-A, never the build machine's own): ~5 minutes on 2 cores.
-# The wheel is kept under ~/.cache/rag-chat-backend, so later setups take seconds.
+# llama.cpp (llama-cpp-python ships as source) is compiled for a portable CPU target (x86-64-v3
+# or ARMv8.2-A, never the build machine's own): ~5 minutes on 2 cores, once; the wheel is kept
+# under ~/.cache/rag-chat-backend. `make run` does not wait for it: the default answers are
+# extractive and need no model, so it builds in the background (.data/llama-build.log) while the
+# server answers; `make llama` builds it in the foreground; `make test` and `make check` need it.
 
 PYTHON ?= python3
 # The Functions worker's indexing code (azure-functions-runtime) needs Python 3.13.
@@ -19,12 +21,12 @@ IAC_VENV := .venv-iac
 HOST ?= 127.0.0.1
 PORT ?= 7071
 
-.PHONY: run test check ingest lint hostload-venv assets browser clean
+.PHONY: run test check ingest lint llama llama-background hostload-venv assets browser clean
 
-run: $(VENV)/.installed assets ingest
+run: $(VENV)/.local assets ingest llama-background
 	$(VENV)/bin/python -m shared.local_server --host $(HOST) --port $(PORT)
 
-ingest: $(VENV)/.installed
+ingest: $(VENV)/.local
 	$(VENV)/bin/python -m shared.ingest samples/corpus
 
 test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed assets browser
@@ -41,12 +43,31 @@ check: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-local.txt)
+LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-llama.txt)
 
-$(VENV)/.installed: requirements.txt requirements-local.txt requirements-dev.txt scripts/install-llama-cpp.sh
+# What the server and the default answers need (no compiler involved).
+$(VENV)/.local: requirements.txt requirements-local.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	scripts/install-llama-cpp.sh $(VENV)/bin/pip $(LLAMA_CPP_VERSION)
+	$(VENV)/bin/pip install --quiet -r requirements-local.txt
+	touch $@
+
+# The embedded model's runtime. flock: a foreground build waits for a background one, then
+# finds its wheel in the cache instead of compiling a second time.
+llama: $(VENV)/.llama
+$(VENV)/.llama: $(VENV)/.local requirements-llama.txt scripts/install-llama-cpp.sh
+	flock $(VENV)/.llama.lock scripts/install-llama-cpp.sh $(VENV)/bin/pip $(LLAMA_CPP_VERSION)
+	$(VENV)/bin/pip install --quiet -r requirements-llama.txt
+	touch $@
+
+# make run's: the build, detached, unless it is done. The server picks the model up when it lands.
+llama-background: $(VENV)/.local
+	@if [ ! -f $(VENV)/.llama ]; then mkdir -p .data; \
+		echo "llama.cpp: building in the background (log: .data/llama-build.log); extractive answers work meanwhile"; \
+		nohup $(MAKE) --no-print-directory $(VENV)/.llama > .data/llama-build.log 2>&1 & fi
+
+# Everything: the app, its model runtime and the test tools.
+$(VENV)/.installed: $(VENV)/.llama requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 

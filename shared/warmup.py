@@ -77,7 +77,7 @@ def parts(app: Any = None, route_prefix: str = "api") -> list[tuple[str, Callabl
     chosen: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     if settings.embeddings.provider == "embedded":
         chosen.append(("the embedding model", _embedder_pool))
-    if embedded_model:
+    if embedded_model and _runtime_installed():
         chosen.append(("the embedded chat model", _chat_model))
     if embedded_model and embedded_search:
         chosen.append(("the search index, the embedding model and a first answer", _first_turn))
@@ -86,6 +86,18 @@ def parts(app: Any = None, route_prefix: str = "api") -> list[tuple[str, Callabl
     if embedded_model and app is not None:  # the request asks the default model
         chosen.append(("the HTTP handlers", functools.partial(_first_request, app, route_prefix)))
     return chosen
+
+
+def _runtime_installed() -> bool:
+    from shared.llm.embedded import runtime_installed
+
+    if runtime_installed():
+        return True
+    log.warning(
+        "the embedded chat model is not installed yet (llama.cpp builds in the background, log in "
+        ".data/llama-build.log): extractive answers work meanwhile, generated ones answer 503 until it lands"
+    )
+    return False
 
 
 async def warm_up(app: Any = None, route_prefix: str = "api") -> None:

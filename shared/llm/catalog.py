@@ -8,7 +8,6 @@ reports keys or endpoints.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -53,8 +52,8 @@ def validate(status: ModelStatus, settings: ModelSettings) -> None:
 
 
 def _embedded_checks(status: ModelStatus, settings: ModelSettings) -> None:
-    if importlib.util.find_spec("llama_cpp") is None:
-        status.problems.append("llama-cpp-python is not installed (requirements-local.txt)")
+    if not embedded.runtime_installed():
+        status.problems.append("llama.cpp is not installed yet (make llama; make run builds it in the background)")
     else:
         status.checks.append("llama.cpp available")
     try:

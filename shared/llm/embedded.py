@@ -21,10 +21,11 @@ from typing import Any
 
 from shared import fair_share
 from shared.config import ModelSettings
-from shared.core.errors import RequestError, UpstreamError
+from shared.core.errors import NotConfigured, RequestError, UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
 from shared.llm.json_closing import closing
 from shared.llm.schema_limits import check_schema
+from shared.llm.tokens import count_messages
 from shared.llm.worker_supervisor import WorkerFailed, WorkerSupervisor
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,30 @@ def default_model_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the embedded model needs the local packages: pip install -r requirements-local.txt")
     return Path(spec.submodule_search_locations[0]) / _SMOLLM2_GGUF
+
+
+_NOT_INSTALLED = (
+    "The embedded model's runtime (llama.cpp) is not installed yet. `make run` builds it in the background "
+    "(about 5 minutes the first time; progress in .data/llama-build.log), or run `make llama`. Extractive "
+    "answers work meanwhile; generated answers, JSON output and tools need it."
+)
+
+
+_runtime_found = False
+
+
+def runtime_installed() -> bool:
+    """Whether llama-cpp-python is importable, looked up without importing it. Once it is, it
+    stays so: a server started before the background build finished picks it up when it lands."""
+    global _runtime_found
+    if not _runtime_found:
+        _runtime_found = importlib.util.find_spec("llama_cpp") is not None
+    return _runtime_found
+
+
+def _require_runtime() -> None:
+    if not runtime_installed():
+        raise NotConfigured(_NOT_INSTALLED)
 
 
 def model_info(settings: ModelSettings) -> ModelInfo:
@@ -123,6 +148,7 @@ class EmbeddedChatModel:
         self, messages: Sequence[Message], parameters: dict[str, Any], *, stream: bool
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         """One request's events from the worker, queued as the current caller's."""
+        _require_runtime()
         request = self._request(messages, parameters, stream)
         async with (
             self._failures(),
@@ -139,18 +165,24 @@ class EmbeddedChatModel:
             raise UpstreamError("model_failed", _FAILED) from None
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
-        """Exact for the text (the model's own tokenizer), plus its chat template's per-message tokens."""
+        """Exact for the text (the model's own tokenizer), plus its chat template's per-message tokens.
+        Until llama.cpp is installed, cl100k's count stands in: only extractive answers, which send
+        no prompt to a model, run then."""
+        if not runtime_installed():
+            return count_messages(messages, "")
         tokenizer = _tokenizer(str(self._path))
         return sum(len(tokenizer.tokenize(m.content.encode(), add_bos=False, special=False)) + 5 for m in messages) + 3
 
     async def check(self) -> None:
         """A round trip to the worker proves the model is loaded and answering."""
+        _require_runtime()
         async with contextlib.aclosing(self.worker.run({"op": "ping"})) as events:
             async for _ in events:
                 pass
 
     async def start(self) -> None:
         """Start the worker now (it loads the model), rather than on the first request."""
+        _require_runtime()
         await asyncio.to_thread(self.worker.ensure_started)
 
 
