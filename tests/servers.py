@@ -45,7 +45,7 @@ def serving(
     port: int,
     name: str,
     *,
-    timeout: float = 60,
+    timeout: float = 180,
     env: dict[str, str] | None = None,
     log: IO[bytes] | None = None,
 ) -> Iterator[None]:
@@ -76,9 +76,11 @@ def serving(
 
 @contextlib.contextmanager
 def running_in_background(
-    startup_timeout: float = 60, env: dict[str, str] | None = None, log: IO[bytes] | None = None
+    startup_timeout: float = 300, env: dict[str, str] | None = None, log: IO[bytes] | None = None
 ) -> Iterator[str]:
-    """This app's local server on a free 127.0.0.1 port, for the duration of the block; its base URL."""
+    """This app's local server on a free 127.0.0.1 port, for the duration of the block; its base URL.
+    The start-up limit only catches a hang (a server that exits fails at once): a loaded machine
+    can take minutes to load the model, the embedder and the index before it listens."""
     port = free_port()
     command = [sys.executable, "-m", "shared.local_server", "--port", str(port)]
     with serving(command, port, "the local server", timeout=startup_timeout, env=env, log=log):

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared import fair_share
 from shared.config import ModelSettings
-from shared.core.errors import NotConfigured, RequestError, UpstreamError
+from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
 from shared.llm.json_closing import closing
 from shared.llm.schema_limits import check_schema
@@ -63,7 +63,7 @@ def runtime_installed() -> bool:
 
 def _require_runtime() -> None:
     if not runtime_installed():
-        raise NotConfigured(_NOT_INSTALLED)
+        raise UpstreamError("model_not_installed", _NOT_INSTALLED)
 
 
 def model_info(settings: ModelSettings) -> ModelInfo:
@@ -79,14 +79,24 @@ def model_info(settings: ModelSettings) -> ModelInfo:
 
 class EmbeddedChatModel:
     def __init__(self, settings: ModelSettings) -> None:
-        self._path = settings.model_path or default_model_path()
-        self.worker = _supervisor(self._path, settings.context_window, settings.threads or os.cpu_count() or 1)
+        self._settings = settings
         self.info = model_info(settings)
         self.default_parameters: dict[str, Any] = {
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens,
         }
         self._max_total_tokens = settings.max_total_tokens
+
+    @functools.cached_property
+    def _path(self) -> Path:
+        # Looked up on first use: the model's package installs with llama.cpp, which `make run`
+        # may still be building when this model is made for an extractive answer.
+        return self._settings.model_path or default_model_path()
+
+    @functools.cached_property
+    def worker(self) -> WorkerSupervisor:
+        threads = self._settings.threads or os.cpu_count() or 1
+        return _supervisor(self._path, self._settings.context_window, threads)
 
     def check_params(self, params: GenerationParams) -> None:
         """RequestError (400) for a request past the model's limits: more tokens than
