@@ -177,10 +177,12 @@ class EmbeddedIndex:
             self._refresh_vectors()
             if vector is not None and embedding_model is not None:
                 self._check_embedding_model(embedding_model)
-            allowed = self._allowed(where) if where is not None else None
+            # Full-text ranking alone filters inside its SQL; the vector ranking needs the filter's rows.
+            text_only = vector is None and bool(match)
+            allowed = self._allowed(where) if where is not None and not text_only else None
             # Hybrid fuses the top candidates of each ranking; full-text alone needs just the top k.
             candidates = max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
-            text_hits = [] if plan.vector_only else self._text_ranking(match, allowed, candidates)
+            text_hits = [] if plan.vector_only else self._text_ranking(match, where, allowed, candidates)
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
                 everything = self._vector_rowids if allowed is None else allowed
                 ranked = [(int(rowid), 1.0) for rowid in everything[: plan.top_k]]
@@ -229,14 +231,24 @@ class EmbeddedIndex:
         rows = self._db.execute(f"SELECT rowid FROM chunks WHERE {where.where} ORDER BY rowid", where.params)
         return np.fromiter((rowid for (rowid,) in rows), dtype=np.int64)
 
-    def _text_ranking(self, match: str, allowed: np.ndarray | None, limit: int) -> list[tuple[int, float]]:
+    def _text_ranking(
+        self, match: str, where: odata.SqlFilter | None, allowed: np.ndarray | None, limit: int
+    ) -> list[tuple[int, float]]:
         if not match:
             return []
-        query = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts)"
+        ranked = " ORDER BY bm25(chunks_fts)"
+        if allowed is None and where is not None:
+            # Each match tested against the filter in SQL: the matches first (CROSS JOIN fixes the
+            # order), as a filter such as the security trimming lets most chunks through.
+            query = (
+                "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks"
+                f" ON chunks.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND {where.where}{ranked} LIMIT ?"
+            )
+            return self._db.execute(query, (match, *where.params, limit)).fetchall()
+        query = f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?{ranked}"
         if allowed is None:
             return self._db.execute(f"{query} LIMIT ?", (match, limit)).fetchall()
-        # Walk the ranking until enough rows pass the filter: SQLite ranks the matches once,
-        # which is much faster than joining each match to the chunks to test the filter.
+        # The vector ranking read the filter's rows already: walk the ranking until enough pass.
         permitted = set(allowed.tolist())
         hits = []
         for rowid, score in self._db.execute(query, (match,)):
