@@ -72,9 +72,11 @@ async function* events(response) {
 
 function addMessage(role, text) {
   const item = $("message-template").content.firstElementChild.cloneNode(true);
-  item.querySelector(".role").textContent = role;
-  item.querySelector(".content").textContent = text || "";
+  item.querySelector(".who").textContent = role;
+  item.querySelector(".copy-answer").hidden = role !== "assistant";
   item.dataset.role = role;
+  item.sources = [];
+  setAnswer(item, text || "");
   $("conversation").appendChild(item);
   return item;
 }
@@ -86,34 +88,6 @@ const fromV2 = (s) => ({
 const fromCitation = (c) => ({
   title: c.title, filename: c.filename, page: c.page, section: c.section, score: c.score, url: c.url,
 });
-
-function showSources(item, sources) {
-  const list = item.querySelector(".sources");
-  list.replaceChildren();
-  for (const source of sources) {
-    const entry = document.createElement("li");
-    const open = document.createElement("button");
-    open.type = "button";
-    open.className = "open-source";
-    open.textContent = source.title || source.filename || "source";
-    open.title = source.filename || "";
-    open.addEventListener("click", () => openSource(source.url));
-    const where = document.createElement("span");
-    where.className = "where";
-    where.textContent = [source.page ? `page ${source.page}` : "", source.section || ""].filter(Boolean).join(", ");
-    const score = document.createElement("span");
-    score.className = "score";
-    score.textContent = typeof source.score === "number" ? `score ${source.score.toFixed(4)}` : "";
-    entry.append(open, where, score);
-    list.appendChild(entry);
-  }
-}
-
-function showMetadata(item, metadata) {
-  const details = item.querySelector(".metadata");
-  details.querySelector("pre").textContent = JSON.stringify(metadata, null, 2);
-  details.hidden = false;
-}
 
 function allowFeedback(item, index, given) {
   const box = item.querySelector(".feedback");
@@ -139,33 +113,6 @@ async function giveFeedback(box, rating) {
     thumb.setAttribute("aria-pressed", String(thumb.dataset.rating === rating));
   }
   label.textContent = "saved";
-}
-
-async function openSource(url) {
-  const panel = $("source-panel");
-  panel.hidden = false;
-  panel.dataset.state = "loading";
-  $("source-title").textContent = "Opening…";
-  $("source-meta").textContent = "";
-  $("source-text").replaceChildren();
-  const response = await api(withUser(url));
-  if (!response.ok) {
-    $("source-title").textContent = await problem(response);
-    panel.dataset.state = "failed";
-    return;
-  }
-  const opened = await response.json();
-  const text = opened.document.text;
-  const { start, end } = opened.highlight;
-  const mark = document.createElement("mark");
-  mark.textContent = text.slice(start, end);
-  $("source-text").append(text.slice(0, start), mark, text.slice(end));
-  $("source-title").textContent = opened.title || opened.filename;
-  const page = opened.page === null ? "" : `, page ${opened.page}`;
-  const section = opened.section ? `, ${opened.section}` : "";
-  $("source-meta").textContent = `${opened.filename}${page}${section}, passage ${opened.chunk_index + 1}`;
-  panel.dataset.state = "open";
-  mark.scrollIntoView({ block: "center" });
 }
 
 function knownSessions() {
@@ -268,7 +215,6 @@ function request(mode, question) {
 
 // Applies one streamed event to the answer; returns the text so far.
 function apply(mode, item, event, text) {
-  const content = item.querySelector(".content");
   if (mode === "openai") {
     if (event.data === "[DONE]") return text;
     if (event.data.error) throw new Error(event.data.error.message);
@@ -276,18 +222,18 @@ function apply(mode, item, event, text) {
     if (event.data.usage) showMetadata(item, { model: event.data.model, usage: event.data.usage });
     const piece = (event.data.choices || [])[0]?.delta?.content || "";
     if (piece) item.dataset.deltas = String(Number(item.dataset.deltas || 0) + 1);
-    content.textContent = text + piece;
+    setAnswer(item, text + piece);
     return text + piece;
   }
   if (event.event === "sources") showSources(item, event.data.metadata.map(fromV2));
   if (event.event === "delta") {
     item.dataset.deltas = String(Number(item.dataset.deltas || 0) + 1);
-    content.textContent = text + event.data.text;
+    setAnswer(item, text + event.data.text);
     return text + event.data.text;
   }
   if (event.event === "final" || event.event === "error") {
     item.dataset.textBeforeFinal = String(text.length);
-    content.textContent = event.data.answer;
+    item.answer = event.data.answer;
     showSources(item, event.data.metadata.map(fromV2));
     const { response_metadata, timings, tokens_used, errors } = event.data;
     showMetadata(item, { response_metadata, timings, tokens_used, errors });
@@ -307,15 +253,20 @@ async function ask(question) {
   item.dataset.state = "streaming";
   $("send").disabled = true;
   $("status").textContent = "";
+  $("error-panel").hidden = true;
   let text = "";
   try {
     const [path, body] = request(mode, question);
     const response = await api(path, { method: "POST", body });
-    if (!response.ok) throw new Error(await problem(response));
+    if (!response.ok) {
+      item.dataset.failed = "true";
+      showError(response.status, await problem(response));
+      return;
+    }
     for await (const event of events(response)) text = apply(mode, item, event, text);
     if (mode === "openai") state.openaiMessages.push({ role: "assistant", content: text });
   } catch (error) {
-    $("status").textContent = String(error.message || error);
+    showError(null, String(error.message || error));
     item.dataset.failed = "true";
   } finally {
     item.dataset.state = "done";
@@ -328,8 +279,18 @@ async function loadModels() {
   const response = await api("v1/models");
   if (!response.ok) return;
   $("model").replaceChildren(
-    ...(await response.json()).data.map((m) => new Option(`${m.id} (${m.owned_by})`, m.id)),
+    ...(await response.json()).data.map((m) => {
+      const option = new Option(`${m.name} (${m.owned_by})`, m.id);
+      option.title = m.id; // the id only in a tooltip: the name is what a reader knows it by
+      return option;
+    }),
   );
+  describeModel();
+}
+
+function describeModel() {
+  const option = $("model").selectedOptions[0];
+  $("model-description").textContent = option ? `id ${option.value}` : "";
 }
 
 function modeChanged() {
@@ -389,6 +350,55 @@ function takeKeyFromAddress() {
   return key;
 }
 
+// What to do about a failed request, by its status (null: no response at all).
+const ADVICE = {
+  400: "Change the request as the message says.",
+  401: "Give a bearer token in Settings (or a fresh one: it may have expired).",
+  403: "Give a user id or token with access, or a function key, in Settings.",
+  404: "The session, document or model is gone: start a new session or pick another.",
+  413: "Send less: a shorter question or history, or a smaller file.",
+  422: "Correct the field the message names.",
+  429: "Too many requests: wait a moment and ask again.",
+};
+
+function showError(status, message) {
+  const advice =
+    status === null
+      ? "The server did not answer: check that it is running and reachable, then ask again."
+      : ADVICE[status] || (status >= 500 ? "The server failed: ask again, and if it persists see its log." : "");
+  $("error-title").textContent = status === null ? "The request failed" : `The request failed with status ${status}`;
+  $("error-message").textContent = message;
+  $("error-advice").textContent = advice;
+  $("error-panel").dataset.status = String(status);
+  $("error-panel").hidden = false;
+}
+
+function toggleSettings(open) {
+  document.body.classList.toggle("drawer-open", open);
+  $("toggle-settings").setAttribute("aria-expanded", String(open));
+  if (open) $("mode").focus();
+}
+
+function bindKeys() {
+  $("question").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $("ask").requestSubmit();
+    }
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    if (!$("source-panel").hidden) closeSource();
+    else if (document.body.classList.contains("drawer-open")) {
+      toggleSettings(false);
+      $("toggle-settings").focus();
+    }
+  });
+  $("toggle-settings").addEventListener("click", () =>
+    toggleSettings(!document.body.classList.contains("drawer-open")),
+  );
+}
+
 function init() {
   const key = takeKeyFromAddress();
   if (key) $("function-key").value = key;
@@ -402,10 +412,15 @@ function init() {
   $("conversation").addEventListener("click", (event) => {
     const thumb = event.target.closest(".thumb");
     if (thumb) giveFeedback(thumb.closest(".feedback"), thumb.dataset.rating);
+    const copy = event.target.closest(".copy-answer");
+    if (copy) copyText(copy, copy.closest(".message").answer || "");
   });
   $("new-session").addEventListener("click", () => startSession(crypto.randomUUID()));
   $("refresh-sessions").addEventListener("click", listSessions);
-  $("close-source").addEventListener("click", () => ($("source-panel").hidden = true));
+  $("close-source").addEventListener("click", closeSource);
+  $("copy-source").addEventListener("click", () => copyText($("copy-source"), state.passage || ""));
+  $("model").addEventListener("change", describeModel);
+  bindKeys();
   $("upload").addEventListener("click", uploadDocument);
   $("user-id").addEventListener("change", listDocuments);
   startSession(crypto.randomUUID());

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 from shared.config import get_settings
 from shared.http.endpoints import Operation, wire_model
 from shared.wire.errors import ErrorBody, ValidationErrorBody
+from shared.wire.examples import EXAMPLES
 
 ROUTE_PREFIX = "/api"
 
@@ -99,7 +100,11 @@ def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, An
     if op.public:
         operation["security"] = []
     if op.body:
-        operation["requestBody"] = {"required": True, "content": json_content(op.model("body"), "validation")}
+        content = json_content(op.model("body"), "validation")
+        example = EXAMPLES.get(op.model("body").__name__)
+        if example is not None:  # what try-it-out sends: without it, Swagger UI fills every field with a placeholder
+            content["application/json"]["example"] = example
+        operation["requestBody"] = {"required": True, "content": content}
     if op.form:
         form = {"multipart/form-data": {"schema": refs[(op.model("form"), "validation")]}}
         operation["requestBody"] = {"required": True, "content": form}

@@ -44,6 +44,8 @@ PAGES = {
 ASSETS = {
     "playground.js": Asset(STATIC / "playground.js", JS),
     "playground.css": Asset(STATIC / "playground.css", CSS),
+    "markdown.js": Asset(STATIC / "markdown.js", JS),
+    "citations.js": Asset(STATIC / "citations.js", JS),
     "docs.js": Asset(STATIC / "docs.js", JS),
     "swagger-ui-bundle.js": Asset(STATIC / "vendor" / "swagger-ui-bundle.js", JS, LONG_LIVED),
     "swagger-ui.css": Asset(STATIC / "vendor" / "swagger-ui.css", CSS, LONG_LIVED),
