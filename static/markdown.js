@@ -161,7 +161,9 @@
     return out + headings(text.slice(from));
   }
 
-  const headings = (text) => text.replace(/(^|\s)#{1,6}\s+/g, "\n\n");
+  // A line holding a heading after other words, or a table's rule after its header.
+  const FLATTENED = /\S\s+#{1,6}\s|\|\s*\|\s*:?-{3,}/;
+  const headings = (text) => text.replace(/(^|\s)([\u0001\u0002]*)#{1,6}\s+/g, "\n\n$2");
 
   // Renders text into container (Markdown when asked, otherwise as plain text with its line
   // breaks) with text[start:end] marked; returns the <mark> elements.
@@ -170,7 +172,7 @@
     const r = renderer(container);
     const source = text.slice(0, start) + OPEN + text.slice(start, end) + CLOSE + text.slice(end);
     const lines = source.replace(/\r\n/g, "\n");
-    if (asMarkdown) markdown(r, lines.includes("\n") ? lines : unflatten(lines));
+    if (asMarkdown) markdown(r, lines.split("\n").map((line) => (FLATTENED.test(line) ? unflatten(line) : line)).join("\n"));
     else {
       const plain = r.element("p");
       plain.className = "plain";

@@ -104,7 +104,6 @@ def test_an_answer_streams_in_with_its_sources(page):
 def test_a_citation_opens_its_passage_beside_the_answer(page, base_url):
     page.goto("/api/playground")
     answer = _ask(page, QUESTION)
-    _screenshot(page, "playground.png")
 
     cited = answer.locator(".open-source").first
     title = answer.locator(".doc-title").first.inner_text()
