@@ -315,5 +315,5 @@ def test_axe_finds_no_serious_or_critical_violation(browser_context, address, vi
         for v in results["violations"]
         if v["impact"] in {"serious", "critical"}
     ]
-    assert grave == []
+    assert grave == [], grave
     page.close()

@@ -47,6 +47,7 @@ ASSETS = {
     "markdown.js": Asset(STATIC / "markdown.js", JS),
     "citations.js": Asset(STATIC / "citations.js", JS),
     "docs.js": Asset(STATIC / "docs.js", JS),
+    "docs.css": Asset(STATIC / "docs.css", CSS),
     "swagger-ui-bundle.js": Asset(STATIC / "vendor" / "swagger-ui-bundle.js", JS, LONG_LIVED),
     "swagger-ui.css": Asset(STATIC / "vendor" / "swagger-ui.css", CSS, LONG_LIVED),
     "swagger-ui-LICENSE.txt": Asset(STATIC / "vendor" / "swagger-ui-LICENSE.txt", TEXT, LONG_LIVED),
