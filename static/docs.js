@@ -14,7 +14,7 @@
   const ui = window.SwaggerUIBundle({
     url: "openapi.json",
     dom_id: "#reference",
-    deepLinking: true,
+    deepLinking: false, // its anchor inside each operation's button is a control within a control (axe: nested-interactive)
     tryItOutEnabled: true,
     displayRequestDuration: true,
     requestInterceptor: function (request) {
