@@ -20,6 +20,7 @@ from tests import check_tier
         ("/api/static/playground.css", "text/css"),
         ("/api/static/markdown.js", "text/javascript"),
         ("/api/static/citations.js", "text/javascript"),
+        ("/api/static/controls.js", "text/javascript"),
         ("/api/static/docs.js", "text/javascript"),
         ("/api/static/docs.css", "text/css"),
         ("/api/static/swagger-ui-bundle.js", "text/javascript"),

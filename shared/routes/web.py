@@ -46,6 +46,7 @@ ASSETS = {
     "playground.css": Asset(STATIC / "playground.css", CSS),
     "markdown.js": Asset(STATIC / "markdown.js", JS),
     "citations.js": Asset(STATIC / "citations.js", JS),
+    "controls.js": Asset(STATIC / "controls.js", JS),
     "docs.js": Asset(STATIC / "docs.js", JS),
     "docs.css": Asset(STATIC / "docs.css", CSS),
     "swagger-ui-bundle.js": Asset(STATIC / "vendor" / "swagger-ui-bundle.js", JS, LONG_LIVED),
