@@ -31,13 +31,17 @@ ingest: $(VENV)/.local
 
 test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed assets browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m mypy
 	HOSTLOAD_PYTHON=$(CURDIR)/$(HOSTLOAD_VENV)/bin/python IAC_PYTHON=$(CURDIR)/$(IAC_VENV)/bin/python \
 		$(VENV)/bin/python -m pytest
 
 # The fast inner loop: lint, and the tests that need no emulator, Node, server process or
 # compiled model (tests/check_tier.py skips the others where they would start one).
+# Both check and test run mypy on shared/ and function_app.py: its default strictness without
+# strict optional checking, zero errors (the settings and the reason are in pyproject.toml).
 check: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m mypy
 	TEST_TIER=check $(VENV)/bin/python -m pytest -q
 
 lint: $(VENV)/.installed

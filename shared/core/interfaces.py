@@ -6,9 +6,10 @@ shared.backends chooses them from configuration.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.core.events import ToolCallDelta
 from shared.core.types import (
     Chunk,
     Completion,
@@ -38,7 +39,8 @@ class Embeddings(Protocol):
 
 
 class Retriever(Protocol):
-    index_name: str
+    @property
+    def index_name(self) -> str: ...
 
     async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
         """Context for a question, as `identity` may see it (when the deployment sets a security filter).
@@ -54,8 +56,11 @@ class ChatModel(Protocol):
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         """One completion; raises UpstreamError when the model cannot answer."""
 
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
-        """Text deltas as they are generated, then the whole Completion last; UpstreamError on failure."""
+    def stream(
+        self, messages: Sequence[Message], params: GenerationParams
+    ) -> AsyncGenerator[str | ToolCallDelta | Completion]:
+        """Text deltas (and tool-call pieces) as they are generated, then the whole Completion last;
+        UpstreamError on failure."""
 
     async def check(self) -> None:
         """A cheap call proving the model is reachable and the credentials work; raises if not."""

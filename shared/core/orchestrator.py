@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +93,7 @@ class Orchestrator:
                     return event.result
         raise AssertionError("a turn always ends with TurnCompleted")
 
-    async def run(self, request: TurnRequest, *, stream: bool = False) -> AsyncIterator[TurnEvent]:
+    async def run(self, request: TurnRequest, *, stream: bool = False) -> AsyncGenerator[TurnEvent]:
         """The turn (see _run) inside one span, whose attributes say what it did."""
         span = telemetry.start_span("turn", attributes={"turn.stream": stream})
         try:

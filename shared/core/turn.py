@@ -29,6 +29,7 @@ from shared.core.types import (
     Source,
     TurnError,
     TurnRequest,
+    TurnStage,
 )
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class Turn:
         return max(0.0, self.deadline - time.monotonic())
 
     @contextlib.contextmanager
-    def failures(self, stage: str, backend: str, unexpected: TurnError | None = None) -> Iterator[None]:
+    def failures(self, stage: TurnStage, backend: str, unexpected: TurnError | None = None) -> Iterator[None]:
         """A backend that fails or passes the deadline ends up in the turn's errors (and the log);
         other exceptions propagate, unless `unexpected` stands for them. RequestError always does."""
         try:

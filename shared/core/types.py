@@ -12,6 +12,7 @@ from typing import Any, Literal
 from shared.core.source_plan import RetrievalReport, SourcePlan
 
 Role = Literal["system", "user", "assistant", "tool"]
+TurnStage = Literal["history", "retrieval", "generation", "prompt"]
 ReasoningEffort = Literal["low", "medium", "high", "auto"]
 
 
@@ -199,7 +200,7 @@ class Reasoning:
     """The reasoning effort asked for, and what the provider was actually sent."""
 
     requested: ReasoningEffort
-    sent_effort: str | None  # None: the parameter was not sent (the provider's default applies)
+    sent_effort: ReasoningEffort | None  # None: the parameter was not sent (the provider's default applies)
     provider: str
     source: Literal["request", "default"]
     sanitized: bool
@@ -291,7 +292,7 @@ class SearchQuery:
 class TurnError:
     """An upstream failure reported to the caller; never carries secrets or tracebacks."""
 
-    stage: Literal["history", "retrieval", "generation", "prompt"]
+    stage: TurnStage
     code: str
     message: str
 

@@ -116,7 +116,7 @@ class CosmosHistoryStore:
                 if continuation and exc.status_code == 400:
                     raise RequestError("continuation is not a token this API returned", field="continuation") from exc
                 raise
-            token = pages.continuation_token
+            token = pages.continuation_token  # type: ignore[attr-defined]  # by_page() returns an AsyncPageIterator; its stubs say AsyncIterator
         sessions = tuple(
             SessionSummary(
                 r["sessionId"],
@@ -131,7 +131,10 @@ class CosmosHistoryStore:
 
     async def delete(self, user_id: str, session_id: str) -> bool:
         query = "SELECT VALUE c.id FROM c WHERE c.userId = @user AND c.sessionId = @session"
-        parameters = [{"name": "@user", "value": user_id}, {"name": "@session", "value": session_id}]
+        parameters: list[dict[str, object]] = [
+            {"name": "@user", "value": user_id},
+            {"name": "@session", "value": session_id},
+        ]
         async with _failures("write"):
             ids = [i async for i in self._container.query_items(query, parameters=parameters, partition_key=user_id)]
             # The session item first: from then on the session is gone, even if a page delete fails.

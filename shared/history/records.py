@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -41,6 +42,6 @@ def with_feedback(record: dict[str, Any], feedback: Feedback) -> dict[str, Any]:
     return {**record, "feedback": asdict(feedback)}
 
 
-def session_title(messages: list[Message] | tuple[Message, ...]) -> str:
+def session_title(messages: Sequence[Message]) -> str:
     """A session's name in listings: its first question, on one line, shortened."""
     return shortened(next((m.content for m in messages if m.role == "user"), ""), TITLE_CHARS)

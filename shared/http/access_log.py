@@ -36,7 +36,7 @@ class RedactedAccessLog(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) == 5 and isinstance(record.args[2], str):
             client, method, path, version, status = record.args
-            record.args = (client, method, redact_query(path), version, status)
+            record.args = (client, method, redact_query(str(path)), version, status)
         return True
 
 

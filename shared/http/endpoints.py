@@ -24,7 +24,7 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
@@ -93,7 +93,7 @@ class EventStream:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-Answer = BaseModel | Reply | EventStream | Response | None
+Answer: TypeAlias = BaseModel | Reply | EventStream | Response | None
 Handler = Callable[[Call], Awaitable[Answer]]
 
 

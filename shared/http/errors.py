@@ -58,8 +58,8 @@ class InvalidRequest(Exception):
 def refusal(req: Request, exc: Exception) -> JSONResponse:
     """The answer to a request that failed with `exc`."""
     if isinstance(exc, InvalidRequest):
-        body = ValidationErrorBody.model_validate({"detail": exc.issues})
-        return JSONResponse(body.model_dump(mode="json"), status_code=422)
+        issues = ValidationErrorBody.model_validate({"detail": exc.issues})
+        return JSONResponse(issues.model_dump(mode="json"), status_code=422)
     status, body = failure(req, exc)
     return JSONResponse(body, status_code=status, headers=exc.headers if isinstance(exc, HttpError) else None)
 

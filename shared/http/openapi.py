@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared.config import get_settings
 from shared.http.endpoints import Operation, wire_model
@@ -19,6 +20,7 @@ ROUTE_PREFIX = "/api"
 
 
 def openapi_document(operations: list[Operation]) -> dict[str, Any]:
+    models: set[tuple[type[BaseModel], JsonSchemaMode]]
     models = {(op.model(part), "validation") for op in operations for part in ("body", "form") if getattr(op, part)}
     models |= {(op.model("response"), "serialization") for op in operations if op.response}
     models |= {(wire_model(ref), "serialization") for op in operations for _, ref in op.error_bodies}
@@ -56,11 +58,11 @@ def _security() -> dict[str, Any]:
     settings = get_settings()
     keys = [["functionKey"], ["functionKeyQuery"]] if settings.http.auth_level != "anonymous" else [[]]
     token = ["bearerToken"] if settings.auth.token_validation else []
-    requirements = [{name: [] for name in [*key, *token]} for key in keys]
+    requirements: list[dict[str, list[str]]] = [{name: [] for name in [*key, *token]} for key in keys]
     return {"security": requirements} if requirements != [{}] else {}
 
 
-def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, Any]:
+def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     def json_content(model: type, mode: str) -> dict[str, Any]:
         return {"application/json": {"schema": refs[(model, mode)]}}
 
@@ -69,7 +71,7 @@ def _operation(op: Operation, refs: dict[tuple[type, str], Any]) -> dict[str, An
         responses["204"] = {"description": "Done."}
     elif op.status not in op.empty:
         response = op.model("response")
-        content = (
+        content: dict[str, Any] = (
             json_content(response, "serialization")
             if response
             else {"application/json": {"schema": {"type": "object"}}}
@@ -137,7 +139,7 @@ def _path_parameters(op: Operation) -> list[dict[str, Any]]:
     ]
 
 
-def _query_parameters(model: type | None) -> list[dict[str, Any]]:
+def _query_parameters(model: type[BaseModel] | None) -> list[dict[str, Any]]:
     if model is None:
         return []
     schema = model.model_json_schema(mode="validation")

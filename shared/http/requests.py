@@ -9,7 +9,7 @@ refuses, HttpError 413 for a body over HTTP_MAX_BODY_BYTES (refused before it is
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -99,7 +99,7 @@ async def file_upload(req: Request, field: str, max_bytes: int) -> UploadedFile:
     if body is None:
         raise too_large
 
-    async def replay() -> AsyncIterator[bytes]:
+    async def replay() -> AsyncGenerator[bytes]:
         yield body
         yield b""
 

@@ -18,7 +18,7 @@ import logging
 from datetime import UTC, datetime
 
 from shared.ingest.documents import DocumentIndexer, DocumentRejected, Outcome, supported, with_retries
-from shared.ingest.stores import DocumentStore, Status, StoredDocument, metadata_owner
+from shared.ingest.stores import DocumentStore, State, Status, StoredDocument, metadata_owner
 
 log = logging.getLogger("ingest.documents")
 
@@ -76,5 +76,5 @@ def _status(stored: StoredDocument, outcome: Outcome) -> Status | None:
             return None
         # Indexed by another path (the CLI, or an upload's own request): the chunks are in the index.
         return Status("indexed", stored.content_hash, recorded.chunks if recorded else None, None, datetime.now(UTC))
-    state = "failed" if outcome.result == "failed" else "indexed"
+    state: State = "failed" if outcome.result == "failed" else "indexed"
     return Status(state, stored.content_hash, outcome.chunks, outcome.reason, datetime.now(UTC))

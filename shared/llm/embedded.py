@@ -15,7 +15,7 @@ import functools
 import importlib.util
 import logging
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ class EmbeddedChatModel:
             raise UpstreamError("model_failed", _FAILED)
         return _completion(done, parameters)
 
-    async def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncIterator[str | Completion]:
+    async def stream(self, messages: Sequence[Message], params: GenerationParams) -> AsyncGenerator[str | Completion]:
         parameters = self._parameters(params)
         async with self._generation(messages, parameters, stream=True) as events:
             async for event in events:

@@ -99,7 +99,9 @@ class Worker:
         """One completion, streamed from llama.cpp so that a cancel stops it between two tokens."""
         pieces: list[str] = []
         finish = None
-        for chunk in self._llm.create_chat_completion(messages=request["messages"], stream=True, **request["params"]):
+        # llama_cpp types the result as the union of its streamed and whole shapes; this is the stream.
+        chunks: Any = self._llm.create_chat_completion(messages=request["messages"], stream=True, **request["params"])
+        for chunk in chunks:
             if request["id"] in self._cancelled:
                 raise _Cancelled(len(pieces))
             choice = chunk["choices"][0]

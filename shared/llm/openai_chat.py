@@ -8,7 +8,7 @@ max_retries, each call bounded by its timeout.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from shared.core.errors import UpstreamError
@@ -86,7 +86,7 @@ class OpenAIChatModel:
 
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
-    ) -> AsyncIterator[str | ToolCallDelta | Completion]:
+    ) -> AsyncGenerator[str | ToolCallDelta | Completion]:
         """Text and tool-call pieces, then the Completion. A reply that is not a readable stream
         (an HTML error page, broken JSON) or holds no chunk at all is a failure, not an empty answer."""
         from openai import OpenAIError

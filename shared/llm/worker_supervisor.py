@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +153,7 @@ class WorkerSupervisor:
         )
         return process
 
-    async def run(self, request: dict[str, Any], caller: str = "") -> AsyncIterator[dict[str, Any]]:
+    async def run(self, request: dict[str, Any], caller: str = "") -> AsyncGenerator[dict[str, Any]]:
         """Queue one request ("generate" or "ping") for `caller` and yield its events, the terminal one last.
 
         Closing the iterator before the end cancels the request: a waiting one leaves the queue,

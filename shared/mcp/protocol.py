@@ -21,7 +21,7 @@ from typing import Any
 import mcp_types as types
 from mcp_types import jsonrpc
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.config import get_settings
 from shared.core.errors import RequestError, UpstreamError
@@ -94,7 +94,7 @@ async def answer(request: jsonrpc.JSONRPCRequest, who: Principal) -> dict[str, A
     return {"jsonrpc": "2.0", "id": request.id, "result": result}
 
 
-def _params(model: type[types.MCPModel], params: dict[str, Any]) -> Any:
+def _params(model: type[BaseModel], params: dict[str, Any]) -> Any:
     try:
         return model.model_validate(params)
     except ValidationError as exc:

@@ -60,7 +60,7 @@ class AzureSearchRetriever:
         if not plan.searches:
             return plan.empty_result(self.index_name)
         vector_queries = await self._vector_queries(plan) if plan.uses_vectors else None
-        semantic = (
+        semantic: dict[str, Any] = (
             {"query_type": "semantic", "semantic_configuration_name": self._semantic_configuration}
             if self._semantic_configuration
             else {}
@@ -220,7 +220,8 @@ def index_definition(name: str, dimensions: int, semantic_configuration: str | N
     fields.append(
         SearchField(
             name=VECTOR_FIELD,
-            type=SearchFieldDataType.Collection(SearchFieldDataType.Single),
+            # Collection is a static method on the enum class, which the SDK's types do not say
+            type=SearchFieldDataType.Collection(SearchFieldDataType.Single),  # type: ignore[operator]
             searchable=True,
             vector_search_dimensions=dimensions,
             vector_search_profile_name=VECTOR_PROFILE,

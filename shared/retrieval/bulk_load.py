@@ -59,7 +59,9 @@ def _drop_deferred(db: sqlite3.Connection) -> list[str]:
 
 
 def _rows(documents: Sequence[Document], rowid: int) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    chunks, vectors, values = [], [], []
+    chunks: list[tuple] = []
+    vectors: list[tuple] = []
+    values: list[tuple] = []
     for _, _, document_chunks, document_vectors in documents:
         for chunk, vector in zip(document_chunks, document_vectors, strict=True):
             fields = index_document(chunk)

@@ -51,19 +51,19 @@ class _Lexer(ODataLexer):
 
     tokens = ODataLexer.tokens
 
-    @_(r"(?:true|false)(?!\w)")  # noqa: F821 - sly injects `_` into lexer class bodies
+    @_(r"(?:true|false)(?!\w)")  # type: ignore[name-defined]  # noqa: F821 - sly injects `_` into lexer class bodies
     def BOOLEAN(self, t):
         return ODataLexer.BOOLEAN(self, t)
 
-    @_(r"null(?!\w)")  # noqa: F821
+    @_(r"null(?!\w)")  # type: ignore[name-defined]  # noqa: F821
     def NULL(self, t):
         return ODataLexer.NULL(self, t)
 
-    @_(r"any(?!\w)")  # noqa: F821
+    @_(r"any(?!\w)")  # type: ignore[name-defined]  # noqa: F821
     def ANY(self, t):
         return ODataLexer.ANY(self, t)
 
-    @_(r"all(?!\w)")  # noqa: F821
+    @_(r"all(?!\w)")  # type: ignore[name-defined]  # noqa: F821
     def ALL(self, t):
         return ODataLexer.ALL(self, t)
 
@@ -181,10 +181,11 @@ def to_sql(node: ast._Node, collection_table: str) -> SqlFilter:
 
 
 def search_in_values(node: ast.Call) -> list[str]:
-    if len(node.args) not in (2, 3) or not all(isinstance(a, ast.String) for a in node.args[1:]):
+    strings = [a for a in node.args[1:] if isinstance(a, ast.String)]
+    if len(node.args) not in (2, 3) or len(strings) != len(node.args) - 1:
         raise RequestError("search.in takes a field, a string of values, and optionally a string of delimiters")
-    delimiters = node.args[2].val if len(node.args) == 3 else _DEFAULT_DELIMITERS
-    values = [node.args[1].val]
+    delimiters = strings[1].val if len(strings) == 2 else _DEFAULT_DELIMITERS
+    values = [strings[0].val]
     for delimiter in delimiters:
         values = [part for value in values for part in value.split(delimiter)]
     return [v for v in values if v]
@@ -240,20 +241,18 @@ class _Translator:
         return f'chunks."{field.name}"'
 
     def _literal(self, literal: ast._Node, operand: ast._Node, lambda_var: str | None) -> Any:
-        is_number_field = (
-            isinstance(operand, ast.Identifier)
-            and operand.name != lambda_var
-            and _field(operand.name).type == "Edm.Int32"
-        )
+        name = operand.name if isinstance(operand, ast.Identifier) else None
+        is_number_field = name is not None and name != lambda_var and _field(name).type == "Edm.Int32"
         if isinstance(literal, ast.String):
             if is_number_field:
-                raise RequestError(f"{operand.name} is a number; compare it with a number", field="filter")
+                raise RequestError(f"{name} is a number; compare it with a number", field="filter")
             return literal.val
         if isinstance(literal, ast.Boolean):
             return literal.val == "true"
         if not is_number_field:
             raise RequestError(f"{getattr(operand, 'name', 'value')} is text; quote the value", field="filter")
-        return float(literal.val) if isinstance(literal, ast.Float) else int(literal.val)
+        # odata_query types every literal as its base _Node, which declares no `val`
+        return float(literal.val) if isinstance(literal, ast.Float) else int(literal.val)  # type: ignore[attr-defined]
 
     def _lambda(self, node: ast.CollectionLambda) -> str:
         field = _field(node.owner.name) if isinstance(node.owner, ast.Identifier) else None

@@ -14,13 +14,14 @@ from shared import agents
 from shared.config import get_settings
 from shared.core.errors import RequestError, UpstreamError
 from shared.http.endpoints import Answer, Call, EventStream, api
+from shared.identity import ApiFamily  # noqa: I001
 from shared.routes.openai_compat import CHAT_ERRORS, FAMILY
 
 if TYPE_CHECKING:
     from shared.core.types import TurnRequest
     from shared.wire.openai_responses import ResponsesRequest
 
-SESSIONS = "openai-compatible"  # conversations are owned as the chat completions' sessions are
+SESSIONS: ApiFamily = "openai-compatible"  # conversations are owned as the chat completions' sessions are
 
 
 @api.operation(

@@ -51,7 +51,8 @@ class CheckedFormat:
         if self._mapping:
             if kwargs or len(args) != 1:
                 raise TypeError("format_map() takes exactly one argument")
-            args, kwargs = (), args[0]
+            kwargs = args[0]
+            args = ()
         text = self._text
         if isinstance(text, Markup):
             formatter: CheckedFormatter = CheckedEscapeFormatter(self._env, escape=text.escape)

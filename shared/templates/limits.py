@@ -174,9 +174,10 @@ class TemplateLimits:
         what = f"{type(owner).__name__}.{name}()"
         if name in ("center", "ljust", "rjust", "zfill"):
             self.width(_arg(args, kwargs, 0, "width"), what)
-        elif name == "expandtabs":
+        elif name == "expandtabs" and not isinstance(owner, int):
             tab = self.width(_arg(args, kwargs, 0, "tabsize", 8), what)
-            self.chars(len(owner) + owner.count("\t" if isinstance(owner, str) else b"\t") * tab, what)
+            tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
+            self.chars(len(owner) + tabs * tab, what)
         elif name == "replace":
             self.replaced(
                 owner,
@@ -185,17 +186,24 @@ class TemplateLimits:
                 _arg(args, kwargs, 2, "count", -1),
                 what,
             )
-        elif name == "join" and isinstance(_arg(args, kwargs, 0, "iterable"), (list, tuple)):
+        elif (
+            name == "join"
+            and not isinstance(owner, int)
+            and isinstance(_arg(args, kwargs, 0, "iterable"), (list, tuple))
+        ):
             items = _arg(args, kwargs, 0, "iterable")
             self.chars(size_of(items, self.max_chars) + len(owner) * len(items), what)
-        elif name == "translate":
+        elif name == "translate" and not isinstance(owner, int):
             self.translated(owner, _arg(args, kwargs, 0, "table"), what)
         elif name == "to_bytes":
             self.width(_arg(args, kwargs, 0, "length", 1), what)
 
     def replaced(self, text: Any, old: Any, new: Any, count: Any, what: str) -> None:
-        if not (isinstance(text, (str, bytes)) and type(old) is type(new) and isinstance(old, (str, bytes))):
-            return
+        same_kind = (isinstance(text, str) and isinstance(old, str)) or (
+            isinstance(text, bytes) and isinstance(old, bytes)
+        )
+        if not (same_kind and type(old) is type(new)):
+            return  # a str pattern in bytes (or the reverse) is refused by Python itself
         found = text.count(old) if old else len(text) + 1
         if isinstance(count, int) and count >= 0:
             found = min(found, count)

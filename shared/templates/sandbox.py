@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import BuiltinMethodType, MethodType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Template, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
@@ -43,6 +43,9 @@ from shared.templates.limits import (
     check_lipsum,
     check_range,
 )
+
+if TYPE_CHECKING:
+    from shared.core.interfaces import CompiledTemplate
 
 
 class _CheckedCodeGenerator(CodeGenerator):
@@ -304,7 +307,9 @@ class SandboxedRenderer:
         parsed = self._env.parse(source)
         return self._env.from_string(parsed), tuple(sorted(meta.find_undeclared_variables(parsed)))
 
-    async def render(self, compiled: SandboxedTemplate, variables: dict[str, Any]) -> str:
+    async def render(self, compiled: CompiledTemplate, variables: dict[str, Any]) -> str:
+        if not isinstance(compiled, SandboxedTemplate):
+            raise TypeError("render takes a template this renderer compiled")
         render = functools.partial(self._generate, compiled.template, variables, compiled.origin)
         if compiled.origin == "inline":  # written by whoever sent the request
             return await self._run_with_deadline(render)

@@ -12,14 +12,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.agents import Agent, agent_turn
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
-from shared.core.types import Message, ToolCall, TurnRequest, TurnResult
+from shared.core.types import Message, Role, ToolCall, TurnRequest, TurnResult
 from shared.wire import sse
 from shared.wire.citations import Citation, citation
 from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, StrictModel, within_history_limit
@@ -84,7 +84,7 @@ class ChatMessageIn(BaseModel):
                 field=f"messages.{n}.content",
             )
         calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments) for c in self.tool_calls or ())
-        return Message(self.role, self.text(), tool_calls=calls, tool_call_id=self.tool_call_id)
+        return Message(cast(Role, self.role), self.text(), tool_calls=calls, tool_call_id=self.tool_call_id)
 
 
 class StreamOptions(BaseModel):

@@ -105,7 +105,7 @@ CHAT_REFUSALS = {
 # Hints for OpenAI's own caching and abuse monitoring: they change no answer, so they are accepted and unused.
 IGNORED_HINTS = ("prompt_cache_key", "prompt_cache_retention", "safety_identifier")
 # Values some clients send by default that ask for nothing: accepted and ignored.
-_HARMLESS = (None, False, "auto", "default", {}, [])
+_HARMLESS: tuple[Any, ...] = (None, False, "auto", "default", {}, [])
 
 
 class RefusedParameters(BaseModel):
