@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.agents import Agent, configured_agents
-from shared.experiments import Experiment
+from shared.agent_definitions import Agent, configured_agents
+from shared.experiment_definitions import Experiment
 from shared.remote_models import AnswerStrategy, QueryRewrite, RemoteModel
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

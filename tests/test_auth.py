@@ -12,7 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.agents import BUILT_IN_AGENT
+from shared.agent_definitions import BUILT_IN_AGENT
 from tests.conftest import SAMPLE_CORPUS
 from tests.recording_server import RecordingServer
 from tests.test_flexible_chat import history_backend  # noqa: F401 - the SQLite and Cosmos DB stores

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from shared.agents import BUILT_IN_AGENT
+from shared.agent_definitions import BUILT_IN_AGENT
 from shared.config import PROJECT_ROOT
 from tests.recording_server import RecordingServer, StreamScript
 from tests.servers import running_in_background

@@ -20,7 +20,7 @@ from shared.core.types import (
     TurnRequest,
     TurnResult,
 )
-from shared.experiments import Variant
+from shared.experiment_definitions import Variant
 from shared.wire import sse
 from shared.wire.common import errors_out
 from shared.wire.flexible_requests import (

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.agents import Agent, agent_turn
+from shared.agent_definitions import Agent
+from shared.agents import agent_turn
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
 from shared.core.types import Message, Role, ToolCall, TurnRequest, TurnResult

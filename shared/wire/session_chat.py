@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from shared.agents import Agent, agent_turn
+from shared.agent_definitions import Agent
+from shared.agents import agent_turn
 from shared.core.types import TurnRequest, TurnResult
 from shared.identity import Principal
 from shared.wire.citations import Citation, citation
