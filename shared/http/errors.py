@@ -22,15 +22,13 @@ log = logging.getLogger(__name__)
 MAX_DETAIL_CHARS = 4_000  # of an error's detail: room for lists of what is available, never a request echoed
 
 
-class HttpError(Exception):
-    """An answer a handler decides on itself: a status, a detail, and ErrorBody's other fields."""
+class HttpError(RequestError):
+    """A refusal only the HTTP edge can make (405 with Allow, 401 with a challenge, 415): the
+    core's RequestError, the one refusal type, with the response's headers."""
 
     def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
+        super().__init__(detail, status=status, **fields)
         self.headers = headers
-        self.fields = fields
 
 
 class InvalidRequest(Exception):
@@ -66,9 +64,7 @@ def refusal(req: Request, exc: Exception) -> JSONResponse:
 
 def failure(req: Request, exc: Exception) -> tuple[int, dict[str, Any]]:
     """The status and ErrorBody (as JSON) of a failure; what is not the caller's to know goes to the log."""
-    if isinstance(exc, HttpError):
-        return exc.status, _error_body(exc.detail, **exc.fields)
-    if isinstance(exc, RequestError):
+    if isinstance(exc, RequestError):  # HttpError included
         return exc.status, _error_body(exc.message, **exc.hints)
     if isinstance(exc, UpstreamError):  # a backend is down: the caller may retry later
         log.error("%s %s: %s", req.method, req.url.path, exc.code, exc_info=exc.__cause__)
