@@ -80,22 +80,22 @@ PUBLIC_PAGES = {"playground", "docs", "static/{name}", ".well-known/oauth-protec
 
 
 def every_endpoint():
-    """(method, path) reaching each registered function that serves data, once."""
+    """(method, path) reaching each declared operation that serves data, once. The declarations,
+    not the registered functions: a function also takes the methods its path does not declare,
+    only to answer them 405."""
+    from shared.http.endpoints import api
     from shared.local_server import app_functions
 
-    triggers = [json.loads(b) for f in app_functions() for b in f.get_raw_bindings()]
-    paths = {b["route"]: b["methods"] for b in triggers if b["type"] == "httpTrigger"}
+    app_functions()  # every route module imported, so every operation declared
     concrete = {
         "v2/sessions/{session_id}": "v2/sessions/s-1",
         "v1/compatibility/openai/v1/assistants/{agent_id}/chat/completions": (
             f"v1/compatibility/openai/v1/assistants/{BUILT_IN_AGENT.id}/chat/completions"
         ),
     }
-    for route, methods in paths.items():
-        if route in PUBLIC_PAGES:
-            continue
-        for method in methods:
-            yield method, "/api/" + concrete.get(route, route)
+    for op in api.operations:
+        if op.route not in PUBLIC_PAGES:
+            yield op.method.upper(), "/api/" + concrete.get(op.route, op.route)
 
 
 async def test_the_pages_are_served_without_a_token_and_hold_no_data(client, issuer):
