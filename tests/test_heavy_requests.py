@@ -173,6 +173,9 @@ class CountingModel:
         self.counted: list[str] = []
         self.prompt: list[Message] = []
 
+    def check_params(self, params):
+        """Nothing to refuse: a ChatModel's check of the request (interfaces.ChatModel)."""
+
     def count_tokens(self, messages):
         self.counted.extend(m.content for m in messages)
         return 3 + sum(len(m.content.split()) + 4 for m in messages)
