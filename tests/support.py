@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
+
+import pytest
 
 
 def make_orchestrator(**parts):
@@ -60,3 +63,13 @@ def json_post_scope(path: str) -> dict:
         "server": ("testserver", 80),
         "client": ("127.0.0.1", 1234),
     }
+
+
+def configured_python(variable: str, what: str) -> str:
+    """The interpreter `make test` names in `variable`: required in CI, the test skipped elsewhere."""
+    python = os.environ.get(variable)
+    if not python:
+        if os.environ.get("CI"):
+            pytest.fail(f"{variable} is not set: CI must run {what} (make test sets it)")
+        pytest.skip(f"{variable} (the Python for {what}) is not set; `make test` sets it")
+    return python

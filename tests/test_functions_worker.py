@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ import pytest
 from shared.config import PROJECT_ROOT
 from tests.recording_server import RecordingServer
 from tests.servers import free_port, serving
-from tests.support import sse_events
+from tests.support import configured_python, sse_events
 from tests.worker_comparison import (
     EMBEDDING_DEPLOYMENT,
     GATED_MODEL,
@@ -53,11 +52,7 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture(scope="module")
 def python313() -> str:
-    python = os.environ.get("HOSTLOAD_PYTHON")
-    if not python:
-        if os.environ.get("CI"):
-            pytest.fail("HOSTLOAD_PYTHON is not set: CI must run the worker tests (make test sets it)")
-        pytest.skip("Python 3.13 with azure-functions-runtime (HOSTLOAD_PYTHON) is not set; `make test` sets it")
+    python = configured_python("HOSTLOAD_PYTHON", "the worker tests")
     probe = subprocess.run([python, "-c", "import azure_functions_runtime, grpc_tools, uvicorn, httpx"], check=False)
     assert probe.returncode == 0, f"{python} lacks azure-functions-runtime or grpcio-tools: run `make test`"
     return python

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 
 import httpx
 import pytest
 
 from shared.config import PROJECT_ROOT
+from tests.support import configured_python
 
 
 def test_local_server_serves_exactly_the_registered_functions(asgi_app):
@@ -29,11 +29,7 @@ def test_local_server_serves_exactly_the_registered_functions(asgi_app):
 
 def test_the_functions_host_can_index_the_app():
     """Runs the Python worker's own indexing (azure-functions-runtime, Python 3.13) on function_app.py."""
-    python = os.environ.get("HOSTLOAD_PYTHON")
-    if not python:
-        if os.environ.get("CI"):
-            pytest.fail("HOSTLOAD_PYTHON is not set: CI must run the host-load check (make test sets it)")
-        pytest.skip("HOSTLOAD_PYTHON (a Python 3.13 with azure-functions-runtime) is not set; `make test` sets it")
+    python = configured_python("HOSTLOAD_PYTHON", "the host-load check")
 
     result = subprocess.run(
         [python, str(PROJECT_ROOT / "tests" / "hostload" / "index_app.py")],

@@ -23,6 +23,7 @@ import yaml
 from shared.config import PROJECT_ROOT, SETTINGS_CLASSES, HistorySettings
 from shared.remote_models import RemoteModel
 from tests.bicep_text import declaration, evaluate, object_keys, without_comments
+from tests.support import configured_python
 
 INFRA = PROJECT_ROOT / "infra"
 MAIN = INFRA / "main.bicep"
@@ -135,12 +136,7 @@ def _app_setting_names() -> set[str]:
 
 @pytest.fixture(scope="module")
 def iac_python() -> str:
-    python = os.environ.get("IAC_PYTHON")
-    if not python:
-        if os.environ.get("CI"):
-            pytest.fail("IAC_PYTHON is not set: CI must lint the Bicep (make test sets it)")
-        pytest.skip("IAC_PYTHON (the .venv-iac Python, with checkov and pycep) is not set; `make test` sets it")
-    return python
+    return configured_python("IAC_PYTHON", "the Bicep lint (checkov and pycep)")
 
 
 @pytest.fixture(scope="module")
