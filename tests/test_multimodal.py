@@ -104,6 +104,8 @@ async def test_at_least_one_image_is_required(client, url):
         ({"url": "file:///etc/passwd"}, "https"),
         ({"data_url": "data:text/html;base64,PGgxPg=="}, "data:image/"),
         ({"data_url": "data:image/png;base64,not base64!"}, "data:image/"),
+        ({"data_url": "data:image/png;base64,A"}, "data:image/"),  # does not decode: not a 500
+        ({"data_url": "data:image/png;base64,AAA"}, "data:image/"),
         ({"url": "https://example.com/a.png", "data_url": PNG}, "exactly one"),
         ({}, "exactly one"),
         ({"url": "https://example.com/a.png", "detail": "ultra"}, "low"),

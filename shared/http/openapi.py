@@ -11,8 +11,10 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from shared.backends import DEFAULT_ALIAS
 from shared.config import get_settings
 from shared.http.endpoints import Operation, wire_model
+from shared.wire.common import DEPLOYMENT_VALUES
 from shared.wire.errors import ErrorBody, ValidationErrorBody
 from shared.wire.examples import EXAMPLES
 
@@ -28,6 +30,7 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
     refs, schemas = models_json_schema(
         sorted(models, key=lambda m: m[0].__name__), ref_template="#/components/schemas/{model}"
     )
+    _state_deployment_values(schemas)
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         paths.setdefault(f"{ROUTE_PREFIX}/{op.route}", {})[op.method] = _operation(op, refs)
@@ -51,6 +54,24 @@ def openapi_document(operations: list[Operation]) -> dict[str, Any]:
         },
         **_security(),
     }
+
+
+def _state_deployment_values(node: Any) -> None:
+    """Each string marked as taking the deployment's values (shared.wire.common.MODEL_ALIASES) gets
+    them as its enum, so that a client and a fuzzer see what this deployment takes."""
+    if isinstance(node, list):
+        for item in node:
+            _state_deployment_values(item)
+    if not isinstance(node, dict):
+        return
+    kind = node.pop(DEPLOYMENT_VALUES, None)
+    if kind is not None:
+        values = {"model-aliases": [DEFAULT_ALIAS, *get_settings().model.aliases()]}[kind]
+        strings = [b for b in node.get("anyOf", ()) if b.get("type") == "string"] or [node]
+        for branch in strings:
+            branch["enum"] = values
+    for value in node.values():
+        _state_deployment_values(value)
 
 
 def _security() -> dict[str, Any]:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.core.source_plan import DocumentRef, NamedSource, RetrievalReport, SourcePlan
 from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
 from shared.identity import Principal
 from shared.text import shortened
 from shared.wire.citations import SNIPPET_CHARS
-from shared.wire.common import MAX_MESSAGE_CHARS, SESSION_ID_PATTERN, StrictModel, within_history_limit
+from shared.wire.common import (
+    MAX_MESSAGE_CHARS,
+    MODEL_ALIASES,
+    SESSION_ID_PATTERN,
+    Integer,
+    PositiveInteger,
+    StrictModel,
+    within_history_limit,
+)
 
 PREVIEW_CHARS = 200
 INDEX_TYPES = {"embedded": "embedded", "azure": "azure_ai_search"}  # by source backend
@@ -27,7 +35,7 @@ class HistoryMessage(StrictModel):
 class DataSourceConfig(StrictModel):
     name: str = Field(min_length=1, description="A configured source (SOURCES_DEFINITIONS).")
     model_name: str = Field(min_length=1, description="The source's embedding model.")
-    limit: int = Field(5, ge=1, le=50)
+    limit: Integer = Field(5, ge=1, le=50)
     similarity_threshold: float = Field(
         0.7,
         ge=-1,
@@ -49,13 +57,13 @@ class DataSourceConfig(StrictModel):
 class RAGConfig(StrictModel):
     sources: list[DataSourceConfig] = Field(default_factory=list, description="Default: every configured source.")
     retrieval_strategy: Literal["merge", "sequential", "ensemble"] = "merge"
-    max_total_results: int = Field(10, ge=1, le=50)
+    max_total_results: Integer = Field(10, ge=1, le=50)
 
 
 class Attachment(StrictModel):
     storage_key: str = Field(min_length=1, description="A blob name in the attachments container.")
     title: str | None = None
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: PositiveInteger | None = None
 
 
 class AttachmentConfig(StrictModel):
@@ -64,6 +72,33 @@ class AttachmentConfig(StrictModel):
 
 
 class ChatCompleteRequest(StrictModel):
+    # The validator's rule, stated in the schema: each context mode with its inputs.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"context_mode": {"enum": ["rag", "none"]}}},
+                {
+                    "required": ["context_mode", "attachment_config"],
+                    "properties": {
+                        "context_mode": {"enum": ["attachment", "hybrid"]},
+                        "attachment_config": {
+                            "type": "object",
+                            "required": ["attachments"],
+                            "properties": {"attachments": {"minItems": 1}},
+                        },
+                    },
+                },
+                {
+                    "required": ["context_mode", "document_paths"],
+                    "properties": {
+                        "context_mode": {"const": "document"},
+                        "document_paths": {"type": "array", "minItems": 1},
+                    },
+                },
+            ]
+        }
+    )
+
     query: str = Field(min_length=1, max_length=10_000)
     history: list[HistoryMessage] = Field(default_factory=list, max_length=50)
     context_mode: Literal["rag", "attachment", "hybrid", "document", "none"] = "rag"
@@ -71,12 +106,12 @@ class ChatCompleteRequest(StrictModel):
     attachment_config: AttachmentConfig | None = None
     document_paths: list[str] | None = Field(None, max_length=20)
     embedding_model: str | None = Field(None, min_length=1, description="Default: the configured embedding model.")
-    llm_model: str | None = Field(
-        None, min_length=1, description="A model alias; default: the configured default model."
+    llm_model: Annotated[str, Field(min_length=1, json_schema_extra=MODEL_ALIASES)] | None = Field(
+        None, description="A model alias; default: the configured default model."
     )
     system_prompt: str | None = Field(None, max_length=20_000, description="Instructions; the sources follow them.")
     temperature: float = Field(0.7, ge=0, le=2)
-    max_tokens: int = Field(1024, ge=1, le=8192)
+    max_tokens: Integer = Field(1024, ge=1, le=8192)
     conversation_id: str | None = Field(None, pattern=SESSION_ID_PATTERN, description="Keep the history under it.")
 
     @field_validator("history")

@@ -4,8 +4,9 @@ turn reports them."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from shared.core.types import TurnError
@@ -17,6 +18,34 @@ MAX_MESSAGE_CHARS = 100_000  # per history message: the token budget trims, but 
 # the server count, fit and echo. Over it: 422 naming the field.
 MAX_HISTORY_CHARS = 1_000_000
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+
+
+def _whole_number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer field of a request: JSON Schema counts 4.0 as the integer 4, so the strict models
+# take it as 4; 4.5 (and true, and "4") stays refused with a 422. Bounds go before the validator
+# (as in the types below): given after it, on an optional field, pydantic leaves them out of
+# the JSON Schema.
+_WHOLE_NUMBER = BeforeValidator(_whole_number)
+Integer = Annotated[int, _WHOLE_NUMBER]
+PositiveInteger = Annotated[int, Field(ge=1), _WHOLE_NUMBER]
+Seed = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), _WHOLE_NUMBER]
+CompletionCount = Annotated[int, Field(ge=1, le=MAX_N), _WHOLE_NUMBER]  # n
+
+# Marks a string whose allowed values are the deployment's (the configured model aliases): the
+# OpenAPI document lists them as its enum when it is built (shared.http.openapi); a request naming
+# another is refused with a 400 that lists them.
+DEPLOYMENT_VALUES = "x-deployment-values"
+MODEL_ALIASES = {DEPLOYMENT_VALUES: "model-aliases"}
+
+
+def not_both(first: str, second: str, *, first_given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A rule a model's validator enforces, as JSON Schema: `first` and `second` are not both given
+    (present and not null; `first_given` when another value of `first` counts as not given)."""
+    given = {"not": {"type": "null"}}
+    return {"not": {"required": [first, second], "properties": {first: first_given or given, second: given}}}
 
 
 class StrictModel(BaseModel):

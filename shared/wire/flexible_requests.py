@@ -8,12 +8,25 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from shared.core.errors import RequestError
 from shared.core.types import GenerationParams, Image, ReasoningEffort
 from shared.retrieval.limits import MAX_FILTER_CHARS
-from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, SESSION_ID_PATTERN, StrictModel, within_history_limit
+from shared.wire.common import (
+    MAX_MESSAGE_CHARS,
+    MODEL_ALIASES,
+    SESSION_ID_PATTERN,
+    CompletionCount,
+    Integer,
+    PositiveInteger,
+    Seed,
+    StrictModel,
+    not_both,
+    within_history_limit,
+)
 
 MAX_QUESTION_CHARS = 20_000  # the question, and a search query given instead of it
 MAX_IMAGES = 10
@@ -35,7 +48,7 @@ class AzureSearchFetcherArgs(StrictModel):
     filter: str | None = Field(
         None, description=f"OData filter, e.g. \"category eq 'warranty'\"; at most {MAX_FILTER_CHARS} characters."
     )
-    top_k: int | None = Field(None, description="Number of sources; 0 skips retrieval.")
+    top_k: Integer | None = Field(None, description="Number of sources; 0 skips retrieval.")
     include_total_count: bool = False
     facets: list[str] | None = Field(None, description='e.g. ["filename,count:5", "tags"]')
     highlight_fields: list[str] | None = None
@@ -65,15 +78,15 @@ class ABTesting(StrictModel):
 class ModelParams(StrictModel):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
+    max_tokens: PositiveInteger | None = None
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
     stop: list[str] | None = Field(None, max_length=4)
-    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
-    n: int | None = Field(None, ge=1, le=MAX_N)
+    seed: Seed | None = None
+    n: CompletionCount | None = None
 
 
-ModelAlias = Annotated[str, Field(min_length=1, max_length=128)]
+ModelAlias = Annotated[str, Field(min_length=1, max_length=128, json_schema_extra=MODEL_ALIASES)]
 
 
 class ReasoningConfig(StrictModel):
@@ -87,7 +100,7 @@ class OverrideConfig(BaseModel):
     llm: ModelAlias | ModelParams | None = Field(None, description="A model alias, or (legacy) parameters.")
     model: ModelAlias | None = Field(None, description="A model alias; `llm` wins when both are given.")
     params: ModelParams | None = None
-    n: int | None = Field(None, ge=1, le=MAX_N, description="Completions to return; wins over params.n.")
+    n: CompletionCount | None = Field(None, description="Completions to return; wins over params.n.")
     reasoning_effort: ReasoningEffort | None = None
     reasoning: ReasoningConfig | None = None
 
@@ -104,7 +117,13 @@ class OverrideConfig(BaseModel):
         return GenerationParams.of({**values, "alias": alias, "reasoning_effort": effort})
 
 
+# Each template is given inline or by name, not both (422).
+TEMPLATE_FORMS = (("system_prompt_template", "system_prompt_file"), ("response_template", "response_template_file"))
+
+
 class FlexibleChatRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"allOf": [not_both(*pair) for pair in TEMPLATE_FORMS]})
+
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     fetch_args: FetchArgs = Field(default_factory=FetchArgs)
     history: list[ChatMessage] = Field(default_factory=list, max_length=200)
@@ -130,10 +149,7 @@ class FlexibleChatRequest(StrictModel):
 
     @model_validator(mode="after")
     def _one_form_per_template(self) -> FlexibleChatRequest:
-        for inline, file in (
-            ("system_prompt_template", "system_prompt_file"),
-            ("response_template", "response_template_file"),
-        ):
+        for inline, file in TEMPLATE_FORMS:
             if getattr(self, inline) is not None and getattr(self, file) is not None:
                 raise ValueError(f"give {inline} or {file}, not both")
         return self
@@ -143,9 +159,27 @@ class FlexibleRagRequest(FlexibleChatRequest):
     skip_knowledge_base: bool = Field(False, description="Answer without searching the knowledge base.")
 
 
+# Whole base64: groups of four characters, the last one padded (a lone or unpadded tail does not decode).
+_BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)"
+_DATA_URL = re.compile(rf"^data:image/(png|jpeg|gif|webp);base64,{_BASE64}$")
+
+
 class ImageIn(StrictModel):
-    url: str | None = Field(None, description="An https URL the model fetches.")
-    data_url: str | None = Field(None, description="data:image/<png|jpeg|gif|webp>;base64,<bytes>")
+    # The validator's rules, stated in the schema: exactly one of url and data_url, each in its form.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": [name], "properties": {name: {"type": "string"}}} for name in ("url", "data_url")]
+        }
+    )
+
+    url: str | None = Field(
+        None, description="An https URL the model fetches.", json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]://"}
+    )
+    data_url: str | None = Field(
+        None,
+        description="data:image/<png|jpeg|gif|webp>;base64,<bytes>",
+        json_schema_extra={"pattern": _DATA_URL.pattern},
+    )
     detail: Literal["low", "high", "auto"] | None = None
 
     @model_validator(mode="after")
@@ -155,7 +189,7 @@ class ImageIn(StrictModel):
         if self.url is not None and not self.url.lower().startswith("https://"):
             raise ValueError("url must be https; send other images inline as data_url")
         if self.data_url is not None and not _DATA_URL.match(self.data_url):
-            raise ValueError("data_url must be data:image/(png|jpeg|gif|webp);base64,<base64 data>")
+            raise ValueError("data_url must be data:image/(png|jpeg|gif|webp);base64,<base64 data, padded>")
         return self
 
     def decoded_size(self) -> int:
@@ -163,20 +197,25 @@ class ImageIn(StrictModel):
         return len(payload) * 3 // 4 - payload[-2:].count("=")
 
 
-_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}$")
-
-
 class MultimodalMetadata(BaseModel):
-    # The rest of `metadata` stays freeform; only `images` has a shape.
-    model_config = ConfigDict(extra="allow", strict=True)
+    # The rest of `metadata` stays freeform; only `images` has a shape. The schema states that
+    # there is at least one image, which images() refuses with a 400 otherwise.
+    model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={"required": ["images"]})
 
-    images: list[ImageIn] = Field(default_factory=list, max_length=MAX_IMAGES)
+    images: list[ImageIn] = Field(default_factory=list, max_length=MAX_IMAGES, json_schema_extra={"minItems": 1})
 
 
 class _Multimodal(BaseModel):
     """The -mm endpoints: images in metadata.images, for the latest user turn."""
 
     metadata: MultimodalMetadata = Field(default_factory=MultimodalMetadata)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        target["required"] = [*target.get("required", ()), "metadata"]  # with its images (400 without)
+        return schema
 
     def freeform_metadata(self) -> dict[str, Any]:
         return self.metadata.model_dump(exclude={"images"})

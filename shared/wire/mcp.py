@@ -8,11 +8,11 @@ carry the same limits as the HTTP API: a question of at most 20,000 characters, 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from shared.wire.common import StrictModel
+from shared.wire.common import Integer, StrictModel
 from shared.wire.flexible_requests import SessionId
 from shared.wire.sources import SOURCE_ID_PATTERN
 
@@ -27,7 +27,7 @@ class SearchArgs(StrictModel):
         description="Optional OData filter on the index fields, e.g. \"category eq 'policy'\" or "
         "\"tags/any(t: t eq 'warranty')\"; fields: title, filename, chunk_index, page, category, tags.",
     )
-    top: int = Field(5, ge=1, le=50, description="How many passages to return (1 to 50).")
+    top: Integer = Field(5, ge=1, le=50, description="How many passages to return (1 to 50).")
     mode: SearchMode = Field(
         "hybrid",
         description="hybrid: keywords and meaning (the default); text: exact keywords only; vector: meaning only.",
@@ -46,7 +46,7 @@ class GetSourceArgs(StrictModel):
 
 
 class ListSessionsArgs(StrictModel):
-    page_size: int = Field(20, ge=1, le=100, description="Sessions per page.")
+    page_size: Integer = Field(20, ge=1, le=100, description="Sessions per page.")
     continuation: str | None = Field(None, max_length=4096, description="From the previous page's result.")
 
 
@@ -82,9 +82,12 @@ class AskOutput(BaseModel):
 class JsonRpcMessage(BaseModel):
     """A JSON-RPC 2.0 request (with an id) or notification (without), as MCP sends them."""
 
-    model_config = ConfigDict(extra="forbid")  # the MCP server refuses other members
+    model_config = ConfigDict(extra="allow")  # the MCP server ignores other members, as JSON-RPC lets it
     jsonrpc: Literal["2.0"]
-    id: int | str | None = Field(None, description="Absent for a notification (answered 202, no body).")
+    # Never null (the MCP server refuses a null id): absent for a notification.
+    id: Annotated[int | str | None, WithJsonSchema({"type": ["integer", "string"]})] = Field(
+        None, description="Absent for a notification (answered 202, no body)."
+    )
     method: str = Field(description="initialize, ping, tools/list, tools/call, notifications/...")
     params: dict[str, Any] | None = None
 

@@ -23,7 +23,15 @@ from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAcc
 from shared.core.types import Message, Role, ToolCall, TurnRequest, TurnResult
 from shared.wire import sse
 from shared.wire.citations import Citation, citation
-from shared.wire.common import MAX_MESSAGE_CHARS, MAX_N, StrictModel, within_history_limit
+from shared.wire.common import (
+    MAX_MESSAGE_CHARS,
+    CompletionCount,
+    PositiveInteger,
+    Seed,
+    StrictModel,
+    not_both,
+    within_history_limit,
+)
 from shared.wire.openai_protocol import (
     MAX_CONTENT_PARTS,
     RefusedParameters,
@@ -95,17 +103,21 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionsRequest(RefusedParameters, StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra=not_both("create_session", "store_in_session", first_given={"const": True})
+    )
+
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=200)
     model: str | None = Field(None, description="Unset or empty: the agent's model. Any other value must match it.")
     temperature: float | None = Field(None, ge=0, le=2, description="Default: the agent's, else 0.")
     top_p: float | None = Field(None, ge=0, le=1)
     frequency_penalty: float | None = Field(None, ge=-2, le=2)
     presence_penalty: float | None = Field(None, ge=-2, le=2)
-    n: int = Field(1, ge=1, le=MAX_N)
+    n: CompletionCount = 1
     stop: list[str] | None = Field(None, min_length=1, max_length=4)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1, description="OpenAI's newer name for max_tokens.")
-    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)
+    max_tokens: PositiveInteger | None = None
+    max_completion_tokens: PositiveInteger | None = Field(None, description="OpenAI's newer name for max_tokens.")
+    seed: Seed | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, min_length=1, max_length=256, description="The end user, whose sessions these are.")

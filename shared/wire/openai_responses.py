@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shared.core.errors import RequestError
 from shared.core.types import Message, ToolCall, TurnResult
 from shared.wire.citations import Citation, citation
-from shared.wire.common import MAX_MESSAGE_CHARS, StrictModel, within_history_limit
+from shared.wire.common import MAX_MESSAGE_CHARS, PositiveInteger, StrictModel, within_history_limit
 from shared.wire.openai_protocol import (
     IGNORED_HINTS,
     MAX_CONTENT_PARTS,
@@ -140,7 +140,7 @@ class ResponsesRequest(RefusedParameters, StrictModel):
         | Annotated[list[InputItem], Field(max_length=MAX_INPUT_ITEMS)]
     ) = Field(description="A question, or the conversation as items (messages, function calls and their outputs).")
     instructions: str | None = Field(None, max_length=MAX_MESSAGE_CHARS, description="The client's instructions.")
-    max_output_tokens: int | None = Field(None, ge=1)
+    max_output_tokens: PositiveInteger | None = None
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     stream: bool = False
