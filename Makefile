@@ -4,13 +4,14 @@
 #               .data/documents by default: see docs/documents.md)
 #   make test   set up and run the whole test suite, the host-load check included
 #               (needs Node.js/npm: the tests start Azurite and a Cosmos DB emulator)
-#   make check  the fast inner loop: lint and the tests that start no emulator or model
+#   make check  the fast inner loop: lint, the type checker and tests/unit (no emulator, Node,
+#               server process or compiled model: it does not build llama.cpp)
 #
 # llama.cpp (llama-cpp-python ships as source) is compiled for a portable CPU target (x86-64-v3
 # or ARMv8.2-A, never the build machine's own): ~5 minutes on 2 cores, once; the wheel is kept
 # under ~/.cache/rag-chat-backend. `make run` does not wait for it: the default answers are
 # extractive and need no model, so it builds in the background (.data/llama-build.log) while the
-# server answers; `make llama` builds it in the foreground; `make test` and `make check` need it.
+# server answers; `make llama` builds it in the foreground; `make test` needs it.
 
 PYTHON ?= python3
 # The Functions worker's indexing code (azure-functions-runtime) needs Python 3.13.
@@ -35,16 +36,16 @@ test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node
 	HOSTLOAD_PYTHON=$(CURDIR)/$(HOSTLOAD_VENV)/bin/python IAC_PYTHON=$(CURDIR)/$(IAC_VENV)/bin/python \
 		$(VENV)/bin/python -m pytest
 
-# The fast inner loop: lint, and the tests that need no emulator, Node, server process or
-# compiled model (tests/check_tier.py skips the others where they would start one).
+# The fast inner loop: lint, the type checker and the unit tier (tests/unit/: no emulator, Node,
+# server process or compiled model; tests/unit/conftest.py fails a test that starts a process).
 # Both check and test run mypy on shared/ and function_app.py: its default strictness without
 # strict optional checking, zero errors (the settings and the reason are in pyproject.toml).
-check: $(VENV)/.installed
+check: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m mypy
-	TEST_TIER=check $(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q tests/unit
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 LLAMA_CPP_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-llama.txt)
@@ -70,9 +71,13 @@ llama-background: $(VENV)/.local
 		echo "llama.cpp: building in the background (log: .data/llama-build.log); extractive answers work meanwhile"; \
 		nohup $(MAKE) --no-print-directory $(VENV)/.llama > .data/llama-build.log 2>&1 & fi
 
-# Everything: the app, its model runtime and the test tools.
-$(VENV)/.installed: $(VENV)/.llama requirements-dev.txt
+# The test tools, on what the server needs (no compiled model: make check needs only this).
+$(VENV)/.dev: $(VENV)/.local requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# Everything: the app, its model runtime and the test tools.
+$(VENV)/.installed: $(VENV)/.llama $(VENV)/.dev
 	touch $@
 
 # Local stand-ins for Azure services that the tests start themselves: Azurite (Blob Storage)

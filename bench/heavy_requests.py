@@ -26,8 +26,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.integration.test_heavy_requests import AT_THE_LIMITS, CHEAP, RED_TEAM  # noqa: E402
 from tests.servers import free_port, wait_until_listening  # noqa: E402
-from tests.test_heavy_requests import AT_THE_LIMITS, CHEAP, RED_TEAM  # noqa: E402
 
 
 async def measure(base_url: str, path: str, body: bytes, timeout: float) -> dict:

@@ -1,5 +1,6 @@
-"""Shared fixtures. Every test runs on the embedded defaults against a private index
-holding the sample corpus, built once per session by the real ingestion code."""
+"""The fixtures of both tiers (tests/unit/, tests/integration/). Every test runs on the embedded
+defaults against a private index holding the sample corpus, built once per session by the real
+ingestion code. Helpers live beside this file (servers.py, support.py, recording_server.py, ...)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,6 @@ os.environ.setdefault("LLM_ANSWER_STRATEGY", "generative")
 import httpx  # noqa: E402
 
 from shared.config import PROJECT_ROOT  # noqa: E402
-from tests import check_tier  # noqa: E402
-
-check_tier.install()  # before the imports below take what it replaces
-
 from tests.servers import free_port, serving  # noqa: E402
 
 SAMPLE_CORPUS = PROJECT_ROOT / "samples" / "corpus"
@@ -129,6 +126,19 @@ async def sdk(asgi_app, sample_index):
         openai.AsyncOpenAI(base_url="http://testserver/api/v1", api_key="x", http_client=http, max_retries=0) as client,
     ):
         yield client
+
+
+@pytest.fixture(scope="module")
+def served(request, sample_index, tmp_path_factory):
+    """(the local server's base URL, its scripted OpenAI-compatible model), one server per module
+    (tests/openai_scripted_model.py says which aliases it has). The module's SERVER_SETTINGS
+    (a dict of settings) and SERVER_ALIASES (more aliases of the scripted model) apply."""
+    from tests.openai_scripted_model import serving
+
+    settings = getattr(request.module, "SERVER_SETTINGS", {})
+    aliases = getattr(request.module, "SERVER_ALIASES", ())
+    with serving(tmp_path_factory.mktemp("history"), aliases=aliases, **settings) as server:
+        yield server
 
 
 # Azurite's well-known development account (public, documented; not a secret).

@@ -1,8 +1,8 @@
 """Server processes for tests and benchmarks: a free port, a command run while it listens, and
 the app's own local server (shared.local_server) in the background.
 
-Everything listens on 127.0.0.1 and is stopped by its PID. The fast tier replaces `serving`
-and `running_in_background` with a skip (tests/check_tier.py). Not deployed (.funcignore).
+Everything listens on 127.0.0.1 and is stopped by its PID. Only tests/integration/ starts them
+(a unit test that starts a process fails: tests/unit/conftest.py). Not deployed (.funcignore).
 """
 
 from __future__ import annotations

@@ -9,6 +9,18 @@ from collections.abc import Iterable
 import pytest
 
 
+def completion(text="Ten years [1].", finish_reason="stop") -> dict:
+    """An OpenAI chat completion body answering `text`."""
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "served-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
+    }
+
+
 def make_orchestrator(**parts):
     """The app's orchestrator wired from its own backends, with `parts` (retriever, chat_model,
     templates, deadline_seconds, ...) replaced: how tests put a failing or scripted part in."""

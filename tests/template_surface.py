@@ -1,4 +1,4 @@
-"""What a template reaches, enumerated (for tests/test_template_sandbox.py).
+"""What a template reaches, enumerated (for tests/unit/test_template_sandbox.py).
 
 From what a template starts with (every filter, test and global, the values it can write,
 Jinja's runtime objects, the variables the endpoints pass), by every means a template has

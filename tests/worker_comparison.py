@@ -1,4 +1,4 @@
-"""What tests/test_functions_worker.py compares, and the scripted services both servers use.
+"""What tests/integration/test_functions_worker.py compares, and the scripted services both servers use.
 
 `exchange` sends one request to the local server and through the worker (the test host);
 `assert_same` says whether the two answers agree: status, the headers that matter, and the

@@ -1,4 +1,4 @@
-"""How tests/test_functions_worker.py sets up the app for both servers: the settings they share
+"""How tests/integration/test_functions_worker.py sets up the app for both servers: the settings they share
 (a scripted model and embedding deployment, an index the app's ingestion builds, documents in
 Azurite, the Function App's own settings) and each side's own state."""
 

@@ -69,7 +69,7 @@ param trustCallerAssertedUsers bool = false
 param corsAllowedOrigins array = []
 
 // LLM_MODELS: one remote model, the chat deployment, reached with Entra ID (no api_key).
-// Its keys are fields of shared.config.RemoteModel (tests/test_infra.py checks them).
+// Its keys are fields of shared.config.RemoteModel (tests/integration/test_infra.py checks them).
 var llmModels = [
   {
     alias: chatDeploymentName
@@ -81,7 +81,7 @@ var llmModels = [
 ]
 
 // Every name here is either read by the app (shared/config.py, SETTINGS_CLASSES) or by the
-// Functions host or the Azure SDK: tests/test_infra.py holds both lists and checks this block.
+// Functions host or the Azure SDK: tests/integration/test_infra.py holds both lists and checks this block.
 // Not here on purpose: FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION (Flex
 // Consumption takes the runtime from functionAppConfig and refuses them).
 var appSettings = union({
@@ -197,7 +197,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
       }
-      // The version the host-load check runs (the Makefile's .venv313; tests/test_infra_defaults.py).
+      // The version the host-load check runs (the Makefile's .venv313; tests/integration/test_infra_defaults.py).
       runtime: {
         name: 'python'
         version: '3.13'

@@ -13,10 +13,9 @@ import pytest
 
 from shared import backends
 from shared.identity import DERIVED_OWNER_PREFIX, Principal
+from tests.integration.test_flexible_chat import history_backend  # noqa: F401 - the SQLite and Cosmos DB stores
 from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
-from tests.test_flexible_chat import history_backend  # noqa: F401 - the SQLite and Cosmos DB stores
-from tests.test_openai_models import completion
+from tests.support import completion, remote_model_entry
 
 SECRET = "my IBAN is DE00 1234"
 NO_SEARCH = {"fetch_args": {"AzureSearchFetcher": {"top_k": 0}}}

@@ -18,7 +18,7 @@ import pytest
 from shared.config import PROJECT_ROOT
 
 HOOK = PROJECT_ROOT / "infra" / "hooks" / "app_registration.py"
-FAKE = Path(__file__).parent / "fake_azure_cli.py"
+FAKE = Path(__file__).parents[1] / "fake_azure_cli.py"
 AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 READS = {("az", "ad", "app", "list"), ("az", "ad", "app", "show"), ("az", "cloud", "show"), ("az", "ad", "sp", "list")}
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.agent_definitions import BUILT_IN_AGENT
 from tests.conftest import SAMPLE_CORPUS
+from tests.integration.test_flexible_chat import history_backend  # noqa: F401 - the SQLite and Cosmos DB stores
 from tests.recording_server import RecordingServer
-from tests.test_flexible_chat import history_backend  # noqa: F401 - the SQLite and Cosmos DB stores
 
 AUDIENCE = "api://rag-chat"
 ALICE, BOB = "11111111-aaaa-4aaa-8aaa-111111111111", "22222222-bbbb-4bbb-8bbb-222222222222"

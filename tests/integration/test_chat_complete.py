@@ -13,8 +13,7 @@ import pytest
 from shared.config import EMBEDDED_EMBEDDING_MODEL
 from tests.conftest import SAMPLE_CORPUS
 from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
-from tests.test_openai_models import completion
+from tests.support import completion, remote_model_entry
 
 URL = "/api/v1/chat/complete"
 SOURCE_FILES = {

@@ -7,7 +7,7 @@ import pytest
 from shared.core.errors import RequestError
 from shared.core.types import Feedback, Message
 from shared.history.cosmos import SPILL_EVERY, CosmosHistoryStore
-from tests.test_history import cosmos_container, exchange, store  # noqa: F401 - fixtures
+from tests.integration.test_history import cosmos_container, exchange, store  # noqa: F401 - fixtures
 
 UP = Feedback("up", "clear and cited")
 DOWN = Feedback("down")

@@ -11,8 +11,7 @@ import pytest
 
 from tests.conftest import COSMOS_EMULATOR_KEY
 from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
-from tests.test_openai_models import completion
+from tests.support import completion, remote_model_entry
 
 CHAT = "/api/v2/flexible-chat"
 SHORT = {"max_tokens": 8, "stop": ["."]}

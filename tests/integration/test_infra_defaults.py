@@ -21,7 +21,7 @@ import yaml
 from shared.config import PROJECT_ROOT, AuthSettings, SearchSettings
 from shared.retrieval.schema import BY_NAME
 from tests.bicep_text import declaration, evaluate, object_entries, parameters, without_comments
-from tests.test_infra import FUNCTION_APP, INFRA, MAIN, deployed_settings
+from tests.integration.test_infra import FUNCTION_APP, INFRA, MAIN, deployed_settings
 
 TRUST = "trustCallerAssertedUsers"
 ISSUER = "https://login.microsoftonline.com/tenant-id/v2.0"  # tenant().tenantId stands in as tenant-id

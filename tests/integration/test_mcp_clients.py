@@ -13,17 +13,14 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from shared.config import PROJECT_ROOT
-from tests.openai_scripted_model import serving
 
 QUESTION = "How many years of warranty does the frame have?"
 INSPECTOR = PROJECT_ROOT / "node_modules" / "@modelcontextprotocol" / "inspector-cli" / "build" / "index.js"
 
 
-@pytest.fixture(scope="module")
-def served(sample_index, tmp_path_factory):
-    # Extractive answers, the embedded default: the frame's warranty line, cited.
-    with serving(tmp_path_factory.mktemp("history"), LLM_ANSWER_STRATEGY="extractive") as server:
-        yield server
+# The shared `served` server (conftest.py) answers extractively, the embedded default: the
+# frame's warranty line, cited.
+SERVER_SETTINGS = {"LLM_ANSWER_STRATEGY": "extractive"}
 
 
 async def test_the_official_client_gets_the_frame_warranty_from_search_and_ask(served):

@@ -13,8 +13,8 @@ import pytest
 
 from shared import backends, fair_share
 from shared.core.types import GenerationParams, Message
+from tests.integration.test_embedded_runtime import embedded_model, wait_for
 from tests.support import json_post_scope
-from tests.test_embedded_runtime import embedded_model, wait_for
 
 STORY = [Message("user", "Write a long story about a lighthouse.")]
 RAG = "/api/v2/flexible-rag"

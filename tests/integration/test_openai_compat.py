@@ -74,8 +74,9 @@ def answer_for(request):
 
 
 @pytest.fixture(scope="module")
-def served(sample_index, tmp_path_factory):
-    """(base URL of the local server, the recording model server)."""
+def agent_server(sample_index, tmp_path_factory):
+    """(base URL of the local server, its model server): a model answering per agent and a broken one,
+    unlike the shared `served` (conftest.py)."""
     with RecordingServer(answer_for) as model, RecordingServer(lambda request: (500, {"error": "down"})) as broken:
         models = [remote_model_entry(model), remote_model_entry(broken, "broken")]
         env = {
@@ -88,8 +89,8 @@ def served(sample_index, tmp_path_factory):
 
 
 @pytest.fixture
-def agent_client(served):
-    base_url, model = served
+def agent_client(agent_server):
+    base_url, model = agent_server
     model.requests.clear()
     url = f"{base_url}/api/v1/compatibility/openai/v1/assistants/{AGENT_ID}"
     with openai.OpenAI(base_url=url, api_key="x", max_retries=0) as client:
@@ -136,8 +137,8 @@ def test_parameters_reach_the_model(agent_client):
     assert (sent["n"], sent["stop"], sent["seed"], sent["temperature"], sent["max_tokens"]) == (2, ["END"], 7, 0.5, 20)
 
 
-async def test_a_stream_is_openai_chunks_ending_with_done(served):
-    base_url, model = served
+async def test_a_stream_is_openai_chunks_ending_with_done(agent_server):
+    base_url, model = agent_server
     url = f"{base_url}/api/v1/compatibility/openai/v1/assistants/{AGENT_ID}"
     async with openai.AsyncOpenAI(base_url=url, api_key="x", max_retries=0) as client:
         stream = await client.chat.completions.create(
@@ -250,16 +251,16 @@ def test_every_refusal_has_its_status(agent_client, request_fields, error):
     assert model.requests == []
 
 
-def test_an_unknown_agent_is_a_404(served):
-    base_url, _ = served
+def test_an_unknown_agent_is_a_404(agent_server):
+    base_url, _ = agent_server
     for agent_id in (str(uuid.uuid4()), "not-a-uuid"):
         url = f"{base_url}/api/v1/compatibility/openai/v1/assistants/{agent_id}"
         with openai.OpenAI(base_url=url, api_key="x", max_retries=0) as client, pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="", messages=[{"role": "user", "content": "Hi"}])
 
 
-def test_a_failing_model_is_a_503_or_an_error_event_that_the_sdk_raises(served):
-    base_url, _ = served
+def test_a_failing_model_is_a_503_or_an_error_event_that_the_sdk_raises(agent_server):
+    base_url, _ = agent_server
     url = f"{base_url}/api/v1/compatibility/openai/v1/assistants/{FAILING_AGENT_ID}"
     messages = [{"role": "user", "content": "Hi"}]
     with openai.OpenAI(base_url=url, api_key="x", max_retries=0) as client:
@@ -273,8 +274,8 @@ def test_a_failing_model_is_a_503_or_an_error_event_that_the_sdk_raises(served):
     assert broken.value.body["type"] == "upstream_error" and broken.value.body["code"] == failed.value.body["code"]
 
 
-def test_a_plain_base_url_takes_an_agent_id_or_a_model_alias(served):
-    base_url, model = served
+def test_a_plain_base_url_takes_an_agent_id_or_a_model_alias(agent_server):
+    base_url, model = agent_server
     with openai.OpenAI(base_url=f"{base_url}/api/v1", api_key="x", max_retries=0) as client:
         listed = {m.id: m.owned_by for m in client.models.list()}
         by_agent = client.chat.completions.create(model=AGENT_ID, messages=[{"role": "user", "content": "Frame?"}])
@@ -290,8 +291,8 @@ def test_a_plain_base_url_takes_an_agent_id_or_a_model_alias(served):
     assert "You help with bikes" not in model.requests[-1].body["messages"][0]["content"]  # the default prompt
 
 
-def test_the_built_in_agent_answers_with_the_embedded_model(served):
-    base_url, _ = served
+def test_the_built_in_agent_answers_with_the_embedded_model(agent_server):
+    base_url, _ = agent_server
     url = f"{base_url}/api/v1/compatibility/openai/v1/assistants/{BUILT_IN_AGENT.id}"
     with openai.OpenAI(base_url=url, api_key="x", max_retries=0) as client:
         completion = client.chat.completions.create(
@@ -320,14 +321,14 @@ def test_the_built_in_agent_answers_with_the_embedded_model(served):
         ("stream", "/api/v1", AGENT_ID),
     ],
 )
-def test_the_vercel_ai_sdk_keeps_the_conversation_across_three_turns(served, mode, path, model_name):
+def test_the_vercel_ai_sdk_keeps_the_conversation_across_three_turns(agent_server, mode, path, model_name):
     """Seed 003: the client keeps the history and sends all of it each turn (ai + @ai-sdk/openai-compatible)."""
     script = PROJECT_ROOT / "tests" / "ai_sdk" / "continue_conversation.mjs"
     if not (PROJECT_ROOT / "node_modules" / "ai").exists():
         if os.environ.get("CI"):
             pytest.fail("The AI SDK is not installed: `make test` installs it with npm")
         pytest.skip("The AI SDK is not installed; run `npm ci` or `make test`")
-    base_url, _ = served
+    base_url, _ = agent_server
     questions = ["Tell me about the frame warranty.", "How long is it?", "Does it cover rust?"]
 
     run = subprocess.run(

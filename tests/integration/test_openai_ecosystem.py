@@ -13,7 +13,7 @@ import pydantic
 import pytest
 
 from shared.config import PROJECT_ROOT
-from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME, serving
+from tests.openai_scripted_model import STRUCTURED, TOOL_ARGUMENTS, TOOL_NAME
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm fetches its price list otherwise
 
@@ -30,10 +30,7 @@ def get_warranty(part: str) -> int:
     return 10
 
 
-@pytest.fixture(scope="module")
-def served(sample_index, tmp_path_factory):
-    with serving(tmp_path_factory.mktemp("history"), aliases=("gpt-3.5-turbo",)) as server:
-        yield server
+SERVER_ALIASES = ("gpt-3.5-turbo",)  # of the scripted model, on the shared `served` server
 
 
 @pytest.fixture

@@ -16,20 +16,9 @@ from shared.llm.openai_chat import OpenAIChatModel
 from shared.remote_models import RemoteModel
 from tests.recording_server import RecordingServer
 from tests.servers import running_in_background
-from tests.support import make_orchestrator
+from tests.support import completion, make_orchestrator
 
 MESSAGES = [Message("system", "Answer from the sources."), Message("user", "How long is the warranty?")]
-
-
-def completion(text="Ten years [1].", finish_reason="stop"):
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "served-model",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 4, "total_tokens": 16},
-    }
 
 
 def remote(server, **overrides):

@@ -16,17 +16,13 @@ from tests.openai_scripted_model import (
     TOOL_NAME,
     WARRANTY_TOOL,
     openai_client,
-    serving,
 )
 
 TOOL = {"type": "function", **WARRANTY_TOOL["function"]}  # the Responses API's flat function tool
 
 
-@pytest.fixture(scope="module")
-def served(sample_index, tmp_path_factory):
-    # `user` names whose conversation it is
-    with serving(tmp_path_factory.mktemp("history"), AUTH_TRUST_ASSERTED_USERS="true") as server:
-        yield server
+# The shared `served` server (conftest.py), where `user` names whose conversation it is.
+SERVER_SETTINGS = {"AUTH_TRUST_ASSERTED_USERS": "true"}
 
 
 @pytest.fixture

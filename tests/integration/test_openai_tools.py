@@ -18,18 +18,13 @@ from tests.openai_scripted_model import (
     TOOL_NAME,
     WARRANTY_TOOL,
     openai_client,
-    serving,
 )
 
 AGENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 AGENTS = [{"id": AGENT_ID, "name": "bike-helper", "model": "remote", "system_prompt": "You help with bikes."}]
 
 
-@pytest.fixture(scope="module")
-def served(sample_index, tmp_path_factory):
-    """(base URL of the local server, the scripted model server)."""
-    with serving(tmp_path_factory.mktemp("history"), AGENTS_DEFINITIONS=json.dumps(AGENTS)) as server:
-        yield server
+SERVER_SETTINGS = {"AGENTS_DEFINITIONS": json.dumps(AGENTS)}  # of the shared `served` server
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.conftest import SAMPLE_CORPUS
 from tests.servers import free_port, running_in_background, serving
 
 # Schemathesis runs with its default checks (every one) and this file's facts beside the document.
-SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
+SCHEMATHESIS_CONFIG = Path(__file__).parents[1] / "schemathesis.toml"
 
 
 def registered_functions() -> set[tuple[str, str, str]]:

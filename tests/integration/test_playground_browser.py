@@ -294,7 +294,7 @@ def test_a_refused_request_shows_the_error_panel(page):
     assert page.inner_text("#error-advice") == "Correct the field the message names."
 
 
-AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.mark.parametrize("address", ["/api/playground", "/api/docs"])

@@ -13,8 +13,7 @@ from shared.core.orchestrator import FALLBACK_ANSWER
 from shared.core.passages import passages
 from shared.core.types import TurnRequest
 from tests.recording_server import RecordingServer, StreamScript
-from tests.support import make_orchestrator, remote_model_entry
-from tests.test_openai_models import completion
+from tests.support import completion, make_orchestrator, remote_model_entry
 
 RAG = "/api/v2/flexible-rag"
 CHAT = "/api/v2/flexible-chat"

@@ -8,8 +8,8 @@ import asyncio
 import json
 import time
 
+from tests.integration.test_auth import AUDIENCE, Issuer, bearer
 from tests.silent_server import SilentServer
-from tests.test_auth import AUDIENCE, Issuer, bearer
 
 SESSIONS = "/api/v2/sessions"
 

@@ -14,8 +14,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from shared.core.orchestrator import FALLBACK_ANSWER
-from tests import test_deadlines
 from tests.silent_server import SilentServer
+from tests.unit import test_deadlines
 
 QUESTION = "How many years of warranty does the frame have?"
 INITIALIZE = {

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests import test_auth
-from tests.test_auth import ALICE, BOB, bearer
-from tests.test_mcp import INITIALIZE, MCP_HEADERS, mcp_session
+from tests.integration import test_auth
+from tests.integration.test_auth import ALICE, BOB, bearer
+from tests.unit.test_mcp import INITIALIZE, MCP_HEADERS, mcp_session
 
 issuer, secured_index = test_auth.issuer, test_auth.secured_index  # the fixtures: a local OIDC issuer, a secured index
 

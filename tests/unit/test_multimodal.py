@@ -10,8 +10,7 @@ import pytest
 
 from shared.wire.flexible_requests import MAX_IMAGE_BYTES
 from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
-from tests.test_openai_models import completion
+from tests.support import completion, remote_model_entry
 
 CHAT_MM = "/api/v2/flexible-chat-mm"
 RAG_MM = "/api/v2/flexible-rag-mm"

@@ -17,8 +17,7 @@ from shared.evaluate.report import summarize
 from shared.evaluate.runner import run_cases
 from shared.evaluate.scoring import load_cases
 from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
-from tests.test_openai_models import completion
+from tests.support import completion, remote_model_entry
 
 GROUND_TRUTH = PROJECT_ROOT / "samples" / "ground_truth.jsonl"
 # Multi-turn conversations written for issue 25 (ellipsis, pronouns, topic switches, follow-ups the

@@ -33,10 +33,9 @@ from shared.templates import policy
 from shared.templates.formatting import CheckedFormat
 from shared.templates.sandbox import SandboxedRenderer
 from tests.recording_server import RecordingServer
-from tests.support import remote_model_entry
+from tests.support import completion, remote_model_entry
 from tests.template_surface import FILTER_CALLS, TEST_CALLS, endpoint_variables, surface
-from tests.test_multimodal import PNG
-from tests.test_openai_models import completion
+from tests.unit.test_multimodal import PNG
 
 CANARY = "sk-canary-7c41e2b9"  # a secret in the process environment while these tests run
 

@@ -11,7 +11,7 @@ import function_app
 from shared import backends
 from shared.llm import tokens
 from tests.recording_server import RecordingServer
-from tests.test_openai_models import completion
+from tests.support import completion
 
 
 async def test_the_first_request_to_a_remote_model_builds_neither_client_nor_tokenizer(client, configure):
