@@ -8,7 +8,13 @@ COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
 def azure_openai_client(
-    endpoint: str, api_version: str, api_key: str | None, *, timeout: float = 60, max_retries: int = 2
+    endpoint: str,
+    api_version: str,
+    api_key: str | None,
+    *,
+    timeout: float = 60,
+    max_retries: int = 2,
+    http_client: Any = None,
 ) -> Any:
     """An async Azure OpenAI client: with the key when there is one, else Entra ID (managed identity)."""
     from openai import AsyncAzureOpenAI
@@ -22,5 +28,10 @@ def azure_openai_client(
             "azure_ad_token_provider": get_bearer_token_provider(DefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE)
         }
     return AsyncAzureOpenAI(
-        azure_endpoint=endpoint, api_version=api_version, timeout=timeout, max_retries=max_retries, **auth
+        azure_endpoint=endpoint,
+        api_version=api_version,
+        timeout=timeout,
+        max_retries=max_retries,
+        http_client=http_client,
+        **auth,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from shared.core.errors import RequestError
 from shared.core.interfaces import ChatModel, CompiledTemplate, TemplateRenderer
@@ -34,7 +34,6 @@ async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Messa
     dropped_sources: list[str] = []
     # Images go with the latest question only; earlier turns keep their text.
     question = [Message("user", request.question, images=request.images), *request.after_question]
-    counter = await asyncio.to_thread(_Counter, model)
 
     async def system_message() -> Message:
         turn.sources = tuple(sources)
@@ -42,22 +41,20 @@ async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Messa
         return Message("system", _with_instructions(text.strip(), system_template, request.prompt.instructions))
 
     system = await system_message()
-    question_tokens = await asyncio.to_thread(counter.of, question)  # the priming included
-    fixed = question_tokens + await asyncio.to_thread(counter.own, system)
-    while fixed > budget and sources:  # no history fits either: it is all left out
+    # One thread hop counts the question, the system prompt and the history that fits.
+    counted = await asyncio.to_thread(_count, model, question, system, request.history, budget)
+    while counted.fixed > budget and sources:  # no history fits either: it is all left out
         dropped_sources.append(sources.pop().id)
         system = await system_message()
-        fixed = question_tokens + await asyncio.to_thread(counter.own, system)
+        counted = await asyncio.to_thread(_count, model, question, system, (), budget)
+    fixed = counted.fixed
     if fixed > budget:
         raise RequestError(
             f"the question and system prompt take {fixed} tokens; model {model.info.alias} leaves {budget} "
             f"for the prompt ({model.info.context_window} in its context window, {max_tokens} for the answer)",
             field="question",
         )
-    history: list[Message] = []
-    history_tokens = 0
-    if not dropped_sources:  # with sources left out, all history went before them
-        history, history_tokens = await asyncio.to_thread(counter.newest_that_fit, request.history, budget - fixed)
+    history, history_tokens = counted.history, counted.history_tokens
     tokens = fixed + history_tokens
     dropped_history = len(request.history) - len(history)
     if dropped_history or dropped_sources:
@@ -70,6 +67,24 @@ async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Messa
     return [system, *history, *question], PromptBudget(
         model.info.context_window, max_tokens, tokens, dropped_history, tuple(dropped_sources)
     )
+
+
+@dataclass
+class _Counted:
+    fixed: int  # the question's and the system prompt's tokens, the priming included
+    history: list[Message]
+    history_tokens: int
+
+
+def _count(
+    model: ChatModel, question: Sequence[Message], system: Message, history: Sequence[Message], budget: int
+) -> _Counted:
+    """The fixed part's tokens and, when it fits, the newest history that fits beside it. The
+    models keep each text's count, so a conversation's earlier messages cost a lookup."""
+    counter = _Counter(model)
+    fixed = counter.of(question) + counter.own(system)
+    kept, used = counter.newest_that_fit(history, budget - fixed) if fixed <= budget else ([], 0)
+    return _Counted(fixed, kept, used)
 
 
 class _Counter:

@@ -25,7 +25,7 @@ from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
 from shared.llm.json_closing import closing
 from shared.llm.schema_limits import check_schema
-from shared.llm.tokens import count_messages
+from shared.llm.tokens import count_messages, text_tokens
 from shared.llm.worker_supervisor import WorkerFailed, WorkerSupervisor
 
 log = logging.getLogger(__name__)
@@ -180,8 +180,13 @@ class EmbeddedChatModel:
         no prompt to a model, run then."""
         if not runtime_installed():
             return count_messages(messages, "")
-        tokenizer = _tokenizer(str(self._path))
-        return sum(len(tokenizer.tokenize(m.content.encode(), add_bos=False, special=False)) + 5 for m in messages) + 3
+        path = str(self._path)
+        tokenizer = _tokenizer(path)
+
+        def count(text: str) -> int:
+            return len(tokenizer.tokenize(text.encode(), add_bos=False, special=False))
+
+        return sum(text_tokens(path, m.content, count) + 5 for m in messages) + 3
 
     async def check(self) -> None:
         """A round trip to the worker proves the model is loaded and answering."""

@@ -37,9 +37,16 @@ def model_info(config: RemoteModel) -> ModelInfo:
 class OpenAIChatModel:
     def __init__(self, config: RemoteModel) -> None:
         key = config.api_key.get_secret_value() if config.api_key else None
+        # One upstream per client: every connection kept alive for the next request.
+        http_client = _http_client(config.timeout_seconds)
         if config.provider == "azure_openai":
             self._client = azure_openai_client(
-                config.endpoint, config.api_version, key, timeout=config.timeout_seconds, max_retries=config.max_retries
+                config.endpoint,
+                config.api_version,
+                key,
+                timeout=config.timeout_seconds,
+                max_retries=config.max_retries,
+                http_client=http_client,
             )
         else:
             from openai import AsyncOpenAI
@@ -50,6 +57,7 @@ class OpenAIChatModel:
                 api_key=key or "unused",
                 timeout=config.timeout_seconds,
                 max_retries=config.max_retries,
+                http_client=http_client,
             )
         self._model = config.model
         self.info = model_info(config)
@@ -84,6 +92,19 @@ class OpenAIChatModel:
         log.error("model %s gave %s: its reply could not be read", self.info.alias, what)
         return UpstreamError("model_failed", "The language model's reply could not be read.")
 
+    async def _post(self, body: dict[str, Any], *, stream: bool) -> Any:
+        """The chat completion call as a plain JSON body and reply: the product builds the body
+        itself, so the SDK's typed-params transform and its response models would only copy it.
+        The SDK still sends it (Azure's deployment URL, auth, retries, status errors)."""
+        from openai import AsyncStream
+
+        return await self._client.post(
+            "/chat/completions", body=body, cast_to=object, stream=stream, stream_cls=AsyncStream[object]
+        )
+
+    def _body(self, messages: Sequence[Message], parameters: dict[str, Any]) -> dict[str, Any]:
+        return {"model": self._model, "messages": [_chat_message(m) for m in messages], **parameters}
+
     async def stream(
         self, messages: Sequence[Message], params: GenerationParams
     ) -> AsyncGenerator[str | ToolCallDelta | Completion]:
@@ -97,33 +118,28 @@ class OpenAIChatModel:
         usage = None
         finish = None
         chunk_count = 0
+        body = {**self._body(messages, parameters), "stream": True, "stream_options": {"include_usage": True}}
         try:
-            chunks = await self._client.chat.completions.create(
-                model=self._model,
-                messages=[_chat_message(m) for m in messages],
-                stream=True,
-                stream_options={"include_usage": True},
-                **parameters,
-            )
+            chunks = await self._post(body, stream=True)
             async for chunk in chunks:
                 chunk_count += 1
-                usage = chunk.usage or usage
-                for choice in chunk.choices:
-                    finish = choice.finish_reason or finish
-                    for call in choice.delta.tool_calls or ():
+                usage = chunk.get("usage") or usage
+                for choice in chunk["choices"]:
+                    finish = choice.get("finish_reason") or finish
+                    delta = choice["delta"]
+                    for call in delta.get("tool_calls") or ():
                         yield _tool_call_piece(calls, call)
-                    if choice.delta.content:
-                        parts.append(choice.delta.content)
-                        yield choice.delta.content
-        except (OpenAIError, ValueError, AttributeError) as exc:  # ValueError: data that is not JSON
+                    if content := delta.get("content"):
+                        parts.append(content)
+                        yield content
+        # ValueError: data that is not JSON; the others: JSON that is not chunks.
+        except (OpenAIError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise self._failed(exc) from exc
         if not chunk_count:
             raise self._unreadable("no stream chunk")
         yield Completion(
             choices=("".join(parts).strip(),),
-            usage=TokenUsage(prompt=usage.prompt_tokens, completion=usage.completion_tokens)
-            if usage
-            else TokenUsage(0, 0),
+            usage=_usage(usage),
             finish_reason=finish,
             parameters=parameters,
             tool_calls=tuple(ToolCall(*call) for _, call in sorted(calls.items())),
@@ -134,41 +150,55 @@ class OpenAIChatModel:
 
         parameters = self._parameters(params)
         try:
-            response = await self._client.chat.completions.create(
-                model=self._model,
-                messages=[_chat_message(m) for m in messages],
-                **parameters,
-            )
+            response = await self._post(self._body(messages, parameters), stream=False)
         except OpenAIError as exc:
             raise self._failed(exc) from exc
-        if isinstance(response, str) or not response.choices:  # the SDK hands back a body that is not JSON
-            raise self._unreadable("no completion")
-        choices = sorted(response.choices, key=lambda c: c.index)
-        usage = response.usage
-        details = getattr(usage, "completion_tokens_details", None)
-        return Completion(
-            choices=tuple((c.message.content or "").strip() for c in choices),
-            usage=TokenUsage(prompt=usage.prompt_tokens, completion=usage.completion_tokens)
-            if usage
-            else TokenUsage(0, 0),
-            finish_reason=choices[0].finish_reason,
-            parameters=parameters,
-            reasoning_tokens=getattr(details, "reasoning_tokens", None),
-            tool_calls=tuple(
-                ToolCall(c.id, c.function.name, c.function.arguments) for c in choices[0].message.tool_calls or ()
-            ),
-        )
+        try:
+            choices = sorted(response["choices"], key=lambda c: c["index"])
+            usage = response.get("usage")
+            return Completion(
+                choices=tuple((c["message"].get("content") or "").strip() for c in choices),
+                usage=_usage(usage),
+                finish_reason=choices[0]["finish_reason"],
+                parameters=parameters,
+                reasoning_tokens=((usage or {}).get("completion_tokens_details") or {}).get("reasoning_tokens"),
+                tool_calls=tuple(
+                    ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
+                    for c in choices[0]["message"].get("tool_calls") or ()
+                ),
+            )
+        except (KeyError, TypeError, AttributeError, IndexError):  # a body that is not JSON, or no completion
+            raise self._unreadable("no completion") from None
 
 
-def _tool_call_piece(calls: dict[int, list[str]], call: Any) -> ToolCallDelta:
+def _http_client(timeout: float) -> Any:
+    """The SDK's own httpx client type, its pool sized for one upstream: connections kept alive
+    long enough to be reused between requests that are seconds apart."""
+    import httpx
+    from openai import DefaultAsyncHttpxClient
+
+    # httpx logs every call at INFO: the turn's own log line says what operators need of it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=60)
+    return DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
+
+
+def _usage(usage: dict[str, Any] | None) -> TokenUsage:
+    if not usage:
+        return TokenUsage(0, 0)
+    return TokenUsage(prompt=usage["prompt_tokens"], completion=usage["completion_tokens"])
+
+
+def _tool_call_piece(calls: dict[int, list[str]], call: dict[str, Any]) -> ToolCallDelta:
     """One streamed tool-call delta, also added to `calls` (the whole calls, for the Completion)."""
-    name = call.function.name if call.function else None
-    arguments = (call.function.arguments if call.function else None) or ""
-    whole = calls.setdefault(call.index, ["", "", ""])
-    whole[0] = call.id or whole[0]
+    function = call.get("function") or {}
+    name = function.get("name")
+    arguments = function.get("arguments") or ""
+    whole = calls.setdefault(call["index"], ["", "", ""])
+    whole[0] = call.get("id") or whole[0]
     whole[1] = name or whole[1]
     whole[2] += arguments
-    return ToolCallDelta(call.index, call.id, name, arguments)
+    return ToolCallDelta(call["index"], call.get("id"), name, arguments)
 
 
 def _chat_message(message: Message) -> dict[str, Any]:

@@ -7,7 +7,8 @@ tiktoken, the same API, downloads its file once (the Azure deployment, which has
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.core.types import Message
@@ -19,6 +20,10 @@ PER_REPLY = 3
 # figure for a low-detail image, and a 1024x1024 high-detail one (4 tiles), as estimates.
 IMAGE_TOKENS = {"low": 85, "high": 765, "auto": 765, None: 765}
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4")
+# Texts counted, by tokenizer and digest: a conversation sends its earlier messages again with
+# every turn, and each is tokenized once. Emptied when full (a bound, not an eviction policy).
+MAX_COUNTED = 50_000
+_counted: dict[tuple[str, bytes], int] = {}
 
 
 @functools.cache
@@ -34,9 +39,29 @@ def encoding_name(model: str) -> str:
     return "o200k_base" if model.lower().startswith(_O200K_PREFIXES) else "cl100k_base"
 
 
+def text_tokens(tokenizer: str, text: str, count: Callable[[str], int]) -> int:
+    """count(text), computed once per text and tokenizer (kept by the text's digest, not the text)."""
+    key = (tokenizer, hashlib.blake2b(text.encode(), digest_size=16).digest())
+    tokens = _counted.get(key)
+    if tokens is None:
+        tokens = count(text)
+        if len(_counted) >= MAX_COUNTED:
+            _counted.clear()
+        _counted[key] = tokens
+    return tokens
+
+
 def count_messages(messages: Sequence[Message], model: str) -> int:
-    enc = encoding(encoding_name(model))
+    name = encoding_name(model)
+    enc = encoding(name)
+
+    def count(text: str) -> int:
+        return len(enc.encode(text))
+
     return (
-        sum(len(enc.encode(m.content)) + PER_MESSAGE + sum(IMAGE_TOKENS[i.detail] for i in m.images) for m in messages)
+        sum(
+            text_tokens(name, m.content, count) + PER_MESSAGE + sum(IMAGE_TOKENS[i.detail] for i in m.images)
+            for m in messages
+        )
         + PER_REPLY
     )

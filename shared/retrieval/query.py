@@ -11,6 +11,7 @@ they list, whether or not the deployment trims everything else (SEARCH_SECURITY_
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -76,7 +77,7 @@ class SearchPlan:
         """This plan ANDed with a security filter; None (no identity) matches nothing: fail closed."""
         if security is None:
             return replace(self, matches_nothing=True)
-        tree = odata.parse(security)
+        tree = _security_tree(security)
         if self.filter is None:
             return replace(self, filter=tree, filter_text=security)
         # Each side parsed on its own, so the parentheses cannot be unbalanced by the request.
@@ -85,6 +86,13 @@ class SearchPlan:
             filter=ast.BoolOp(op=ast.And(), left=tree, right=self.filter),
             filter_text=f"({security}) and ({self.filter_text})",
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _security_tree(security: str) -> ast._Node:
+    """A caller's security filter, parsed once: the server builds it, the same for each of their
+    requests, and no step changes a parsed tree."""
+    return odata.parse(security)
 
 
 @dataclass(frozen=True)
