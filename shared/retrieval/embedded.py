@@ -27,6 +27,13 @@ from shared.core.errors import UpstreamError
 from shared.core.interfaces import Embeddings
 from shared.core.types import Chunk, RetrievalSpec, SearchResult, Source
 from shared.retrieval import bulk_load, odata
+from shared.retrieval.embedded_ranking import (
+    create_temporary_table,
+    first_rowids,
+    narrow_rows,
+    text_ranking,
+    vector_ranking,
+)
 from shared.retrieval.embedded_tables import SCHEMA_VERSION, schema_sql
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, SCALAR_COLUMNS
@@ -46,8 +53,8 @@ def reciprocal_rank_fusion(
 ) -> list[tuple[int, float]]:
     """Keys by the sum over rankings of weight / (k + rank), best first."""
     scores: dict[int, float] = {}
-    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
-        for rank, key in enumerate(ranking, start=1):
+    for ranked, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
+        for rank, key in enumerate(ranked, start=1):
             scores[key] = scores.get(key, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
@@ -73,6 +80,7 @@ class EmbeddedIndex:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._migrate()
+        create_temporary_table(self._db)
         self._lock = threading.Lock()
         self._vectors: np.ndarray = np.zeros((0, 0), dtype=np.float32)
         self._vector_rowids: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -177,21 +185,20 @@ class EmbeddedIndex:
             self._refresh_vectors()
             if vector is not None and embedding_model is not None:
                 self._check_embedding_model(embedding_model)
-            # Full-text ranking alone filters inside its SQL; the vector ranking needs the filter's rows.
-            text_only = vector is None and bool(match)
-            allowed = self._allowed(where) if where is not None and not text_only else None
             # Hybrid fuses the top candidates of each ranking; full-text alone needs just the top k.
             candidates = max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
-            text_hits = [] if plan.vector_only else self._text_ranking(match, where, allowed, candidates)
+            # A vector ranking under a filter needs to know whether it is narrow; full text finds out if it must.
+            narrow = narrow_rows(self._db, where) if where is not None and vector is not None else None
+            vectors = (self._vector_rowids, self._vectors)
+            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates)
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
-                everything = self._vector_rowids if allowed is None else allowed
-                ranked = [(int(rowid), 1.0) for rowid in everything[: plan.top_k]]
+                ranked = [(rowid, 1.0) for rowid in first_rowids(self._db, where, plan.top_k)]
             elif vector is None:
                 ranked = text_hits
             elif plan.vector_only:
-                ranked = self._vector_ranking(vector, allowed, plan.top_k)
+                ranked = vector_ranking(self._db, vectors, vector, where, narrow, plan.top_k)
             else:
-                vector_hits = self._vector_ranking(vector, allowed, candidates)
+                vector_hits = vector_ranking(self._db, vectors, vector, where, narrow, candidates)
                 ranked = reciprocal_rank_fusion(
                     [r for r, _ in text_hits], [r for r, _ in vector_hits], weights=(1.0, plan.vector_weight)
                 )[: plan.top_k]
@@ -225,52 +232,6 @@ class EmbeddedIndex:
             clauses.append(where.where)
             params.extend(where.params)
         return odata.SqlFilter(" AND ".join(clauses) or "1", tuple(params))
-
-    def _allowed(self, where: odata.SqlFilter) -> np.ndarray:
-        """The sorted row ids the filter lets through."""
-        rows = self._db.execute(f"SELECT rowid FROM chunks WHERE {where.where} ORDER BY rowid", where.params)
-        return np.fromiter((rowid for (rowid,) in rows), dtype=np.int64)
-
-    def _text_ranking(
-        self, match: str, where: odata.SqlFilter | None, allowed: np.ndarray | None, limit: int
-    ) -> list[tuple[int, float]]:
-        if not match:
-            return []
-        ranked = " ORDER BY bm25(chunks_fts)"
-        if allowed is None and where is not None:
-            # Each match tested against the filter in SQL: the matches first (CROSS JOIN fixes the
-            # order), as a filter such as the security trimming lets most chunks through.
-            query = (
-                "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks"
-                f" ON chunks.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND {where.where}{ranked} LIMIT ?"
-            )
-            return self._db.execute(query, (match, *where.params, limit)).fetchall()
-        query = f"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?{ranked}"
-        if allowed is None:
-            return self._db.execute(f"{query} LIMIT ?", (match, limit)).fetchall()
-        # The vector ranking read the filter's rows already: walk the ranking until enough pass.
-        permitted = set(allowed.tolist())
-        hits = []
-        for rowid, score in self._db.execute(query, (match,)):
-            if rowid in permitted:
-                hits.append((rowid, score))
-                if len(hits) == limit:
-                    break
-        return hits
-
-    def _vector_ranking(self, vector: np.ndarray, allowed: np.ndarray | None, limit: int) -> list[tuple[int, float]]:
-        if allowed is None:
-            rowids, matrix = self._vector_rowids, self._vectors
-        else:  # only the rows the filter lets through are scored
-            rowids = allowed
-            matrix = self._vectors[np.searchsorted(self._vector_rowids, allowed)] if len(allowed) else self._vectors[:0]
-        limit = min(limit, len(rowids))
-        if limit == 0:
-            return []
-        similarities = matrix @ vector
-        best = np.argpartition(-similarities, limit - 1)[:limit]
-        best = best[np.argsort(-similarities[best])]
-        return [(int(rowids[i]), float(similarities[i])) for i in best]
 
     def _refresh_vectors(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
