@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/search.py [--sizes 10000 100000] [--queries 200]
 
+Beside the product: plain FTS5 (`ORDER BY bm25 LIMIT 5`, no filter), and the same searches with
+LanceDB and with SQLite FTS5 + sqlite-vec when requirements-bench.txt is installed
+(bench/search_others.py).
+
 Chunks are synthetic (words drawn from a Zipf-like vocabulary, 384-dimension unit vectors,
 10 categories, 50 tags), written to temporary index files twice: one document per
 transaction (as ingestion writes), and all in one batch (a bulk load, indexes built after). Query latency is
@@ -25,9 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.search_others import lancedb_timings, sqlite_vec_timings  # noqa: E402
 from shared.config import EmbeddingSettings  # noqa: E402
 from shared.core.types import Chunk, RetrievalSpec  # noqa: E402
-from shared.retrieval.embedded import EmbeddedIndex  # noqa: E402
+from shared.retrieval.embedded import EmbeddedIndex, fts_query  # noqa: E402
 from shared.retrieval.query import SearchOptions  # noqa: E402
 
 DIMENSIONS = 384
@@ -76,7 +81,9 @@ def bench_size(size: int, queries: int, rng: np.random.Generator) -> dict[str, f
     query_vectors = [documents[rng.integers(len(documents))][2][0] for _ in range(queries)]
     cases = {
         "text": (RetrievalSpec(top_k=5), False),
+        "text + filter": (RetrievalSpec(top_k=5, filter=FILTER), False),
         "vector": (RetrievalSpec(top_k=5, query="*"), True),
+        "hybrid": (RetrievalSpec(top_k=5), True),
         "hybrid + filter": (RetrievalSpec(top_k=5, filter=FILTER), True),
         "hybrid + filter + count + facets": (
             RetrievalSpec(top_k=5, filter=FILTER, include_total_count=True, facets=("tags,count:5",)),
@@ -94,7 +101,27 @@ def bench_size(size: int, queries: int, rng: np.random.Generator) -> dict[str, f
             timings.append(time.perf_counter() - t)
         results[f"{name} p50"] = percentile(timings, 50)
         results[f"{name} p95"] = percentile(timings, 95)
+    queries = list(zip(query_texts, query_vectors, strict=True))
+    plain = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT 5"
+    others = {
+        "plain FTS5": {"text": timed(lambda text, _: index._db.execute(plain, (fts_query(text),)).fetchall(), queries)},
+        "LanceDB": lancedb_timings(documents, queries),
+        "SQLite FTS5 + sqlite-vec": sqlite_vec_timings(folder / "index.sqlite", FILTER, queries),
+    }
+    for engine, timings_by_case in others.items():
+        for name, timings in timings_by_case.items():
+            results[f"{engine}: {name} p50"] = percentile(timings, 50)
+            results[f"{engine}: {name} p95"] = percentile(timings, 95)
     return results
+
+
+def timed(run, queries: list) -> list[float]:
+    samples = []
+    for text, vector in queries:
+        t = time.perf_counter()
+        run(text, vector)
+        samples.append(time.perf_counter() - t)
+    return samples
 
 
 def embedding_rate() -> tuple[float, float]:
@@ -127,9 +154,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     embed_rate, query_ms = embedding_rate()
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
     print(
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"SQLite {__import__('sqlite3').sqlite_version}"
+        f"Machine: {cpu or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"SQLite {__import__('sqlite3').sqlite_version}; load average {os.getloadavg()[0]:.1f} at the start"
     )
     print()
     print(
@@ -150,11 +179,18 @@ def main() -> None:
     print("| chunks | query | p50 | p95 |")
     print("|---|---|---|---|")
     for size, r in rows.items():
-        for i, name in enumerate(("text", "vector", "hybrid + filter", "hybrid + filter + count + facets")):
+        names = [key.removesuffix(" p50") for key in r if key.endswith(" p50")]
+        for i, name in enumerate(names):
             lead = f"{size:,}" if i == 0 else ""
             print(f"| {lead} | {name} | {r[name + ' p50']:.1f} ms | {r[name + ' p95']:.1f} ms |")
     print()
-    print(f"Filter: `{FILTER}`; top 5; 3-word queries.")
+    print(f"Load average at the end: {os.getloadavg()[0]:.1f}")
+    print()
+    print(
+        f"Filter: `{FILTER}`; top 5; 3-word queries. The product's searches (no engine named) carry the "
+        "security trimming as every search does (`filename lt 'uploads/' or filename ge 'uploads0'`, "
+        "which lets every synthetic chunk through), ANDed with the filter where one is named."
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def reference(index: EmbeddedIndex, text: str, vector: np.ndarray, filter_text: 
 @pytest.mark.parametrize("filter_text", FILTERS)
 def test_each_filtered_ranking_is_the_permitted_rows_ranking(index, monkeypatch, subset_rows, filter_text):
     monkeypatch.setattr(embedded_ranking, "SUBSET_ROWS", subset_rows)
+    monkeypatch.setattr(embedded_ranking, "NARROW_SHARE", 1)
     monkeypatch.setattr(embedded_ranking, "FIRST_BATCH", 1)  # several batches even on a small index
     rng = np.random.default_rng(3)
     where = odata.to_sql(odata.parse(filter_text), "chunk_values")
@@ -65,11 +66,12 @@ def test_each_filtered_ranking_is_the_permitted_rows_ranking(index, monkeypatch,
         text = " ".join(rng.choice(WORDS, 3))
         vector = index._vectors[rng.integers(len(index._vectors))]
         expected_text, expected_vectors = reference(index, text, vector, filter_text, 7)
-        narrow = embedded_ranking.narrow_rows(index._db, where)
+        total = len(index._vector_rowids)
+        narrow = embedded_ranking.narrow_rows(index._db, where, total)
         vectors = (index._vector_rowids, index._vectors)
 
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, None, 7) == expected_text
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, narrow, 7) == expected_text
+        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, None, 7, total) == expected_text
+        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, narrow, 7, total) == expected_text
         assert embedded_ranking.vector_ranking(index._db, vectors, vector, where, narrow, 7) == expected_vectors
 
 

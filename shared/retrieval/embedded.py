@@ -188,9 +188,10 @@ class EmbeddedIndex:
             # Hybrid fuses the top candidates of each ranking; full-text alone needs just the top k.
             candidates = max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
             # A vector ranking under a filter needs to know whether it is narrow; full text finds out if it must.
-            narrow = narrow_rows(self._db, where) if where is not None and vector is not None else None
+            total = len(self._vector_rowids)
+            narrow = narrow_rows(self._db, where, total) if where is not None and vector is not None else None
             vectors = (self._vector_rowids, self._vectors)
-            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates)
+            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates, total)
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
                 ranked = [(rowid, 1.0) for rowid in first_rowids(self._db, where, plan.top_k)]
             elif vector is None:

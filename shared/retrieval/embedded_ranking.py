@@ -17,9 +17,11 @@ import numpy as np
 
 from shared.retrieval import odata
 
-# A filter letting at most this many rows through is narrow: reading its rows costs less than
-# scoring every vector, and joining them to the matches less than testing every match.
+# A filter letting at most this many rows through, and at most 1/NARROW_SHARE of the index, is
+# narrow: reading its rows costs less than scoring every vector, and joining them to the matches
+# less than testing every match.
 SUBSET_ROWS = 4096
+NARROW_SHARE = 8
 FIRST_BATCH = 4  # a broad filter's first batch: this many times the hits wanted
 
 _TEXT = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
@@ -30,11 +32,12 @@ def create_temporary_table(db: sqlite3.Connection) -> None:
     db.execute("CREATE TEMP TABLE IF NOT EXISTS narrow_rows (rowid INTEGER PRIMARY KEY)")
 
 
-def narrow_rows(db: sqlite3.Connection, where: odata.SqlFilter) -> np.ndarray | None:
-    """The sorted row ids the filter lets through when they are at most SUBSET_ROWS; None when more."""
-    cursor = db.execute(f"SELECT rowid FROM chunks WHERE {where.where} LIMIT ?", (*where.params, SUBSET_ROWS + 1))
+def narrow_rows(db: sqlite3.Connection, where: odata.SqlFilter, total: int) -> np.ndarray | None:
+    """The sorted row ids the filter lets through when it is narrow (of `total` rows); None when not."""
+    most = min(SUBSET_ROWS, total // NARROW_SHARE)
+    cursor = db.execute(f"SELECT rowid FROM chunks WHERE {where.where} LIMIT ?", (*where.params, most + 1))
     rowids = np.fromiter((rowid for (rowid,) in cursor), dtype=np.int64)
-    return np.sort(rowids) if len(rowids) <= SUBSET_ROWS else None
+    return np.sort(rowids) if len(rowids) <= most else None
 
 
 def first_rowids(db: sqlite3.Connection, where: odata.SqlFilter | None, limit: int) -> list[int]:
@@ -44,9 +47,14 @@ def first_rowids(db: sqlite3.Connection, where: odata.SqlFilter | None, limit: i
 
 
 def text_ranking(
-    db: sqlite3.Connection, match: str, where: odata.SqlFilter | None, narrow: np.ndarray | None, limit: int
+    db: sqlite3.Connection,
+    match: str,
+    where: odata.SqlFilter | None,
+    narrow: np.ndarray | None,
+    limit: int,
+    total: int,
 ) -> list[tuple[int, float]]:
-    """The `limit` best BM25 matches the filter lets through, with their scores."""
+    """The `limit` best BM25 matches the filter lets through (of `total` rows), with their scores."""
     if not match:
         return []
     if where is None:
@@ -57,7 +65,7 @@ def text_ranking(
         hits = [hit for hit in ranked if hit[0] in passed][:limit]
         if len(hits) == limit or len(ranked) < limit * FIRST_BATCH:  # enough, or every match tested
             return hits
-        narrow = narrow_rows(db, where)
+        narrow = narrow_rows(db, where, total)
         if narrow is None:  # broad, yet its best matches fail it: each match tested in SQL
             query = (
                 "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks"
