@@ -6,13 +6,14 @@ fails is logged and left to load (and fail, with its usual error) on first use.
 
 The Functions host has no startup hook: `import function_app` starts a thread running
 `load_remote_model_parts`, which builds what a remote model's first request needs (its client, its tokenizer, the
-template renderer) in a daemon thread while the host finishes starting.
+templates, the modules the answer path imports on first use) in a daemon thread while the host finishes starting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -124,8 +125,37 @@ def _remote_model_parts() -> None:
     started = time.perf_counter()
     model = backends.chat_model()  # the SDK client, its imports and its connection pool
     model.count_tokens([Message("user", WARM_UP_QUESTION)])  # the tokenizer's vocabulary
-    backends.template_renderer()
-    log.info("loaded the remote model's client and tokenizer in %.2f s", time.perf_counter() - started)
+    _answer_path()
+    log.info("loaded the remote model's client, tokenizer and templates in %.2f s", time.perf_counter() - started)
+
+
+# What the first answer imports on first use besides the model's client (found with
+# `python -X importtime` around a first request): the core's turn, the v2 wire models, and the
+# parts of anyio httpx opens its first connection with.
+FIRST_REQUEST_MODULES = (
+    "shared.core.orchestrator",
+    "shared.wire.flexible_call",
+    "anyio._core._sockets",
+    "anyio._core._streams",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+)
+
+
+def _answer_path() -> None:
+    """The first answer's imports, and the default templates parsed when they are files (a Blob
+    Storage store is read on first use: its client belongs to the serving event loop)."""
+    for module in FIRST_REQUEST_MODULES:
+        importlib.import_module(module)
+    settings = get_settings().prompts
+    renderer = backends.template_renderer()
+    if settings.backend == "blob":
+        return
+    source = backends.template_source()
+    for name in (settings.system_prompt_file, settings.response_template_file):
+        text, _ = asyncio.run(source.load(name))
+        renderer.compile(text, origin="default")
 
 
 def load_remote_model_parts() -> None:

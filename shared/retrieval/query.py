@@ -14,15 +14,17 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, replace
-
-from odata_query import ast
+from typing import TYPE_CHECKING
 
 from shared.core.errors import RequestError
-from shared.core.types import RetrievalSpec, SearchResult
-from shared.retrieval import odata
 from shared.retrieval.limits import MAX_LISTED_FIELDS
 from shared.retrieval.schema import BY_NAME, RETRIEVABLE
 from shared.text import clipped, quoted
+
+if TYPE_CHECKING:  # the OData parser and the core's types load on first search, not with the routes
+    from odata_query import ast
+
+    from shared.core.types import RetrievalSpec, SearchResult
 
 DEFAULT_FACET_COUNT = 10  # as Azure AI Search
 RRF_K = 60  # reciprocal rank fusion constant, as Azure AI Search's hybrid ranking
@@ -71,6 +73,8 @@ class SearchPlan:
         return self.vector_search and bool(self.text)
 
     def empty_result(self, index_name: str) -> SearchResult:
+        from shared.core.types import SearchResult
+
         return SearchResult(sources=(), index_name=index_name, count=0 if self.include_total_count else None)
 
     def restricted_to(self, security: str | None) -> SearchPlan:
@@ -80,6 +84,8 @@ class SearchPlan:
         tree = _security_tree(security)
         if self.filter is None:
             return replace(self, filter=tree, filter_text=security)
+        from odata_query import ast
+
         # Each side parsed on its own, so the parentheses cannot be unbalanced by the request.
         return replace(
             self,
@@ -92,6 +98,8 @@ class SearchPlan:
 def _security_tree(security: str) -> ast._Node:
     """A caller's security filter, parsed once: the server builds it, the same for each of their
     requests, and no step changes a parsed tree."""
+    from shared.retrieval import odata
+
     return odata.parse(security)
 
 
@@ -121,6 +129,8 @@ class SearchOptions:
         _check_fields(select, "select_fields", lambda f: f.retrievable, "retrievable")
         highlight = spec.highlight_fields or ()
         _check_fields(highlight, "highlight_fields", lambda f: f.searchable, "searchable")
+        from shared.retrieval import odata
+
         text = (question if spec.query is None else spec.query).strip()
         filter_tree = odata.parse(spec.filter) if spec.filter else None
         if filter_tree is not None:
@@ -146,6 +156,8 @@ class SearchOptions:
 
 def security_filter(field: str, identity: str | None) -> str | None:
     """The filter that limits results to documents shared with `identity`; None when there is none."""
+    from shared.retrieval import odata
+
     if not identity:
         return None
     return f"{field}/any(p: p eq {odata.quote(identity)})"
@@ -153,6 +165,8 @@ def security_filter(field: str, identity: str | None) -> str | None:
 
 def private_documents_filter(identity: str | None) -> str:
     """Every document but the uploaded ones, and those uploaded ones that list `identity`."""
+    from shared.retrieval import odata
+
     others = f"(filename lt {odata.quote(PRIVATE_PREFIX)} or filename ge {odata.quote(PRIVATE_END)})"
     shared_with = security_filter(PRINCIPALS_FIELD, identity)
     return f"{others} or {shared_with}" if shared_with else others
