@@ -98,7 +98,7 @@ def vector_ranking(
     if narrow is not None:
         subset = matrix[np.searchsorted(rowids, narrow)] if len(narrow) else matrix[:0]
         return _nearest(vector, narrow, subset, limit)
-    similarities = matrix @ vector
+    similarities = _similarities(matrix, vector)
     hits: list[tuple[int, float]] = []
     tested, batch = 0, limit * FIRST_BATCH
     while len(hits) < limit and tested < len(similarities):
@@ -112,6 +112,12 @@ def vector_ranking(
     return hits[:limit]
 
 
+def _similarities(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """matrix @ vector in one thread: OpenBLAS spreads a matrix-vector product over every core and
+    waits for them all, which on two busy cores took 36 ms for 4,000 vectors against 0.25 ms here."""
+    return np.einsum("ij,j->i", matrix, vector)
+
+
 def _passing(db: sqlite3.Connection, rowids: list[int], where: odata.SqlFilter) -> set[int]:
     sql = f"SELECT rowid FROM chunks WHERE rowid IN (SELECT value FROM json_each(?)) AND {where.where}"
     return {rowid for (rowid,) in db.execute(sql, (json.dumps(rowids), *where.params))}
@@ -121,7 +127,7 @@ def _nearest(vector: np.ndarray, rowids: np.ndarray, matrix: np.ndarray, limit: 
     limit = min(limit, len(rowids))
     if limit == 0:
         return []
-    similarities = matrix @ vector
+    similarities = _similarities(matrix, vector)
     best = np.argpartition(-similarities, limit - 1)[:limit]
     best = best[np.argsort(-similarities[best])]
     return [(int(rowids[i]), float(similarities[i])) for i in best]
