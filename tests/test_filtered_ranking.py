@@ -70,8 +70,8 @@ def test_each_filtered_ranking_is_the_permitted_rows_ranking(index, monkeypatch,
         narrow = embedded_ranking.narrow_rows(index._db, where, total)
         vectors = (index._vector_rowids, index._vectors)
 
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, None, 7, total) == expected_text
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, narrow, 7, total) == expected_text
+        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, None, 7) == expected_text
+        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, narrow, 7) == expected_text
         assert embedded_ranking.vector_ranking(index._db, vectors, vector, where, narrow, 7) == expected_vectors
 
 

@@ -191,7 +191,7 @@ class EmbeddedIndex:
             total = len(self._vector_rowids)
             narrow = narrow_rows(self._db, where, total) if where is not None and vector is not None else None
             vectors = (self._vector_rowids, self._vectors)
-            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates, total)
+            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates)
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
                 ranked = [(rowid, 1.0) for rowid in first_rowids(self._db, where, plan.top_k)]
             elif vector is None:

@@ -1,11 +1,13 @@
 """The embedded index's two rankings under a filter, in SQL: BM25 (FTS5) and cosine (numpy).
 
-A filter is narrow or broad. A narrow one (at most SUBSET_ROWS rows pass, e.g. a category and
-a tag) is read once: only its rows' vectors are scored, and the full-text matches are joined
-to its rows in a temporary table, so BM25 is computed for the rows that pass alone. A broad one
-(the security trimming lets almost every chunk through) is never read: the best rows of each
-ranking are tested against it in SQL, best first, in growing batches. Both give exactly the
-ranking of the rows the filter lets through.
+A hybrid search first finds out whether its filter is narrow or broad. A narrow one (at most
+SUBSET_ROWS rows pass, e.g. a category and a tag) is read once: only its rows' vectors are
+scored, and the full-text matches are joined to its rows in a temporary table, so BM25 is
+computed for the rows that pass alone. A broad one (the security trimming lets almost every
+chunk through) is never read: the best rows of each ranking are tested against it in SQL, best
+first, in growing batches; a full-text search alone does that first whatever its filter, then
+tests every match in SQL when too few of the best pass. Each gives exactly the ranking of the
+rows the filter lets through.
 """
 
 from __future__ import annotations
@@ -47,14 +49,10 @@ def first_rowids(db: sqlite3.Connection, where: odata.SqlFilter | None, limit: i
 
 
 def text_ranking(
-    db: sqlite3.Connection,
-    match: str,
-    where: odata.SqlFilter | None,
-    narrow: np.ndarray | None,
-    limit: int,
-    total: int,
+    db: sqlite3.Connection, match: str, where: odata.SqlFilter | None, narrow: np.ndarray | None, limit: int
 ) -> list[tuple[int, float]]:
-    """The `limit` best BM25 matches the filter lets through (of `total` rows), with their scores."""
+    """The `limit` best BM25 matches the filter lets through, with their scores; `narrow` is the
+    filter's rows when they were read (a narrow filter, for a hybrid search), else None."""
     if not match:
         return []
     if where is None:
@@ -65,14 +63,14 @@ def text_ranking(
         hits = [hit for hit in ranked if hit[0] in passed][:limit]
         if len(hits) == limit or len(ranked) < limit * FIRST_BATCH:  # enough, or every match tested
             return hits
-        narrow = narrow_rows(db, where, total)
-        if narrow is None:  # broad, yet its best matches fail it: each match tested in SQL
-            query = (
-                "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks"
-                f" ON chunks.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND {where.where}"
-                " ORDER BY bm25(chunks_fts) LIMIT ?"
-            )
-            return db.execute(query, (match, *where.params, limit)).fetchall()
+        # A filter whose rows were not read, failed by the best matches: each match tested in SQL
+        # (reading the filter's rows to find out whether it is narrow cost more at 100k chunks).
+        query = (
+            "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks"
+            f" ON chunks.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND {where.where}"
+            " ORDER BY bm25(chunks_fts) LIMIT ?"
+        )
+        return db.execute(query, (match, *where.params, limit)).fetchall()
     db.execute("DELETE FROM narrow_rows")
     db.executemany("INSERT INTO narrow_rows (rowid) VALUES (?)", ((int(rowid),) for rowid in narrow))
     query = (
