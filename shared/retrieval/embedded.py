@@ -28,6 +28,7 @@ from shared.core.interfaces import Embeddings
 from shared.core.types import Chunk, RetrievalSpec, SearchResult, Source
 from shared.retrieval import bulk_load, odata
 from shared.retrieval.embedded_ranking import (
+    SAMPLE_ROWS,
     create_temporary_table,
     first_rowids,
     narrow_rows,
@@ -191,7 +192,9 @@ class EmbeddedIndex:
             total = len(self._vector_rowids)
             narrow = narrow_rows(self._db, where, total) if where is not None and vector is not None else None
             vectors = (self._vector_rowids, self._vectors)
-            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates)
+            # Hybrid knows its filter broad when not narrow; full text alone guesses on a sample of rows.
+            sample = self._vector_rowids[:: max(1, total // SAMPLE_ROWS)] if vector is None else None
+            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates, sample)
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
                 ranked = [(rowid, 1.0) for rowid in first_rowids(self._db, where, plan.top_k)]
             elif vector is None:

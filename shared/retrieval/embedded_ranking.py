@@ -5,9 +5,10 @@ SUBSET_ROWS rows pass, e.g. a category and a tag) is read once: only its rows' v
 scored, and the full-text matches are joined to its rows in a temporary table, so BM25 is
 computed for the rows that pass alone. A broad one (the security trimming lets almost every
 chunk through) is never read: the best rows of each ranking are tested against it in SQL, best
-first, in growing batches; a full-text search alone does that first whatever its filter, then
-tests every match in SQL when too few of the best pass. Each gives exactly the ranking of the
-rows the filter lets through.
+first, in growing batches. A full-text search alone tries its filter on a sample of rows: one
+that looks broad is tested on the best matches first, and every match is tested in SQL when
+too few of those pass (or the filter looks narrow). Each gives exactly the ranking of the rows
+the filter lets through.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from shared.retrieval import odata
 # less than testing every match.
 SUBSET_ROWS = 4096
 NARROW_SHARE = 8
+# A full-text search alone tries its filter on a sample of the index's rows first: when at least
+# 1/BROAD_SHARE of them pass, the best matches are tested in a batch before every match is.
+BROAD_SHARE = 4
+SAMPLE_ROWS = 64
 FIRST_BATCH = 4  # a broad filter's first batch: this many times the hits wanted
 
 _TEXT = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
@@ -49,22 +54,27 @@ def first_rowids(db: sqlite3.Connection, where: odata.SqlFilter | None, limit: i
 
 
 def text_ranking(
-    db: sqlite3.Connection, match: str, where: odata.SqlFilter | None, narrow: np.ndarray | None, limit: int
+    db: sqlite3.Connection,
+    match: str,
+    where: odata.SqlFilter | None,
+    narrow: np.ndarray | None,
+    limit: int,
+    sample: np.ndarray | None,
 ) -> list[tuple[int, float]]:
-    """The `limit` best BM25 matches the filter lets through, with their scores; `narrow` is the
-    filter's rows when they were read (a narrow filter, for a hybrid search), else None."""
+    """The `limit` best BM25 matches the filter lets through, with their scores. `narrow` is the
+    filter's rows when they were read (a narrow filter, for a hybrid search); `sample` is None when
+    the filter is known to be broad, else row ids spread over the index to guess it on."""
     if not match:
         return []
     if where is None:
         return db.execute(_TEXT, (match, limit)).fetchall()
-    if narrow is None:
+    if narrow is None and (sample is None or _looks_broad(db, where, sample)):
         ranked = db.execute(_TEXT, (match, limit * FIRST_BATCH)).fetchall()
         passed = _passing(db, [rowid for rowid, _ in ranked], where)
         hits = [hit for hit in ranked if hit[0] in passed][:limit]
         if len(hits) == limit or len(ranked) < limit * FIRST_BATCH:  # enough, or every match tested
             return hits
-        # A filter whose rows were not read, failed by the best matches: each match tested in SQL
-        # (reading the filter's rows to find out whether it is narrow cost more at 100k chunks).
+    if narrow is None:  # each match tested in SQL (reading a narrow filter's rows cost more at 100k chunks)
         query = (
             "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks"
             f" ON chunks.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND {where.where}"
@@ -114,6 +124,10 @@ def _similarities(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """matrix @ vector in one thread: OpenBLAS spreads a matrix-vector product over every core and
     waits for them all, which on two busy cores took 36 ms for 4,000 vectors against 0.25 ms here."""
     return np.einsum("ij,j->i", matrix, vector)
+
+
+def _looks_broad(db: sqlite3.Connection, where: odata.SqlFilter, sample: np.ndarray) -> bool:
+    return len(sample) > 0 and len(_passing(db, [int(r) for r in sample], where)) * BROAD_SHARE >= len(sample)
 
 
 def _passing(db: sqlite3.Connection, rowids: list[int], where: odata.SqlFilter) -> set[int]:

@@ -67,11 +67,12 @@ def test_each_filtered_ranking_is_the_permitted_rows_ranking(index, monkeypatch,
         vector = index._vectors[rng.integers(len(index._vectors))]
         expected_text, expected_vectors = reference(index, text, vector, filter_text, 7)
         total = len(index._vector_rowids)
+        sample = index._vector_rowids[::5]
         narrow = embedded_ranking.narrow_rows(index._db, where, total)
         vectors = (index._vector_rowids, index._vectors)
 
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, None, 7) == expected_text
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, narrow, 7) == expected_text
+        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, None, 7, sample) == expected_text
+        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, narrow, 7, None) == expected_text
         assert embedded_ranking.vector_ranking(index._db, vectors, vector, where, narrow, 7) == expected_vectors
 
 
