@@ -25,7 +25,7 @@ import snowballstemmer
 from shared.core.followups import Resolved, resolve
 from shared.core.intents import answer_kind
 from shared.core.interfaces import Embeddings
-from shared.core.key_terms import key_words, names
+from shared.core.key_terms import is_name, key_words, names
 from shared.core.passages import Passage, passages
 from shared.core.types import Completion, Message, Source, TokenUsage
 
@@ -49,11 +49,14 @@ _PART_BOUNDARY = re.compile(
     r"|\?\s+|;\s+",
     re.IGNORECASE,
 )
+# Two things asked about at once: "the normal and the uniform distributions", "exec_prefix and of bindir".
+_CONJUNCTS = re.compile(r"\b(\w+)\s+(?:and|or)\s+(?:of\s+)?(?:the\s+|a\s+|an\s+)?(\w+)", re.IGNORECASE)
 _PASSAGES_PER_PART = 2  # a part's best passage and, when it scores nearly as well, the next one
 _CARRIED_WEIGHT = 0.5  # a word the question takes from the conversation, against one of its own
 _ALTERNATIVE_MARGIN = 0.1
 _CONTEXT_WEIGHT = 0.6  # a word of the question held by the passage's context only, against one it holds itself
 _REPEAT_PENALTY = 0.1  # a passage the previous answer quoted
+_PREFERENCE_MARGIN = 0.2  # how much less relevant a passage of a preferred kind may be and still win
 # The share of the question's own content words the best passage must hold: one rare word (a
 # product the documents only name) is not enough to answer a question about something else.
 MIN_COVERAGE = 0.3
@@ -80,6 +83,7 @@ class Ranking:
     scored: list[Scored]  # best first
     unheld: bool  # a key word of the question is in none of the passages: answering needs more relevance
     unnamed: bool = False  # a name the question asks about is in none of the passages: nothing answers it
+    missing: frozenset[str] = frozenset()  # the key words in none of the passages
 
 
 class ExtractiveAnswers:
@@ -132,12 +136,31 @@ class ExtractiveAnswers:
         for number, part in enumerate(parts):
             ranking = await self.rank(part, sources, _part_of(question, parts, number))
             scored = [s for s in ranking.scored if s.fits]
-            if not scored or ranking.unnamed or not self.answers(scored[0], ranking.unheld):
+            conjuncts = self._conjuncts(part)
+            # One of two things asked about at once that no passage names ("alpha and beta"): not answered by half.
+            if not scored or ranking.unnamed or conjuncts & ranking.missing:
+                continue
+            if not self.answers(scored[0], ranking.unheld):
                 continue
             close = [s for s in scored[:_PASSAGES_PER_PART] if s.relevance >= scored[0].relevance - self._margin]
-            for candidate in close:
+            for candidate in close + self._other_conjuncts(conjuncts, close, scored):
                 chosen.setdefault(candidate.passage.text, candidate)
         return list(chosen.values())[: self._max_passages]
+
+    def _conjuncts(self, part: str) -> frozenset[str]:
+        """The terms of the things a part asks about at once: "the normal and the uniform distributions"."""
+        return self._terms(" ".join(w for pair in _CONJUNCTS.findall(part) for w in pair))
+
+    def _other_conjuncts(self, conjuncts: frozenset[str], chosen: list[Scored], scored: list[Scored]) -> list[Scored]:
+        """For a part that asks about two things at once ("the normal and the uniform distributions", "exec_prefix
+        and bindir"), the best passage about each one the chosen passages do not mention."""
+        said = frozenset().union(*(self._terms(s.passage.text) for s in chosen))
+        added = []
+        for term in conjuncts - said:
+            other = next((s for s in scored if term in self._terms(s.passage.text)), None)
+            if other and other.relevance >= self.alternative_relevance and other not in added:
+                added.append(other)
+        return added
 
     def answers(self, best: Scored, unheld: bool) -> bool:
         """Three signals: relevance (higher when a key word of the question is in no passage), and
@@ -157,26 +180,35 @@ class ExtractiveAnswers:
         background, asked = _background(part)
         carried = " ".join((background, *(question.carried if question else ())))
         quoted = [self._terms(p.text) for p in candidates]
-        held = [terms | self._terms(f"{p.title} {p.context}") for p, terms in zip(candidates, quoted, strict=True)]
+        around = [self._terms(f"{p.title} {p.context} {p.before}") for p in candidates]
+        held = [terms | context for terms, context in zip(quoted, around, strict=True)]
         words = _Words.of(self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held)
-        asked_names = {self._stem(n) for n in names(asked)}
+        said_names = (
+            [*names(asked), *(w for w in question.carried if is_name(w))]
+            if question and question.points_back
+            else names(asked)
+        )
+        asked_names = {self._stem(n) for n in said_names}
         similarity = await self._similarities(
             f"{asked} {carried}".strip(), [f"{p.context} {p.text}".strip() for p in candidates]
         )
         kind = answer_kind(part) or (question.kind if question else None)
         previous = question.previous_answer if question else ""
-        scored = []
+        scored, named = [], []
         for passage, own_text, terms, cosine in zip(candidates, quoted, held, similarity, strict=True):
             lexical = words.share(terms, own_text)
             relevance = self._lexical_weight * lexical + (1 - self._lexical_weight) * float(cosine)
             if previous and passage.text in previous:
                 relevance -= _REPEAT_PENALTY
-            fits = (kind is None or kind.found_in(passage.text)) and asked_names & words.everywhere <= terms
+            names_held = asked_names & words.everywhere <= terms
+            fits = (kind is None or kind.found_in(passage.text)) and names_held
             scored.append(Scored(passage, relevance, lexical, float(cosine), words.coverage(terms), fits))
-        if kind and not kind.strict and not any(s.fits for s in scored):  # preferred, not required
-            scored = [replace(s, fits=asked_names & words.everywhere <= h) for s, h in zip(scored, held, strict=True)]
+            named.append(names_held)
+        if kind and not kind.strict:
+            scored = _preferred(scored, named)
         ranked = sorted(scored, key=lambda s: s.relevance, reverse=True)
-        return Ranking(ranked, not words.keys <= words.everywhere, not asked_names <= words.everywhere)
+        missing = words.keys - words.everywhere
+        return Ranking(ranked, bool(missing), not asked_names <= words.everywhere, missing)
 
     def _stem(self, word: str) -> str:
         return self._stemmer.stemWord(word.lower())
@@ -209,6 +241,7 @@ class _Words:
     own: dict[str, float]  # term -> rarity
     carried: dict[str, float]
     asked: frozenset[str]  # every content word of the part and of what it carries
+    mine: frozenset[str]  # every content word of the part itself
     keys: frozenset[str]  # its key words (shared.core.key_terms)
     everywhere: frozenset[str]  # the words the passages hold between them
 
@@ -223,6 +256,7 @@ class _Words:
             {t: rarity[t] for t in own & counted},
             {t: rarity[t] for t in (carried - own) & counted},
             own | carried,
+            own,
             frozenset(keys) & own,
             everywhere,
         )
@@ -239,7 +273,23 @@ class _Words:
         return sum(s * w for s, w in shares) / sum(w for _, w in shares) if shares else 0.0
 
     def coverage(self, held: frozenset[str]) -> float:
-        return len(held & self.asked) / len(self.asked) if self.asked else 1.0
+        """The share of the part's words a passage holds: of all it asks with, or of its own words only
+        (a follow-up that changes the topic, "And what does range return?", is not about the old one's words)."""
+        shares = [len(held & self.asked) / len(self.asked) if self.asked else 1.0]
+        if self.mine:
+            shares.append(len(held & self.mine) / len(self.mine))
+        return max(shares)
+
+
+def _preferred(scored: list[Scored], named: list[bool]) -> list[Scored]:
+    """A kind said in too many ways to be required (a time, a place, an instruction): the passages of that
+    kind compete alone when one of them is nearly as relevant as the best passage; else every passage that
+    names what is asked does ("be sure to terminate the driver with dev.off()" is an instruction no verb opens)."""
+    best = max((s.relevance for s, n in zip(scored, named, strict=True) if n), default=None)
+    kind_best = max((s.relevance for s in scored if s.fits), default=None)
+    if best is None or (kind_best is not None and kind_best >= best - _PREFERENCE_MARGIN):
+        return scored
+    return [replace(s, fits=n) for s, n in zip(scored, named, strict=True)]
 
 
 def _part_of(question: Resolved, parts: list[str], number: int) -> Resolved:
@@ -256,10 +306,19 @@ def _candidates(sources: Sequence[Source]) -> list[Passage]:
     unique: dict[str, Passage] = {}
     for number, source in enumerate(sources, start=1):
         # The document's title and the section the chunk sits under (PDFs), above the headings in its text.
-        title = " ".join(filter(None, (source.fields.get("title"), source.fields.get("section"))))
+        document = source.fields.get("title") or ""
+        title = " ".join(filter(None, (document, _acronym(document), source.fields.get("section"))))
         for passage in passages(source.text, number):
             unique.setdefault(passage.text, replace(passage, title=title))  # overlapping chunks repeat sentences
     return list(unique.values())
+
+
+def _acronym(title: str) -> str:
+    """What a document titled in capitalized words is called for short: "Auto Multiple Choice" is AMC."""
+    words = title.split()
+    if 2 <= len(words) <= 5 and all(w[:1].isupper() for w in words):
+        return "".join(w[0] for w in words)
+    return ""
 
 
 def _background(part: str) -> tuple[str, str]:

@@ -153,9 +153,11 @@ def needs_conversation(question: str, history: Sequence[Message]) -> bool:
 
 def _elliptical(words: Sequence[str], language: _Language) -> bool:
     """It continues the previous question ("And the motor?") or has almost no words of its own ("Why not?")."""
-    if any(tuple(words[: len(opening)]) == opening for opening in language.continuations):
-        return True
-    return len(_content_words(words, language)) < _MIN_CONTENT_WORDS
+    return _continues(words, language) or len(_content_words(words, language)) < _MIN_CONTENT_WORDS
+
+
+def _continues(words: Sequence[str], language: _Language) -> bool:
+    return any(tuple(words[: len(opening)]) == opening for opening in language.continuations)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,9 @@ class Resolved:
     carried: tuple[str, ...] = ()  # content words of the earlier questions it continues
     kind: AnswerKind | None = None  # the kind of answer it asks for, its own or the earlier question's
     previous_answer: str = ""  # the answer it follows: a follow-up asks for something else
+    # It points back with a pronoun ("How much does it cost?" after a question about the Zephyr): the names it
+    # takes stand for its "it", and an answer must mention them, as it must the names the question says.
+    points_back: bool = False
 
     @property
     def search_text(self) -> str:
@@ -184,11 +189,13 @@ def resolve(question: str, history: Sequence[Message]) -> Resolved:
     if _elliptical(words, _language(words)) and names(question):
         # "And E01?" after "What does E07 mean?": the new name takes the old one's place.
         carried = [w for w in carried if not is_name(w)]
+    language = _language(words)
     return Resolved(
         question,
         tuple(carried),
         own_kind or _inherited_kind(question, questions),
         answers[-1] if answers else "",
+        points_back=not _continues(words, language) and any(_refers(words, i, language) for i in range(len(words))),
     )
 
 

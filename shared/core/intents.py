@@ -91,12 +91,19 @@ _KINDS = (
     ),
     (r"\bhow fast\b|\bwhat (?:\w+ ){0,2}speed\b|\bat what speed\b|\bspeed\W*$", AnswerKind.SPEED),
     (r"\bhow heavy\b|\bweigh|\bwhat (?:\w+ ){0,2}(?:weight|payload)\b|\b(?:weight|payload)\W*$", AnswerKind.MASS),
-    (r"\bhow far\b|\bwhat (?:\w+ ){0,2}(?:range|distance)\b|\b(?:range|distance)\W*$", AnswerKind.DISTANCE),
+    (r"\bhow far\b|\bwhat (?:\w+ ){0,2}distance\b|\bdistance\W*$", AnswerKind.DISTANCE),
+    # A range is of any numbers (a bike's in km, exit statuses' 0 to 255); "what does range return" names a function.
+    (r"\bwhat (?!do\b|does\b|did\b)(?:\w+ ){0,2}range\b|\brange\W*$", AnswerKind.QUANTITY),
     (r"\bhow powerful\b|\bwhat (?:\w+ ){0,2}power\b", AnswerKind.POWER),
     (r"\bwhat (?:\w+ ){0,2}capacity\b|\bhow big is (?:\w+ ){0,3}battery\b", AnswerKind.CAPACITY),
     (r"\bwhat (?:\w+ ){0,2}pressure\b|\bhow much (?:\w+ ){0,3}inflate\b|\bpressure\W*$", AnswerKind.PRESSURE),
     (r"\bwhat (?:\w+ ){0,2}temperatures?\b|\bhow (?:hot|cold)\b|\bwhich temperatures\b", AnswerKind.TEMPERATURE),
-    (r"\bhow (?:many|much|big|large|high|wide|old)\b|\bat what (?:level|charge|wear)\b", AnswerKind.QUANTITY),
+    (
+        r"\bhow (?:many|much|big|large|high|wide|old)\b|\bat what (?:level|charge|wear)\b|\b(?:what|which) "
+        r"(?!do\b|does\b|did\b)(?:\w+ ){0,2}(?:resolution|port|number|version|percentage|ratio|frequency|size|"
+        r"length|width|height|depth)\b",
+        AnswerKind.QUANTITY,
+    ),
     (
         _OPENING + r"(?:when|until when|by when|what time|(?:in )?which (?:year|day|month)|what (?:year|day|month))\b",
         AnswerKind.TIME,

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(r"\w+")  # as the answers' terms are split: "e-bike" is "e" and "bike"
+# As the answers' terms are split: "e-bike" is "e" and "bike", "1.3.6.1.4.1.11591.15" one word.
+_WORD = re.compile(r"\w+(?:[.,:/]\w+)*")
 _BEFORE_NOUN_TEXT = """a an the my your our its their his her this that these those any some no which what whose many
     much few several every each other another in on at to from for of with by about through under over into after
-    before near during without within between"""
+    before near during without within between s"""  # s: a possessive's ("Brightwheel's revenue")
 _BEFORE_NOUN = frozenset(_BEFORE_NOUN_TEXT.split())
 # Capitalized in English, but times rather than things a question is about.
 _CALENDAR_TEXT = """monday mondays tuesday tuesdays wednesday wednesdays thursday thursdays friday fridays saturday
     saturdays sunday sundays january february march april may june july august september october november december"""
 _CALENDAR = frozenset(_CALENDAR_TEXT.split())
+_AUXILIARIES_TEXT = """do does did is are was were be been have has had can could should would will may might must shall
+    if when and or but than"""
+_AUXILIARIES = frozenset(_AUXILIARIES_TEXT.split())  # and conjunctions
+_ARTICLES = frozenset(("a", "an", "the", "my", "your", "our", "its", "their", "this", "these"))
 _ADJECTIVE_SPAN = 2  # "a [cheap] [monthly] instalment": the noun may follow an adjective or two
 
 
@@ -46,6 +51,17 @@ def key_words(text: str) -> list[str]:
     found = set(names(text))
     for position, word in enumerate(words):
         before = lowered[max(0, position - _ADJECTIVE_SPAN) : position]
-        if len(word) > 1 and any(b in _BEFORE_NOUN for b in before) and lowered[position] not in _BEFORE_NOUN:
+        after = lowered[position + 1] if position + 1 < len(words) else ""
+        if len(word) > 1 and any(b in _BEFORE_NOUN for b in before) and not _verb(lowered[position], before, after):
             found.add(word)
     return [w for w in words if w in found]
+
+
+def _verb(word: str, before: list[str], after: str) -> bool:
+    """Not a noun: a function word, an auxiliary, a participle ("assembled"), a word an article follows
+    ("which file holds the objects": nouns take no object), or a verb right after "what" ("what happens to")."""
+    if word in _BEFORE_NOUN or word in _AUXILIARIES:
+        return True
+    participle = len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
+    asks = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s") and after in _BEFORE_NOUN
+    return participle or asks or after in _ARTICLES

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 _TABLE = re.compile(r"\|(?:[^|]*\|)+")
 _SEPARATOR_CELL = re.compile(r":?-{2,}:?")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+# A sentence ends before a capital, a digit, or a command-line option a reference list defines ("0.8. --bw-threshold").
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][)\"'”’]))\s+(?=[\"'(\[“‘]?[A-Z0-9]|--?[a-z])")
 # Headings and list items: where a block (a run of sentences read together) starts.
 _BLOCK = re.compile(r"\s+(?=#{1,6}\s)|\s+(?=[-*+]\s+\S)|\s+(?=\d{1,2}\.\s+[A-Z])")
 _HEADING = re.compile(r"#{1,6}\s+")
@@ -34,7 +35,10 @@ _HEADING_WORDS = 10
 # A heading that lost its mark (PDF, plain text): words in capitals opening the line ("REHABILITATION THERAPY").
 _SHOUTED = re.compile(r"^((?:[A-Z][\w&/,'-]*\s+){0,8}?(?:[A-Z][A-Z&/'-]{2,}\s+){1,8}[A-Z][A-Z&/'-]{2,})(?:\s+|$)")
 # Words that point back to the sentence before when they open a sentence (or follow its verb).
-_BACK = re.compile(r"^(?:\S+\s+){0,2}?(?:it|its|they|them|their|this|these|those|he|she|his|her)\b", re.I)
+# The words before it are plain words ("Keep them"), not a term a definition list opens with ("--bw-threshold This").
+_BACK = re.compile(r"^(?:[A-Za-z']+\s+){0,2}?(?:it|its|they|them|their|this|these|those|he|she|his|her)\b", re.I)
+# A line of a table of contents or an index ("range . . . . . 15"): it points to an answer, holds none.
+_DOT_LEADER = re.compile(r"(?:\.\s){3,}\.")
 _BACK_WINDOW = 3  # words: "Keep them inflated", "Let it reach"
 
 
@@ -44,6 +48,9 @@ class Passage:
     text: str  # what the answer quotes
     context: str  # what it sits under (heading, lead-in, table header, row label): scored, never quoted
     title: str = ""  # the document's title: its words count as context, too general to embed with it
+    # The sentence before it, when not quoted with it: what it goes on about ("--bw-threshold ... black and white.
+    # The default value is 0.6."). Its words count as context; too loosely tied to embed with it.
+    before: str = ""
 
 
 def passages(text: str, source: int) -> list[Passage]:
@@ -89,12 +96,15 @@ def _sentences(block: str, source: int, under: tuple[str, str], is_item: bool, f
         if sentence.endswith("?"):  # an FAQ's question introduces its answer
             heading, previous, first = sentence, "", ""
             continue
-        if len(sentence.split()) < 2:
+        if len(sentence.split()) < 2 or _DOT_LEADER.search(sentence):
             continue
         backward = bool(previous and _BACK.match(sentence))
         quoted = f"{previous} {sentence}" if backward else sentence
         subject = first if first and not (backward and first == previous) else ""
-        found.append(Passage(source, quoted, " ".join(c for c in (heading, lead_in, subject) if c)))
+        context = " ".join(c for c in (heading, lead_in, subject) if c)
+        # An option a reference list defines ("--bw-threshold ...") starts an entry: the sentence before is another's.
+        before = "" if backward or sentence.startswith("-") else previous
+        found.append(Passage(source, quoted, context, before=before))
         if sentence.endswith(":"):
             lead_in = sentence
         if is_item:

@@ -21,6 +21,9 @@ _NUMBER = re.compile(r"(?<![\w.])(\d{1,4})(?![\w.])")
 _ROMAN = re.compile(r"^[ivxlcdm]+$", re.IGNORECASE)
 _NUMBERED_HEADING = re.compile(r"^(?:\d+(?:\.\d+)*|[A-Z](?:\.\d+)+|Appendix [A-Z])\.?\s+\S")
 _DOT_LEADER = re.compile(r"\.\s?\.\s?\.")
+# A line of a table of contents or an index ("var . . . . . 9, 18"): it says where an answer is, holds none,
+# and would take a passage's place among the sources of every question that names its entries.
+_CONTENTS_LINE = re.compile(r"(?:\.\s?){4,}|(?:\.\s)+\s*\d+$")
 _HYPHENATED = re.compile(r"([A-Za-z]+)-$")
 _WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 
@@ -29,6 +32,10 @@ _HEADING_WORDS = 14
 _FURNITURE_ROWS = 2  # rows at the top and at the bottom of a page that may be a running header or footer
 _COLUMN_SLACK = 4.0  # points: cells starting this close are in one column
 _SHORT_LINE = 60  # characters: a list item or a table row, not a line of a paragraph
+# A line ending with one of these words goes on on the next line ("Thus", "will give NaN and a warning, but"):
+# a sentence around a displayed expression, not an item of a list.
+_GOES_ON_TEXT = "a an the and or but nor of to in on at by for with from as that which thus so if than then"
+_GOES_ON = frozenset(_GOES_ON_TEXT.split())
 _PARAGRAPH_GAP = 0.75  # times the body size: more space than this between two lines starts a paragraph
 
 
@@ -173,6 +180,7 @@ def blocks(pages: list[list[Row]]) -> list[Block]:
     headings: list[tuple[float, str]] = []  # the open headings, outermost first: (size, text)
     table: Table | None = None  # the last table of the page before
     for number, rows in enumerate(pages, start=1):
+        rows = [r for r in rows if not _CONTENTS_LINE.search(r.text)]
         block = Block(number, _section(headings))
         found.append(block)
         last = ""
@@ -341,7 +349,12 @@ def _prose_lines(run: list[Row], body: float, vocabulary: Counter) -> list[str]:
 
 
 def _short_runs(run: list[Row]) -> set[int]:
-    short = [len(r.text) <= _SHORT_LINE and not r.text.endswith((".", ",", ";", ":", "-")) for r in run]
+    short = [
+        len(r.text) <= _SHORT_LINE
+        and not r.text.endswith((".", ",", ";", ":", "-"))
+        and r.text.rsplit(None, 1)[-1].casefold() not in _GOES_ON
+        for r in run
+    ]
     listed: set[int] = set()
     start = 0
     while start < len(run):

@@ -9,9 +9,11 @@ import pytest
 from shared.core.answers import DECLINE, ExtractiveAnswers
 from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import UpstreamError
+from shared.core.followups import Resolved
+from shared.core.key_terms import key_words
 from shared.core.orchestrator import FALLBACK_ANSWER
 from shared.core.passages import passages
-from shared.core.types import TurnRequest
+from shared.core.types import Source, TurnRequest
 from tests.recording_server import RecordingServer, StreamScript
 from tests.support import completion, make_orchestrator, remote_model_entry
 
@@ -208,3 +210,84 @@ async def test_a_question_about_something_the_documents_only_name_is_declined(cl
     body = (await client.post(RAG, json={"question": "How much does the Atlas cost?"})).json()
 
     assert body["answer"] == DECLINE
+
+
+def test_a_line_of_a_table_of_contents_is_no_candidate():
+    text = "Index var . . . . . . . . . . . . 9, 18. Functions are provided for each distribution."
+
+    assert [p.text for p in passages(text, 1)] == ["Functions are provided for each distribution."]
+
+
+def test_an_option_a_reference_list_defines_starts_an_entry_and_its_default_is_read_with_it():
+    text = (
+        "--prop proportion sets the size of the box. Default value is 0.8. --bw-threshold threshold This parameter "
+        "is used when converting scans to black and white. The default value is 0.6."
+    )
+
+    found = {p.text: p.before for p in passages(text, 1)}
+
+    assert found["Default value is 0.8."] == "--prop proportion sets the size of the box."
+    assert found["--bw-threshold threshold This parameter is used when converting scans to black and white."] == ""
+    assert found["The default value is 0.6."].startswith("--bw-threshold")
+
+
+DISTRIBUTIONS = (
+    "| Distribution | R name | additional arguments | |---|---|---| | beta | beta | shape1, shape2, ncp | "
+    "| binomial | binom | size, prob | | normal | norm | mean, sd | | Poisson | pois | lambda | "
+    "| uniform | unif | min, max | | Weibull | weibull | shape, scale |"
+)
+
+
+@pytest.fixture
+def answers(sample_index):
+    from shared import backends
+
+    return backends._extractive_answers()
+
+
+async def test_a_question_about_two_things_at_once_is_answered_about_each(answers):
+    question = Resolved("Which additional arguments do the normal and the uniform distributions take?")
+
+    answer = (await answers.answer(question, [source(DISTRIBUTIONS)])).choices[0]
+
+    assert "mean, sd" in answer and "min, max" in answer and "shape1" not in answer
+
+
+async def test_a_question_about_two_things_one_of_which_no_passage_names_is_declined(answers):
+    question = Resolved("Which distribution takes the arguments alpha and beta?")
+
+    assert (await answers.answer(question, [source(DISTRIBUTIONS)])).choices[0] == DECLINE
+
+
+async def test_a_kind_of_answer_is_preferred_only_when_such_a_passage_is_nearly_as_relevant(answers):
+    text = (
+        "Each new call to a device driver function opens a new graphics device. When you have finished with a "
+        "device, be sure to terminate the device driver by issuing the command dev.off(). Use pdf() for PDF files."
+    )
+    question = Resolved("How do you terminate a graphics device driver when you have finished with it?")
+
+    answer = (await answers.answer(question, [source(text)])).choices[0]
+
+    assert "dev.off()" in answer and "pdf()" not in answer
+
+
+def test_verbs_and_auxiliaries_are_no_key_words_of_a_question():
+    assert key_words("What happens to the warranty if I tune the motor?") == ["warranty", "motor"]
+    assert key_words("In which city are the bikes assembled?") == ["city", "bikes"]
+    assert key_words("What was Brightwheel's revenue last year?")[:2] == ["Brightwheel", "revenue"]
+
+
+def source(text: str, title: str = "R manual") -> Source:
+    return Source("1", "index", 1.0, text, {"title": title})
+
+
+async def test_a_price_asked_with_a_pronoun_is_of_the_thing_it_stands_for_and_declined_when_no_passage_says(
+    client, extractive
+):
+    first = {"question": "What motor does the Zephyr have?", "history": []}
+    answer = (await client.post(RAG, json=first)).json()["answer"]
+    history = [{"role": "user", "content": first["question"]}, {"role": "assistant", "content": answer}]
+
+    body = (await client.post(RAG, json={"question": "How much does it cost?", "history": history})).json()
+
+    assert "250 W" in answer and body["answer"] == DECLINE  # not the delivery cost: the documents give no price

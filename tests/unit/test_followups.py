@@ -81,6 +81,8 @@ def test_a_follow_up_that_points_back_keeps_its_own_question_and_takes_the_topic
 
     assert resolved.carried == ("error", "E04", "mean") and resolved.kind == AnswerKind.ACTION
     assert resolved.search_text == "How do I fix it? error E04 mean"
+    # Its "it" stands for what it takes (E04 must be in the answer); "And the battery?" only borrows a topic.
+    assert resolved.points_back and not resolve("And the battery?", WARRANTY).points_back
 
 
 def test_a_question_that_stands_on_its_own_takes_nothing_from_the_conversation():

@@ -104,3 +104,11 @@ async def test_sources_and_citations_name_the_page_and_section_they_quote(client
 
 def cited_number(answer: str) -> int:
     return int(re.findall(r"\[(\d+)\]", answer)[-1])
+
+
+def test_tables_of_contents_and_indexes_are_dropped_and_a_sentence_around_an_expression_stays_one(r_intro):
+    # Their lines ("var . . . . 9, 18") point to answers and hold none; they took sources' places.
+    assert not any(re.search(r"(?:\. ){4}", p.text) for p in r_intro)
+    text_15 = "\n".join(p.text for p in on_page(r_intro, 15))
+    # "Thus / sqrt(-17) / will give NaN and a warning, but / sqrt(-17+0i)": short lines, but no list.
+    assert "Thus\nsqrt(-17)\nwill give NaN and a warning, but\nsqrt(-17+0i)" in text_15
