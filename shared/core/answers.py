@@ -180,8 +180,7 @@ class ExtractiveAnswers:
         background, asked = _background(part)
         carried = " ".join((background, *(question.carried if question else ())))
         quoted = [self._terms(p.text) for p in candidates]
-        around = [self._terms(f"{p.title} {p.context} {p.before}") for p in candidates]
-        held = [terms | context for terms, context in zip(quoted, around, strict=True)]
+        held = [terms | self._terms(f"{p.title} {p.context}") for p, terms in zip(candidates, quoted, strict=True)]
         words = _Words.of(self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held)
         said_names = (
             [*names(asked), *(w for w in question.carried if is_name(w))]

@@ -48,9 +48,6 @@ class Passage:
     text: str  # what the answer quotes
     context: str  # what it sits under (heading, lead-in, table header, row label): scored, never quoted
     title: str = ""  # the document's title: its words count as context, too general to embed with it
-    # The sentence before it, when not quoted with it: what it goes on about ("--bw-threshold ... black and white.
-    # The default value is 0.6."). Its words count as context; too loosely tied to embed with it.
-    before: str = ""
 
 
 def passages(text: str, source: int) -> list[Passage]:
@@ -101,10 +98,7 @@ def _sentences(block: str, source: int, under: tuple[str, str], is_item: bool, f
         backward = bool(previous and _BACK.match(sentence))
         quoted = f"{previous} {sentence}" if backward else sentence
         subject = first if first and not (backward and first == previous) else ""
-        context = " ".join(c for c in (heading, lead_in, subject) if c)
-        # An option a reference list defines ("--bw-threshold ...") starts an entry: the sentence before is another's.
-        before = "" if backward or sentence.startswith("-") else previous
-        found.append(Passage(source, quoted, context, before=before))
+        found.append(Passage(source, quoted, " ".join(c for c in (heading, lead_in, subject) if c)))
         if sentence.endswith(":"):
             lead_in = sentence
         if is_item:
