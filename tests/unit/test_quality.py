@@ -63,7 +63,10 @@ async def test_follow_ups_are_answered_in_conversation(client, configure):
     last = [r for r in records if r["id"] in last_turns]
     right = sum(r["correct"] for r in last) / len(last)
 
-    assert right >= 0.85, [(r["question"], r["answer"]) for r in last if not r["correct"]]
+    assert right >= 0.9, [(r["question"], r["answer"]) for r in last if not r["correct"]]
+    # The follow-ups the documents do not answer ("How much does it cost?" after the Zephyr's motor) are declined.
+    unanswerable = [r for r in records if not r["answerable"]]
+    assert sum(r["correct"] for r in unanswerable) / len(unanswerable) >= 0.9, unanswerable
 
 
 PDFS = SUITES["pdfs"]
@@ -90,12 +93,12 @@ async def test_the_embedded_default_is_right_cited_and_honest_on_real_pdfs(clien
 
     summary = summarize(await run_cases(client, load_cases(PDFS.reported)))
 
-    # Floors at what the default measured when the corpus came (docs/quality.md), raised as it improves;
-    # the targets are 85 % right and cited, 90 % declined, at most 5 % wrongly declined.
+    # Floors at what the default measured (docs/quality.md: 78.3 % right and cited, 8.7 % wrongly declined), one
+    # question of slack; the targets: 85 % right and cited, 90 % declined (met), at most 5 % wrongly declined.
     assert summary["failed_requests"] == 0 and summary["dangling_citations"] == 0
-    assert summary["answerable_correct_and_cited"] >= 0.58, summary
-    assert summary["unanswerable_declined"] >= 0.83, summary
-    assert summary["answerable_declined"] <= 0.15, summary
+    assert summary["answerable_correct_and_cited"] >= 0.76, summary
+    assert summary["unanswerable_declined"] >= 0.9, summary
+    assert summary["answerable_declined"] <= 0.11, summary
 
 
 def test_a_suite_of_its_own_gets_an_index_file_of_its_own_for_the_evaluation_only():
