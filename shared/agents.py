@@ -48,6 +48,12 @@ def served_models() -> list[ServedModel]:
     return served + [ServedModel(alias, "model", alias) for alias in settings.model.aliases()]
 
 
+def served_model(name: str, *, field: str) -> ServedModel:
+    """The agent or model alias `name`, as GET /api/v1/models/{id} shows it; RequestError (404) for neither."""
+    agent = resolve(name, field=field)
+    return ServedModel(name, "agent" if find(name) else "model", agent.name)
+
+
 def resolve(name: str | None, *, field: str) -> Agent:
     """The agent a client names as its model: the agent with that id, or for a model alias an
     agent answering with the default prompt and retrieval; RequestError (404, on `field`) for neither."""

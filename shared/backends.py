@@ -64,14 +64,13 @@ def chat_model(alias: str | None = None) -> ChatModel:
 @functools.cache
 def _chat_model(alias: str) -> ChatModel:
     settings = get_settings().model
-    remote = settings.remote(alias)
-    if remote is not None:
-        from shared.llm.openai_chat import OpenAIChatModel
+    if settings.capabilities(alias).embedded:
+        from shared.llm.embedded import EmbeddedChatModel
 
-        return OpenAIChatModel(remote)
-    from shared.llm.embedded import EmbeddedChatModel
+        return EmbeddedChatModel(settings)
+    from shared.llm.openai_chat import OpenAIChatModel
 
-    return EmbeddedChatModel(settings)
+    return OpenAIChatModel(settings.remote(alias))
 
 
 @functools.cache
@@ -391,4 +390,5 @@ def _extractive_answers() -> ExtractiveAnswers:
 
 def multimodal_aliases() -> list[str]:
     """The configured models that take images."""
-    return [m.alias for m in get_settings().model.models if m.supports_multimodal]
+    settings = get_settings().model
+    return [alias for alias in settings.aliases() if settings.capabilities(alias).images]

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.agent_definitions import Agent, configured_agents
 from shared.experiment_definitions import Experiment
-from shared.remote_models import AnswerStrategy, QueryRewrite, RemoteModel
+from shared.remote_models import AnswerStrategy, ModelCapabilities, QueryRewrite, RemoteModel
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
@@ -151,6 +151,11 @@ class ModelSettings(BaseSettings):
 
     def remote(self, alias: str) -> RemoteModel | None:
         return next((m for m in self.models if m.alias == alias), None)
+
+    def capabilities(self, alias: str | None = None) -> ModelCapabilities:
+        """What the model under `alias` (default: the default model) can take: the one place that says."""
+        name = alias or self.default_alias
+        return ModelCapabilities.of(name, self.remote(name))
 
 
 class EmbeddingSettings(BaseSettings):

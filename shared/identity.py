@@ -13,12 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 ANONYMOUS_USER = "anonymous"  # the search principal of a caller without an identity
 DERIVED_OWNER_PREFIX = "anon:"  # owners of conversations started without an identity
 
-ApiFamily = Literal["v2", "openai-compatible", "session-chat", "multi-source"]
+
+class SessionFamily(StrEnum):
+    """The API families whose conversations are stored apart: a conversation started through one
+    is reached through it alone. The values are part of stored owners (session_owner): keep them."""
+
+    V2 = "v2"  # /api/v2/flexible-*, its sessions endpoints, the MCP tools
+    OPENAI = "openai-compatible"  # chat completions and the Responses API
+    SESSION_CHAT = "session-chat"
+    MULTI_SOURCE = "multi-source"
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class Principal:
         """Whom an A/B variant is assigned to: a stable key, not a proof of who the caller is."""
         return self.identity or self.asserted or ANONYMOUS_USER
 
-    def session_owner(self, family: ApiFamily, session_id: str) -> str:
+    def session_owner(self, family: SessionFamily, session_id: str) -> str:
         """The owner a session is stored under: the identity, or one derived from the family,
         the function key, the session id and the asserted user id, so that only a caller
         presenting all of them again reaches it."""

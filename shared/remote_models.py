@@ -3,6 +3,7 @@ model makes, the embedded one too: its answer strategy and its query rewrite."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -35,3 +36,21 @@ class RemoteModel(BaseModel):
     max_retries: int = Field(2, ge=0, description="Retries on 429 and 5xx, honoring Retry-After.")
     answer_strategy: AnswerStrategy = Field("generative", description="generative: the model writes the answer.")
     query_rewrite: QueryRewrite = Field("model", description="model: the model rewrites a follow-up that needs it.")
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """What the model under an alias can take, decided here alone (ModelSettings.capabilities).
+
+    Every model takes response_format (the embedded one through a grammar), so that needs no flag."""
+
+    alias: str
+    embedded: bool  # llama.cpp in this process's worker, not a remote service
+    tools: bool  # function calling: the remote models; the embedded model calls no tools
+    images: bool  # images with the messages (supports_multimodal)
+
+    @classmethod
+    def of(cls, alias: str, remote: RemoteModel | None) -> ModelCapabilities:
+        if remote is None:
+            return cls(alias, embedded=True, tools=False, images=False)
+        return cls(alias, embedded=False, tools=True, images=remote.supports_multimodal)

@@ -73,7 +73,7 @@ def parts(app: Any = None, route_prefix: str = "api") -> list[tuple[str, Callabl
     the ASGI app) one request through its handlers. A remote model is never called: a warm-up
     must cost nothing and send nothing."""
     settings = get_settings()
-    embedded_model = settings.model.remote(settings.model.default_alias) is None
+    embedded_model = settings.model.capabilities().embedded
     embedded_search = settings.search.backend == "embedded"
     chosen: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     if settings.embeddings.provider == "embedded":
@@ -118,7 +118,7 @@ async def warm_up(app: Any = None, route_prefix: str = "api") -> None:
 
 def _remote_model_parts() -> None:
     settings = get_settings().model
-    if settings.remote(settings.default_alias) is None:
+    if settings.capabilities().embedded:
         return  # the embedded model is loaded by warm_up, where there is a startup hook
     from shared.core.types import Message
 

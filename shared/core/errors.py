@@ -2,15 +2,26 @@
 
 
 class RequestError(Exception):
-    """The request asks for something invalid (unknown field, unsafe template, ...): a 400,
-    or `status` (413 for an oversized image, 404 for an unknown session). `hints` are
-    extra fields for the response body, e.g. {"try_models": [...]}."""
+    """The one refusal, raised by the core and the edge alike: the request asks for something
+    invalid (unknown field, unsafe template, ...): a 400, or `status` (413 for an oversized
+    image, 404 for an unknown session, 405 or 401 from the edge). `hints` are extra fields for
+    the response body, e.g. {"try_models": [...]}; `headers` go on the answer (the edge's
+    `Allow` or `WWW-Authenticate`). shared.http.errors turns it into the response."""
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400, **hints: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+        **hints: object,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
+        self.headers = headers
         self.hints = hints
 
 

@@ -38,7 +38,16 @@ from shared.core.reasoning import effective_reasoning
 from shared.core.search_query import search_query
 from shared.core.source_plan import SourcePlan
 from shared.core.turn import Timings, Turn
-from shared.core.types import Completion, GenerationParams, Message, TemplateInfo, TurnError, TurnRequest, TurnResult
+from shared.core.types import (
+    Completion,
+    GenerationParams,
+    Message,
+    TemplateInfo,
+    Timing,
+    TurnError,
+    TurnRequest,
+    TurnResult,
+)
 
 if TYPE_CHECKING:
     from shared.core.answers import ExtractiveAnswers
@@ -183,7 +192,7 @@ class Orchestrator:
         if not turn.session:
             return
         owner, session_id = turn.session
-        with turn.timings.measure("orchestrator.history_build"), turn.failures("history", "history store"):
+        with turn.timings.measure(Timing.HISTORY_BUILD), turn.failures("history", "history store"):
             async with asyncio.timeout(turn.remaining()):
                 turn.stored = await self._history().load(owner, session_id, self._history_limit)
         request = turn.request
@@ -193,7 +202,7 @@ class Orchestrator:
 
     async def _load_templates(self, turn: Turn) -> None:
         prompt = turn.request.prompt
-        with turn.timings.measure("orchestrator.prompt_build"):
+        with turn.timings.measure(Timing.PROMPT_BUILD):
             turn.system_template = await self._template(
                 turn, prompt.system_template, prompt.system_file, self._default_system_prompt
             )
@@ -217,7 +226,7 @@ class Orchestrator:
         """The sources for the prompt, searched for with the turn's search query (when retrieval is
         on and no stage failed before)."""
         request = turn.request
-        with turn.timings.measure("orchestrator.fetch_total"):
+        with turn.timings.measure(Timing.FETCH_TOTAL):
             if not request.retrieval.enabled or turn.errors:
                 return
             mode = self._query_rewrite(turn.model.info.alias)
@@ -233,7 +242,7 @@ class Orchestrator:
                 turn.queried_indexes = (turn.search.index_name,) if turn.search.sources else ()
 
     async def _fit_prompt(self, turn: Turn) -> None:
-        with turn.timings.measure("orchestrator.prompt_build"):
+        with turn.timings.measure(Timing.PROMPT_BUILD):
             turn.messages, turn.budget = await fit_prompt(turn, self._renderer)
 
     async def _generate(self, turn: Turn, stream: bool) -> AsyncIterator[AnswerDelta | ToolCallDelta]:
@@ -242,7 +251,7 @@ class Orchestrator:
         request = turn.request
         turn.reasoning = effective_reasoning(request.generation.reasoning_effort, turn.model.info)
         params = replace(request.generation, reasoning_effort=turn.reasoning.sent_effort)
-        with turn.timings.measure("orchestrator.llm_generate"):
+        with turn.timings.measure(Timing.LLM_GENERATE):
             if turn.errors:  # after a failed stage (no prompt, no sources) an answer could not be grounded
                 return
             if turn.extractive:
@@ -305,7 +314,7 @@ class Orchestrator:
         answers = turn.completion.choices if turn.completion else (FALLBACK_ANSWER,)
         if turn.request.generation.free_text:
             answers = tuple(valid_citations(a, len(turn.sources)) for a in answers)
-        with turn.timings.measure("orchestrator.response_format"):
+        with turn.timings.measure(Timing.RESPONSE_FORMAT):
             if turn.response_template:
                 answers = tuple(
                     [await self._renderer.render(turn.response_template, turn.variables(answer=a)) for a in answers]
@@ -316,7 +325,7 @@ class Orchestrator:
         """The conversation with this exchange at its end, appended to the stored one when the turn
         continues a session. A failed turn is not kept: the next one starts clean."""
         request = turn.request
-        with turn.timings.measure("orchestrator.history_build"):
+        with turn.timings.measure(Timing.HISTORY_BUILD):
             exchange = (
                 Message("user", request.question, images=request.images),
                 Message("assistant", turn.answers[0], turn.sources),
@@ -337,7 +346,7 @@ class Orchestrator:
             len(turn.sources),
             completion.usage.total if completion else "no",
             len(turn.errors),
-            turn.timings["orchestrator.llm_generate"],
+            turn.timings[Timing.LLM_GENERATE],
         )
         if span.is_recording():
             turn.describe(span)

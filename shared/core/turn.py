@@ -27,6 +27,7 @@ from shared.core.types import (
     SearchQuery,
     SearchResult,
     Source,
+    Timing,
     TurnError,
     TurnRequest,
     TurnStage,
@@ -41,11 +42,11 @@ DEADLINE_MESSAGE = "The answer took too long and was stopped before the time lim
 
 # Each timed step is also a child span of the turn's span (OpenTelemetry; none unless collected).
 _SPANS = {
-    "orchestrator.history_build": "history",
-    "orchestrator.prompt_build": "prompt",
-    "orchestrator.fetch_total": "retrieval",
-    "orchestrator.llm_generate": "generation",
-    "orchestrator.response_format": "response_format",
+    Timing.HISTORY_BUILD: "history",
+    Timing.PROMPT_BUILD: "prompt",
+    Timing.FETCH_TOTAL: "retrieval",
+    Timing.LLM_GENERATE: "generation",
+    Timing.RESPONSE_FORMAT: "response_format",
 }
 
 
@@ -55,13 +56,13 @@ class Timings(dict):
         self.parent = parent  # the turn span's context
 
     @contextlib.contextmanager
-    def measure(self, step: str) -> Iterator[None]:
-        span = telemetry.start_span(_SPANS.get(step, step), context=self.parent)
+    def measure(self, step: Timing) -> Iterator[None]:
+        span = telemetry.start_span(_SPANS[step], context=self.parent)
         start = time.perf_counter()
         try:
             yield
         finally:  # a step measured twice (prompt_build: load, then render) adds up
-            self[step] = round(self.get(step, 0.0) + time.perf_counter() - start, 6)
+            self[step.value] = round(self.get(step.value, 0.0) + time.perf_counter() - start, 6)
             span.end()
 
 

@@ -7,12 +7,25 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from shared.core.source_plan import RetrievalReport, SourcePlan
 
 Role = Literal["system", "user", "assistant", "tool"]
 TurnStage = Literal["history", "retrieval", "generation", "prompt"]
+
+
+class Timing(StrEnum):
+    """The timed steps of a turn: the keys of TurnResult.timings (seconds), as responses report them."""
+
+    HISTORY_BUILD = "orchestrator.history_build"
+    PROMPT_BUILD = "orchestrator.prompt_build"
+    FETCH_TOTAL = "orchestrator.fetch_total"
+    LLM_GENERATE = "orchestrator.llm_generate"
+    RESPONSE_FORMAT = "orchestrator.response_format"
+
+
 ReasoningEffort = Literal["low", "medium", "high", "auto"]
 
 
@@ -321,7 +334,7 @@ class TurnResult:
     usage: TokenUsage | None
     parameters: dict[str, Any]
     errors: tuple[TurnError, ...]
-    timings: dict[str, float]
+    timings: dict[str, float]  # by Timing (its value)
     queried_indexes: tuple[str, ...]
     search: SearchResult | None = None  # the raw search outcome (count, facets), when one ran
     search_query: SearchQuery | None = None  # None when retrieval was skipped

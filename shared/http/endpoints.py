@@ -4,8 +4,9 @@ A declaration names the route, the method, the request and response models, the 
 whether it streams, and whether it is public; from it come both the Azure Function (the
 Blueprint that function_app registers) and the operation in the OpenAPI document.
 
-Every handler has one shape: it takes a `Call` (the request with its path, query and body
-already validated as declared) and returns the answer: a pydantic model (JSON), a `Reply`
+Every handler has one shape: it takes a `Call[Body, Query, Path]` (the request with its body,
+query and path already validated as declared; the annotation names their models, so a type
+checker and go-to-definition reach them) and returns the answer: a pydantic model (JSON), a `Reply`
 (JSON with headers), an `EventStream` (Server-Sent Events), None (204), or a ready
 `Response` (a page). It raises to refuse; shared.http.errors maps every failure to its
 status, here, once.
@@ -24,16 +25,19 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from enum import StrEnum
+from typing import Any, Generic, TypeAlias
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from shared import fair_share
 from shared.config import get_settings
+from shared.core.errors import RequestError
 from shared.http import requests
-from shared.http.errors import HttpError, failure, refusal
+from shared.http.errors import failure, refusal
 from shared.identity import Principal
 
 REALM = "rag-chat"
@@ -43,14 +47,33 @@ CLIENT_GONE = 499  # the status logged for a request whose client left before it
 log = logging.getLogger(__name__)
 
 
+class ApiFamily(StrEnum):
+    """The API families, as the OpenAPI document groups their operations (its tags)."""
+
+    FLEXIBLE = "Flexible chat and RAG"
+    DOCUMENTS = "Documents"
+    OPENAI = "OpenAI-compatible"
+    SESSION_CHAT = "Session chat"
+    MULTI_SOURCE = "Multi-source chat"
+    MCP = "MCP"
+    META = "Meta"
+    PAGES = "Pages"
+
+
+# What a Call holds, as the declaration validated it: None where the operation declares none.
+Body = TypeVar("Body", covariant=True, default=None)
+Query = TypeVar("Query", covariant=True, default=None)
+Path = TypeVar("Path", covariant=True, default=None)
+
+
 @dataclass(frozen=True)
-class Call:
-    """A request as its handler sees it: validated path, query and body (None where undeclared)."""
+class Call(Generic[Body, Query, Path]):
+    """A request as its handler sees it: validated body, query and path (None where undeclared)."""
 
     request: Request
-    path: Any = None
-    query: Any = None
-    body: Any = None
+    path: Path = None
+    query: Query = None
+    body: Body = None
 
     def principal(self, asserted_user_id: str | None = None) -> Principal:
         """Who the request acts as: whose sessions it reaches, whose documents it finds.
@@ -94,7 +117,7 @@ class EventStream:
 
 
 Answer: TypeAlias = BaseModel | Reply | EventStream | Response | None
-Handler = Callable[[Call], Awaitable[Answer]]
+Handler = Callable[[Call[Any, Any, Any]], Awaitable[Answer]]
 
 
 @dataclass(frozen=True)
@@ -103,7 +126,7 @@ class Operation:
     method: str
     route: str  # under the host's route prefix (/api)
     summary: str
-    tag: str  # the API family, as the OpenAPI document groups operations
+    tag: ApiFamily
     handler: Handler
     path: str | None = None  # the models, by their place under shared.wire
     query: str | None = None
@@ -143,7 +166,7 @@ class Api:
         self.operations: list[Operation] = []
 
     def operation(
-        self, method: str, route: str, summary: str, tag: str, **details: Any
+        self, method: str, route: str, summary: str, tag: ApiFamily, **details: Any
     ) -> Callable[[Handler], Handler]:
         def declare(handler: Handler) -> Handler:
             self.operations.append(Operation(handler.__name__, method.lower(), route, summary, tag, handler, **details))
@@ -186,7 +209,7 @@ def _azure_function(op: Operation, allowed: list[str]) -> Callable[[Request], Aw
         try:
             if req.method != op.method.upper():  # another method on this path (Api.blueprint)
                 allow = ", ".join(allowed)
-                raise HttpError(405, f"{req.method} is not allowed here: {allow}", headers={"Allow": allow})
+                raise RequestError(f"{req.method} is not allowed here: {allow}", status=405, headers={"Allow": allow})
             if not op.public:
                 req.state.caller = await _authenticate(req, op)
             fair_share.caller.set(req.state.caller.id if req.state.caller else f"address:{_address(req)}")
@@ -239,7 +262,7 @@ async def _disconnected(req: Request) -> None:
         pass
 
 
-async def _read(req: Request, op: Operation) -> Call:
+async def _read(req: Request, op: Operation) -> Call[Any, Any, Any]:
     path, query, body = (op.model(part) for part in ("path", "query", "body"))
     return Call(
         req,
@@ -250,7 +273,7 @@ async def _read(req: Request, op: Operation) -> Call:
 
 
 async def _authenticate(req: Request, op: Operation) -> Any:
-    """The validated caller (AUTH_TOKEN_VALIDATION), else None; HttpError 401/403 with a challenge
+    """The validated caller (AUTH_TOKEN_VALIDATION), else None; RequestError 401/403 with a challenge
     (naming the protected-resource metadata document, where the operation has one)."""
     if not get_settings().auth.token_validation:
         return None
@@ -263,7 +286,7 @@ async def _authenticate(req: Request, op: Operation) -> Any:
         challenge = exc.challenge(REALM)
         if op.resource_metadata:
             challenge += f', resource_metadata="{requests.public_url(req, op.resource_metadata)}"'
-        raise HttpError(exc.status, exc.description, headers={"WWW-Authenticate": challenge}) from None
+        raise RequestError(exc.description, status=exc.status, headers={"WWW-Authenticate": challenge}) from None
 
 
 async def _response(req: Request, op: Operation, answer: Answer) -> Response:

@@ -1,8 +1,8 @@
 """How every failure becomes an answer, in one place.
 
 422 for a request that does not match its schema ({"detail": [{loc, msg, type}]}); the
-status a refusal names (RequestError: 400, 404, 413...; HttpError: whatever the handler
-says); 503 when a backend failed or is not configured; 500 for anything unexpected. No
+status a refusal names (RequestError, the one refusal type of core and edge: 400, 404,
+413, 405 with its headers...); 503 when a backend failed or is not configured; 500 for anything unexpected. No
 answer ever carries a stack trace: the log gets it, with the request's correlation id.
 """
 
@@ -20,15 +20,6 @@ from shared.wire.errors import ErrorBody, ValidationErrorBody
 log = logging.getLogger(__name__)
 
 MAX_DETAIL_CHARS = 4_000  # of an error's detail: room for lists of what is available, never a request echoed
-
-
-class HttpError(RequestError):
-    """A refusal only the HTTP edge can make (405 with Allow, 401 with a challenge, 415): the
-    core's RequestError, the one refusal type, with the response's headers."""
-
-    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **fields: Any) -> None:
-        super().__init__(detail, status=status, **fields)
-        self.headers = headers
 
 
 class InvalidRequest(Exception):
@@ -59,12 +50,12 @@ def refusal(req: Request, exc: Exception) -> JSONResponse:
         issues = ValidationErrorBody.model_validate({"detail": exc.issues})
         return JSONResponse(issues.model_dump(mode="json"), status_code=422)
     status, body = failure(req, exc)
-    return JSONResponse(body, status_code=status, headers=exc.headers if isinstance(exc, HttpError) else None)
+    return JSONResponse(body, status_code=status, headers=exc.headers if isinstance(exc, RequestError) else None)
 
 
 def failure(req: Request, exc: Exception) -> tuple[int, dict[str, Any]]:
     """The status and ErrorBody (as JSON) of a failure; what is not the caller's to know goes to the log."""
-    if isinstance(exc, RequestError):  # HttpError included
+    if isinstance(exc, RequestError):
         return exc.status, _error_body(exc.message, **exc.hints)
     if isinstance(exc, UpstreamError):  # a backend is down: the caller may retry later
         log.error("%s %s: %s", req.method, req.url.path, exc.code, exc_info=exc.__cause__)

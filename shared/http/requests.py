@@ -2,7 +2,7 @@
 and the one file of an upload (multipart/form-data).
 
 Each raises what the caller should be told: InvalidRequest (422) for what the schema
-refuses, HttpError 413 for a body over HTTP_MAX_BODY_BYTES (refused before it is parsed),
+refuses, RequestError 413 for a body over HTTP_MAX_BODY_BYTES (refused before it is parsed),
 415 for a body that is not JSON.
 """
 
@@ -17,7 +17,8 @@ from azurefunctions.extensions.http.fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from shared.config import get_settings
-from shared.http.errors import HttpError, InvalidRequest
+from shared.core.errors import RequestError
+from shared.http.errors import InvalidRequest
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -60,14 +61,14 @@ async def json_body(req: Request, model: type[Model]) -> Model:
 
 
 async def json_bytes(req: Request) -> bytes:
-    """The body of a JSON request, unparsed: HttpError 415 for another content type, 413 over the limit."""
+    """The body of a JSON request, unparsed: RequestError 415 for another content type, 413 over the limit."""
     content_type = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
-        raise HttpError(415, f"send the body as JSON (content-type: application/json), not {content_type}")
+        raise RequestError(f"send the body as JSON (content-type: application/json), not {content_type}", status=415)
     limit = get_settings().http.max_body_bytes
     body = await _body(req, limit)
     if body is None:
-        raise HttpError(413, f"the body is over the {limit} bytes this API takes")
+        raise RequestError(f"the body is over the {limit} bytes this API takes", status=413)
     return body
 
 
@@ -93,8 +94,8 @@ async def file_upload(req: Request, field: str, max_bytes: int) -> UploadedFile:
 
     content_type = req.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
-        raise HttpError(415, f"send the file as multipart/form-data, not {content_type or 'no content type'}")
-    too_large = HttpError(413, f"the file is over the {max_bytes} bytes a document may have")
+        raise RequestError(f"send the file as multipart/form-data, not {content_type or 'no content type'}", status=415)
+    too_large = RequestError(f"the file is over the {max_bytes} bytes a document may have", status=413)
     body = await _body(req, max_bytes + FORM_OVERHEAD_BYTES)
     if body is None:
         raise too_large

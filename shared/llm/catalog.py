@@ -43,7 +43,19 @@ def catalog(settings: ModelSettings) -> list[ModelStatus]:
     return statuses
 
 
-def validate(status: ModelStatus, settings: ModelSettings) -> None:
+async def checked(settings: ModelSettings, *, validate: bool, deep: bool, healthy_only: bool) -> list[ModelStatus]:
+    """Every model, checked as asked: `deep` and `healthy_only` take effect with `validate` alone."""
+    statuses = catalog(settings)
+    if not validate:
+        return statuses
+    for status in statuses:
+        _validate(status, settings)
+    if deep:
+        await asyncio.gather(*(deep_check(s) for s in statuses if s.healthy))
+    return [s for s in statuses if s.healthy] if healthy_only else statuses
+
+
+def _validate(status: ModelStatus, settings: ModelSettings) -> None:
     remote = settings.remote(status.info.alias)
     if remote is None:
         _embedded_checks(status, settings)

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from shared.config import get_settings
 from shared.core.errors import RequestError
 from shared.core.types import RetrievalSpec, Source
-from shared.identity import Principal
+from shared.identity import Principal, SessionFamily
 from shared.wire import mcp as wire
 from shared.wire.sessions import SessionHistory, SessionsPage, session_history, sessions_page
 from shared.wire.sources import OpenedSourceOut, opened_source_out, source_link
@@ -58,16 +58,15 @@ async def search(args: wire.SearchArgs, who: Principal) -> tuple[wire.SearchOutp
 
 async def ask(args: wire.AskArgs, who: Principal) -> tuple[wire.AskOutput, str]:
     from shared.backends import orchestrator
-    from shared.wire import flexible_call
+    from shared.families.flexible import FLAVORS, FlexibleTurn
     from shared.wire.flexible_requests import ABTesting
 
     session_id = args.session_id
-    flavor = flexible_call.FLAVORS["chat" if session_id else "rag"]  # a session's follow-ups search standalone
+    # A session's follow-ups search standalone, as on /flexible-chat, whose (v2) sessions these are.
+    flavor = FLAVORS["chat" if session_id else "rag"]
     ab_testing = ABTesting(user_id=who.experiment_key, session_id=session_id) if session_id else None
     body = flavor.request(question=args.question, ab_testing=ab_testing)
-    owner = who.session_owner("v2", session_id) if session_id else None  # as /flexible-chat: v2 sessions
-    turn = flexible_call.FlexibleCall(flavor, body, who.search_principal, session_owner=owner).turn_request()
-    result = await orchestrator().answer(turn)
+    result = await orchestrator().answer(FlexibleTurn.for_caller(flavor, body, who, streams=False).turn_request())
     sources = [passage(n, source, with_text=False) for n, source in enumerate(result.sources, 1)]
     errors = [f"{e.stage}: {e.message}" for e in result.errors]
     output = wire.AskOutput(answer=result.answer, sources=sources, session_id=session_id, errors=errors)
@@ -103,7 +102,7 @@ async def list_sessions(args: wire.ListSessionsArgs, who: Principal) -> tuple[Se
 async def get_session(args: wire.GetSessionArgs, who: Principal) -> tuple[SessionHistory, str]:
     from shared.backends import history_store
 
-    stored = await history_store().load(who.session_owner("v2", args.session_id), args.session_id, None)
+    stored = await history_store().load(who.session_owner(SessionFamily.V2, args.session_id), args.session_id, None)
     if not stored.messages:
         raise RequestError(f"no session {args.session_id!r} for this user", field="session_id", status=404)
     history = session_history(args.session_id, stored.messages)

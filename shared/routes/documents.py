@@ -15,21 +15,22 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.config import get_settings
+from shared.core.errors import RequestError
 from shared.http import requests
-from shared.http.endpoints import Answer, Call, api
-from shared.http.errors import HttpError, InvalidRequest
+from shared.http.endpoints import Answer, ApiFamily, Call, api
+from shared.http.errors import InvalidRequest
 from shared.identity import ANONYMOUS_USER
 from shared.retrieval.query import PRIVATE_PREFIX
 
 if TYPE_CHECKING:
     from shared.ingest.documents import DocumentRejected
     from shared.ingest.stores import Status
-    from shared.wire.documents import DocumentOut
+    from shared.wire.documents import DocumentOut, DocumentPath, DocumentsQuery
 
-TAG = "Documents"
+TAG = ApiFamily.DOCUMENTS
 NO_IDENTITY = (
     "documents belong to an identity: a validated bearer token (AUTH_TOKEN_VALIDATION), or a user_id from a "
     "trusted backend (AUTH_TRUST_ASSERTED_USERS)"
@@ -49,7 +50,7 @@ MAX_FILENAME_CHARS = 120
     status=201,
     errors=(413, 415, 422, 500, 503),
 )
-async def upload_document(call: Call) -> Answer:
+async def upload_document(call: Call[None, DocumentsQuery]) -> Answer:
     """Index one file for the caller; 413 over DOCUMENTS_MAX_BYTES, 415 for another type, 422 unreadable."""
     from shared.backends import document_sync
     from shared.ingest.__main__ import DocumentMetadata
@@ -88,7 +89,7 @@ async def upload_document(call: Call) -> Answer:
     response="documents.DocumentsList",
     errors=(422, 500, 503),
 )
-async def list_documents(call: Call) -> Answer:
+async def list_documents(call: Call[None, DocumentsQuery]) -> Answer:
     from shared.backends import document_store
     from shared.wire.documents import DocumentsList
 
@@ -106,7 +107,7 @@ async def list_documents(call: Call) -> Answer:
     status=204,
     errors=(404, 422, 500, 503),
 )
-async def delete_document(call: Call) -> Answer:
+async def delete_document(call: Call[None, DocumentsQuery, DocumentPath]) -> Answer:
     from shared.backends import document_sync
     from shared.core.errors import RequestError
 
@@ -128,12 +129,12 @@ def safe_filename(raw: str) -> str:
     return cleaned[-MAX_FILENAME_CHARS:] or "document"
 
 
-def _identity(call: Call) -> str:
+def _identity(call: Call[None, DocumentsQuery, Any]) -> str:
     identity = call.principal(call.query.user_id).identity
     # An anonymous upload would be no one's, or everyone's: so would one listing the principal
     # that callers without an identity search as.
     if identity is None or identity == ANONYMOUS_USER:
-        raise HttpError(403, NO_IDENTITY, code="identity_required")
+        raise RequestError(NO_IDENTITY, status=403, code="identity_required")
     return identity
 
 
@@ -143,9 +144,9 @@ def _owner_prefix(identity: str) -> str:
 
 def _refusal(exc: DocumentRejected) -> Exception:
     if exc.kind == "too_large":
-        return HttpError(413, exc.reason)
+        return RequestError(exc.reason, status=413)
     if exc.kind == "unsupported_type":
-        return HttpError(415, exc.reason)
+        return RequestError(exc.reason, status=415)
     return InvalidRequest.one(["body", "file"], exc.reason, "unreadable_document")
 
 

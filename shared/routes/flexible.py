@@ -7,14 +7,23 @@ Wire models and the core are imported inside the handlers: importing function_ap
 
 from __future__ import annotations
 
-import asyncio
-import time
+from typing import TYPE_CHECKING
 
 from shared.config import get_settings
-from shared.experiments import assigned_variant
-from shared.http.endpoints import Answer, Call, EventStream, api
+from shared.http import turns
+from shared.http.endpoints import Answer, ApiFamily, Call, api
 
-FAMILY = "Flexible chat and RAG"
+if TYPE_CHECKING:
+    from shared.families.flexible import FlavorName
+    from shared.wire.flexible_requests import (
+        FlexibleChatMultimodalRequest,
+        FlexibleChatRequest,
+        FlexibleRagMultimodalRequest,
+        FlexibleRagRequest,
+    )
+    from shared.wire.model_catalog import ModelsQuery
+
+FAMILY = ApiFamily.FLEXIBLE
 WITH_IMAGES_ERRORS = (400, 413, 422, 500, 503)
 
 
@@ -27,7 +36,7 @@ WITH_IMAGES_ERRORS = (400, 413, 422, 500, 503)
     response="flexible_responses.FlexibleChatResponse",
     streams=True,
 )
-async def flexible_chat(call: Call) -> Answer:
+async def flexible_chat(call: Call[FlexibleChatRequest]) -> Answer:
     """History from the request and/or the session; follow-ups searched as standalone queries."""
     return await _turn(call, "chat")
 
@@ -42,7 +51,7 @@ async def flexible_chat(call: Call) -> Answer:
     streams=True,
     errors=WITH_IMAGES_ERRORS,
 )
-async def flexible_chat_mm(call: Call) -> Answer:
+async def flexible_chat_mm(call: Call[FlexibleChatMultimodalRequest]) -> Answer:
     """Images (metadata.images) on the latest turn."""
     return await _turn(call, "chat-mm")
 
@@ -56,7 +65,7 @@ async def flexible_chat_mm(call: Call) -> Answer:
     response="flexible_responses.FlexibleRagResponse",
     streams=True,
 )
-async def flexible_rag(call: Call) -> Answer:
+async def flexible_rag(call: Call[FlexibleRagRequest]) -> Answer:
     """One question over the knowledge base (skip_knowledge_base to answer directly)."""
     return await _turn(call, "rag")
 
@@ -71,29 +80,14 @@ async def flexible_rag(call: Call) -> Answer:
     streams=True,
     errors=WITH_IMAGES_ERRORS,
 )
-async def flexible_rag_mm(call: Call) -> Answer:
+async def flexible_rag_mm(call: Call[FlexibleRagMultimodalRequest]) -> Answer:
     return await _turn(call, "rag-mm")
 
 
-async def _turn(call: Call, name: str) -> Answer:
-    from shared.backends import orchestrator
-    from shared.wire import flexible_call as wire
+async def _turn(call: Call[FlexibleChatRequest], flavor: FlavorName) -> Answer:
+    from shared.families.flexible import FlexibleTurn
 
-    flavor, body = wire.FLAVORS[name], call.body
-    who = call.principal(body.ab_testing.user_id if body.ab_testing else None)
-    images = body.images() if flavor.multimodal else ()
-    experiment = body.ab_testing.experiment_name if body.ab_testing else None
-    variant = assigned_variant(experiment, who.experiment_key)
-    session_id = body.ab_testing.session_id if body.ab_testing else None
-    owner = who.session_owner("v2", session_id) if session_id else None
-    flexible = wire.FlexibleCall(flavor, body, who.search_principal, variant, images, owner)
-    turn = flexible.turn_request()
-    started = time.perf_counter()
-    if call.wants_stream(body.stream):
-        events = orchestrator().run(turn, stream=True)
-        return EventStream(flexible.events(events, started), wire.stream_error)
-    result = await orchestrator().answer(turn)
-    return flexible.response(result, time.perf_counter() - started)
+    return await turns.answer(FlexibleTurn.of(call, flavor))
 
 
 @api.operation(
@@ -105,18 +99,13 @@ async def _turn(call: Call, name: str) -> Answer:
     response="model_catalog.ModelsResponse",
     errors=(422, 500),
 )
-async def models(call: Call) -> Answer:
+async def models(call: Call[None, ModelsQuery]) -> Answer:
     """Every model alias, with configuration checks (validate) and one cheap call each (deep)."""
     from shared.llm import catalog
     from shared.wire import model_catalog as wire
 
     query, settings = call.query, get_settings().model
-    statuses = catalog.catalog(settings)
-    if query.validate_:
-        for status in statuses:
-            catalog.validate(status, settings)
-        if query.deep:
-            await asyncio.gather(*(catalog.deep_check(s) for s in statuses if s.healthy))
-        if query.filter_unhealthy:
-            statuses = [s for s in statuses if s.healthy]
+    statuses = await catalog.checked(
+        settings, validate=query.validate_, deep=query.deep, healthy_only=query.filter_unhealthy
+    )
     return wire.models_response(settings.default_alias, statuses, validated=query.validate_)

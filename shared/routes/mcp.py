@@ -17,11 +17,11 @@ from __future__ import annotations
 from azurefunctions.extensions.http.fastapi import JSONResponse, Request, Response
 
 from shared.config import get_settings
+from shared.core.errors import RequestError
 from shared.http import requests
-from shared.http.endpoints import Answer, Call, api
-from shared.http.errors import HttpError
+from shared.http.endpoints import Answer, ApiFamily, Call, api
 
-FAMILY = "MCP"
+FAMILY = ApiFamily.MCP
 ROUTE = "mcp"
 METADATA_ROUTE = ".well-known/oauth-protected-resource/mcp"
 JSON_TYPES = ("application/json", "application/*", "*/*")
@@ -48,7 +48,7 @@ async def mcp(call: Call) -> Answer:
     _check_origin(req)
     accept = req.headers.get("accept")
     if accept is not None and not any(kind in accept for kind in JSON_TYPES):
-        raise HttpError(406, "accept application/json: this server answers every request with JSON")
+        raise RequestError("accept application/json: this server answers every request with JSON", status=406)
     try:
         message = protocol.parse(await requests.json_bytes(req), req.headers.get("mcp-protocol-version"))
     except protocol.ProtocolError as exc:
@@ -86,7 +86,7 @@ async def mcp_resource_metadata(call: Call) -> Answer:
 
     auth = get_settings().auth
     if not auth.token_validation:
-        raise HttpError(404, "token validation is off: /api/mcp takes no bearer token")
+        raise RequestError("token validation is off: /api/mcp takes no bearer token", status=404)
     return ProtectedResourceMetadata(
         resource=requests.public_url(call.request, ROUTE),
         authorization_servers=[auth.issuer],
@@ -101,4 +101,4 @@ def _check_origin(req: Request) -> None:
     guard against DNS rebinding. Other clients send no Origin."""
     origin = req.headers.get("origin")
     if origin is not None and origin not in get_settings().http.cors_allowed_origins:
-        raise HttpError(403, f"origin {origin!r} is not allowed (HTTP_CORS_ALLOWED_ORIGINS)")
+        raise RequestError(f"origin {origin!r} is not allowed (HTTP_CORS_ALLOWED_ORIGINS)", status=403)

@@ -6,18 +6,16 @@ AzureOpenAI, LangChain, LlamaIndex, litellm and the Vercel AI SDK work against t
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from shared import agents
-from shared.core.errors import RequestError
-from shared.http.endpoints import Answer, Call, EventStream, Reply, api
-from shared.text import quoted
+from shared.http import turns
+from shared.http.endpoints import Answer, ApiFamily, Call, api
 
 if TYPE_CHECKING:
-    from shared.wire.openai_compat import CompletionCall
+    from shared.wire.openai_compat import AzureApiVersion, ChatCompletionsRequest
 
-FAMILY = "OpenAI-compatible"
+FAMILY = ApiFamily.OPENAI
 CHAT_ERRORS = (400, 404, 422, 500, 503)
 
 
@@ -31,18 +29,11 @@ CHAT_ERRORS = (400, 404, 422, 500, 503)
     streams=True,
     errors=CHAT_ERRORS,
 )
-async def agent_chat_completions(call: Call) -> Answer:
+async def agent_chat_completions(call: Call[ChatCompletionsRequest]) -> Answer:
     """One agent answers: its prompt, retrieval and model."""
-    from shared.wire import openai_compat as wire
+    from shared.families.openai_chat import ChatCompletionTurn
 
-    agent_id, body = call.request.path_params["agent_id"], call.body
-    agent = agents.by_id(agent_id, field="agent_id")
-    alias = agents.model_alias(agent)
-    if body.model not in (None, "", alias):
-        problem = f"model {quoted(body.model)} is not this agent's model ({alias!r}); leave model unset to use it"
-        raise RequestError(problem, field="model")
-    searcher = call.principal(body.user).search_principal
-    return await _complete(call, wire.CompletionCall.start(agent, alias, body, searcher, takes_instructions=False))
+    return await turns.answer(ChatCompletionTurn.of_agent(call, call.request.path_params["agent_id"]))
 
 
 @api.operation(
@@ -55,10 +46,12 @@ async def agent_chat_completions(call: Call) -> Answer:
     streams=True,
     errors=CHAT_ERRORS,
 )
-async def chat_completions(call: Call) -> Answer:
+async def chat_completions(call: Call[ChatCompletionsRequest]) -> Answer:
     """For clients configured with a base URL and a model name: `model` is an agent id (that
     agent answers) or a model alias (the default prompt and retrieval)."""
-    return await _by_name(call, call.body.model, "model")
+    from shared.families.openai_chat import ChatCompletionTurn
+
+    return await turns.answer(ChatCompletionTurn.of_name(call, call.body.model, "model"))
 
 
 @api.operation(
@@ -72,33 +65,11 @@ async def chat_completions(call: Call) -> Answer:
     streams=True,
     errors=CHAT_ERRORS,
 )
-async def azure_chat_completions(call: Call) -> Answer:
+async def azure_chat_completions(call: Call[ChatCompletionsRequest, AzureApiVersion]) -> Answer:
     """AzureOpenAI and AzureChatOpenAI: `api-version` is accepted and not used (the wire shape is the same)."""
-    return await _by_name(call, call.request.path_params["deployment"], "deployment")
+    from shared.families.openai_chat import ChatCompletionTurn
 
-
-async def _by_name(call: Call, name: str | None, field: str) -> Answer:
-    from shared.wire import openai_compat as wire
-
-    agent = agents.resolve(name, field=field)
-    alias = agents.model_alias(agent)
-    searcher = call.principal(call.body.user).search_principal
-    return await _complete(call, wire.CompletionCall.start(agent, alias, call.body, searcher, takes_instructions=True))
-
-
-async def _complete(call: Call, completion: CompletionCall) -> Answer:
-    from shared.backends import orchestrator
-    from shared.wire import openai_compat as wire
-
-    if completion.session_id:
-        owner = call.principal(completion.body.user).session_owner("openai-compatible", completion.session_id)
-        completion = replace(completion, session_owner=owner)
-    headers = {wire.SESSION_HEADER: completion.session_id} if completion.body.create_session else {}
-    turn = completion.turn_request()
-    if completion.body.stream:
-        events = orchestrator().run(turn, stream=True)
-        return EventStream(completion.chunks(events), wire.stream_error, headers)
-    return Reply(completion.completion(await orchestrator().answer(turn)), headers)
+    return await turns.answer(ChatCompletionTurn.of_name(call, call.request.path_params["deployment"], "deployment"))
 
 
 @api.operation(
@@ -124,7 +95,5 @@ async def retrieve_model(call: Call) -> Answer:
     """One agent or model alias, as models.retrieve reads it; 404 for neither."""
     from shared.wire import openai_compat as wire
 
-    name = call.request.path_params["model_id"]
-    agent = agents.resolve(name, field="model_id")
-    owner = "agent" if agents.find(name) else "model"
-    return wire.ModelCard(id=name, created=0, owned_by=owner, name=agent.name)
+    model = agents.served_model(call.request.path_params["model_id"], field="model_id")
+    return wire.ModelCard(id=model.id, created=0, owned_by=model.owned_by, name=model.name)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from shared.agents import session_chat_agent
-from shared.config import get_settings
-from shared.http.endpoints import Answer, Call, api
+from typing import TYPE_CHECKING
 
-FAMILY = "Session chat"
+from shared.http import turns
+from shared.http.endpoints import Answer, ApiFamily, Call, api
+
+if TYPE_CHECKING:
+    from shared.wire.session_chat import SessionChatRequest
+
+FAMILY = ApiFamily.SESSION_CHAT
 
 
 @api.operation(
@@ -17,10 +21,8 @@ FAMILY = "Session chat"
     body="session_chat.SessionChatRequest",
     response="session_chat.SessionChatResponse",
 )
-async def session_chat(call: Call) -> Answer:
+async def session_chat(call: Call[SessionChatRequest]) -> Answer:
     """One turn of a conversation kept server-side by sessionId; `context` narrows retrieval."""
-    from shared.backends import orchestrator
-    from shared.wire import session_chat as wire
+    from shared.families.session_chat import SessionChatTurn
 
-    turn = call.body.turn_request(session_chat_agent(), call.principal(), get_settings().agents.context_filter)
-    return wire.SessionChatResponse.of(call.body, await orchestrator().answer(turn))
+    return await turns.answer(SessionChatTurn.of(call))

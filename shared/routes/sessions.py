@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from shared.core.errors import RequestError
 from shared.http.endpoints import Answer, Call, api
-from shared.http.errors import HttpError
+from shared.identity import SessionFamily
 from shared.routes.flexible import FAMILY
+
+if TYPE_CHECKING:
+    from shared.wire.feedback import FeedbackPath, FeedbackRequest
+    from shared.wire.sessions import SessionPath, SessionQuery, SessionsQuery
 
 NO_IDENTITY = (
     "listing sessions needs an identity: a validated bearer token (AUTH_TOKEN_VALIDATION), or a user_id "
@@ -22,7 +28,7 @@ ONE_SESSION_ERRORS = (404, 422, 500, 503)
     query="sessions.SessionsQuery",
     response="sessions.SessionsPage",
 )
-async def list_sessions(call: Call) -> Answer:
+async def list_sessions(call: Call[None, SessionsQuery]) -> Answer:
     """The caller's sessions, most recently active first, a page at a time; 403 without an identity."""
     from shared.backends import history_store
     from shared.wire import sessions as wire
@@ -31,7 +37,7 @@ async def list_sessions(call: Call) -> Answer:
     if identity is None:
         # Without an identity there is no one whose sessions these would be: listing would show
         # every anonymous caller's conversations, and an empty page would claim there are none.
-        raise HttpError(403, NO_IDENTITY, code="identity_required")
+        raise RequestError(NO_IDENTITY, status=403, code="identity_required")
     page = await history_store().list_sessions(identity, call.query.page_size, call.query.continuation)
     return wire.sessions_page(page)
 
@@ -46,7 +52,7 @@ async def list_sessions(call: Call) -> Answer:
     response="sessions.SessionHistory",
     errors=ONE_SESSION_ERRORS,
 )
-async def session_get(call: Call) -> Answer:
+async def session_get(call: Call[None, SessionQuery, SessionPath]) -> Answer:
     from shared.backends import history_store
     from shared.wire import sessions as wire
 
@@ -67,7 +73,7 @@ async def session_get(call: Call) -> Answer:
     status=204,
     errors=ONE_SESSION_ERRORS,
 )
-async def session_delete(call: Call) -> Answer:
+async def session_delete(call: Call[None, SessionQuery, SessionPath]) -> Answer:
     from shared.backends import history_store
 
     session_id = call.path.session_id
@@ -87,7 +93,7 @@ async def session_delete(call: Call) -> Answer:
     response="feedback.FeedbackResponse",
     errors=(400, 404, 422, 500, 503),
 )
-async def message_feedback(call: Call) -> Answer:
+async def message_feedback(call: Call[FeedbackRequest, SessionQuery, FeedbackPath]) -> Answer:
     """Thumbs up or down, with an optional comment, kept with the answer in the stored session."""
     from shared.backends import history_store
     from shared.wire import feedback as wire
@@ -99,9 +105,9 @@ async def message_feedback(call: Call) -> Answer:
     return wire.FeedbackResponse(session_id=session_id, index=index, feedback=wire.feedback_out(feedback))
 
 
-def _owner(call: Call) -> str:
+def _owner(call: Call[Any, SessionQuery, SessionPath | FeedbackPath]) -> str:
     """Whose stored conversation the path's session is, for the caller (shared.identity)."""
-    return call.principal(call.query.user_id).session_owner("v2", call.path.session_id)
+    return call.principal(call.query.user_id).session_owner(SessionFamily.V2, call.path.session_id)
 
 
 def _missing(session_id: str) -> RequestError:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.config import get_settings
 from shared.core.errors import RequestError
 from shared.http.endpoints import Answer, Call, api
 from shared.routes.flexible import FAMILY
+
+if TYPE_CHECKING:
+    from shared.wire.sources import SourcePath, SourceQuery
 
 WINDOW = 11  # passages of the document returned around the cited one (at most SEARCH_MAX_TOP_K)
 
@@ -20,7 +25,7 @@ WINDOW = 11  # passages of the document returned around the cited one (at most S
     response="sources.OpenedSourceOut",
     errors=(404, 422, 500, 503),
 )
-async def open_source(call: Call) -> Answer:
+async def open_source(call: Call[None, SourceQuery, SourcePath]) -> Answer:
     """The passage with the text of its document around it; 404 when missing or hidden from the caller."""
     from shared.backends import retriever
     from shared.retrieval import citation

@@ -14,10 +14,10 @@ from pathlib import Path
 from azurefunctions.extensions.http.fastapi import JSONResponse, Response
 
 from shared.config import PROJECT_ROOT
-from shared.http.endpoints import Answer, Call, api
-from shared.http.errors import HttpError
+from shared.core.errors import RequestError
+from shared.http.endpoints import Answer, ApiFamily, Call, api
 
-PAGES_FAMILY = "Pages"
+PAGES_FAMILY = ApiFamily.PAGES
 
 STATIC = PROJECT_ROOT / "static"
 HTML, JS, CSS, TEXT = "text/html", "text/javascript", "text/css", "text/plain"
@@ -60,7 +60,7 @@ ASSETS = {
     "GET",
     "openapi.json",
     "This document",
-    "Meta",
+    ApiFamily.META,
     errors=(500,),
 )
 async def openapi(call: Call) -> Answer:
@@ -110,7 +110,7 @@ async def static_file(call: Call) -> Answer:
     """A file of the pages, by its name in the allow-list."""
     asset = ASSETS.get(call.request.path_params["name"])
     if asset is None:
-        raise HttpError(404, "no such file")
+        raise RequestError("no such file", status=404)
     return _serve(asset)
 
 
@@ -118,7 +118,8 @@ def _serve(asset: Asset) -> Response:
     try:
         content = asset.path.read_bytes()
     except FileNotFoundError:  # the vendor files are built, not committed
-        raise HttpError(503, "the page's assets are not built: run `make assets`", code="assets_missing") from None
+        missing = "the page's assets are not built: run `make assets`"
+        raise RequestError(missing, status=503, code="assets_missing") from None
     headers = {"cache-control": asset.cache, "x-content-type-options": "nosniff"}
     if asset.media_type == HTML:
         headers["content-security-policy"] = CONTENT_SECURITY_POLICY

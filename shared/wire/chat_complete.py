@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.core.source_plan import DocumentRef, NamedSource, RetrievalReport, SourcePlan
-from shared.core.types import GenerationParams, Message, PromptSpec, RetrievalSpec, TurnRequest, TurnResult
-from shared.identity import Principal
+from shared.core.types import Timing, TurnResult
 from shared.text import shortened
 from shared.wire.citations import SNIPPET_CHARS
 from shared.wire.common import (
@@ -129,19 +128,8 @@ class ChatCompleteRequest(StrictModel):
             raise ValueError("context_mode document needs document_paths")
         return self
 
-    def turn_request(self, caller: Principal) -> TurnRequest:
-        return TurnRequest(
-            question=self.query,
-            history=tuple(Message(m.role, m.content) for m in self.history),
-            retrieval=RetrievalSpec(enabled=self.context_mode != "none", plan=self._source_plan()),
-            prompt=PromptSpec(variables={"instructions": self.system_prompt} if self.system_prompt else {}),
-            generation=GenerationParams(alias=self.llm_model, temperature=self.temperature, max_tokens=self.max_tokens),
-            user_id=caller.search_principal,
-            session_id=self.conversation_id,
-            session_owner=caller.session_owner("multi-source", self.conversation_id) if self.conversation_id else None,
-        )
-
-    def _source_plan(self) -> SourcePlan:
+    def source_plan(self) -> SourcePlan:
+        """The named sources and documents the turn searches (shared.core.source_plan)."""
         rag = self.rag_config
         return SourcePlan(
             sources=self._named_sources(),
@@ -267,8 +255,8 @@ def chat_complete_response(
         sources=sources,
         documents_used=documents if body.context_mode in ("attachment", "hybrid", "document") else None,
         search_metadata=_search_metadata(result.retrieval, embedding_model, source_backends, hybrid_vector_weight),
-        retrieval_time_ms=round(timings.get("orchestrator.fetch_total", 0.0) * 1000, 3),
-        generation_time_ms=round(timings.get("orchestrator.llm_generate", 0.0) * 1000, 3),
+        retrieval_time_ms=round(timings.get(Timing.FETCH_TOTAL, 0.0) * 1000, 3),
+        generation_time_ms=round(timings.get(Timing.LLM_GENERATE, 0.0) * 1000, 3),
         total_time_ms=round(total_ms, 3),
         model_used=result.model.alias,
         conversation_id=body.conversation_id,

@@ -1,6 +1,6 @@
 """Requests of the flexible chat and RAG family: POST /api/v2/flexible-{chat,chat-mm,rag,rag-mm}.
 
-Schema violations become 422; shared.wire.flexible_call maps a request to the core's turn.
+Schema violations become 422; shared.families.flexible maps a request to the core's turn.
 """
 
 from __future__ import annotations

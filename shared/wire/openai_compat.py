@@ -3,26 +3,20 @@
 Chat completions bound to a configured agent, and the plain base-URL form where `model`
 names an agent or a model alias. Responses are exactly OpenAI's `chat.completion` and
 `chat.completion.chunk` objects, tool calls included; the sources travel in an extra
-`citations` field (and as [n] markers in the text), which OpenAI clients ignore.
+`citations` field (and as [n] markers in the text), which OpenAI clients ignore. The mapping
+to and from the core is shared.families.openai_chat.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.agent_definitions import Agent
-from shared.agents import agent_turn
-from shared.core.errors import RequestError, UpstreamError
-from shared.core.events import AnswerDelta, SourcesFound, ToolCallDelta, TurnAccepted, TurnCompleted, TurnEvent
-from shared.core.types import Message, Role, ToolCall, TurnRequest, TurnResult
-from shared.wire import sse
-from shared.wire.citations import Citation, citation
+from shared.core.errors import RequestError
+from shared.core.types import Message, Role, ToolCall
+from shared.wire.citations import Citation
 from shared.wire.common import (
     MAX_MESSAGE_CHARS,
     CompletionCount,
@@ -40,14 +34,8 @@ from shared.wire.openai_protocol import (
     ToolCallIn,
     ToolCallOut,
     ToolChoice,
-    check_tools_supported,
-    client_turn,
     refuse_non_text_parts,
-    tool_generation,
 )
-
-SESSION_HEADER = "x-session-id"
-INSTRUCTION_ROLES = ("system", "developer")
 
 
 class TextPart(BaseModel):
@@ -208,192 +196,3 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
-
-
-# --- mapping ---
-
-
-def _usage(result: TurnResult) -> Usage | None:
-    if result.usage is None:
-        return None
-    return Usage(
-        prompt_tokens=result.usage.prompt,
-        completion_tokens=result.usage.completion,
-        total_tokens=result.usage.total,
-    )
-
-
-@dataclass(frozen=True)
-class CompletionCall:
-    """A chat completions request, answered by `agent` with the model `model_alias`."""
-
-    agent: Agent
-    model_alias: str
-    body: ChatCompletionsRequest
-    user_id: str
-    session_id: str | None  # a new one (create_session), the one to continue, or None
-    id: str = ""
-    created: int = 0
-    session_owner: str | None = None  # whose conversation session_id names (shared.identity)
-    takes_instructions: bool = False  # system and developer messages: the plain route's, not an agent's
-
-    @classmethod
-    def start(
-        cls, agent: Agent, model_alias: str, body: ChatCompletionsRequest, user_id: str, *, takes_instructions: bool
-    ) -> CompletionCall:
-        session = str(uuid.uuid4()) if body.create_session else body.store_in_session
-        return cls(
-            agent,
-            model_alias,
-            body,
-            user_id,
-            str(session) if session else None,
-            id=f"chatcmpl-{uuid.uuid4().hex}",
-            created=int(time.time()),
-            takes_instructions=takes_instructions,
-        )
-
-    def turn_request(self) -> TurnRequest:
-        """The core's request; RequestError (400) for a role this route does not take, a turn
-        that is not the user's (or a tool round trip after it), or tools the model cannot call."""
-        body = self.body
-        for n, message in enumerate(body.messages):
-            if message.role in INSTRUCTION_ROLES and not self.takes_instructions:
-                raise RequestError(
-                    f"messages[{n}]: role {message.role!r} is not supported; the agent owns the system prompt, "
-                    "so send user and assistant messages only (POST /api/v1/chat/completions takes system "
-                    "and developer messages)",
-                    field=f"messages.{n}.role",
-                )
-            if message.role not in (*INSTRUCTION_ROLES, "user", "assistant", "tool"):
-                raise RequestError(
-                    f"messages[{n}]: role {message.role!r} is not supported; use system, developer, user, "
-                    "assistant or tool",
-                    field=f"messages.{n}.role",
-                )
-        messages = [m.message(n) for n, m in enumerate(body.messages)]
-        conversation = client_turn(
-            [replace(m, role="system") if m.role == "developer" else m for m in messages], "messages"
-        )
-        turn = agent_turn(
-            self.agent,
-            conversation.question,
-            conversation.history,
-            user_id=self.user_id,
-            session_id=self.session_id,
-            session_owner=self.session_owner,
-            session_must_exist=body.store_in_session is not None,
-            alias=self.model_alias,
-            parameters={
-                "temperature": body.temperature,
-                "top_p": body.top_p,
-                "frequency_penalty": body.frequency_penalty,
-                "presence_penalty": body.presence_penalty,
-                "max_tokens": body.max_tokens or body.max_completion_tokens,
-                "stop": body.stop,
-                "seed": body.seed,
-                "n": body.n,
-                **tool_generation(body.tools, body.tool_choice, body.parallel_tool_calls, body.response_format),
-            },
-            instructions=conversation.instructions,
-        )
-        check_tools_supported(self.model_alias, turn.generation, sessions=bool(self.session_id))
-        return replace(turn, after_question=conversation.after_question)
-
-    def completion(self, result: TurnResult) -> ChatCompletion:
-        """The chat.completion object; UpstreamError when the turn could not answer."""
-        _raise_if_failed(result)
-        calls = [ToolCallOut.of(c) for c in result.tool_calls]
-        first = AssistantMessage(content=result.answer or (None if calls else ""), tool_calls=calls or None)
-        messages = [first, *(AssistantMessage(content=text) for text in result.answers[1:])]
-        return ChatCompletion(
-            id=self.id,
-            created=self.created,
-            model=self.model_alias,
-            choices=[
-                Choice(index=i, message=message, finish_reason=_finish_reason(result))
-                for i, message in enumerate(messages)
-            ],
-            usage=_usage(result),
-            citations=[citation(i, s) for i, s in enumerate(result.sources, start=1)],
-            session_id=self.session_id if self.body.create_session else None,
-        )
-
-    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> str:
-        return sse.data(
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model_alias,
-                "system_fingerprint": None,
-                "choices": choices,
-                **extra,
-            }
-        )
-
-    def _delta(self, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
-        return self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}], **extra)
-
-    async def chunks(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[str]:
-        """The turn as chat.completion.chunk frames, ending with `data: [DONE]`.
-
-        The role chunk goes out as soon as the turn is accepted, before retrieval; the
-        citations ride on the first chunk after the search. A failure after the role chunk
-        ends the stream with an OpenAI-style error event (the SDKs raise it)."""
-        citations: dict[str, Any] = {}  # until a chunk carries them
-        async for event in events:
-            if isinstance(event, TurnAccepted):
-                yield self._delta({"role": "assistant", "content": ""}, **self._session())
-            elif isinstance(event, SourcesFound):
-                citations = {"citations": [citation(i, s).model_dump() for i, s in enumerate(event.sources, start=1)]}
-            elif isinstance(event, AnswerDelta | ToolCallDelta):
-                yield self._delta(_delta_of(event), **citations)
-                citations = {}
-            elif isinstance(event, TurnCompleted):
-                result = event.result
-                if result.errors:
-                    yield sse.data({"error": _error(result)})
-                    return
-                yield self._delta({}, finish_reason=_finish_reason(result), **citations)
-                if self.body.stream_options and self.body.stream_options.include_usage:
-                    usage = _usage(result)
-                    yield self._chunk([], usage=usage.model_dump() if usage else None)
-        yield sse.data("[DONE]")
-
-    def _session(self) -> dict[str, Any]:
-        return {"session_id": self.session_id} if self.body.create_session else {}
-
-
-def _finish_reason(result: TurnResult) -> str:
-    return result.finish_reason or ("tool_calls" if result.tool_calls else "stop")
-
-
-def _delta_of(event: AnswerDelta | ToolCallDelta) -> dict[str, Any]:
-    """A chunk's delta: text, or a piece of a tool call (id, type and name on its first piece only)."""
-    if isinstance(event, AnswerDelta):
-        return {"content": event.text}
-    call: dict[str, Any] = {"index": event.index}
-    if event.id:
-        call |= {"id": event.id, "type": "function"}
-    call["function"] = (
-        {"name": event.name, "arguments": event.arguments} if event.name else {"arguments": event.arguments}
-    )
-    return {"tool_calls": [call]}
-
-
-def _error(result: TurnResult) -> dict[str, Any]:
-    error = result.errors[0]
-    return {"message": error.message, "type": "upstream_error", "code": error.code, "param": None}
-
-
-def _raise_if_failed(result: TurnResult) -> None:
-    if result.errors:
-        error = result.errors[0]
-        raise UpstreamError(error.code, error.message)
-
-
-def stream_error(status: int, error: dict[str, Any]) -> str:
-    """A failure after the role chunk, as OpenAI streams an error: the SDKs raise it as an APIError."""
-    kind = "server_error" if status >= 500 else "invalid_request_error"
-    return sse.data({"error": {"message": error["detail"], "type": kind, "code": error.get("code"), "param": None}})

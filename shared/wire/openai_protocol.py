@@ -12,9 +12,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.config import get_settings
 from shared.core.errors import RequestError
-from shared.core.types import GenerationParams, Message, ToolCall
+from shared.core.types import Message, ToolCall
 from shared.wire.common import MAX_MESSAGE_CHARS
 
 MAX_CONTENT_PARTS = 100  # parts of one message's content (the limit goes on the list, not on a text)
@@ -140,29 +139,6 @@ def refuse_non_text_parts(messages: Any, key: str, text_types: tuple[str, ...]) 
                     f"({' or '.join(text_types)}), and images to POST /api/v2/flexible-chat-mm",
                     field=f"{key}.{n}.content.{i}.type",
                 )
-
-
-def is_embedded(alias: str) -> bool:
-    return get_settings().model.remote(alias) is None
-
-
-def check_tools_supported(alias: str, generation: GenerationParams, *, sessions: bool) -> None:
-    """RequestError (400) when the model or the request cannot take tools. The embedded model
-    calls no tools; server-side sessions store questions and answers, not tool round trips."""
-    if not generation.tools:
-        return
-    if is_embedded(alias):
-        remote = [m.alias for m in get_settings().model.models]
-        hint = f"use a remote model ({', '.join(remote)})" if remote else "configure a remote model in LLM_MODELS"
-        raise RequestError(f"model {alias!r} cannot call tools: {hint}, or send no tools", field="tools")
-    if sessions:
-        raise RequestError(
-            "tools do not combine with server-side sessions (create_session, store_in_session, "
-            "previous_response_id): keep the conversation on the client and send all of it",
-            field="tools",
-        )
-    if (generation.n or 1) > 1:
-        raise RequestError("with tools, ask for one completion (n = 1)", field="n")
 
 
 class FunctionCallIn(BaseModel):

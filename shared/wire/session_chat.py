@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from shared.agent_definitions import Agent
-from shared.agents import agent_turn
-from shared.core.types import TurnRequest, TurnResult
-from shared.identity import Principal
+from shared.core.types import TurnResult
 from shared.wire.citations import Citation, citation
 from shared.wire.common import SESSION_ID_PATTERN, ErrorOut, StrictModel, errors_out
 
@@ -22,22 +19,6 @@ class SessionChatRequest(StrictModel):
     context: str | None = Field(
         None, max_length=2_000, description="Narrows retrieval (AGENTS_CONTEXT_FILTER) and reaches the templates."
     )
-
-    def turn_request(self, agent: Agent, caller: Principal, context_filter: str | None) -> TurnRequest:
-        extra_filter = None
-        if self.context and context_filter:
-            from shared.retrieval.odata import quote  # the value as one literal: it cannot end the string
-
-            extra_filter = context_filter.replace("{context}", quote(self.context))
-        return agent_turn(
-            agent,
-            self.prompt,
-            user_id=caller.search_principal,
-            session_id=self.sessionId,
-            session_owner=caller.session_owner("session-chat", self.sessionId),
-            extra_filter=extra_filter,
-            variables={"context": self.context},
-        )
 
 
 class SessionChatResponse(BaseModel):

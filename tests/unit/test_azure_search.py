@@ -20,7 +20,7 @@ from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
 from shared.retrieval.azure_search import AzureSearchIndexWriter, AzureSearchRetriever
 from shared.retrieval.embedded import EmbeddedRetriever
 from shared.retrieval.query import SearchOptions, private_documents_filter
-from shared.wire.flexible_call import fetcher_data
+from shared.families.flexible import fetcher_data
 from shared.wire.flexible_responses import source_out
 from tests.recording_server import RecordingServer
 

@@ -1,13 +1,15 @@
-"""The flexible chat and RAG family's mapping to and from the core: a request as the core's
-TurnRequest, a TurnResult as the response, a turn's events as Server-Sent Events."""
+"""The flexible chat and RAG family's mapping (shared.http.turns.TurnMapping): the caller, the
+A/B variant assigned to them and whose stored session the turn continues; the request as the
+core's TurnRequest, a TurnResult as the response (a failed turn is a 200 with its errors), a
+turn's events as Server-Sent Events."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.core.events import AnswerDelta, SourcesFound, TurnAccepted, TurnCompleted, TurnEvent
 from shared.core.types import (
@@ -21,6 +23,8 @@ from shared.core.types import (
     TurnResult,
 )
 from shared.experiment_definitions import Variant
+from shared.experiments import assigned_variant
+from shared.identity import Principal, SessionFamily
 from shared.wire import sse
 from shared.wire.common import errors_out
 from shared.wire.flexible_requests import (
@@ -86,6 +90,15 @@ def _sources_summary(history: list[ChatMessageOut]) -> SourcesSummary:
     )
 
 
+if TYPE_CHECKING:
+    from shared.http.endpoints import Call
+
+
+# The four /flexible-* endpoints, by the end of their path: /api/v2/flexible-<name>. A Literal,
+# not an enum: the routes name a flavor without importing this module (cold start).
+FlavorName = Literal["chat", "chat-mm", "rag", "rag-mm"]
+
+
 @dataclass(frozen=True)
 class Flavor:
     """One of the four /flexible-* endpoints: its wire shapes and how its turns run."""
@@ -96,7 +109,7 @@ class Flavor:
     multimodal: bool
 
 
-FLAVORS = {  # by endpoint: /api/v2/flexible-<name>
+FLAVORS: dict[FlavorName, Flavor] = {
     "chat": Flavor(FlexibleChatRequest, FlexibleChatResponse, multi_turn=True, multimodal=False),
     "chat-mm": Flavor(FlexibleChatMultimodalRequest, FlexibleChatMultimodalResponse, multi_turn=True, multimodal=True),
     "rag": Flavor(FlexibleRagRequest, FlexibleRagResponse, multi_turn=False, multimodal=False),
@@ -104,9 +117,10 @@ FLAVORS = {  # by endpoint: /api/v2/flexible-<name>
 }
 
 
-@dataclass(frozen=True)
-class FlexibleCall:
-    """A request to a /flexible-* endpoint, with what the mapping needs beyond its body."""
+@dataclass
+class FlexibleTurn:
+    """A request to a /flexible-* endpoint (or the MCP tool `ask`), with what the mapping needs
+    beyond its body."""
 
     flavor: Flavor
     body: FlexibleChatRequest
@@ -114,8 +128,33 @@ class FlexibleCall:
     variant: Variant | None = None  # the A/B variant assigned to this user
     images: tuple[Image, ...] = ()
     session_owner: str | None = None  # whose stored conversation ab_testing.session_id names
+    streams: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    started: float = 0.0  # when the orchestrator got the turn (perf_counter)
+
+    @classmethod
+    def of(cls, call: Call[FlexibleChatRequest], name: FlavorName) -> FlexibleTurn:
+        """The call's turn, as the caller it asserts (ab_testing.user_id) where that is trusted."""
+        body = call.body
+        who = call.principal(body.ab_testing.user_id if body.ab_testing else None)
+        return cls.for_caller(FLAVORS[name], body, who, streams=call.wants_stream(body.stream))
+
+    @classmethod
+    def for_caller(cls, flavor: Flavor, body: FlexibleChatRequest, who: Principal, *, streams: bool) -> FlexibleTurn:
+        """RequestError for images that are missing or too large (the -mm flavors)."""
+        images = body.images() if isinstance(body, FlexibleChatMultimodalRequest | FlexibleRagMultimodalRequest) else ()
+        ab_testing = body.ab_testing
+        variant = assigned_variant(ab_testing.experiment_name if ab_testing else None, who.experiment_key)
+        session_id = ab_testing.session_id if ab_testing else None
+        owner = who.session_owner(SessionFamily.V2, session_id) if session_id else None
+        return cls(flavor, body, who.search_principal, variant, images, owner, streams)
 
     def turn_request(self) -> TurnRequest:
+        turn = self._turn_request()
+        self.started = time.perf_counter()  # what comes next is the orchestrator's: timings.orchestrator_call
+        return turn
+
+    def _turn_request(self) -> TurnRequest:
         body, variant = self.body, self.variant
         fetcher = body.fetch_args.AzureSearchFetcher
         generation = body.override_config.generation()
@@ -164,7 +203,11 @@ class FlexibleCall:
             return metadata
         return {**metadata, "images": [asdict(i.reference()) for i in self.images]}
 
-    def response(self, result: TurnResult, orchestrator_call: float) -> FlexibleChatResponse:
+    def response(self, result: TurnResult) -> FlexibleChatResponse:
+        """The response; a failed stage is in its `errors`, with the fallback answer (a 200)."""
+        return self._response(result, time.perf_counter() - self.started)
+
+    def _response(self, result: TurnResult, orchestrator_call: float) -> FlexibleChatResponse:
         started = time.perf_counter()
         body = self.body
         history = [message_out(m) for m in result.history]
@@ -259,7 +302,7 @@ class FlexibleCall:
             attempted=skipped is None, skipped_reason=skipped, fetch_args_present="fetch_args" in body.model_fields_set
         )
 
-    async def events(self, events: AsyncIterator[TurnEvent], started: float) -> AsyncIterator[str]:
+    async def frames(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[str]:
         """A turn's events as SSE frames: `accepted`, `sources`, `delta`s, then `final` with the
         same body as the non-streaming response, or `error` with that body when a stage failed."""
         async for event in events:
@@ -270,10 +313,9 @@ class FlexibleCall:
             elif isinstance(event, AnswerDelta):
                 yield sse.event("delta", {"text": event.text})
             elif isinstance(event, TurnCompleted):
-                response = self.response(event.result, time.perf_counter() - started)
+                response = self.response(event.result)
                 yield sse.event("error" if response.errors else "final", response.model_dump(mode="json"))
 
-
-def stream_error(status: int, error: dict[str, Any]) -> str:
-    """A failure after the stream started: `error` with the ErrorBody and the status it would have had."""
-    return sse.event("error", {**error, "status": status})
+    def stream_error(self, status: int, error: dict[str, Any]) -> str:
+        """A failure after the stream started: `error` with the ErrorBody and the status it would have had."""
+        return sse.event("error", {**error, "status": status})
