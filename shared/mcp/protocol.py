@@ -3,7 +3,7 @@
 The messages are the official SDK's own types (`mcp_types`, the pydantic models of the MCP
 schema that the `mcp` package builds on, without its servers and clients). Nothing is kept
 between requests: initialize only negotiates the protocol version, and any instance of a
-scaled-out app answers any request. HTTP is shared.routes.mcp's business.
+scaled-out app answers any request. HTTP is shared.mcp.transport's business.
 
 A tool's failure (a refused filter, a missing source, a search backend down, the deadline)
 is its result with isError, which the model reads; an unknown tool or method, or params that

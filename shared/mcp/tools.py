@@ -15,13 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.config import get_settings
 from shared.core.errors import RequestError
 from shared.core.types import RetrievalSpec, Source
 from shared.identity import Principal, SessionFamily
 from shared.wire import mcp as wire
 from shared.wire.sessions import SessionHistory, SessionsPage, session_history, sessions_page
-from shared.wire.sources import OpenedSourceOut, opened_source_out, source_link
+from shared.wire.sources import OpenedSourceOut, source_link
 
 Run = Callable[[Any, Principal], Awaitable[tuple[BaseModel, str]]]
 
@@ -75,15 +74,9 @@ async def ask(args: wire.AskArgs, who: Principal) -> tuple[wire.AskOutput, str]:
 
 
 async def get_source(args: wire.GetSourceArgs, who: Principal) -> tuple[OpenedSourceOut, str]:
-    from shared.backends import retriever
-    from shared.retrieval import citation
-    from shared.routes.sources import WINDOW
+    from shared.families.sources import open_cited
 
-    window = min(WINDOW, get_settings().search.max_top_k)
-    found = await citation.open_source(retriever(), args.source_id, who.search_principal, window)
-    if found is None:  # missing, or hidden from this caller: the same answer
-        raise RequestError(f"no source {args.source_id!r} for this user", field="source_id", status=404)
-    out = opened_source_out(found)
+    out = await open_cited(args.source_id, who.search_principal)
     start, end = out.highlight.start, out.highlight.end
     marked = f"{out.document.text[:start]}>>> {out.document.text[start:end]} <<<{out.document.text[end:]}"
     heading = f"{out.title or out.filename} ({out.filename}, section {out.chunk_index})"
