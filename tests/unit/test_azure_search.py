@@ -17,10 +17,10 @@ from shared.config import EmbeddingSettings
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import Chunk, RetrievalSpec
 from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
+from shared.families.flexible import fetcher_data
 from shared.retrieval.azure_search import AzureSearchIndexWriter, AzureSearchRetriever
 from shared.retrieval.embedded import EmbeddedRetriever
 from shared.retrieval.query import SearchOptions, private_documents_filter
-from shared.families.flexible import fetcher_data
 from shared.wire.flexible_responses import source_out
 from tests.recording_server import RecordingServer
 
