@@ -204,25 +204,34 @@ def _open_heading(headings: list[tuple[float, str]], row: Row, continued: bool) 
     if continued and headings and headings[-1][0] == row.size and not _NUMBERED_HEADING.match(row.text):
         # A heading set on two lines: one heading.
         return [*headings[:-1], (row.size, f"{headings[-1][1]} {row.text}")]
-    numbered = bool(_NUMBERED_HEADING.match(row.text))
-    # An unnumbered heading set like a numbered one is under it (Texinfo's @subsubheading).
+    number = _number(row.text)
+    # An unnumbered heading set like a numbered one is under it (Texinfo's @subsubheading); a numbered one is
+    # under the heading its number extends ("11.6.1" under "11.6"), whatever their sizes.
     kept = [
         h
         for h in headings
-        if h[0] > row.size + 0.5 or (not numbered and abs(h[0] - row.size) <= 0.5 and _NUMBERED_HEADING.match(h[1]))
+        if h[0] > row.size + 0.5
+        or (not number and abs(h[0] - row.size) <= 0.5 and _NUMBERED_HEADING.match(h[1]))
+        or (number and _number(h[1]) and number.startswith(_number(h[1]) + "."))
     ]
     return [*kept, (row.size, row.text)]
 
 
+def _number(heading: str) -> str:
+    found = _NUMBERED_HEADING.match(heading)
+    return heading.split()[0].rstrip(".") if found else ""
+
+
 def _section(headings: list[tuple[float, str]]) -> str | None:
-    """The innermost heading; after its parent when it has no number of its own to place it
-    ("11.6.2 The glm() function › The gaussian family")."""
+    """The innermost heading after its parent, which places it and names its topic ("11.6 Generalized linear
+    models › 11.6.1 Families": the families' table is about those models; "11.6.2 The glm() function › The
+    gaussian family")."""
     if not headings:
         return None
     inner = headings[-1][1]
-    if len(headings) > 1 and not _NUMBERED_HEADING.match(inner):
-        return f"{headings[-2][1]} › {inner}"
-    return inner
+    if len(headings) < 2 or (_number(inner) and not _number(headings[-2][1])):  # a title page's heading is no topic
+        return inner
+    return f"{headings[-2][1]} › {inner}"
 
 
 def _runs(rows: list[Row], body: float) -> Iterator[tuple[str, list[Row]]]:

@@ -35,13 +35,20 @@ def test_a_heading_is_the_section_of_the_text_under_it_and_no_part_of_it(r_intro
     sections = [p.section for p in on_page(r_intro, 42)]
     table_page = on_page(r_intro, 42)[0]
 
-    assert sections == ["8.1 R as a set of statistical tables"]
+    # After its parent heading, which places it and names its topic.
+    assert sections == ["8 Probability distributions › 8.1 R as a set of statistical tables"]
     assert table_page.text.startswith("One convenient use of R is to provide")
     # An unnumbered heading is placed under its parent; one that ends with a period is still a heading.
     assert "11.6.2 The glm() function › The gaussian family" in {p.section for p in on_page(r_intro, 68)}
-    assert "1.8 R commands, case sensitivity, etc." in {p.section for p in on_page(r_intro, 11)}
+    assert "11.6 Generalized linear models › 11.6.1 Families" in {p.section for p in on_page(r_intro, 68)}
+    assert "1 Introduction and preliminaries › 1.8 R commands, case sensitivity, etc." in {
+        p.section for p in on_page(r_intro, 11)
+    }
     # A page that starts mid-section carries the section on.
-    assert on_page(r_intro, 44)[0].section == "8.2 Examining the distribution of a set of data"
+    assert (
+        on_page(r_intro, 44)[0].section
+        == "8 Probability distributions › 8.2 Examining the distribution of a set of data"
+    )
 
 
 def test_running_headers_footers_and_page_numbers_are_dropped(r_intro, maintainers):
@@ -94,12 +101,16 @@ async def test_sources_and_citations_name_the_page_and_section_they_quote(client
 
     assert "alpha.gnu.org" in rag["answer"]
     cited = rag["metadata"][cited_number(rag["answer"]) - 1]
-    assert (cited["filename"], cited["page"], cited["section"]) == ("gnu-maintainers.pdf", 28, "12.5 Test Releases")
-    assert "12.5 Test Releases" not in cited["text"]
+    assert (cited["filename"], cited["page"], cited["section"]) == (
+        "gnu-maintainers.pdf",
+        28,
+        "12 Distributions › 12.5 Test Releases",
+    )
+    assert "12 Distributions › 12.5 Test Releases" not in cited["text"]
     citation = completion["citations"][cited_number(completion["choices"][0]["message"]["content"]) - 1]
-    assert (citation["page"], citation["section"]) == (28, "12.5 Test Releases")
+    assert (citation["page"], citation["section"]) == (28, "12 Distributions › 12.5 Test Releases")
     opened = (await client.get(citation["url"])).json()
-    assert (opened["page"], opened["section"]) == (28, "12.5 Test Releases")
+    assert (opened["page"], opened["section"]) == (28, "12 Distributions › 12.5 Test Releases")
 
 
 def cited_number(answer: str) -> int:

@@ -93,10 +93,10 @@ async def test_the_embedded_default_is_right_cited_and_honest_on_real_pdfs(clien
 
     summary = summarize(await run_cases(client, load_cases(PDFS.reported)))
 
-    # Floors at what the default measured (docs/quality.md: 78.3 % right and cited, 8.7 % wrongly declined), one
+    # Floors at what the default measured (docs/quality.md: 80.4 % right and cited, 8.7 % wrongly declined), one
     # question of slack; the targets: 85 % right and cited, 90 % declined (met), at most 5 % wrongly declined.
     assert summary["failed_requests"] == 0 and summary["dangling_citations"] == 0
-    assert summary["answerable_correct_and_cited"] >= 0.76, summary
+    assert summary["answerable_correct_and_cited"] >= 0.78, summary
     assert summary["unanswerable_declined"] >= 0.9, summary
     assert summary["answerable_declined"] <= 0.11, summary
 
