@@ -28,7 +28,7 @@ run: $(VENV)/.local assets ingest llama-background
 	$(VENV)/bin/python -m shared.local_server --host $(HOST) --port $(PORT)
 
 ingest: $(VENV)/.local
-	$(VENV)/bin/python -m shared.ingest samples/corpus
+	$(VENV)/bin/python -m devtools.ingest samples/corpus
 
 test: $(VENV)/.installed $(HOSTLOAD_VENV)/.installed $(IAC_VENV)/.installed node_modules/.installed assets browser
 	$(VENV)/bin/ruff check .

@@ -119,8 +119,8 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scorers", default="minilm,lexical")
     args = parser.parse_args()
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
 
     await ingest(SAMPLES / "corpus", backends.index_writer(), backends.embeddings(), prune=False, chunker=Chunker())
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, runs {args.runs}\n")

@@ -106,8 +106,8 @@ def pdf_of(pages: int) -> bytes:
 
 async def pdf_throughput(name: str, data: bytes) -> dict[str, float]:
     from shared import backends
-    from shared.ingest.__main__ import DocumentMetadata
     from shared.ingest.documents import DocumentIndexer, DocumentLimits
+    from shared.ingest.pipeline import DocumentMetadata
     from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
 
     index = EmbeddedIndex(Path(tempfile.mkdtemp(prefix="bench-pdf-")) / "index.sqlite", "bench")

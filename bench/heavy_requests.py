@@ -7,7 +7,7 @@ Each payload gets a fresh server (a request the server cannot refuse could keep 
 minutes), started from --root (default: this checkout; point it at an export of another
 commit to measure that one) on a free 127.0.0.1 port and stopped by its PID. Prints a
 Markdown table for docs/performance.md. The server reads the environment's settings
-(SEARCH_INDEX_PATH: an index `python -m shared.ingest` built from samples/corpus).
+(SEARCH_INDEX_PATH: an index `python -m devtools.ingest` built from samples/corpus).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Ingestion throughput, embedding included: `shared.ingest`'s own ingest() over ~200-token chunks.
+"""Ingestion throughput, embedding included: `shared.ingest.pipeline`'s own ingest() over ~200-token chunks.
 
     .venv/bin/python bench/ingestion.py [--chunks 256] [--rounds 3] [--before <commit>] \
         [--variant "e5:EMBEDDINGS_MODEL=multilingual-e5-small"]
@@ -57,8 +57,8 @@ def measure(folder: Path, tree: Path) -> dict[str, float]:
     """Runs in a process of its own, with `tree`'s code first on sys.path."""
     sys.path.insert(0, str(tree))
     from shared import backends
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
     from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
 
     embeddings = backends.embeddings()

@@ -208,13 +208,19 @@ CASES = (  # wrk runs: (name, connections, a new question each request, more req
 )
 
 
+def tool(tree: Path, name: str) -> str:
+    """The module of a development tool in `tree`: devtools/ holds them since issue 26, shared/ before."""
+    return f"devtools.{name}" if (tree / "devtools" / f"{name}.py").is_file() else f"shared.{name}"
+
+
 @contextlib.contextmanager
 def started(name: str, tree: Path, model_url: str, data: Path, extra_env: dict[str, str]) -> Iterator[str]:
     """The tree's local server, its own index of samples/corpus built first; its base URL."""
     env = {**server_env(name, model_url, data), **extra_env}
-    subprocess.run([PYTHON, "-m", "shared.ingest", "samples/corpus"], cwd=tree, env={**os.environ, **env}, check=True)
+    ingest = [PYTHON, "-m", tool(tree, "ingest"), "samples/corpus"]
+    subprocess.run(ingest, cwd=tree, env={**os.environ, **env}, check=True)
     port = free_port()
-    with process([PYTHON, "-m", "shared.local_server", "--port", str(port)], port, tree, env):
+    with process([PYTHON, "-m", tool(tree, "local_server"), "--port", str(port)], port, tree, env):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -63,7 +63,7 @@ def run(requests: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as data:
         env = {"SEARCH_INDEX_PATH": f"{data}/index.sqlite", "HISTORY_SQLITE_PATH": f"{data}/history.sqlite"}
         subprocess.run(
-            [sys.executable, "-m", "shared.ingest", "samples/corpus"],
+            [sys.executable, "-m", "devtools.ingest", "samples/corpus"],
             cwd=ROOT,
             env={**os.environ, **env},
             check=True,

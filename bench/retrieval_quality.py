@@ -29,8 +29,8 @@ from ranx import Qrels, Run, evaluate  # noqa: E402
 from shared import backends  # noqa: E402
 from shared.config import DATA_DIR, PROJECT_ROOT  # noqa: E402
 from shared.core.types import RetrievalSpec  # noqa: E402
-from shared.ingest.__main__ import ingest  # noqa: E402
 from shared.ingest.chunking import Chunker  # noqa: E402
+from shared.ingest.pipeline import ingest  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, reciprocal_rank_fusion  # noqa: E402
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions  # noqa: E402
 

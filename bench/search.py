@@ -128,9 +128,9 @@ def embedding_rate() -> tuple[float, float]:
     """(chunks per second in batches of 32, milliseconds per query) for the embedded model, on
     the sample corpus's real chunks (synthetic words tokenize far longer than real text)."""
     from shared.embeddings.embedded import EmbeddedEmbeddings
-    from shared.ingest.__main__ import find_files
     from shared.ingest.chunking import Chunker
     from shared.ingest.extract import extract
+    from shared.ingest.pipeline import find_files
 
     model = EmbeddedEmbeddings(EmbeddingSettings(cache_size=0))
     chunker = Chunker()

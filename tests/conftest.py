@@ -71,8 +71,8 @@ def no_secret_in_any_log_line():
 @pytest.fixture(scope="session")
 async def sample_index():
     from shared import backends
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
     from shared.retrieval.embedded import EmbeddedIndexWriter
 
     index = backends.search_index()

@@ -24,8 +24,8 @@ async def app_settings(folder: Path, scripted, azurite: str) -> dict[str, str]:
     """The app settings both servers run with, and the index they search, built by the app's ingestion."""
     from shared.config import EmbeddingSettings
     from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
     from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
 
     embeddings = {

@@ -44,7 +44,7 @@ function Invoke-WithRetry([string[]]$Arguments) {
 }
 
 # Security trimming is on: the sample files (no allowed_principals) go to the deploying principal.
-$ingest = @('-m', 'shared.ingest', 'samples/corpus')
+$ingest = @('-m', 'devtools.ingest', 'samples/corpus')
 if ($env:AZURE_DEPLOYER_PRINCIPAL_ID) {
     $ingest += @('--default-principal', $env:AZURE_DEPLOYER_PRINCIPAL_ID)
 }

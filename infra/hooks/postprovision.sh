@@ -58,4 +58,4 @@ if [ -n "${AZURE_DEPLOYER_PRINCIPAL_ID:-}" ]; then
 fi
 
 retry "$VENV/bin/python" -m shared.templates.upload prompts
-retry "$VENV/bin/python" -m shared.ingest samples/corpus "$@"
+retry "$VENV/bin/python" -m devtools.ingest samples/corpus "$@"

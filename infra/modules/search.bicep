@@ -1,5 +1,5 @@
 // Azure AI Search: the knowledge base. Entra ID only (disableLocalAuth, so no authOptions).
-// The index itself is created by the post-provision hook (python -m shared.ingest), from the
+// The index itself is created by the post-provision hook (python -m devtools.ingest), from the
 // same definition the app uses (shared/retrieval/azure_search.py).
 
 param name string

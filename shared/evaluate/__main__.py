@@ -86,8 +86,8 @@ def own_index(suffix: str) -> Iterator[None]:
 async def in_process_client(corpus: Path | None) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app itself (no server, no port), its index holding `corpus` first."""
     from shared import backends
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
     from shared.local_server import build_app
 
     if corpus is not None:

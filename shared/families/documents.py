@@ -42,8 +42,8 @@ MAX_FILENAME_CHARS = 120
 async def upload(call: Call[None, DocumentsQuery]) -> DocumentOut:
     """Index one file for the caller; 413 over DOCUMENTS_MAX_BYTES, 415 for another type, 422 unreadable."""
     from shared.backends import document_sync
-    from shared.ingest.__main__ import DocumentMetadata
     from shared.ingest.documents import DocumentRejected
+    from shared.ingest.pipeline import DocumentMetadata
     from shared.ingest.stores import Status, stored_hash
 
     owner = _identity(call)

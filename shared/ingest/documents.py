@@ -19,9 +19,9 @@ from typing import Literal, TypeVar
 
 from shared.core.interfaces import Embeddings, IndexWriter
 from shared.core.types import Chunk
-from shared.ingest.__main__ import DocumentMetadata, document_chunks, embed_by_length, embedded_text
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import SUPPORTED_SUFFIXES
+from shared.ingest.pipeline import DocumentMetadata, document_chunks, embed_by_length, embedded_text
 
 log = logging.getLogger("ingest.documents")
 

@@ -1,9 +1,8 @@
-"""Index a folder of .md/.txt/.html/.pdf files into the configured search index.
-
-    python -m shared.ingest [FOLDER] [--prune]
+"""The ingestion pipeline: a folder of .md/.txt/.html/.pdf files into a search index. Its command
+is `python -m devtools.ingest`; the blob trigger and the upload endpoint use its parts per file.
 
 Safe to re-run: unchanged files are skipped, changed files replace their chunks, and
---prune removes documents whose files are gone. A document is keyed by its path relative
+`prune` removes documents whose files are gone. A document is keyed by its path relative
 to FOLDER. Changed files are gathered until they hold WRITE_BATCH chunks: their chunks are
 embedded together, sorted by length, and the documents are written in one transaction (the
 bulk path, shared.retrieval.bulk_load). An index whose vectors another embedding model made
@@ -13,7 +12,7 @@ Optional metadata for a file sits beside it in `<file name>.meta.json`, e.g. for
 `policy.pdf`, `policy.pdf.meta.json`: {"category": "hr", "tags": ["leave"],
 "allowed_principals": ["group-id"]}. Editing it re-indexes the file.
 
-A file whose metadata lists no allowed_principals gets the --default-principal ids; with
+A file whose metadata lists no allowed_principals gets the `default_principals`; with
 none either, it lists no one, and where SEARCH_SECURITY_FIELD is set (every Azure
 deployment) no one finds it. A file is never shared with everyone unless an id that stands
 for everyone (e.g. a tenant-wide group) is named.
@@ -21,21 +20,18 @@ for everyone (e.g. a tenant-wide group) is named.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import logging
-import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from tqdm import tqdm
 
-from shared import backends
-from shared.config import PROJECT_ROOT
-from shared.core.errors import RequestError
 from shared.core.interfaces import Embeddings, IndexWriter
 from shared.core.types import Chunk
 from shared.ingest.chunking import Chunker
@@ -55,6 +51,32 @@ class DocumentMetadata(BaseModel):
     category: str | None = None
     tags: list[str] = []
     allowed_principals: list[str] = []
+
+
+class Progress(Protocol):
+    """Where a run reports the files it has done (a tqdm bar in the command, nothing elsewhere)."""
+
+    def update(self, n: int = 1) -> object: ...
+
+    def set_postfix_str(self, s: str = "") -> object: ...
+
+
+class _Silent:
+    def __enter__(self) -> _Silent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+    def set_postfix_str(self, s: str = "") -> None:
+        return None
+
+
+def no_progress(total: int) -> AbstractContextManager[Progress]:
+    return _Silent()
 
 
 @dataclass
@@ -141,7 +163,7 @@ class BatchWriter:
     """Gathers changed documents until they hold WRITE_BATCH chunks, then embeds their chunks
     together and writes the documents in one transaction."""
 
-    def __init__(self, index: IndexWriter, embeddings: Embeddings, summary: Summary, progress: tqdm) -> None:
+    def __init__(self, index: IndexWriter, embeddings: Embeddings, summary: Summary, progress: Progress) -> None:
         self._index = index
         self._embeddings = embeddings
         self._summary = summary
@@ -176,27 +198,29 @@ async def ingest(
     prune: bool,
     chunker: Chunker,
     default_principals: tuple[str, ...] = (),
+    progress: Callable[[int], AbstractContextManager[Progress]] = no_progress,
 ) -> Summary:
+    """Index the files of `folder`; `progress(total)` opens what counts the files done."""
     await index.ensure_index(embeddings.name, embeddings.dimensions)
     files = find_files(folder)
     known = await index.document_hashes()
     summary = Summary()
 
-    with tqdm(total=len(files), desc="Indexing", unit="file") as progress:
-        writer = BatchWriter(index, embeddings, summary, progress)
+    with progress(len(files)) as done:
+        writer = BatchWriter(index, embeddings, summary, done)
         for name, path in files.items():
             try:
                 metadata, content_hash = read_metadata(path, default_principals)
                 summary.unshared += not metadata.allowed_principals
                 if known.get(name) == content_hash:
                     summary.unchanged += 1
-                    progress.update()
+                    done.update()
                     continue
                 chunks = document_chunks(name, path, metadata, content_hash, chunker)
             except Exception as exc:  # one unreadable file must not stop the run
                 log.warning("skipped %s: %s", name, exc)
                 summary.failed += 1
-                progress.update()
+                done.update()
                 continue
             await writer.add(PendingDocument(name, content_hash, chunks))
         await writer.flush()
@@ -206,69 +230,3 @@ async def ingest(
             await index.delete_document(name)
             summary.removed += 1
     return summary
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", type=Path, default=PROJECT_ROOT / "samples" / "corpus")
-    parser.add_argument("--prune", action="store_true", help="remove indexed documents whose files are gone")
-    parser.add_argument("--chunk-tokens", type=int, default=200)
-    parser.add_argument("--overlap-tokens", type=int, default=30)
-    parser.add_argument(
-        "--source", help="a named source of POST /api/v1/chat/complete (SOURCES_DEFINITIONS) instead of the main index"
-    )
-    parser.add_argument(
-        "--default-principal",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="a user or group id for files whose .meta.json lists no allowed_principals (repeatable; "
-        "default: none, so under security trimming no one finds those files)",
-    )
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if not args.folder.is_dir():
-        parser.error(f"{args.folder} is not a folder")
-
-    async def run() -> tuple[Summary, str, int]:
-        index = backends.index_writer(args.source)
-        try:
-            chunker = Chunker(args.chunk_tokens, args.overlap_tokens)
-            summary = await ingest(
-                args.folder,
-                index,
-                backends.embeddings(),
-                prune=args.prune,
-                chunker=chunker,
-                default_principals=tuple(args.default_principal),
-            )
-            return summary, index.name, await index.chunk_count()
-        finally:
-            await index.close()
-
-    started = time.perf_counter()
-    try:
-        summary, index_name, chunk_count = asyncio.run(run())
-    except RequestError as exc:  # e.g. an unknown --source
-        parser.error(exc.message)
-    log.info(
-        "indexed %d file(s) (%d chunks), %d unchanged, %d removed, %d failed in %.1f s; index %r now holds %d chunks",
-        summary.indexed,
-        summary.chunks,
-        summary.unchanged,
-        summary.removed,
-        summary.failed,
-        time.perf_counter() - started,
-        index_name,
-        chunk_count,
-    )
-    if summary.unshared:
-        log.warning(
-            "%d file(s) list no allowed_principals and no --default-principal was given: where "
-            "SEARCH_SECURITY_FIELD is set (every Azure deployment), no one finds them",
-            summary.unshared,
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from shared.ingest.__main__ import METADATA_SUFFIX, DocumentMetadata, read_metadata
 from shared.ingest.documents import supported
+from shared.ingest.pipeline import METADATA_SUFFIX, DocumentMetadata, read_metadata
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient

@@ -223,7 +223,7 @@ class EmbeddedIndex:
         if recorded != model and len(self._vector_rowids):
             raise EmbeddingModelMismatch(
                 f"index {self.name} holds vectors of {recorded or 'an unrecorded model'}, not of the configured "
-                f"embedding model {model}: run the ingestion again (python -m shared.ingest), which rebuilds it"
+                f"embedding model {model}: run the ingestion again (python -m devtools.ingest), which rebuilds it"
             )
 
     def _matching(self, match: str, where: odata.SqlFilter | None) -> odata.SqlFilter:

@@ -270,8 +270,8 @@ async def test_no_session_operation_of_any_api_reaches_another_users_data(client
 async def secured_index(configure, tmp_path):
     """An index whose documents each list the principals allowed to find them."""
     from shared import backends
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
     from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
 
     folder = tmp_path / "corpus"

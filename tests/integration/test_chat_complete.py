@@ -27,8 +27,8 @@ BLOB = b"# Bike care card\n\nWipe the chain after every wet ride and oil it ever
 async def source_indexes(tmp_path_factory):
     """Two embedded sources, built by the real ingestion from parts of the sample corpus."""
     from shared import backends
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
     from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
 
     root = tmp_path_factory.mktemp("sources")

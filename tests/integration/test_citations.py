@@ -61,8 +61,8 @@ async def test_an_unknown_or_malformed_id_is_refused(client):
 async def shared_with_ana_and_bob(configure, tmp_path):
     """An index in which Ana's search finds only the warranty policy and Bob's only the manual."""
     from shared import backends
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
     from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
 
     folder = tmp_path / "corpus"

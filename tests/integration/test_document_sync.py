@@ -178,8 +178,8 @@ async def until(condition, looks: int = 400) -> None:
 
 
 async def test_the_watcher_agrees_with_the_ingestion_command_on_every_hash(tmp_path, index):
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
 
     folder = tmp_path / "docs"
     folder.mkdir()

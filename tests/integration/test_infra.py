@@ -337,7 +337,7 @@ def test_the_hook_maps_provision_outputs_to_our_settings():
         "EMBEDDINGS_DIMENSIONS",
         "PROMPTS_BLOB_ACCOUNT_URL",
     } <= set(exported)
-    assert "-m shared.ingest samples/corpus" in hook
+    assert "-m devtools.ingest samples/corpus" in hook
     assert "-m shared.templates.upload prompts" in hook
     twin = (INFRA / "hooks" / "postprovision.ps1").read_text()
     assert set(re.findall(r"\$env:([A-Z_]+)\s*=", twin)) == set(exported)

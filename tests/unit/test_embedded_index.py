@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from shared.core.types import RetrievalSpec
-from shared.ingest.__main__ import ingest
 from shared.ingest.chunking import Chunker
+from shared.ingest.pipeline import ingest
 from shared.retrieval.embedded import (
     EmbeddedIndex,
     EmbeddedIndexWriter,

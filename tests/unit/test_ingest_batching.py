@@ -14,7 +14,7 @@ from shared.config import EmbeddingSettings
 from shared.core.errors import UpstreamError
 from shared.core.types import RetrievalSpec
 from shared.embeddings.embedded import EmbeddedEmbeddings
-from shared.ingest import __main__ as ingestion
+from shared.ingest import pipeline as ingestion
 from shared.ingest.chunking import Chunker
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, EmbeddedRetriever
 from shared.retrieval.query import SearchOptions

@@ -85,8 +85,8 @@ def test_a_word_hyphenated_at_a_line_end_is_joined_and_a_compound_keeps_its_hyph
 
 
 async def test_sources_and_citations_name_the_page_and_section_they_quote(client, configure, tmp_path):
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
 
     folder = tmp_path / "documents"
     folder.mkdir()

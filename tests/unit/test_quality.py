@@ -84,8 +84,8 @@ def test_the_pdf_corpus_has_questions_of_every_kind_split_into_reported_and_cali
 
 
 async def test_the_embedded_default_is_right_cited_and_honest_on_real_pdfs(client, configure, tmp_path):
-    from shared.ingest.__main__ import ingest
     from shared.ingest.chunking import Chunker
+    from shared.ingest.pipeline import ingest
 
     configure(LLM_ANSWER_STRATEGY="extractive", SEARCH_INDEX_PATH=str(tmp_path / "pdfs.sqlite"))
     indexed = await ingest(PDFS.corpus, backends.index_writer(), backends.embeddings(), prune=False, chunker=Chunker())

@@ -10,8 +10,8 @@ import pytest
 from shared import backends
 from shared.core.errors import RequestError
 from shared.core.types import RetrievalSpec
-from shared.ingest.__main__ import ingest
 from shared.ingest.chunking import Chunker
+from shared.ingest.pipeline import ingest
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, EmbeddedRetriever
 from shared.retrieval.query import SearchOptions
 
