@@ -25,7 +25,7 @@ PORT ?= 7071
 .PHONY: run test check ingest lint llama llama-background hostload-venv assets browser clean
 
 run: $(VENV)/.local assets ingest llama-background
-	$(VENV)/bin/python -m shared.local_server --host $(HOST) --port $(PORT)
+	$(VENV)/bin/python -m devtools.local_server --host $(HOST) --port $(PORT)
 
 ingest: $(VENV)/.local
 	$(VENV)/bin/python -m devtools.ingest samples/corpus

@@ -37,10 +37,10 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="bench-answers-"))
 os.environ.setdefault("SEARCH_INDEX_PATH", str(SCRATCH / "index.sqlite"))
 os.environ.setdefault("HISTORY_SQLITE_PATH", str(SCRATCH / "history.sqlite"))
 
+from devtools.evaluate.scoring import declines, facts_found, load_cases  # noqa: E402
 from shared import backends  # noqa: E402
 from shared.core.answers import ExtractiveAnswers  # noqa: E402
 from shared.core.types import Message, RetrievalSpec, TurnRequest  # noqa: E402
-from shared.evaluate.scoring import declines, facts_found, load_cases  # noqa: E402
 
 SAMPLES = ROOT / "samples"
 

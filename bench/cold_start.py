@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import free_port, running_in_background, serving  # noqa: E402
+from devtools.servers import free_port, running_in_background, serving  # noqa: E402
 
 # Two different questions: llama.cpp reuses its cache for a repeated prompt, which would flatter the second.
 QUESTIONS = ["How many years of warranty does the frame have?", "How long does a full battery charge take?"]

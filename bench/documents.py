@@ -36,7 +36,7 @@ from bench.ingestion import source_text  # noqa: E402
 
 
 def upload_to_searchable(uploads: int) -> list[dict[str, float]]:
-    from tests.servers import running_in_background
+    from devtools.servers import running_in_background
 
     data = Path(tempfile.mkdtemp(prefix="bench-documents-"))
     env = {

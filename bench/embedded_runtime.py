@@ -29,9 +29,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devtools.servers import running_in_background  # noqa: E402
 from shared.llm.embedded import default_model_path  # noqa: E402
 from shared.llm.worker_supervisor import WorkerSupervisor  # noqa: E402
-from tests.servers import running_in_background  # noqa: E402
 
 CORPUS = ROOT / "samples" / "corpus"
 QUESTIONS = [

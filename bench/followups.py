@@ -18,7 +18,7 @@ conversation:
     expand  it decides; those get the earlier questions' content words, no model call
 
 Per strategy: model calls, retrieval by document (recall@3 and nDCG@10, ranx, as
-shared.evaluate reports them), the share of follow-ups whose fact is in the top 3 sources
+devtools.evaluate reports them), the share of follow-ups whose fact is in the top 3 sources
 (SEARCH_TOP_K's default), and the time until the sources are known.
 """
 
@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrieval_quality import build_index  # noqa: E402
 
+from devtools.evaluate.report import ranking  # noqa: E402
+from devtools.evaluate.scoring import Case, facts_found, load_cases  # noqa: E402
 from shared import backends  # noqa: E402
 from shared.config import DATA_DIR, PROJECT_ROOT, get_settings  # noqa: E402
 from shared.core.events import SourcesFound  # noqa: E402
 from shared.core.followups import expanded_query, needs_conversation  # noqa: E402
 from shared.core.orchestrator import Orchestrator  # noqa: E402
 from shared.core.types import Message, RetrievalSpec, TurnRequest  # noqa: E402
-from shared.evaluate.report import ranking  # noqa: E402
-from shared.evaluate.scoring import Case, facts_found, load_cases  # noqa: E402
 from shared.retrieval.embedded import EmbeddedRetriever  # noqa: E402
 from shared.retrieval.query import SearchOptions  # noqa: E402
 
@@ -125,7 +125,7 @@ async def ask(orchestrator: Any, retriever: RecordingRetriever, model: TimedMode
 
 
 def record(outcome: Outcome) -> dict[str, Any]:
-    """The shape shared.evaluate.report.ranking reads."""
+    """The shape devtools.evaluate.report.ranking reads."""
     return {
         "id": outcome.case.id,
         "answerable": True,

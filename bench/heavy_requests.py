@@ -26,8 +26,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.test_heavy_requests import AT_THE_LIMITS, CHEAP, RED_TEAM  # noqa: E402
-from tests.servers import free_port, wait_until_listening  # noqa: E402
+from devtools.heavy_requests import AT_THE_LIMITS, CHEAP, RED_TEAM  # noqa: E402
+from devtools.servers import free_port, wait_until_listening  # noqa: E402
 
 
 async def measure(base_url: str, path: str, body: bytes, timeout: float) -> dict:
@@ -53,7 +53,7 @@ async def measure(base_url: str, path: str, body: bytes, timeout: float) -> dict
 def serve(root: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.local_server", "--port", str(port)],
+        [sys.executable, "-m", "devtools.local_server", "--port", str(port)],
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -26,10 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devtools.servers import free_port, serving  # noqa: E402
 from shared.core.types import Message, Source  # noqa: E402
 from shared.history.cosmos import CosmosHistoryStore  # noqa: E402
 from shared.history.sqlite import SqliteHistoryStore  # noqa: E402
-from tests.servers import free_port, serving  # noqa: E402
 
 KEEP = 50  # HISTORY_MAX_MESSAGES' default
 EMULATOR_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="  # public

@@ -44,7 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import free_port, wait_until_listening  # noqa: E402
+from devtools.servers import free_port, wait_until_listening  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 AGENT = "0b6f3c1e-8d2a-4f5b-9c7e-1a2b3c4d5e6f"

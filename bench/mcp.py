@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import running_in_background  # noqa: E402
+from devtools.servers import running_in_background  # noqa: E402
 
 QUESTION = "How many years of warranty does the frame have?"
 TOP = 5

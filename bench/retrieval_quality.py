@@ -66,7 +66,7 @@ def faq_set(folder: Path) -> dict[str, str]:
 
 def ground_truth_set(path: Path = PROJECT_ROOT / "samples" / "ground_truth.jsonl") -> tuple[dict, dict]:
     """The ground truth's standalone answerable questions (first turns) and their documents."""
-    from shared.evaluate.scoring import load_cases
+    from devtools.evaluate.scoring import load_cases
 
     queries, qrels = {}, {}
     for case in load_cases(path):

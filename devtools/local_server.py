@@ -6,7 +6,7 @@ default), matched like the Functions host matches them. Function keys are not ch
 under `func start`; the access log masks them (and any other key or token in a query string:
 the pages are opened with `?code=<key>`), as function_app has it do on Azure too.
 
-    python -m shared.local_server [--host 127.0.0.1] [--port 7071]
+    python -m devtools.local_server [--host 127.0.0.1] [--port 7071]
 
 With DOCUMENTS_WATCH=true it also keeps the index in step with the document folder (or
 container), as the blob trigger does on Azure.
@@ -53,7 +53,7 @@ def app_functions() -> list:
 
 @contextlib.asynccontextmanager
 async def _warm(app: Starlette) -> AsyncIterator[None]:
-    from shared.warmup import warm_up
+    from devtools.warmup import warm_up
 
     await warm_up(app, route_prefix())  # before the socket opens: the first request finds everything loaded
     # What startup allocated lives as long as the server: out of the collector's way, so that

@@ -1,5 +1,5 @@
 """Server processes for tests and benchmarks: a free port, a command run while it listens, and
-the app's own local server (shared.local_server) in the background.
+the app's own local server (devtools.local_server) in the background.
 
 Everything listens on 127.0.0.1 and is stopped by its PID. Only tests/integration/ starts them
 (a unit test that starts a process fails: tests/unit/conftest.py). Not deployed (.funcignore).
@@ -82,6 +82,6 @@ def running_in_background(
     The start-up limit only catches a hang (a server that exits fails at once): a loaded machine
     can take minutes to load the model, the embedder and the index before it listens."""
     port = free_port()
-    command = [sys.executable, "-m", "shared.local_server", "--port", str(port)]
+    command = [sys.executable, "-m", "devtools.local_server", "--port", str(port)]
     with serving(command, port, "the local server", timeout=startup_timeout, env=env, log=log):
         yield f"http://127.0.0.1:{port}"

@@ -24,8 +24,8 @@ os.environ.setdefault("LLM_ANSWER_STRATEGY", "generative")
 
 import httpx  # noqa: E402
 
+from devtools.servers import free_port, serving  # noqa: E402
 from shared.config import PROJECT_ROOT  # noqa: E402
-from tests.servers import free_port, serving  # noqa: E402
 
 SAMPLE_CORPUS = PROJECT_ROOT / "samples" / "corpus"
 
@@ -85,7 +85,7 @@ async def sample_index():
 
 @pytest.fixture(scope="session")
 def asgi_app():
-    from shared.local_server import build_app
+    from devtools.local_server import build_app
 
     return build_app()
 

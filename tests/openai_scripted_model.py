@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from devtools.servers import running_in_background
 from tests.recording_server import RawReply, RecordingServer, StreamScript
-from tests.servers import running_in_background
 from tests.support import remote_model_entry
 
 TOOL_NAME = "get_warranty"

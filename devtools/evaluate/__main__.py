@@ -1,10 +1,10 @@
 """Evaluate answer quality against the ground truth of each corpus, or a ground-truth file.
 
-    python -m shared.evaluate                              # in process, the embedded default, every corpus
-    python -m shared.evaluate --suite pdfs --set calibration   # one corpus, its calibration questions
-    python -m shared.evaluate --base-url https://<app>.azurewebsites.net --suite sample   # any deployment
-    python -m shared.evaluate --ground-truth my.jsonl --corpus my-documents/
-    python -m shared.evaluate compare before.json after.json
+    python -m devtools.evaluate                              # in process, the embedded default, every corpus
+    python -m devtools.evaluate --suite pdfs --set calibration   # one corpus, its calibration questions
+    python -m devtools.evaluate --base-url https://<app>.azurewebsites.net --suite sample   # any deployment
+    python -m devtools.evaluate --ground-truth my.jsonl --corpus my-documents/
+    python -m devtools.evaluate compare before.json after.json
 
 A suite (a corpus and its questions) writes <out>-<suite>.json and .md, a --ground-truth file
 <out>.json and .md (default out: .data/evaluation/<time>). In process, the app runs with the
@@ -29,10 +29,10 @@ from typing import Any, Literal, NamedTuple
 
 import httpx
 
+from devtools.evaluate import judge, report
+from devtools.evaluate.runner import run_cases
+from devtools.evaluate.scoring import load_cases
 from shared.config import DATA_DIR, PROJECT_ROOT
-from shared.evaluate import judge, report
-from shared.evaluate.runner import run_cases
-from shared.evaluate.scoring import load_cases
 
 SAMPLES = PROJECT_ROOT / "samples"
 
@@ -85,10 +85,10 @@ def own_index(suffix: str) -> Iterator[None]:
 @contextlib.asynccontextmanager
 async def in_process_client(corpus: Path | None) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app itself (no server, no port), its index holding `corpus` first."""
+    from devtools.local_server import build_app
     from shared import backends
     from shared.ingest.chunking import Chunker
     from shared.ingest.pipeline import ingest
-    from shared.local_server import build_app
 
     if corpus is not None:
         await ingest(corpus, backends.index_writer(), backends.embeddings(), prune=False, chunker=Chunker())
@@ -116,7 +116,7 @@ async def evaluate(
         summary["judge"] = judge.judged_means(records)
     run = {
         "target": args.base_url or "in process",
-        "command": "python -m shared.evaluate " + shlex.join(argv),
+        "command": "python -m devtools.evaluate " + shlex.join(argv),
         "started_at": started,
         "ground_truth": str(ground_truth),
         "model": args.model or "default",
@@ -132,7 +132,7 @@ def _write(out: Path, result: dict[str, Any]) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=(*SUITES, "all"), default="all", help="the corpus and its questions")
     parser.add_argument("--set", choices=("reported", "calibration"), default="reported", help="a suite's questions")
     parser.add_argument("--ground-truth", type=Path, help="a ground-truth file instead of a suite")
@@ -150,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compare"]:
-        parser = argparse.ArgumentParser(prog="python -m shared.evaluate compare")
+        parser = argparse.ArgumentParser(prog="python -m devtools.evaluate compare")
         parser.add_argument("before", type=Path)
         parser.add_argument("after", type=Path)
         args = parser.parse_args(argv[1:])

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from shared.evaluate.scoring import Case, score_turn
+from devtools.evaluate.scoring import Case, score_turn
 
 RAG = "/api/v2/flexible-rag"
 CHAT = "/api/v2/flexible-chat"

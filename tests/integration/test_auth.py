@@ -83,8 +83,8 @@ def every_endpoint():
     """(method, path) reaching each declared operation that serves data, once. The declarations,
     not the registered functions: a function also takes the methods its path does not declare,
     only to answer them 405."""
+    from devtools.local_server import app_functions
     from shared.http.endpoints import api
-    from shared.local_server import app_functions
 
     app_functions()  # every route module imported, so every operation declared
     concrete = {

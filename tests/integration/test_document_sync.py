@@ -196,7 +196,7 @@ async def test_the_watcher_agrees_with_the_ingestion_command_on_every_hash(tmp_p
 
 
 async def test_make_run_with_documents_watch_keeps_the_index_in_step_with_the_folder(configure, tmp_path):
-    from shared.local_server import _watch_documents
+    from devtools.local_server import _watch_documents
 
     folder = tmp_path / "watched"
     configure(DOCUMENTS_WATCH="true", DOCUMENTS_DIR=str(folder), DOCUMENTS_WATCH_INTERVAL_SECONDS="0.05")

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.servers import running_in_background
 from shared import backends
 from shared.core.errors import UpstreamError
 from shared.core.types import GenerationParams, Message
-from tests.servers import running_in_background
 from tests.support import sse_events
 
 # AMX tile instructions, and the registers only AVX-512 code uses (zmm, opmask k1-k7).
@@ -79,7 +79,7 @@ def worker_of_server(base_url: str) -> int:
     port = base_url.rsplit(":", 1)[1]
     procs = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
     argv = {int(p.name): _cmdline(p) for p in procs}
-    server = next(pid for pid, args in argv.items() if "shared.local_server" in args and port in args)
+    server = next(pid for pid, args in argv.items() if "devtools.local_server" in args and port in args)
     return next(pid for pid, args in argv.items() if "shared.llm.embedded_worker" in args and _parent(pid) == server)
 
 
@@ -212,7 +212,7 @@ async def test_a_hung_worker_is_killed_at_the_deadline_and_replaced(client, conf
 def test_the_local_server_loads_everything_before_it_serves(sample_index, caplog):
     from starlette.testclient import TestClient
 
-    from shared.local_server import build_app
+    from devtools.local_server import build_app
 
     backends.chat_model().worker.close()
     caplog.set_level(logging.INFO)

@@ -4,7 +4,7 @@ tests/functions_host/host.py plays the Functions host in front of azure-function
 (Python 3.13, with what requirements.txt installs: HOSTLOAD_PYTHON): it initializes the
 worker with HTTP streaming, indexes and loads every function, enforces the function key, and
 invokes each request as the host does, the InvocationRequest and the raw HTTP request to the
-worker's own server at the same time. The local server (shared/local_server.py) runs in the
+worker's own server at the same time. The local server (devtools/local_server.py) runs in the
 same Python with the same settings. Every request goes to both, and the answers must be the
 same: status, headers that matter, body (ids and timings aside), stream events in order.
 
@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from devtools.servers import free_port, serving
 from shared.config import PROJECT_ROOT
 from tests.recording_server import RecordingServer
-from tests.servers import free_port, serving
 from tests.support import configured_python, sse_events
 from tests.worker_comparison import (
     EMBEDDING_DEPLOYMENT,
@@ -75,7 +75,7 @@ async def settings(tmp_path_factory, scripted, azurite) -> dict[str, str]:
 def servers(python313, settings, tmp_path_factory) -> Iterator[Pair]:
     folder = tmp_path_factory.mktemp("state")
     local_port, host_port = free_port(), free_port()
-    local = [python313, "-m", "shared.local_server", "--port", str(local_port)]
+    local = [python313, "-m", "devtools.local_server", "--port", str(local_port)]
     host = [python313, str(PROJECT_ROOT / "tests" / "functions_host" / "host.py"), "--port", str(host_port)]
     local_env = own_state(settings, folder, "local")
     host_env = own_state(settings, folder, "worker") | {"FUNCTIONS_TEST_HOST_KEY": KEY, "PYTHONUNBUFFERED": "1"}
@@ -92,7 +92,7 @@ def servers(python313, settings, tmp_path_factory) -> Iterator[Pair]:
 
 
 def test_the_worker_starts_streaming_and_loads_every_function(servers):
-    from shared.local_server import app_functions
+    from devtools.local_server import app_functions
 
     status = host_status(servers)
 

@@ -14,7 +14,7 @@ from tests.support import configured_python
 
 
 def test_local_server_serves_exactly_the_registered_functions(asgi_app):
-    from shared.local_server import app_functions
+    from devtools.local_server import app_functions
 
     registered = {
         (f"/api/{b['route']}", tuple(sorted(b["methods"])))
@@ -42,7 +42,7 @@ def test_the_functions_host_can_index_the_app():
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["http_v2_enabled"] is True
-    from shared.local_server import app_functions
+    from devtools.local_server import app_functions
 
     assert {f["name"] for f in report["functions"]} == {f.get_function_name() for f in app_functions()}
     assert {"flexible_rag", "models", "mcp", "mcp_stream"} <= {f["name"] for f in report["functions"]}
@@ -55,7 +55,7 @@ def test_the_functions_host_can_index_the_app():
 
 
 def test_the_local_server_answers_over_http(sample_index):
-    from tests.servers import running_in_background
+    from devtools.servers import running_in_background
 
     with running_in_background(300) as base_url:  # the model loads in ~25 s on a busy machine
         response = httpx.post(
@@ -72,7 +72,7 @@ def test_the_local_server_answers_over_http(sample_index):
 
 def test_the_local_servers_access_log_masks_the_function_key(sample_index, tmp_path):
     """The pages are opened with `?code=<key>` (README): the key must not land in the log."""
-    from tests.servers import running_in_background
+    from devtools.servers import running_in_background
 
     # A remote default model that is never called: the server starts without loading a model.
     model = {"alias": "remote", "provider": "openai", "model": "m", "endpoint": "http://127.0.0.1:9/v1"}

@@ -13,10 +13,10 @@ import httpx
 import openai
 import pytest
 
+from devtools.servers import running_in_background
 from shared.agent_definitions import BUILT_IN_AGENT
 from shared.config import PROJECT_ROOT
 from tests.recording_server import RecordingServer, StreamScript
-from tests.servers import running_in_background
 from tests.support import remote_model_entry
 
 AGENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"

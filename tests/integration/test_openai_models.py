@@ -9,13 +9,13 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from devtools.servers import running_in_background
 from shared.config import ModelSettings
 from shared.core.errors import UpstreamError
 from shared.core.types import GenerationParams, Message
 from shared.llm.openai_chat import OpenAIChatModel
 from shared.remote_models import RemoteModel
 from tests.recording_server import RecordingServer
-from tests.servers import running_in_background
 from tests.support import completion, make_orchestrator
 
 MESSAGES = [Message("system", "Answer from the sources."), Message("user", "How long is the warranty?")]
@@ -307,8 +307,8 @@ async def test_a_turn_past_its_deadline_gives_the_fallback_in_time():
 def llama_server():
     import sys
 
+    from devtools.servers import free_port, serving
     from shared.llm.embedded import default_model_path
-    from tests.servers import free_port, serving
 
     port = free_port()
     command = [

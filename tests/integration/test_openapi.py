@@ -13,9 +13,9 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from devtools.servers import free_port, running_in_background, serving
 from shared.wire.examples import PIXEL
 from tests.conftest import SAMPLE_CORPUS
-from tests.servers import free_port, running_in_background, serving
 
 # Schemathesis runs with its default checks (every one) and this file's facts beside the document.
 SCHEMATHESIS_CONFIG = Path(__file__).parents[1] / "schemathesis.toml"
@@ -32,7 +32,7 @@ def registered_functions() -> set[tuple[str, str, str]]:
 
 def registered_bindings() -> set[tuple[str, str, str]]:
     """(function name, path, method) of every method of every HTTP function function_app registers."""
-    from shared.local_server import app_functions
+    from devtools.local_server import app_functions
 
     registered = set()
     for function in app_functions():

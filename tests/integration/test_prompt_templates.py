@@ -12,13 +12,13 @@ import httpx
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
+from devtools.servers import running_in_background
 from shared import backends
 from shared.config import PROJECT_ROOT
 from shared.core.errors import RequestError
 from shared.core.orchestrator import FALLBACK_ANSWER, Orchestrator
 from shared.templates.blob import BlobTemplateSource
 from shared.templates.upload import upload
-from tests.servers import running_in_background
 from tests.support import make_orchestrator
 
 URL = "/api/v2/flexible-rag"

@@ -8,8 +8,8 @@ import json
 import httpx
 import pytest
 
+from devtools.servers import running_in_background
 from tests.recording_server import RecordingServer, StreamScript
-from tests.servers import running_in_background
 from tests.support import sse_events
 
 URL = "/api/v2/flexible-rag"

@@ -18,7 +18,7 @@ PREFLIGHT = {
 
 
 async def _preflight(origin: str) -> httpx.Response:
-    from shared.local_server import build_app
+    from devtools.local_server import build_app
 
     transport = httpx.ASGITransport(app=build_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -54,7 +54,7 @@ async def test_another_origin_is_refused_and_gets_no_cors_headers(configure):
 
 
 async def test_an_allowed_origin_can_read_a_real_answer(configure, sample_index):
-    from shared.local_server import build_app
+    from devtools.local_server import build_app
 
     configure(HTTP_CORS_ALLOWED_ORIGINS=json.dumps([APP_ORIGIN]))
     transport = httpx.ASGITransport(app=build_app())

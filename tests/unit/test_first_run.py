@@ -63,7 +63,7 @@ async def test_the_runtime_is_found_once_it_lands_without_a_restart(runtime_miss
 
 
 def test_warm_up_skips_the_model_it_cannot_load(runtime_missing):
-    from shared import warmup
+    from devtools import warmup
 
     names = [name for name, _ in warmup.parts()]
 

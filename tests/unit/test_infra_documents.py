@@ -19,7 +19,7 @@ MAIN = without_comments((INFRA / "main.bicep").read_text())
 
 
 def registered() -> dict[str, dict]:
-    from shared.local_server import app_functions
+    from devtools.local_server import app_functions
 
     return {f.get_function_name(): json.loads(f.get_raw_bindings()[0]) for f in app_functions()}
 

@@ -9,13 +9,13 @@ import json
 
 import pytest
 
+from devtools.evaluate.__main__ import SUITES, own_index
+from devtools.evaluate.__main__ import main as evaluate_main
+from devtools.evaluate.report import summarize
+from devtools.evaluate.runner import run_cases
+from devtools.evaluate.scoring import load_cases
 from shared import backends
 from shared.config import PROJECT_ROOT, ModelSettings, get_settings
-from shared.evaluate.__main__ import SUITES, own_index
-from shared.evaluate.__main__ import main as evaluate_main
-from shared.evaluate.report import summarize
-from shared.evaluate.runner import run_cases
-from shared.evaluate.scoring import load_cases
 from tests.recording_server import RecordingServer
 from tests.support import completion, remote_model_entry
 
@@ -159,7 +159,7 @@ def test_the_evaluation_command_reports_and_compares_runs_of_a_remote_model(
     answer_prompts = [r for r in server.requests if "standalone search query" not in json.dumps(r.body)]
     assert len(answer_prompts) == 4 and "[1] Brightwheel Cycles Warranty Policy" in json.dumps(answer_prompts[0].body)
     markdown = (tmp_path / "remote.md").read_text()
-    assert "python -m shared.evaluate --ground-truth" in markdown and "| chain#2 | followup | no |" in markdown
+    assert "python -m devtools.evaluate --ground-truth" in markdown and "| chain#2 | followup | no |" in markdown
 
     capsys.readouterr()
     evaluate_main(["compare", str(tmp_path / "remote.json"), str(tmp_path / "remote.json")])
