@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import PYTHON, QUESTION, export_tree, parse_wrk, process, sequential, started  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from devtools.servers import free_port  # noqa: E402
 
 HISTORY = [
     {"role": "user" if n % 2 == 0 else "assistant", "content": f"Turn {n}: what about the frame's paint and rust?"}
