@@ -49,7 +49,7 @@ class Issuer:
     def url(self) -> str:
         return self.server.url
 
-    def token(self, subject=ALICE, *, kid="key-1", signing_key="", lifetime=300, **claims) -> str:
+    def token(self, subject=ALICE, *, kid="key-1", signing_key="", lifetime=86_400, **claims) -> str:
         now = int(time.time())
         payload = {"iss": self.url, "aud": AUDIENCE, "oid": subject, "sub": f"sub-{subject}", "iat": now}
         payload |= {"nbf": now, "exp": now + lifetime} | claims
