@@ -19,6 +19,7 @@ from tests.recording_server import RecordingServer
 from tests.support import completion, make_orchestrator
 
 MESSAGES = [Message("system", "Answer from the sources."), Message("user", "How long is the warranty?")]
+LOAD_EMBEDDED_MODEL = {"model": "smollm2", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
 
 
 def remote(server, **overrides):
@@ -260,6 +261,9 @@ def test_models_reports_misconfigured_and_rejected_aliases_and_filters_them():
         ]
         env = {"LLM_MODELS": json.dumps(models), "LLM_DEFAULT_ALIAS": "good"}
         with running_in_background(env=env) as base_url:
+            # The deep check gives each model 10 s; the embedded one loads first, however slow the machine.
+            loaded = httpx.post(f"{base_url}/api/v1/chat/completions", json=LOAD_EMBEDDED_MODEL, timeout=300)
+            assert loaded.status_code == 200, loaded.text
             full = httpx.get(f"{base_url}/api/v2/models?validate=true&deep=true", timeout=60)
             healthy = httpx.get(f"{base_url}/api/v2/models?validate=true&deep=true&filter_unhealthy=true", timeout=60)
 
