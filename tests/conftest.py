@@ -190,3 +190,7 @@ def cosmos_emulator():
     command = ["node", str(PROJECT_ROOT / "tests" / "cosmos_emulator.js"), "--port", str(port)]
     with serving(command, port, "Cosmos DB emulator", timeout=30):
         yield f"https://127.0.0.1:{port}"
+
+
+# The identity tests' issuer and secured index, for both tiers.
+from tests.issuer import issuer, secured_index  # noqa: E402, F401

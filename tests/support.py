@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.recording_server import RecordingServer
+
 
 def completion(text="Ten years [1].", finish_reason="stop") -> dict:
     """An OpenAI chat completion body answering `text`."""
@@ -118,3 +120,15 @@ def deployed_files() -> list[str]:
         # A link to a folder is not walked into: the package would hold it, so it counts.
         files += [(here / name).as_posix() for name in folders if (Path(folder) / name).is_symlink()]
     return sorted(files)
+
+
+def rewriting_model(rewrite_status=200, rewrite="frame warranty duration"):
+    """A model server answering query-rewrite prompts with `rewrite` and questions with a short answer."""
+
+    def respond(request):
+        prompt = request.body["messages"][-1]["content"]
+        if "standalone search query" in prompt:
+            return (rewrite_status, completion(rewrite) if rewrite_status == 200 else {"error": {"message": "down"}})
+        return 200, completion("Ten years [1].")
+
+    return RecordingServer(respond)

@@ -10,8 +10,7 @@ from collections import Counter
 import pytest
 
 from tests.conftest import COSMOS_EMULATOR_KEY
-from tests.recording_server import RecordingServer
-from tests.support import completion, remote_model_entry
+from tests.support import remote_model_entry, rewriting_model
 
 CHAT = "/api/v2/flexible-chat"
 SHORT = {"max_tokens": 8, "stop": ["."]}
@@ -158,18 +157,6 @@ async def test_history_sent_by_the_client_comes_before_the_question_with_its_sou
     summary = data["response_metadata"]["conversation_sources_summary"]
     assert summary["assistant_turns"] == 2 and summary["with_sources"] >= 1
     assert summary["with_sources"] + summary["without_sources"] == 2
-
-
-def rewriting_model(rewrite_status=200, rewrite="frame warranty duration"):
-    """A model server answering query-rewrite prompts with `rewrite` and questions with a short answer."""
-
-    def respond(request):
-        prompt = request.body["messages"][-1]["content"]
-        if "standalone search query" in prompt:
-            return (rewrite_status, completion(rewrite) if rewrite_status == 200 else {"error": {"message": "down"}})
-        return 200, completion("Ten years [1].")
-
-    return RecordingServer(respond)
 
 
 async def test_a_follow_up_is_searched_with_a_query_rewritten_from_the_conversation(client, configure):

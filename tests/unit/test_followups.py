@@ -14,8 +14,7 @@ from shared.core.followups import Resolved, RewriteMode, expanded_query, needs_c
 from shared.core.intents import AnswerKind
 from shared.core.types import Message, RetrievalSpec, SearchQuery, TurnRequest
 from shared.remote_models import QueryRewrite, RemoteModel
-from tests.integration.test_flexible_chat import rewriting_model
-from tests.support import make_orchestrator, remote_model_entry
+from tests.support import make_orchestrator, remote_model_entry, rewriting_model
 
 WARRANTY = (Message("user", "How long is the frame warranty?"), Message("assistant", "10 years [1]."))
 DELIVERY = (Message("user", "How much does delivery to Germany cost?"), Message("assistant", "49 euros [1]."))

@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 
-from tests.integration.test_auth import AUDIENCE, Issuer, bearer
+from tests.issuer import AUDIENCE, Issuer, bearer
 from tests.silent_server import SilentServer
 
 SESSIONS = "/api/v2/sessions"

@@ -8,11 +8,8 @@ import uuid
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.integration import test_auth
-from tests.integration.test_auth import ALICE, BOB, bearer
+from tests.issuer import ALICE, BOB, bearer
 from tests.unit.test_mcp import INITIALIZE, MCP_HEADERS, mcp_session
-
-issuer, secured_index = test_auth.issuer, test_auth.secured_index  # the fixtures: a local OIDC issuer, a secured index
 
 METADATA = "http://testserver/api/.well-known/oauth-protected-resource/mcp"
 
