@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from devtools.servers import running_in_background  # noqa: E402
 from shared.llm.embedded import default_model_path  # noqa: E402
+from shared.llm.worker_protocol import Op  # noqa: E402
 from shared.llm.worker_supervisor import WorkerSupervisor  # noqa: E402
 
 CORPUS = ROOT / "samples" / "corpus"
@@ -70,7 +71,7 @@ def in_process(llm, question: str) -> float:
 
 async def through_worker(worker: WorkerSupervisor, question: str) -> float:
     started = time.perf_counter()
-    request = {"op": "generate", "messages": rag_messages(question), "params": PARAMS, "n": 1, "stream": True}
+    request = {"op": Op.GENERATE, "messages": rag_messages(question), "params": PARAMS, "n": 1, "stream": True}
     async with contextlib.aclosing(worker.run(request)) as events:
         async for _ in events:
             pass

@@ -26,6 +26,7 @@ from shared.core.types import Completion, GenerationParams, Message, ModelInfo, 
 from shared.llm.json_closing import closing
 from shared.llm.schema_limits import check_schema
 from shared.llm.tokens import count_messages, text_tokens
+from shared.llm.worker_protocol import Event, Op
 from shared.llm.worker_supervisor import WorkerFailed, WorkerSupervisor
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class EmbeddedChatModel:
 
     def _request(self, messages: Sequence[Message], parameters: dict[str, Any], stream: bool) -> dict[str, Any]:
         return {
-            "op": "generate",
+            "op": Op.GENERATE,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "params": {k: v for k, v in parameters.items() if k != "n"},
             "stream": stream,
@@ -135,7 +136,7 @@ class EmbeddedChatModel:
         for index in range(parameters.get("n", 1)):
             one = parameters if seed is None else {**parameters, "seed": seed + index}
             async with self._generation(messages, one, stream=False) as events:
-                done += [event async for event in events if event["event"] == "done"]
+                done += [event async for event in events if event["event"] == Event.DONE]
         if len(done) < parameters.get("n", 1):
             raise UpstreamError("model_failed", _FAILED)
         return _completion(done, parameters)
@@ -144,9 +145,9 @@ class EmbeddedChatModel:
         parameters = self._parameters(params)
         async with self._generation(messages, parameters, stream=True) as events:
             async for event in events:
-                if event["event"] == "delta":
+                if event["event"] == Event.DELTA:
                     yield event["text"]
-                elif event["event"] == "done":
+                elif event["event"] == Event.DONE:
                     completion = _completion([event], parameters)
                     # What closes JSON cut at max_tokens (the deltas sent are the start of it).
                     if tail := completion.text[len(event["text"].strip()) :]:
@@ -191,7 +192,7 @@ class EmbeddedChatModel:
     async def check(self) -> None:
         """A round trip to the worker proves the model is loaded and answering."""
         _require_runtime()
-        async with contextlib.aclosing(self.worker.run({"op": "ping"})) as events:
+        async with contextlib.aclosing(self.worker.run({"op": Op.PING})) as events:
             async for _ in events:
                 pass
 

@@ -3,17 +3,8 @@
     python -m shared.llm.embedded_worker MODEL_PATH CONTEXT_WINDOW THREADS
 
 A native crash or a hang here costs one answer, never the server (see worker_supervisor).
-It speaks JSON lines: requests on stdin, events on stdout, logs on stderr.
-
-    in:  {"op": "generate", "id": 1, "messages": [...], "params": {...}, "stream": true}
-         {"op": "cancel", "id": 1}        {"op": "ping", "id": 2}
-    out: {"event": "ready", "load_seconds": 0.3}
-         {"id": 1, "event": "started"}                (the worker begins it: requests wait their turn)
-         {"id": 1, "event": "delta", "text": "..."}   (streamed requests)
-         {"id": 1, "event": "done", "text": "...", "finish_reason": "stop",
-          "prompt_tokens": 690, "completion_tokens": 9}
-         {"id": 1, "event": "cancelled", "completion_tokens": 12}
-         {"id": 1, "event": "error", "message": "..."}   {"id": 2, "event": "pong"}
+It speaks shared.llm.worker_protocol: JSON lines, requests on stdin, events on stdout, logs on
+stderr.
 
 Requests run one at a time, in arrival order (the supervisor sends one at a time, choosing
 whose turn it is; a request is one completion). The reader thread takes cancels while a
@@ -30,6 +21,8 @@ import sys
 import threading
 import time
 from typing import Any
+
+from shared.llm.worker_protocol import Event, Op
 
 log = logging.getLogger("embedded_worker")
 
@@ -68,7 +61,7 @@ class Worker:
         """Generations are queued, cancels take effect at once; when stdin closes, the server is gone."""
         for line in sys.stdin:
             request = json.loads(line)
-            if request["op"] == "cancel":
+            if request["op"] == Op.CANCEL:
                 self._cancelled.add(request["id"])
             else:
                 self._requests.put(request)
@@ -77,21 +70,21 @@ class Worker:
     def serve(self) -> None:
         while True:
             request = self._requests.get()
-            if request["op"] == "ping":
-                self.send({"id": request["id"], "event": "pong"})
+            if request["op"] == Op.PING:
+                self.send({"id": request["id"], "event": Event.PONG})
                 continue
             if request["id"] in self._cancelled:  # cancelled while it waited: not even the prompt is read
                 self._cancelled.discard(request["id"])
-                self.send({"id": request["id"], "event": "cancelled", "completion_tokens": 0})
+                self.send({"id": request["id"], "event": Event.CANCELLED, "completion_tokens": 0})
                 continue
-            self.send({"id": request["id"], "event": "started"})
+            self.send({"id": request["id"], "event": Event.STARTED})
             try:
-                self.send({"id": request["id"], "event": "done", **self._generate(request)})
+                self.send({"id": request["id"], "event": Event.DONE, **self._generate(request)})
             except _Cancelled as cancelled:
-                self.send({"id": request["id"], "event": "cancelled", "completion_tokens": cancelled.args[0]})
+                self.send({"id": request["id"], "event": Event.CANCELLED, "completion_tokens": cancelled.args[0]})
             except Exception as exc:  # noqa: BLE001 - reported to the server, which answers with the fallback
                 log.exception("generation failed")
-                self.send({"id": request["id"], "event": "error", "message": type(exc).__name__})
+                self.send({"id": request["id"], "event": Event.ERROR, "message": type(exc).__name__})
             finally:
                 self._cancelled.discard(request["id"])
 
@@ -109,7 +102,7 @@ class Worker:
             if text:
                 pieces.append(text)
                 if request.get("stream"):
-                    self.send({"id": request["id"], "event": "delta", "text": text})
+                    self.send({"id": request["id"], "event": Event.DELTA, "text": text})
             finish = choice.get("finish_reason") or finish
         return {
             "text": "".join(pieces),
@@ -124,7 +117,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model_path, context_window, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     worker = Worker(model_path, context_window, threads)
-    worker.send({"event": "ready", "load_seconds": round(worker.load_seconds, 3)})
+    worker.send({"event": Event.READY, "load_seconds": round(worker.load_seconds, 3)})
     threading.Thread(target=worker.read_requests, name="requests", daemon=True).start()
     worker.serve()
 
