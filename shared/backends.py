@@ -385,7 +385,17 @@ def _extractive_answers() -> ExtractiveAnswers:
     min_relevance = settings.model.answer_min_relevance
     if min_relevance is None:
         min_relevance = MIN_RELEVANCE.get(settings.embeddings.model_name, MIN_RELEVANCE[EMBEDDED_EMBEDDING_MODEL])
-    return ExtractiveAnswers(embeddings(), min_relevance=min_relevance)
+    return ExtractiveAnswers(_answer_embeddings(), min_relevance=min_relevance)
+
+
+def _answer_embeddings() -> Embeddings:
+    """The extractive answers' embeddings: on the embedded index, its candidates' vectors are read
+    from the index where ingestion stored them; Azure AI Search has none, so they are computed."""
+    if get_settings().search.backend == "azure":
+        return embeddings()
+    from shared.retrieval.passage_vectors import StoredPassageVectors
+
+    return StoredPassageVectors(embeddings(), search_index())
 
 
 def multimodal_aliases() -> list[str]:

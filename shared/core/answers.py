@@ -188,9 +188,7 @@ class ExtractiveAnswers:
             else names(asked)
         )
         asked_names = {self._stem(n) for n in said_names}
-        similarity = await self._similarities(
-            f"{asked} {carried}".strip(), [f"{p.context} {p.text}".strip() for p in candidates]
-        )
+        similarity = await self._similarities(f"{asked} {carried}".strip(), [scored_text(p) for p in candidates])
         kind = answer_kind(part) or (question.kind if question else None)
         previous = question.previous_answer if question else ""
         scored, named = [], []
@@ -318,6 +316,17 @@ def _acronym(title: str) -> str:
     if 2 <= len(words) <= 5 and all(w[:1].isupper() for w in words):
         return "".join(w[0] for w in words)
     return ""
+
+
+def scored_text(passage: Passage) -> str:
+    """What a candidate's embedding is made from: what it sits under, then what it says."""
+    return f"{passage.context} {passage.text}".strip()
+
+
+def scored_texts(source: Source) -> list[str]:
+    """The texts whose embeddings answering from `source` needs: the embedded index stores their
+    vectors with the chunk at ingestion (shared.retrieval.passage_vectors), so no turn computes them."""
+    return [scored_text(p) for p in _candidates([source])]
 
 
 def _background(part: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ shared.backends chooses them from configuration.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.core.events import ToolCallDelta
@@ -93,6 +93,10 @@ class IndexWriter(Protocol):
     async def delete_document(self, filename: str) -> None: ...
 
     async def chunk_count(self) -> int: ...
+
+    async def complete(self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]]) -> None:
+        """After a run's writes: what the index derives from its chunks with the embedder `embed`
+        (the embedded index: its answer candidates' vectors; Azure AI Search: nothing)."""
 
     async def close(self) -> None:
         """Release network clients, if any."""

@@ -10,6 +10,7 @@ logs one line: indexed (chunks, seconds), unchanged, failed (the reason) or remo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -126,6 +127,10 @@ class DocumentIndexer:
             self._ready = True
         vectors = await embed_by_length(self._embeddings, [embedded_text(c) for c in prepared.chunks])
         await self._index.replace_documents([(prepared.name, prepared.content_hash, prepared.chunks, vectors)])
+
+    async def complete(self) -> None:
+        """What the index derives from its chunks, once documents are written (IndexWriter.complete)."""
+        await self._index.complete(functools.partial(embed_by_length, self._embeddings))
 
     async def indexed_hash(self, name: str) -> str | None:
         return (await self._index.document_hashes()).get(name)

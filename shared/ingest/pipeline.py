@@ -21,6 +21,7 @@ for everyone (e.g. a tenant-wide group) is named.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -229,4 +230,5 @@ async def ingest(
         for name in known.keys() - files.keys():
             await index.delete_document(name)
             summary.removed += 1
+    await index.complete(functools.partial(embed_by_length, embeddings))
     return summary

@@ -62,6 +62,8 @@ class DocumentSync:
                 changed = {n for n in current.keys() | seen.keys() if current.get(n) != seen.get(n)}
                 for name in sorted({metadata_owner(n) for n in changed}):
                     await self.sync(name)
+                if changed:
+                    await self.indexer.complete()
                 seen = current
             except Exception:  # noqa: BLE001 - the next look tries again; the server keeps serving
                 log.exception("watching the documents failed")

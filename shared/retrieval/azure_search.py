@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import AzureError, HttpResponseError
@@ -178,6 +178,10 @@ class AzureSearchIndexWriter:
 
     async def chunk_count(self) -> int:
         return await self._client.get_document_count()
+
+    async def complete(self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]]) -> None:
+        """Nothing: the index's fixed schema has no place for the answer candidates' vectors, which
+        the extractive answers compute when a question comes."""
 
     async def close(self) -> None:
         await self._index_client.close()

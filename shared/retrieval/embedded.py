@@ -16,7 +16,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from shared.retrieval.embedded_ranking import (
     text_ranking,
     vector_ranking,
 )
-from shared.retrieval.embedded_tables import SCHEMA_VERSION, schema_sql
+from shared.retrieval.embedded_tables import PASSAGE_VECTORS, PASSAGE_VECTORS_SQL, SCHEMA_VERSION, schema_sql
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, SCALAR_COLUMNS
 
@@ -92,9 +92,11 @@ class EmbeddedIndex:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if row and row[0] != SCHEMA_VERSION:
             log.warning("the index schema changed: %s is rebuilt empty; run the ingestion again", self.name)
-            for table in ("chunks_fts", "chunk_values", "chunk_vectors", "chunks", "documents", "meta"):
+            tables = ("chunks_fts", "chunk_values", "chunk_vectors", PASSAGE_VECTORS, "chunks", "documents", "meta")
+            for table in tables:
                 self._db.execute(f"DROP TABLE IF EXISTS {table}")
         self._db.executescript(schema_sql())
+        self._db.executescript(PASSAGE_VECTORS_SQL)  # added to older files as it is: ingestion fills it
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     # --- writing (ingestion) ---
@@ -154,6 +156,13 @@ class EmbeddedIndex:
                     "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                     [("embedding_model", model), ("dimensions", str(dimensions))],
                 )
+
+    @contextlib.contextmanager
+    def connection(self, *, transaction: bool = False) -> Iterator[sqlite3.Connection]:
+        """The index's connection under its lock, in a transaction if asked: for the tables kept
+        beside the chunks (shared.retrieval.passage_vectors)."""
+        with self._lock, self._transaction() if transaction else contextlib.nullcontext():
+            yield self._db
 
     def _meta(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM meta"))
@@ -327,6 +336,12 @@ class EmbeddedIndexWriter:
 
     async def chunk_count(self) -> int:
         return await asyncio.to_thread(self._index.chunk_count)
+
+    async def complete(self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]]) -> None:
+        """The vectors of the chunks' answer candidates (shared.retrieval.passage_vectors)."""
+        from shared.retrieval import passage_vectors
+
+        await passage_vectors.complete(self._index, embed)
 
     async def close(self) -> None:
         """Nothing to release: the index file stays open for the process's searches."""

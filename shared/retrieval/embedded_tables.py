@@ -53,4 +53,18 @@ END;
 """
 
 
+# The vectors of each chunk's answer candidates, by a hash of the text embedded (shared.retrieval.
+# passage_vectors). Not part of SCHEMA_VERSION: an index file made before it gets it empty, and
+# the next ingestion fills it, instead of the whole index being rebuilt.
+PASSAGE_VECTORS = "passage_vectors"
+PASSAGE_VECTORS_SQL = f"""
+CREATE TABLE IF NOT EXISTS {PASSAGE_VECTORS} (
+    chunk INTEGER NOT NULL, key BLOB NOT NULL, embedding BLOB NOT NULL, UNIQUE (chunk, key)
+);
+CREATE INDEX IF NOT EXISTS {PASSAGE_VECTORS}_by_key ON {PASSAGE_VECTORS} (key);
+CREATE TRIGGER IF NOT EXISTS chunks_ad_{PASSAGE_VECTORS} AFTER DELETE ON chunks BEGIN
+    DELETE FROM {PASSAGE_VECTORS} WHERE chunk = old.rowid;
+END;
+"""
+
 SCHEMA_VERSION = hashlib.sha1(schema_sql().encode()).hexdigest()[:12]

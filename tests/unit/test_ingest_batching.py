@@ -47,6 +47,9 @@ class CountingWriter(EmbeddedIndexWriter):
         self.transactions.append(len(documents))
         await super().replace_documents(documents)
 
+    async def complete(self, embed) -> None:
+        """The chunks' own embedding calls only: the answer candidates' are test_passage_vectors's."""
+
 
 class HashEmbeddings:
     """A deterministic stand-in model named `name`: the index only reads its name and size."""
