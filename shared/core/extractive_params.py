@@ -47,10 +47,12 @@ async def extractive_completion(
         choices += [first.text] * (n - len(choices))
     cut = [_cut(text, params.stop or (), params.max_tokens, tokens) for text in choices]
     applied = {k: v for k, v in (("n", params.n), ("stop", params.stop), ("max_tokens", params.max_tokens)) if v}
+    reasons = tuple(reason for _, reason in cut)
     return replace(
         first,
         choices=tuple(text for text, _ in cut),
-        finish_reason="length" if any(reason == "length" for _, reason in cut) else "stop",
+        finish_reason="length" if "length" in reasons else "stop",
+        finish_reasons=reasons,
         parameters={**first.parameters, **applied},
     )
 

@@ -377,5 +377,6 @@ class Orchestrator:
             search=turn.search,
             search_query=turn.search_query,
             finish_reason=completion.finish_reason if completion else None,
+            finish_reasons=completion.finish_reasons if completion else (),
             tool_calls=completion.tool_calls if completion else (),
         )

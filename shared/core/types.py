@@ -273,10 +273,11 @@ class PromptBudget:
 class Completion:
     choices: tuple[str, ...]  # n alternatives, best guess first
     usage: TokenUsage
-    finish_reason: str | None
+    finish_reason: str | None  # "length" when any choice was cut, else the first choice's
     parameters: dict[str, Any]  # the effective values sent to the model
     reasoning_tokens: int | None = None
     tool_calls: tuple[ToolCall, ...] = ()  # of the first choice
+    finish_reasons: tuple[str | None, ...] = ()  # each choice's, in order; empty: finish_reason is every choice's
 
     @property
     def text(self) -> str:
@@ -339,6 +340,7 @@ class TurnResult:
     search: SearchResult | None = None  # the raw search outcome (count, facets), when one ran
     search_query: SearchQuery | None = None  # None when retrieval was skipped
     finish_reason: str | None = None  # the model's: "stop", "length", ...; None without a completion
+    finish_reasons: tuple[str | None, ...] = ()  # each answer's (Completion.finish_reasons)
     reasoning: Reasoning | None = None
     reasoning_tokens: int | None = None
     budget: PromptBudget | None = None

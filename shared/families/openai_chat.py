@@ -154,7 +154,7 @@ class ChatCompletionTurn:
             created=self.created,
             model=self.model_alias,
             choices=[
-                Choice(index=i, message=message, finish_reason=_finish_reason(result))
+                Choice(index=i, message=message, finish_reason=_finish_reason(result, i))
                 for i, message in enumerate(messages)
             ],
             usage=_usage(result),
@@ -243,8 +243,10 @@ def _usage(result: TurnResult) -> Usage | None:
     )
 
 
-def _finish_reason(result: TurnResult) -> str:
-    return result.finish_reason or ("tool_calls" if result.tool_calls else "stop")
+def _finish_reason(result: TurnResult, choice: int = 0) -> str:
+    """A choice's own finish reason (one may be cut at max_tokens, another not), else the turn's."""
+    own = result.finish_reasons[choice] if choice < len(result.finish_reasons) else None
+    return own or result.finish_reason or ("tool_calls" if result.tool_calls else "stop")
 
 
 def _delta_of(event: AnswerDelta | ToolCallDelta) -> dict[str, Any]:

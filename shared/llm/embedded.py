@@ -239,4 +239,5 @@ def _completion(done: list[dict[str, Any]], parameters: dict[str, Any]) -> Compl
         usage=TokenUsage(prompt=done[0]["prompt_tokens"], completion=sum(e["completion_tokens"] for e in done)),
         finish_reason="length" if "length" in reasons else reasons[0],
         parameters=parameters,
+        finish_reasons=tuple(reasons),
     )

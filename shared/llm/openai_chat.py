@@ -161,6 +161,7 @@ class OpenAIChatModel:
                 usage=_usage(usage),
                 finish_reason=choices[0]["finish_reason"],
                 parameters=parameters,
+                finish_reasons=tuple(c["finish_reason"] for c in choices),
                 reasoning_tokens=((usage or {}).get("completion_tokens_details") or {}).get("reasoning_tokens"),
                 tool_calls=tuple(
                     ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])

@@ -74,6 +74,20 @@ async def test_n_gives_distinct_extractive_answers_best_first(sdk, configure):
     assert choices[1].message.content != best and "[" in choices[1].message.content  # another cited passage
 
 
+async def test_each_of_n_extractive_answers_has_its_own_finish_reason(sdk, configure):
+    configure(**EXTRACTIVE)
+    whole = [c.message.content for c in (await ask(sdk, n=3)).choices]
+    limit = min(tokens(text) for text in whole)  # the shortest answer fits, a longer one is cut
+
+    choices = (await ask(sdk, n=3, max_tokens=limit)).choices
+
+    reasons = [c.finish_reason for c in choices]
+    assert reasons == ["stop" if tokens(text) <= limit else "length" for text in whole]
+    assert {"stop", "length"} <= set(reasons)
+    for choice, text in zip(choices, whole, strict=True):
+        assert (choice.message.content == text) == (choice.finish_reason == "stop")
+
+
 async def test_a_declined_question_declines_n_times(sdk, configure):
     configure(**EXTRACTIVE)
     completion = await sdk.chat.completions.create(
