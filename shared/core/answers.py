@@ -13,6 +13,7 @@ cosine similarity of their embeddings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 from collections import OrderedDict
@@ -63,6 +64,7 @@ MIN_COVERAGE = 0.3
 # How much more relevance is needed when a key word of the question ("the CEO", "to Spain") is in no
 # retrieved passage: the documents most likely do not hold what is asked.
 UNHELD_MARGIN = 0.06
+_STEM_CACHE = 65536  # words
 _EMBEDDING_CACHE = 4096  # passages: chunks repeat across questions, their vectors need not be recomputed
 
 
@@ -110,7 +112,8 @@ class ExtractiveAnswers:
         self._lexical_weight = lexical_weight
         self._margin = runner_up_margin
         self._max_passages = max_passages
-        self._stemmer = snowballstemmer.stemmer("english")
+        # Stemming (pure Python) was a third of a turn on PDFs: the same words recur in every turn.
+        self._stem_word = functools.lru_cache(maxsize=_STEM_CACHE)(snowballstemmer.stemmer("english").stemWord)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = asyncio.Lock()
 
@@ -208,11 +211,11 @@ class ExtractiveAnswers:
         return Ranking(ranked, bool(missing), not asked_names <= words.everywhere, missing)
 
     def _stem(self, word: str) -> str:
-        return self._stemmer.stemWord(word.lower())
+        return self._stem_word(word.lower())
 
     def _terms(self, text: str) -> frozenset[str]:
         words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
-        return frozenset(self._stemmer.stemWords(words))
+        return frozenset(map(self._stem_word, words))
 
     async def _similarities(self, question: str, texts: list[str]) -> np.ndarray:
         query = await self._embeddings.embed_query(question)
