@@ -152,13 +152,15 @@ def source_retriever(name: str) -> Retriever:
         return AzureSearchRetriever(client, index_name, embeddings(), _search_options())
     from shared.retrieval.embedded import EmbeddedRetriever
 
-    return EmbeddedRetriever(_source_index(source), embeddings(), _search_options())
+    return EmbeddedRetriever(_source_index(name), embeddings(), _search_options())
 
 
-def _source_index(source: DataSource) -> EmbeddedIndex:
+@functools.cache
+def _source_index(name: str) -> EmbeddedIndex:
     from shared.config import DATA_DIR
     from shared.retrieval.embedded import EmbeddedIndex
 
+    source = data_sources()[name]
     return EmbeddedIndex(
         source.index_path or DATA_DIR / "sources" / f"{source.name}.sqlite", source.index_name or source.name
     )
@@ -228,7 +230,7 @@ def index_writer(source_name: str | None = None) -> IndexWriter:
         if source.backend == "embedded":
             from shared.retrieval.embedded import EmbeddedIndexWriter
 
-            return EmbeddedIndexWriter(_source_index(source))
+            return EmbeddedIndexWriter(_source_index(source_name))
         raise RequestError(f"source {source_name!r} is an Azure AI Search index: point SEARCH_* at it to ingest")
     if settings.backend == "azure":
         from azure.search.documents.indexes.aio import SearchIndexClient
@@ -389,13 +391,17 @@ def _extractive_answers() -> ExtractiveAnswers:
 
 
 def _answer_embeddings() -> Embeddings:
-    """The extractive answers' embeddings: on the embedded index, its candidates' vectors are read
-    from the index where ingestion stored them; Azure AI Search has none, so they are computed."""
-    if get_settings().search.backend == "azure":
+    """The extractive answers' embeddings: the candidates' vectors are read from the embedded indexes
+    (the main one, named sources) where ingestion stored them; Azure AI Search has none: computed."""
+    settings = get_settings()
+    indexes = [search_index()] if settings.search.backend == "embedded" else []
+    if settings.sources.definitions:
+        indexes += [_source_index(name) for name, s in data_sources().items() if s.backend == "embedded"]
+    if not indexes:
         return embeddings()
     from shared.retrieval.passage_vectors import StoredPassageVectors
 
-    return StoredPassageVectors(embeddings(), search_index())
+    return StoredPassageVectors(embeddings(), indexes)
 
 
 def multimodal_aliases() -> list[str]:

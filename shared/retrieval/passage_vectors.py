@@ -42,11 +42,11 @@ def key(text: str) -> bytes:
 
 
 class StoredPassageVectors:
-    """The answerer's embeddings: a candidate's vector from the index when it holds it, else computed."""
+    """The answerer's embeddings: a candidate's vector from an index that holds it, else computed."""
 
-    def __init__(self, embeddings: Embeddings, index: EmbeddedIndex) -> None:
+    def __init__(self, embeddings: Embeddings, indexes: Sequence[EmbeddedIndex]) -> None:
         self._embeddings = embeddings
-        self._index = index
+        self._indexes = indexes
         self.name, self.dimensions = embeddings.name, embeddings.dimensions
 
     async def embed_query(self, text: str) -> np.ndarray:
@@ -54,12 +54,19 @@ class StoredPassageVectors:
 
     async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         keys = [key(t) for t in texts]
-        stored = await asyncio.to_thread(lookup, self._index, keys, self.name)
+        stored = await asyncio.to_thread(self._lookup, keys)
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in stored))
         if missing:
             for text, vector in zip(missing, await self._embeddings.embed_documents(missing), strict=True):
                 stored[key(text)] = vector
         return np.vstack([stored[k] for k in keys]) if keys else np.zeros((0, self.dimensions), np.float32)
+
+    def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        for index in self._indexes:
+            if rest := [k for k in keys if k not in found]:
+                found.update(lookup(index, rest, self.name))
+        return found
 
 
 def lookup(index: EmbeddedIndex, keys: Sequence[bytes], model: str) -> dict[bytes, np.ndarray]:

@@ -100,7 +100,7 @@ async def test_a_question_embeds_no_candidate_and_gets_the_same_answer(tmp_path,
     assert len(sources) > 1
 
     model.embedded.clear()
-    from_index = await ExtractiveAnswers(StoredPassageVectors(model, index), min_relevance=0.3).answer(
+    from_index = await ExtractiveAnswers(StoredPassageVectors(model, [index]), min_relevance=0.3).answer(
         Resolved(question), sources
     )
     assert model.embedded == []  # every candidate's vector came from the index
@@ -116,11 +116,24 @@ async def test_a_text_the_index_lacks_is_embedded_when_asked(tmp_path, corpus):
     model.embedded.clear()
     known = scored_texts(passage_vectors._read(index)[0][1])[0]
 
-    vectors = await StoredPassageVectors(model, index).embed_documents([known, "An attachment's sentence.", known])
+    vectors = await StoredPassageVectors(model, [index]).embed_documents([known, "An attachment's sentence.", known])
 
     assert model.embedded == ["An attachment's sentence."]
     assert np.array_equal(vectors[0], _vector(known)) and np.array_equal(vectors[2], vectors[0])
     assert np.array_equal(vectors[1], _vector("An attachment's sentence."))
+
+
+async def test_each_embedded_index_is_read(tmp_path, corpus):
+    """The main index and the named sources of /chat/complete: a turn's sources may come from any."""
+    main, named = EmbeddedIndex(tmp_path / "main.sqlite", "docs"), EmbeddedIndex(tmp_path / "named.sqlite", "named")
+    model = CountingEmbeddings()
+    await ingest(corpus, named, model)
+    model.embedded.clear()
+    texts = [t for s in passage_vectors._read(named)[0].values() for t in scored_texts(s)]
+
+    await StoredPassageVectors(model, [main, named]).embed_documents(texts)
+
+    assert texts and model.embedded == []
 
 
 async def test_vectors_of_another_model_are_never_used(tmp_path, corpus):
@@ -129,7 +142,7 @@ async def test_vectors_of_another_model_are_never_used(tmp_path, corpus):
     other = CountingEmbeddings("model-b")
     text = scored_texts(passage_vectors._read(index)[0][1])[0]
 
-    await StoredPassageVectors(other, index).embed_documents([text])
+    await StoredPassageVectors(other, [index]).embed_documents([text])
 
     assert other.embedded == [text]
 
