@@ -3,8 +3,8 @@ read from the embedded index (as shipped), and computed when the question comes 
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/answer_latency.py [--suite all|sample|pdfs] [--modes stored,computed]
 
-Each suite's reported questions go through the API in process, as `python -m shared.evaluate`
-asks them (shared.evaluate.runner): one request per turn, follow-ups in a session, every
+Each suite's reported questions go through the API in process, as `python -m devtools.evaluate`
+asks them (devtools.evaluate.runner): one request per turn, follow-ups in a session, every
 question once, after one warm-up request that loads the models. The query-embedding cache is
 off, so that every question is a first question and no mode profits from another's queries;
 each mode starts with a fresh answerer, no candidate vector cached in the process. The suites'
@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["EMBEDDINGS_CACHE_SIZE"] = "0"  # every question a first question
 
+from devtools.evaluate.__main__ import SUITES, in_process_client, own_index  # noqa: E402
+from devtools.evaluate.runner import run_cases  # noqa: E402
+from devtools.evaluate.scoring import load_cases  # noqa: E402
 from shared import backends  # noqa: E402
-from shared.evaluate.__main__ import SUITES, in_process_client, own_index  # noqa: E402
-from shared.evaluate.runner import run_cases  # noqa: E402
-from shared.evaluate.scoring import load_cases  # noqa: E402
 
 MODES = {
     "stored": "candidate vectors read from the index (ingestion made them)",

@@ -14,7 +14,7 @@ from shared.core import answers
 from shared.core.answers import ExtractiveAnswers, scored_texts
 from shared.core.followups import Resolved
 from shared.core.types import RetrievalSpec
-from shared.ingest import __main__ as ingestion
+from shared.ingest import pipeline as ingestion
 from shared.ingest.chunking import Chunker
 from shared.retrieval import passage_vectors
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, EmbeddedRetriever
