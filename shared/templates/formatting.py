@@ -8,20 +8,26 @@ against the size limits before the field is formatted, and so is the text built 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jinja2.sandbox import SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 from markupsafe import Markup
 
-if TYPE_CHECKING:
-    from shared.templates.sandbox import _BoundedSandbox
+from shared.templates.limits import TemplateLimits
+
+
+class LimitedSandbox(ImmutableSandboxedEnvironment):
+    """What the formatter needs of its sandbox (shared.templates.sandbox builds it): Jinja's
+    immutable sandbox and the limits of its renders."""
+
+    limits: TemplateLimits
 
 
 class CheckedFormatter(SandboxedFormatter):
     """str.format with each field reached as an expression would reach it (the sandbox's
     getattr and getitem) and its spec checked before formatting, and the running size."""
 
-    def __init__(self, env: _BoundedSandbox, **kwargs: Any) -> None:
+    def __init__(self, env: LimitedSandbox, **kwargs: Any) -> None:
         super().__init__(env, **kwargs)
         self._limits = env.limits
         self._size = 0
@@ -44,7 +50,7 @@ class CheckedFormat:
 
     __slots__ = ("_env", "_text", "_mapping")
 
-    def __init__(self, env: _BoundedSandbox, text: str, mapping: bool) -> None:
+    def __init__(self, env: LimitedSandbox, text: str, mapping: bool) -> None:
         self._env, self._text, self._mapping = env, text, mapping
 
     def __call__(self, *args: Any, **kwargs: Any) -> str:

@@ -26,12 +26,11 @@ from jinja2 import Template, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import LoopContext, Macro
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 
 from shared.core.errors import RequestError
 from shared.templates import policy
-from shared.templates.formatting import CheckedFormat
+from shared.templates.formatting import CheckedFormat, LimitedSandbox
 from shared.templates.limits import (
     CONTAINER_COST,
     FILTER_CHECKS,
@@ -104,7 +103,7 @@ class _RenderBudget:
     depth: int = 0
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
+class _BoundedSandbox(LimitedSandbox):
     """Jinja2's immutable sandbox, with every value a template builds held to TemplateLimits
     (checked before the work where the work could exceed them) and a work budget per render."""
 
