@@ -18,21 +18,33 @@ once and copied), the rows of texts no longer formed dropped. A chunk's rows go 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from shared.core.interfaces import Embeddings
 from shared.core.types import Source
-from shared.retrieval.embedded import EmbeddedIndex
 from shared.retrieval.schema import SCALAR_COLUMNS
 
 log = logging.getLogger("ingest")
 
 Embed = Callable[[list[str]], Awaitable[Sequence[np.ndarray]]]
+
+
+class IndexTables(Protocol):
+    """What the vectors' table needs of the index it sits beside (an EmbeddedIndex)."""
+
+    name: str
+
+    def connection(self, *, transaction: bool = False) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
+
+
 _EMBED_BATCH = 512  # texts embedded, then written, at a time: an interrupted run keeps what it made
 _LOOKUP_BATCH = 500  # keys per query, under SQLite's limit on parameters
 
@@ -44,7 +56,7 @@ def key(text: str) -> bytes:
 class StoredPassageVectors:
     """The answerer's embeddings: a candidate's vector from an index that holds it, else computed."""
 
-    def __init__(self, embeddings: Embeddings, indexes: Sequence[EmbeddedIndex]) -> None:
+    def __init__(self, embeddings: Embeddings, indexes: Sequence[IndexTables]) -> None:
         self._embeddings = embeddings
         self._indexes = indexes
         self.name, self.dimensions = embeddings.name, embeddings.dimensions
@@ -69,7 +81,7 @@ class StoredPassageVectors:
         return found
 
 
-def lookup(index: EmbeddedIndex, keys: Sequence[bytes], model: str) -> dict[bytes, np.ndarray]:
+def lookup(index: IndexTables, keys: Sequence[bytes], model: str) -> dict[bytes, np.ndarray]:
     """The stored vectors of these keys that `model` made (none when the index's vectors are another model's)."""
     found: dict[bytes, np.ndarray] = {}
     unique = list(dict.fromkeys(keys))
@@ -86,7 +98,7 @@ def lookup(index: EmbeddedIndex, keys: Sequence[bytes], model: str) -> dict[byte
     return found
 
 
-async def complete(index: EmbeddedIndex, embed: Embed) -> int:
+async def complete(index: IndexTables, embed: Embed) -> int:
     """Store the vectors every chunk's candidates need and the index lacks; drop those no longer
     needed. Returns how many texts were embedded."""
     from shared.core.answers import scored_texts  # deferred: the ingestion command needs it here only
@@ -115,7 +127,7 @@ async def complete(index: EmbeddedIndex, embed: Embed) -> int:
     return len(texts)
 
 
-def _read(index: EmbeddedIndex) -> tuple[dict[int, Source], set[tuple[int, bytes]]]:
+def _read(index: IndexTables) -> tuple[dict[int, Source], set[tuple[int, bytes]]]:
     """Every chunk as the retriever would give it, and the (chunk, key) pairs stored."""
     columns = ", ".join(f'"{c}"' for c in SCALAR_COLUMNS)
     with index.connection() as db:
@@ -131,7 +143,7 @@ def _read(index: EmbeddedIndex) -> tuple[dict[int, Source], set[tuple[int, bytes
 Pair = tuple[int, bytes]  # (chunk rowid, key)
 
 
-def _write(index: EmbeddedIndex, stale: list[Pair], pairs: list[Pair], vectors: dict[bytes, np.ndarray]) -> None:
+def _write(index: IndexTables, stale: list[Pair], pairs: list[Pair], vectors: dict[bytes, np.ndarray]) -> None:
     """Drop the stale pairs; store each pair's vector, from `vectors` or copied from the row of another
     chunk holding the same text. A chunk deleted meanwhile gets none (nor an orphan row)."""
     if not (stale or pairs):
