@@ -17,7 +17,7 @@ import functools
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -147,7 +147,8 @@ class ExtractiveAnswers:
                 continue
             close = [s for s in scored[:_PASSAGES_PER_PART] if s.relevance >= scored[0].relevance - self._margin]
             for candidate in close + self._other_conjuncts(conjuncts, close, scored):
-                chosen.setdefault(candidate.passage.text, candidate)
+                if not _repeats(candidate.passage.text, chosen):
+                    chosen[candidate.passage.text] = candidate
         return list(chosen.values())[: self._max_passages]
 
     def _conjuncts(self, part: str) -> frozenset[str]:
@@ -311,6 +312,13 @@ def _candidates(sources: Sequence[Source]) -> list[Passage]:
         for passage in passages(source.text, number):
             unique.setdefault(passage.text, replace(passage, title=title))  # overlapping chunks repeat sentences
     return list(unique.values())
+
+
+def _repeats(text: str, said: Iterable[str]) -> bool:
+    """Whether a passage says again what a chosen one says: overlapping chunks cut the same
+    sentence at different places, so one may hold the other whole."""
+    core = text.rstrip(" .!").casefold()
+    return any(core in other.casefold() or other.rstrip(" .!").casefold() in core for other in said)
 
 
 def _acronym(title: str) -> str:

@@ -292,3 +292,17 @@ async def test_a_price_asked_with_a_pronoun_is_of_the_thing_it_stands_for_and_de
     body = (await client.post(RAG, json={"question": "How much does it cost?", "history": history})).json()
 
     assert "250 W" in answer and body["answer"] == DECLINE  # not the delivery cost: the documents give no price
+
+
+async def test_a_sentence_two_passages_hold_is_said_once(answers):
+    text = (
+        "To do this, you simultaneously upload three files: 1. The file to be distributed; in our example, "
+        "foo-1.0.tar.gz. 2. Detached GPG binary signature file for (1); for example, foo-1.0.tar.gz.sig. Make this "
+        "with 'gpg -b foo-1.0.tar.gz'. 3. A clearsigned directive file; for example, foo-1.0.tar.gz.directive.asc, "
+        "created with 'gpg --clearsign foo-1.0.tar.gz.directive'. Its contents are described in the next section."
+    )
+    question = Resolved("Which command creates the clearsigned directive file?")
+
+    answer = (await answers.answer(question, [source(text, "Information for maintainers")])).choices[0]
+
+    assert answer.count("gpg --clearsign") == 1, answer
