@@ -36,10 +36,10 @@ def _remote_model_parts() -> None:
 
 # What the first answer imports on first use besides the model's client (found with
 # `python -X importtime` around a first request): the core's turn, the v2 wire models, and the
-# parts of anyio httpx opens its first connection with.
+# parts of anyio httpx opens its first connection with. tests/unit/test_warmup.py imports each.
 FIRST_REQUEST_MODULES = (
     "shared.core.orchestrator",
-    "shared.wire.flexible_call",
+    "shared.families.flexible",
     "anyio._core._sockets",
     "anyio._core._streams",
     "anyio.streams.memory",
