@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_model  # noqa: E402
 from devtools.servers import free_port, running_in_background, serving  # noqa: E402
 
 # Two different questions: llama.cpp reuses its cache for a repeated prompt, which would flatter the second.
@@ -99,10 +100,9 @@ def main() -> None:
     own = own_import_times(args.runs)
     ready, first, second = (0.0, 0.0, 0.0) if args.remote_only else first_request()
     remote_ready, remote_first, remote_second = first_remote_request()
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    cpu = cpu_model()
     print(
-        f"Machine: {cpu or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
     print()

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import PYTHON, QUESTION, export_tree, parse_wrk, process, sequential, started  # noqa: E402
+from bench.machine import cpu_model  # noqa: E402
 from devtools.servers import free_port  # noqa: E402
 
 HISTORY = [
@@ -147,9 +148,8 @@ def main() -> None:
         floor_url = stack.enter_context(floor(data / f"index-s{len(commits) - 1}.sqlite", model_url))
         load_before = os.getloadavg()[0]
         results = measure(bases, floor_url, model_url, args)
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    print(f"Machine: {cpu or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; ", end="")
+    cpu = cpu_model()
+    print(f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; ", end="")
     print(f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; wrk -t2 -c8, ", end="")
     print(f"{args.duration} s per run, {args.rounds} rounds, medians")
     print()

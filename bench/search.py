@@ -29,7 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.search_others import lancedb_timings, sqlite_vec_timings  # noqa: E402
+from bench.machine import cpu_model  # noqa: E402
+from bench.search_others import lancedb_timings, sqlite_vec_timings, timed  # noqa: E402
 from shared.config import EmbeddingSettings  # noqa: E402
 from shared.core.types import Chunk, RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, fts_query  # noqa: E402
@@ -115,15 +116,6 @@ def bench_size(size: int, queries: int, rng: np.random.Generator) -> dict[str, f
     return results
 
 
-def timed(run, queries: list) -> list[float]:
-    samples = []
-    for text, vector in queries:
-        t = time.perf_counter()
-        run(text, vector)
-        samples.append(time.perf_counter() - t)
-    return samples
-
-
 def embedding_rate() -> tuple[float, float]:
     """(chunks per second in batches of 32, milliseconds per query) for the embedded model, on
     the sample corpus's real chunks (synthetic words tokenize far longer than real text)."""
@@ -154,10 +146,9 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     embed_rate, query_ms = embedding_rate()
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    cpu = cpu_model()
     print(
-        f"Machine: {cpu or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"SQLite {__import__('sqlite3').sqlite_version}; load average {os.getloadavg()[0]:.1f} at the start"
     )
     print()

@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_model  # noqa: E402
 from bench.search import FILTER, WORDS, synthetic_documents  # noqa: E402
 from shared.core.types import RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, fts_query  # noqa: E402
@@ -86,8 +87,7 @@ def main() -> None:
                 times[name][label].append(time.perf_counter() - started)
                 rows[label] = [(row["id"], round(score, 6)) for row, score in hits.rows]
             assert rows["before"] == rows["after"], (name, text)
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    cpu = cpu_model()
     print(f"Machine: {cpu}, {os.cpu_count()} cores; load average {load:.1f} at the start, ", end="")
     print(f"{os.getloadavg()[0]:.1f} at the end; {args.size:,} chunks, {args.queries} queries, results identical")
     print()

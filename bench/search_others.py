@@ -26,7 +26,7 @@ from shared.retrieval.embedded import fts_query, reciprocal_rank_fusion
 LANCE_FILTER = "category = 'c3' AND array_has_any(tags, ['tag7', 'tag8'])"  # bench/search.py's FILTER
 
 
-def _timed(run: Callable[[str, np.ndarray], object], queries: Sequence[tuple[str, np.ndarray]]) -> list[float]:
+def timed(run: Callable[[str, np.ndarray], object], queries: Sequence[tuple[str, np.ndarray]]) -> list[float]:
     samples = []
     for text, vector in queries:
         started = time.perf_counter()
@@ -63,9 +63,9 @@ def lancedb_timings(documents: list, queries: list[tuple[str, np.ndarray]]) -> d
         return search.where(LANCE_FILTER, prefilter=True).limit(5).to_list()
 
     return {
-        "text": _timed(lambda text, _: table.search(text, query_type="fts").limit(5).to_list(), queries),
-        "vector": _timed(lambda _, vector: table.search(vector).limit(5).to_list(), queries),
-        "hybrid + filter": _timed(hybrid, queries),
+        "text": timed(lambda text, _: table.search(text, query_type="fts").limit(5).to_list(), queries),
+        "vector": timed(lambda _, vector: table.search(vector).limit(5).to_list(), queries),
+        "hybrid + filter": timed(hybrid, queries),
     }
 
 
@@ -100,6 +100,6 @@ def sqlite_vec_timings(index_path: Path, filter_text: str, queries: list[tuple[s
         return reciprocal_rank_fusion([r for (r,) in text_hits], [r for (r,) in vector_hits])[:5]
 
     return {
-        "vector": _timed(lambda _, vector: db.execute(knn, (vector.tobytes(), 5)).fetchall(), queries),
-        "hybrid + filter": _timed(hybrid, queries),
+        "vector": timed(lambda _, vector: db.execute(knn, (vector.tobytes(), 5)).fetchall(), queries),
+        "hybrid + filter": timed(hybrid, queries),
     }
