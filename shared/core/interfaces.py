@@ -94,9 +94,12 @@ class IndexWriter(Protocol):
 
     async def chunk_count(self) -> int: ...
 
-    async def complete(self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]]) -> None:
-        """After a run's writes: what the index derives from its chunks with the embedder `embed`
-        (the embedded index: its answer candidates' vectors; Azure AI Search: nothing)."""
+    async def complete(
+        self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]], filename: str | None = None
+    ) -> None:
+        """After writes: what the index derives from its chunks with the embedder `embed`, for every
+        chunk or only the document `filename`'s (the embedded index: its answer candidates'
+        vectors; Azure AI Search: nothing)."""
 
     async def close(self) -> None:
         """Release network clients, if any."""

@@ -74,6 +74,7 @@ class DocumentIndexer:
         self.limits = limits
         self._chunker: Chunker | None = None
         self._ready = False
+        self._completing: set[asyncio.Task[None]] = set()
 
     async def index(self, name: str, data: bytes, metadata: DocumentMetadata, content_hash: str) -> Outcome:
         """Index the document unless the index holds this very content; DocumentRejected if it cannot be."""
@@ -88,9 +89,29 @@ class DocumentIndexer:
         return await self.commit(prepared, started)
 
     async def commit(self, prepared: PreparedDocument, started: float) -> Outcome:
-        """Write a prepared document (started: when its work began, for the log line)."""
+        """Write a prepared document (started: when its work began, for the log line). It is
+        searchable on return; what the index derives from its chunks follows in the background."""
         await self.write(prepared)
+        self._complete_later(prepared.name)
         return logged(prepared.name, Outcome("indexed", chunks=len(prepared.chunks)), started)
+
+    def _complete_later(self, name: str) -> None:
+        """The document's answer candidates' vectors, made after the caller has its answer: until
+        they are stored, a question about the document embeds the candidates it reads itself."""
+        task = asyncio.create_task(self._complete_document(name))
+        self._completing.add(task)
+        task.add_done_callback(self._completing.discard)
+
+    async def _complete_document(self, name: str) -> None:
+        try:
+            await self._index.complete(functools.partial(embed_by_length, self._embeddings), name)
+        except Exception:  # noqa: BLE001 - questions embed what is missing; the next full completion retries
+            log.exception("document %s: storing its answer candidates' vectors failed", name)
+
+    async def settled(self) -> None:
+        """Wait for the documents' background work (a test's or a shutdown's)."""
+        while self._completing:
+            await asyncio.gather(*self._completing)
 
     async def prepare(self, name: str, data: bytes, metadata: DocumentMetadata, content_hash: str) -> PreparedDocument:
         """The document's chunks, within the limits; DocumentRejected naming why not."""

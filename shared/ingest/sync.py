@@ -63,6 +63,7 @@ class DocumentSync:
                 for name in sorted({metadata_owner(n) for n in changed}):
                     await self.sync(name)
                 if changed:
+                    await self.indexer.settled()  # each document's own completion first: nothing embedded twice
                     await self.indexer.complete()
                 seen = current
             except Exception:  # noqa: BLE001 - the next look tries again; the server keeps serving

@@ -179,7 +179,9 @@ class AzureSearchIndexWriter:
     async def chunk_count(self) -> int:
         return await self._client.get_document_count()
 
-    async def complete(self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]]) -> None:
+    async def complete(
+        self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]], filename: str | None = None
+    ) -> None:
         """Nothing: the index's fixed schema has no place for the answer candidates' vectors, which
         the extractive answers compute when a question comes."""
 

@@ -337,11 +337,13 @@ class EmbeddedIndexWriter:
     async def chunk_count(self) -> int:
         return await asyncio.to_thread(self._index.chunk_count)
 
-    async def complete(self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]]) -> None:
+    async def complete(
+        self, embed: Callable[[list[str]], Awaitable[Sequence[np.ndarray]]], filename: str | None = None
+    ) -> None:
         """The vectors of the chunks' answer candidates (shared.retrieval.passage_vectors)."""
         from shared.retrieval import passage_vectors
 
-        await passage_vectors.complete(self._index, embed)
+        await passage_vectors.complete(self._index, embed, filename)
 
     async def close(self) -> None:
         """Nothing to release: the index file stays open for the process's searches."""

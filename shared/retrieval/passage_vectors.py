@@ -98,13 +98,13 @@ def lookup(index: IndexTables, keys: Sequence[bytes], model: str) -> dict[bytes,
     return found
 
 
-async def complete(index: IndexTables, embed: Embed) -> int:
-    """Store the vectors every chunk's candidates need and the index lacks; drop those no longer
-    needed. Returns how many texts were embedded."""
+async def complete(index: IndexTables, embed: Embed, filename: str | None = None) -> int:
+    """Store the vectors every chunk's candidates need and the index lacks (of every chunk, or of the
+    document `filename`'s); drop those no longer needed. Returns how many texts were embedded."""
     from shared.core.answers import scored_texts  # deferred: the ingestion command needs it here only
 
     started = time.perf_counter()
-    chunks, stored = await asyncio.to_thread(_read, index)
+    chunks, stored = await asyncio.to_thread(_read, index, filename)
     needed: dict[int, dict[bytes, str]] = await asyncio.to_thread(
         lambda: {rowid: {key(t): t for t in scored_texts(source)} for rowid, source in chunks.items()}
     )
@@ -127,16 +127,19 @@ async def complete(index: IndexTables, embed: Embed) -> int:
     return len(texts)
 
 
-def _read(index: IndexTables) -> tuple[dict[int, Source], set[tuple[int, bytes]]]:
-    """Every chunk as the retriever would give it, and the (chunk, key) pairs stored."""
+def _read(index: IndexTables, filename: str | None = None) -> tuple[dict[int, Source], set[tuple[int, bytes]]]:
+    """Every chunk (or the document `filename`'s) as the retriever would give it, and their
+    (chunk, key) pairs stored."""
     columns = ", ".join(f'"{c}"' for c in SCALAR_COLUMNS)
+    where, parameters = ("WHERE filename = ?", (filename,)) if filename is not None else ("", ())
     with index.connection() as db:
         chunks = {
             row[0]: Source(str(row[0]), index.name, 0.0, fields["text"], fields)
-            for row in db.execute(f"SELECT rowid, {columns} FROM chunks")
+            for row in db.execute(f"SELECT rowid, {columns} FROM chunks {where}", parameters)
             for fields in (dict(zip(SCALAR_COLUMNS, row[1:], strict=True)),)
         }
-        stored = set(db.execute("SELECT chunk, key FROM passage_vectors"))
+        of_chunks = "" if filename is None else "WHERE chunk IN (SELECT rowid FROM chunks WHERE filename = ?)"
+        stored = set(db.execute(f"SELECT chunk, key FROM passage_vectors {of_chunks}", parameters))
     return chunks, stored
 
 

@@ -16,6 +16,7 @@ from shared.core.followups import Resolved
 from shared.core.types import RetrievalSpec
 from shared.ingest import pipeline as ingestion
 from shared.ingest.chunking import Chunker
+from shared.ingest.documents import DocumentIndexer, DocumentLimits
 from shared.retrieval import passage_vectors
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, EmbeddedRetriever
 from shared.retrieval.passage_vectors import StoredPassageVectors
@@ -197,3 +198,28 @@ async def test_an_index_file_made_before_the_table_is_upgraded_in_place(tmp_path
 
     assert summary.unchanged == 2 and summary.indexed == 0  # the documents are not indexed again
     assert stored(reopened) == await needed(reopened) and model.embedded
+
+
+async def test_a_document_indexed_on_its_own_gets_its_vectors_after_it_is_searchable(tmp_path, corpus):
+    """An upload, the blob trigger and the watcher index one document at a time: its candidates'
+    vectors follow in the background, made from its own chunks alone."""
+    index = EmbeddedIndex(tmp_path / "index.sqlite", "docs")
+    model = CountingEmbeddings()
+    await ingest(corpus, index, model)
+    with index.connection(transaction=True) as db:  # the other document's rows, as an older index left them
+        db.execute("DELETE FROM passage_vectors WHERE chunk IN (SELECT rowid FROM chunks WHERE filename = 'tyres.md')")
+    model.embedded.clear()
+    indexer = DocumentIndexer(EmbeddedIndexWriter(index), model, DocumentLimits(1_000_000, 50, 100))
+
+    data = b"# Lights\n\nThe front light runs for 40 hours on one charge. Switch it on with a long press.\n"
+    outcome = await indexer.index("lights.md", data, ingestion.DocumentMetadata(), "hash-1")
+    await indexer.settled()
+
+    assert outcome.result == "indexed"
+    lights = {r for r, s in passage_vectors._read(index)[0].items() if s.fields["filename"] == "lights.md"}
+    assert lights and all(stored(index).get(r) == keys for r, keys in (await needed(index)).items() if r in lights)
+    assert any("40 hours" in t for t in model.embedded)
+    assert not any("tyre" in t.lower() for t in model.embedded)  # only the new document's chunks were read
+    assert not any(
+        r in stored(index) for r, s in passage_vectors._read(index)[0].items() if s.fields["filename"] == "tyres.md"
+    )
