@@ -85,6 +85,9 @@ class IndexWriter(Protocol):
     async def document_hashes(self) -> dict[str, str]:
         """The content hash of every indexed document, by file name."""
 
+    async def document_hash(self, filename: str) -> str | None:
+        """The content hash of one indexed document; None when the index does not hold it."""
+
     async def replace_documents(
         self, documents: Sequence[tuple[str, str, Sequence[Chunk], Sequence[np.ndarray]]]
     ) -> None:

@@ -154,7 +154,7 @@ class DocumentIndexer:
         await self._index.complete(functools.partial(embed_by_length, self._embeddings))
 
     async def indexed_hash(self, name: str) -> str | None:
-        return (await self._index.document_hashes()).get(name)
+        return await self._index.document_hash(name)
 
     async def remove(self, name: str) -> Outcome:
         started = time.perf_counter()

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPLOAD_BATCH = 500
+# Without `top` the service returns 50 matches and no more. A larger `top` comes in pages of
+# 1,000 that the SDK follows (its continuation); 100,000 is as far as the service's paging goes.
+EVERY_MATCH = 100_000
 VECTOR_PROFILE = "default-vector-profile"
 
 
@@ -147,9 +150,18 @@ class AzureSearchIndexWriter:
 
     async def document_hashes(self) -> dict[str, str]:
         results = await self._client.search(
-            search_text="*", filter="chunk_index eq 0", select=["filename", "content_hash"]
+            search_text="*", filter="chunk_index eq 0", select=["filename", "content_hash"], top=EVERY_MATCH
         )
         return {document["filename"]: document["content_hash"] async for document in results}
+
+    async def document_hash(self, filename: str) -> str | None:
+        results = await self._client.search(
+            search_text="*",
+            filter=f"filename eq {odata.quote(filename)} and chunk_index eq 0",
+            select=["content_hash"],
+            top=1,
+        )
+        return next(iter([document["content_hash"] async for document in results]), None)
 
     async def replace_document(
         self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
@@ -191,7 +203,7 @@ class AzureSearchIndexWriter:
 
     async def _chunk_ids(self, filename: str) -> list[str]:
         results = await self._client.search(
-            search_text="*", filter=f"filename eq {odata.quote(filename)}", select=["id"]
+            search_text="*", filter=f"filename eq {odata.quote(filename)}", select=["id"], top=EVERY_MATCH
         )
         return [document["id"] async for document in results]
 

@@ -105,6 +105,11 @@ class EmbeddedIndex:
         with self._lock:
             return dict(self._db.execute("SELECT filename, content_hash FROM documents"))
 
+    def document_hash(self, filename: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT content_hash FROM documents WHERE filename = ?", (filename,)).fetchone()
+        return row[0] if row else None
+
     def replace_document(
         self, filename: str, content_hash: str, chunks: Sequence[Chunk], vectors: Sequence[np.ndarray]
     ) -> None:
@@ -327,6 +332,9 @@ class EmbeddedIndexWriter:
 
     async def document_hashes(self) -> dict[str, str]:
         return await asyncio.to_thread(self._index.document_hashes)
+
+    async def document_hash(self, filename: str) -> str | None:
+        return await asyncio.to_thread(self._index.document_hash, filename)
 
     async def replace_documents(self, documents: Sequence[bulk_load.Document]) -> None:
         await asyncio.to_thread(self._index.replace_documents, documents)

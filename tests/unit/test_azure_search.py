@@ -241,6 +241,55 @@ async def test_index_writer_creates_the_schema_and_replaces_chunks():
     assert delete.body["value"] == [{"@search.action": "delete", "id": existing_ids[2]}]
 
 
+async def test_the_writer_reads_every_page_of_a_long_document_and_of_the_document_list():
+    """The service answers 50 matches without `top`, and pages a larger one: a document of more
+    chunks is deleted whole, and every document's hash is known (the CLI's prune, a blob's event)."""
+    pages = {
+        0: [
+            {"@search.score": 1, "id": f"long-{i}", "filename": f"f{i}.md", "content_hash": f"h{i}"}
+            for i in range(1000)
+        ],
+        1000: [
+            {"@search.score": 1, "id": f"long-{i}", "filename": f"f{i}.md", "content_hash": f"h{i}"}
+            for i in range(1000, 1200)
+        ],
+    }
+
+    def answer(request):
+        if request.path.endswith("/docs/search.index"):
+            return 200, {"value": [{"key": d["id"], "status": True, "statusCode": 200} for d in request.body["value"]]}
+        skip = request.body.get("skip") or 0
+        page = {"value": pages[skip][: request.body["top"]]}
+        if (
+            skip == 0 and request.body["top"] > 1000
+        ):  # the service's continuation: the same request from the next page on
+            page["@search.nextPageParameters"] = {**request.body, "skip": 1000, "top": request.body["top"] - 1000}
+            page["@odata.nextLink"] = f"{server.url}{request.path}?api-version={request.query['api-version']}"
+        return 200, page
+
+    with RecordingServer(answer) as server:
+        credential = AzureKeyCredential("test-admin-key")
+        writer = AzureSearchIndexWriter(
+            SearchIndexClient(server.url, credential, retry_total=0),
+            SearchClient(server.url, "docs", credential, retry_total=0),
+            "docs",
+        )
+        hashes = await writer.document_hashes()
+        await writer.delete_document("long.md")
+        one = await writer.document_hash("f0.md")
+
+    assert len(hashes) == 1200 and hashes["f1199.md"] == "h1199"
+    searches = [r for r in server.requests if r.path == SEARCH_PATH]
+    assert searches[0].body["filter"] == "chunk_index eq 0" and searches[0].body["top"] > 1000
+    assert searches[1].body["skip"] == 1000
+    assert searches[2].body["filter"] == "filename eq 'long.md'"
+    deleted = [d["id"] for r in server.requests if r.path.endswith("/docs/search.index") for d in r.body["value"]]
+    assert len(deleted) == 1200 and deleted[-1] == "long-1199"
+    # One document's hash (each blob event asks): one match of one query, not the whole list.
+    assert one == "h0" and searches[-1].body["filter"] == "filename eq 'f0.md' and chunk_index eq 0"
+    assert searches[-1].body["top"] == 1 and searches[-1].body["select"] == "content_hash"
+
+
 # --- Azure OpenAI embeddings ---
 
 

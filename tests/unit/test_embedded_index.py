@@ -73,6 +73,7 @@ async def test_reingestion_skips_unchanged_replaces_changed_and_prunes_removed(s
     pruned = await run_ingest(index, folder, prune=True)
     assert pruned.removed == 1 and index.chunk_count() == 1
     assert set(index.document_hashes()) == {"b.txt"}
+    assert index.document_hash("b.txt") == index.document_hashes()["b.txt"] and index.document_hash("a.md") is None
 
 
 async def test_vector_search_finds_a_paraphrase_that_full_text_misses(scratch):
