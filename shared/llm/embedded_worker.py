@@ -31,6 +31,37 @@ class _Cancelled(Exception):
     pass
 
 
+class Requests:
+    """The requests received and not yet answered, and which of them are cancelled. A cancel for
+    a request already answered (it crossed the answer on the pipe) is dropped, not kept forever."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._open: set[int] = set()
+        self._cancelled: set[int] = set()
+
+    def receive(self, request: dict[str, Any]) -> None:
+        with self._lock:
+            if request["op"] == Op.CANCEL:
+                if request["id"] in self._open:
+                    self._cancelled.add(request["id"])
+                return
+            self._open.add(request["id"])
+        self._queue.put(request)
+
+    def next(self) -> dict[str, Any]:
+        return self._queue.get()
+
+    def cancelled(self, request_id: int) -> bool:
+        return request_id in self._cancelled
+
+    def answered(self, request_id: int) -> None:
+        with self._lock:
+            self._open.discard(request_id)
+            self._cancelled.discard(request_id)
+
+
 class Worker:
     def __init__(self, model_path: str, context_window: int, threads: int) -> None:
         from llama_cpp import Llama
@@ -45,8 +76,7 @@ class Worker:
         self._llm.create_chat_completion(messages=[{"role": "user", "content": "hi"}], max_tokens=1)
         self.load_seconds = time.perf_counter() - started
         self._out = threading.Lock()
-        self._cancelled: set[int] = set()
-        self._requests: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._requests = Requests()
 
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, ensure_ascii=False) + "\n"
@@ -60,33 +90,32 @@ class Worker:
     def read_requests(self) -> None:
         """Generations are queued, cancels take effect at once; when stdin closes, the server is gone."""
         for line in sys.stdin:
-            request = json.loads(line)
-            if request["op"] == Op.CANCEL:
-                self._cancelled.add(request["id"])
-            else:
-                self._requests.put(request)
+            self._requests.receive(json.loads(line))
         os._exit(0)  # nobody is left to answer: no need to wait for llama.cpp's teardown
 
     def serve(self) -> None:
         while True:
-            request = self._requests.get()
-            if request["op"] == Op.PING:
-                self.send({"id": request["id"], "event": Event.PONG})
-                continue
-            if request["id"] in self._cancelled:  # cancelled while it waited: not even the prompt is read
-                self._cancelled.discard(request["id"])
-                self.send({"id": request["id"], "event": Event.CANCELLED, "completion_tokens": 0})
-                continue
-            self.send({"id": request["id"], "event": Event.STARTED})
+            request = self._requests.next()
             try:
-                self.send({"id": request["id"], "event": Event.DONE, **self._generate(request)})
-            except _Cancelled as cancelled:
-                self.send({"id": request["id"], "event": Event.CANCELLED, "completion_tokens": cancelled.args[0]})
-            except Exception as exc:  # noqa: BLE001 - reported to the server, which answers with the fallback
-                log.exception("generation failed")
-                self.send({"id": request["id"], "event": Event.ERROR, "message": type(exc).__name__})
+                self._answer(request)
             finally:
-                self._cancelled.discard(request["id"])
+                self._requests.answered(request["id"])
+
+    def _answer(self, request: dict[str, Any]) -> None:
+        if request["op"] == Op.PING:
+            self.send({"id": request["id"], "event": Event.PONG})
+            return
+        if self._requests.cancelled(request["id"]):  # cancelled while it waited: not even the prompt is read
+            self.send({"id": request["id"], "event": Event.CANCELLED, "completion_tokens": 0})
+            return
+        self.send({"id": request["id"], "event": Event.STARTED})
+        try:
+            self.send({"id": request["id"], "event": Event.DONE, **self._generate(request)})
+        except _Cancelled as cancelled:
+            self.send({"id": request["id"], "event": Event.CANCELLED, "completion_tokens": cancelled.args[0]})
+        except Exception as exc:  # noqa: BLE001 - reported to the server, which answers with the fallback
+            log.exception("generation failed")
+            self.send({"id": request["id"], "event": Event.ERROR, "message": type(exc).__name__})
 
     def _generate(self, request: dict[str, Any]) -> dict[str, Any]:
         """One completion, streamed from llama.cpp so that a cancel stops it between two tokens."""
@@ -95,7 +124,7 @@ class Worker:
         # llama_cpp types the result as the union of its streamed and whole shapes; this is the stream.
         chunks: Any = self._llm.create_chat_completion(messages=request["messages"], stream=True, **request["params"])
         for chunk in chunks:
-            if request["id"] in self._cancelled:
+            if self._requests.cancelled(request["id"]):
                 raise _Cancelled(len(pieces))
             choice = chunk["choices"][0]
             text = choice["delta"].get("content")
