@@ -29,13 +29,18 @@ from shared.core.types import Chunk, RetrievalSpec, SearchResult, Source
 from shared.retrieval import bulk_load, odata
 from shared.retrieval.embedded_ranking import (
     SAMPLE_ROWS,
-    create_temporary_table,
+    Filters,
     first_rowids,
-    narrow_rows,
     text_ranking,
     vector_ranking,
 )
-from shared.retrieval.embedded_tables import PASSAGE_VECTORS, PASSAGE_VECTORS_SQL, SCHEMA_VERSION, schema_sql
+from shared.retrieval.embedded_tables import (
+    PASSAGE_VECTORS,
+    PASSAGE_VECTORS_SQL,
+    SAME_TABLES,
+    SCHEMA_VERSION,
+    schema_sql,
+)
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions, SearchPlan
 from shared.retrieval.schema import BY_NAME, COLLECTIONS, SCALAR_COLUMNS
 
@@ -81,7 +86,7 @@ class EmbeddedIndex:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._migrate()
-        create_temporary_table(self._db)
+        self._filters = Filters(self._db)
         self._lock = threading.Lock()
         self._vectors: np.ndarray = np.zeros((0, 0), dtype=np.float32)
         self._vector_rowids: np.ndarray = np.zeros(0, dtype=np.int64)
@@ -90,14 +95,28 @@ class EmbeddedIndex:
     def _migrate(self) -> None:
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if row and row[0] != SCHEMA_VERSION:
+        drops = []
+        if row and row[0] in SAME_TABLES:
+            log.info("the index schema changed: the indexes of %s are rebuilt, its chunks kept", self.name)
+            drops = [
+                f'DROP INDEX IF EXISTS "{name}";'
+                for (name,) in self._db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                    "AND tbl_name IN ('chunks', 'chunk_values')"
+                )
+            ]
+        elif row and row[0] != SCHEMA_VERSION:
             log.warning("the index schema changed: %s is rebuilt empty; run the ingestion again", self.name)
             tables = ("chunks_fts", "chunk_values", "chunk_vectors", PASSAGE_VECTORS, "chunks", "documents", "meta")
-            for table in tables:
-                self._db.execute(f"DROP TABLE IF EXISTS {table}")
-        self._db.executescript(schema_sql())
-        self._db.executescript(PASSAGE_VECTORS_SQL)  # added to older files as it is: ingestion fills it
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            drops = [f"DROP TABLE IF EXISTS {table};" for table in tables]
+        # One transaction: another process opening the file at the same time finds it whole.
+        self._db.executescript(
+            "BEGIN IMMEDIATE;\n"
+            + "\n".join(drops)
+            + schema_sql()
+            + PASSAGE_VECTORS_SQL  # added to older files as it is: ingestion fills it
+            + f"INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '{SCHEMA_VERSION}');\nCOMMIT;"
+        )
 
     # --- writing (ingestion) ---
 
@@ -197,18 +216,17 @@ class EmbeddedIndex:
         where = odata.to_sql(plan.filter, "chunk_values") if plan.filter is not None else None
         match = fts_query(plan.text)
         with self._lock:
-            self._refresh_vectors()
+            self._filters.at(self._refresh_vectors())
             if vector is not None and embedding_model is not None:
                 self._check_embedding_model(embedding_model)
             # Hybrid fuses the top candidates of each ranking; full-text alone needs just the top k.
             candidates = max(plan.top_k, FUSION_CANDIDATES) if vector is not None else plan.top_k
-            # A vector ranking under a filter needs to know whether it is narrow; full text finds out if it must.
             total = len(self._vector_rowids)
-            narrow = narrow_rows(self._db, where, total) if where is not None and vector is not None else None
+            narrow, broad = self._filter_rows(where if match or vector is not None else None, total, vector is not None)
             vectors = (self._vector_rowids, self._vectors)
-            # Hybrid knows its filter broad when not narrow; full text alone guesses on a sample of rows.
-            sample = self._vector_rowids[:: max(1, total // SAMPLE_ROWS)] if vector is None else None
-            text_hits = [] if plan.vector_only else text_ranking(self._db, match, where, narrow, candidates, sample)
+            text_hits = (
+                [] if plan.vector_only else text_ranking(self._filters, match, where, narrow, candidates, broad=broad)
+            )
             if vector is None and not match:  # "*": every document the filter lets through, as Azure
                 ranked = [(rowid, 1.0) for rowid in first_rowids(self._db, where, plan.top_k)]
             elif vector is None:
@@ -232,6 +250,16 @@ class EmbeddedIndex:
                 hits.highlights = self._highlights(match, plan.highlight_fields, [r for r, _ in ranked])
             return hits
 
+    def _filter_rows(self, where: odata.SqlFilter | None, total: int, hybrid: bool) -> tuple[np.ndarray | None, bool]:
+        """(the filter's rows when it is narrow, whether it is broad). A vector ranking needs to know
+        whether the filter is narrow; full text alone first guesses on a sample of rows."""
+        if where is None:
+            return None, False
+        if not hybrid and self._filters.looks_broad(where, self._vector_rowids[:: max(1, total // SAMPLE_ROWS)]):
+            return None, True
+        narrow = self._filters.narrow(where, total)
+        return narrow, hybrid and narrow is None
+
     def _check_embedding_model(self, model: str) -> None:
         recorded = self._meta().get("embedding_model")
         if recorded != model and len(self._vector_rowids):
@@ -251,11 +279,12 @@ class EmbeddedIndex:
             params.extend(where.params)
         return odata.SqlFilter(" AND ".join(clauses) or "1", tuple(params))
 
-    def _refresh_vectors(self) -> None:
+    def _refresh_vectors(self) -> str | None:
+        """The index's generation, the vectors reloaded when it changed (another process may write)."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         generation = row[0] if row else None
         if generation == self._loaded_generation:
-            return
+            return generation
         rows = self._db.execute("SELECT rowid, embedding FROM chunk_vectors ORDER BY rowid").fetchall()
         self._vector_rowids = np.array([r for r, _ in rows], dtype=np.int64)
         self._vectors = (
@@ -264,6 +293,7 @@ class EmbeddedIndex:
             else np.zeros((0, 0), dtype=np.float32)
         )
         self._loaded_generation = generation
+        return generation
 
     def _facet(self, name: str, count: int, matching: odata.SqlFilter) -> list[dict[str, Any]]:
         if BY_NAME[name].is_collection:

@@ -5,10 +5,11 @@ SUBSET_ROWS rows pass, e.g. a category and a tag) is read once: only its rows' v
 scored, and the full-text matches are joined to its rows in a temporary table, so BM25 is
 computed for the rows that pass alone. A broad one (the security trimming lets almost every
 chunk through) is never read: the best rows of each ranking are tested against it in SQL, best
-first, in growing batches. A full-text search alone tries its filter on a sample of rows: one
-that looks broad is tested on the best matches first, and every match is tested in SQL when
-too few of those pass (or the filter looks narrow). Each gives exactly the ranking of the rows
-the filter lets through.
+first, in growing batches. A full-text search alone tries its filter on a sample of rows first:
+one that looks broad is tested on the best matches first; otherwise a narrow one is joined as
+above, and every match is tested in SQL when neither helps. What is found out about a filter is
+kept until the index changes (Filters). Each gives exactly the ranking of the rows the filter
+lets through.
 """
 
 from __future__ import annotations
@@ -30,21 +31,56 @@ NARROW_SHARE = 8
 BROAD_SHARE = 4
 SAMPLE_ROWS = 64
 FIRST_BATCH = 4  # a broad filter's first batch: this many times the hits wanted
+REMEMBERED_FILTERS = 256  # what is found out about at most this many filters is kept (Filters)
 
 _TEXT = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
 
 
-def create_temporary_table(db: sqlite3.Connection) -> None:
-    """The narrow filter's rows, for one search at a time (the index's lock is held)."""
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS narrow_rows (rowid INTEGER PRIMARY KEY)")
+class Filters:
+    """What searches found out about their filters' rows, kept per filter until the index changes
+    (its generation): searches repeat their filters (each caller's security trimming, a category
+    picked in a form), and reading a narrow filter's rows costs more than ranking them. Used under
+    the index's lock, one search at a time."""
 
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._generation: str | None = None
+        self._narrow: dict[odata.SqlFilter, np.ndarray | None] = {}
+        self._broad: dict[odata.SqlFilter, bool] = {}
+        self._in_table: odata.SqlFilter | None = None  # whose rows the temporary table holds
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS narrow_rows (rowid INTEGER PRIMARY KEY)")
 
-def narrow_rows(db: sqlite3.Connection, where: odata.SqlFilter, total: int) -> np.ndarray | None:
-    """The sorted row ids the filter lets through when it is narrow (of `total` rows); None when not."""
-    most = min(SUBSET_ROWS, total // NARROW_SHARE)
-    cursor = db.execute(f"SELECT rowid FROM chunks WHERE {where.where} LIMIT ?", (*where.params, most + 1))
-    rowids = np.fromiter((rowid for (rowid,) in cursor), dtype=np.int64)
-    return np.sort(rowids) if len(rowids) <= most else None
+    def at(self, generation: str | None) -> None:
+        """Forget what was found when the index changed since (another process may have written it)."""
+        if generation != self._generation or len(self._narrow) + len(self._broad) > REMEMBERED_FILTERS:
+            self._narrow.clear()
+            self._broad.clear()
+            self._in_table = None
+            self._generation = generation
+
+    def narrow(self, where: odata.SqlFilter, total: int) -> np.ndarray | None:
+        """The sorted row ids the filter lets through when it is narrow (of `total` rows); None when not."""
+        if where not in self._narrow:
+            most = min(SUBSET_ROWS, total // NARROW_SHARE)
+            sql = f"SELECT rowid FROM chunks WHERE {where.where} LIMIT ?"
+            rowids = np.fromiter((r for (r,) in self.db.execute(sql, (*where.params, most + 1))), dtype=np.int64)
+            self._narrow[where] = np.sort(rowids) if len(rowids) <= most else None
+        return self._narrow[where]
+
+    def looks_broad(self, where: odata.SqlFilter, sample: np.ndarray) -> bool:
+        """Whether at least 1/BROAD_SHARE of `sample` (row ids spread over the index) passes."""
+        if where not in self._broad:
+            passed = len(_passing(self.db, [int(r) for r in sample], where)) if len(sample) else 0
+            self._broad[where] = len(sample) > 0 and passed * BROAD_SHARE >= len(sample)
+        return self._broad[where]
+
+    def table(self, where: odata.SqlFilter, narrow: np.ndarray) -> str:
+        """The temporary table holding the narrow filter's rows, for a join."""
+        if self._in_table != where:
+            self.db.execute("DELETE FROM narrow_rows")
+            self.db.executemany("INSERT INTO narrow_rows (rowid) VALUES (?)", ((int(r),) for r in narrow))
+            self._in_table = where
+        return "narrow_rows"
 
 
 def first_rowids(db: sqlite3.Connection, where: odata.SqlFilter | None, limit: int) -> list[int]:
@@ -54,38 +90,39 @@ def first_rowids(db: sqlite3.Connection, where: odata.SqlFilter | None, limit: i
 
 
 def text_ranking(
-    db: sqlite3.Connection,
+    filters: Filters,
     match: str,
     where: odata.SqlFilter | None,
     narrow: np.ndarray | None,
     limit: int,
-    sample: np.ndarray | None,
+    *,
+    broad: bool,
 ) -> list[tuple[int, float]]:
     """The `limit` best BM25 matches the filter lets through, with their scores. `narrow` is the
-    filter's rows when they were read (a narrow filter, for a hybrid search); `sample` is None when
-    the filter is known to be broad, else row ids spread over the index to guess it on."""
+    filter's rows when it is narrow; `broad` tells that most rows pass (known or guessed)."""
+    db = filters.db
     if not match:
         return []
     if where is None:
         return db.execute(_TEXT, (match, limit)).fetchall()
-    if narrow is None and (sample is None or _looks_broad(db, where, sample)):
+    if broad:
         ranked = db.execute(_TEXT, (match, limit * FIRST_BATCH)).fetchall()
         passed = _passing(db, [rowid for rowid, _ in ranked], where)
         hits = [hit for hit in ranked if hit[0] in passed][:limit]
         if len(hits) == limit or len(ranked) < limit * FIRST_BATCH:  # enough, or every match tested
             return hits
-    if narrow is None:  # each match tested in SQL (reading a narrow filter's rows cost more at 100k chunks)
+    if narrow is None:  # neither narrow nor broad enough: each match tested in SQL
         query = (
             "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN chunks"
             f" ON chunks.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? AND {where.where}"
             " ORDER BY bm25(chunks_fts) LIMIT ?"
         )
         return db.execute(query, (match, *where.params, limit)).fetchall()
-    db.execute("DELETE FROM narrow_rows")
-    db.executemany("INSERT INTO narrow_rows (rowid) VALUES (?)", ((int(rowid),) for rowid in narrow))
+    # BM25 computed for the matches among the filter's rows alone.
+    table = filters.table(where, narrow)
     query = (
-        "SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN narrow_rows"
-        " ON narrow_rows.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
+        f"SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN {table}"
+        f" ON {table}.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
     )
     return db.execute(query, (match, limit)).fetchall()
 
@@ -124,10 +161,6 @@ def _similarities(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """matrix @ vector in one thread: OpenBLAS spreads a matrix-vector product over every core and
     waits for them all, which on two busy cores took 36 ms for 4,000 vectors against 0.25 ms here."""
     return np.einsum("ij,j->i", matrix, vector)
-
-
-def _looks_broad(db: sqlite3.Connection, where: odata.SqlFilter, sample: np.ndarray) -> bool:
-    return len(sample) > 0 and len(_passing(db, [int(r) for r in sample], where)) * BROAD_SHARE >= len(sample)
 
 
 def _passing(db: sqlite3.Connection, rowids: list[int], where: odata.SqlFilter) -> set[int]:

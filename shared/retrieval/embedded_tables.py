@@ -1,7 +1,7 @@
 """The embedded index file's SQLite tables, made from the index's fields (shared.retrieval.schema).
 
 SCHEMA_VERSION changes with the SQL: an index file made by another version is rebuilt
-(shared.retrieval.embedded).
+(shared.retrieval.embedded), or only its indexes when its tables are the same (SAME_TABLES).
 """
 
 from __future__ import annotations
@@ -17,9 +17,12 @@ def schema_sql() -> str:
         for f in FIELDS
         if not f.is_collection
     )
-    # Filters read these indexes instead of scanning the chunks' text.
+    # Filters read these indexes instead of scanning the chunks' text. Every search carries the
+    # security trimming on the filename, so each index holds it too: a filter on one field and
+    # the trimming are answered from the index alone, without reading the chunks' rows.
     indexes = "\n".join(
-        f'CREATE INDEX IF NOT EXISTS chunks_by_{f.name} ON chunks ("{f.name}");'
+        f'CREATE INDEX IF NOT EXISTS chunks_by_{f.name} ON chunks ("{f.name}"'
+        + (', "filename");' if f.name != "filename" else ");")
         for f in FIELDS
         if f.filterable and not f.is_collection and not f.key
     )
@@ -35,8 +38,9 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE TABLE IF NOT EXISTS chunk_vectors (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL);
 -- One row per element of a collection field, in the collection's order (the table's rowid).
 CREATE TABLE IF NOT EXISTS chunk_values (chunk INTEGER NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL);
--- Every lookup knows the chunk (filters correlate on it), so one index serves them all.
+-- Reading a chunk's values (results, facets, deletion) knows the chunk; a filter knows the values.
 CREATE INDEX IF NOT EXISTS chunk_values_by_chunk ON chunk_values (chunk, field, value);
+CREATE INDEX IF NOT EXISTS chunk_values_by_value ON chunk_values (field, value, chunk);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
     title, section, text, content='chunks', content_rowid='rowid',
     tokenize='porter unicode61 remove_diacritics 2'
@@ -68,3 +72,6 @@ END;
 """
 
 SCHEMA_VERSION = hashlib.sha1(schema_sql().encode()).hexdigest()[:12]
+# Versions whose tables are this version's and only the indexes differ: a file made by one has
+# its indexes rebuilt in place (shared.retrieval.embedded) instead of being emptied.
+SAME_TABLES = frozenset({"105c285bfd82"})  # before chunks_by_* held the filename and chunk_values_by_value

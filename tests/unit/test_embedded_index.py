@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
-from shared.core.types import RetrievalSpec
+from shared.core.types import Chunk, RetrievalSpec
 from shared.ingest.chunking import Chunker
 from shared.ingest.pipeline import ingest
 from shared.retrieval.embedded import (
@@ -138,3 +139,33 @@ async def test_a_file_without_principals_is_found_by_no_one_unless_defaults_are_
 
     again, found_by_ana = await principals_search(index, folder, "ana", default_principals=("team",))
     assert (again.indexed, found_by_ana) == (1, set())
+
+
+def test_an_index_file_from_before_the_filter_indexes_keeps_its_chunks_and_gets_them(tmp_path):
+    from shared.retrieval.embedded_tables import SAME_TABLES
+
+    old = EmbeddedIndex(tmp_path / "index.sqlite", "old")
+    chunks = [Chunk("a.md", "A", i, None, f"lantern {i}", "h", "c1", ("tag1",)) for i in range(3)]
+    old.replace_document("a.md", "h", chunks, [np.eye(4, dtype=np.float32)[0]] * 3)
+    with old.connection() as db:  # as the version before wrote it: no index on the values
+        db.execute("DROP INDEX chunk_values_by_value")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (next(iter(SAME_TABLES)),))
+
+    reopened = EmbeddedIndex(tmp_path / "index.sqlite", "old")
+    plan = SearchOptions(5, 10).plan("lantern", RetrievalSpec(filter="tags/any(t: t eq 'tag1')"))
+
+    assert reopened.chunk_count() == 3
+    assert len(reopened.search(plan, None).rows) == 3
+    with reopened.connection() as db:
+        names = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "chunk_values_by_value" in names
+
+
+def test_an_index_file_of_another_schema_is_emptied_for_the_ingestion_to_fill(tmp_path):
+    old = EmbeddedIndex(tmp_path / "index.sqlite", "old")
+    chunk = Chunk("a.md", "A", 0, None, "lantern", "h")
+    old.replace_document("a.md", "h", [chunk], [np.eye(4, dtype=np.float32)[0]])
+    with old.connection() as db:
+        db.execute("UPDATE meta SET value = 'unknown' WHERE key = 'schema'")
+
+    assert EmbeddedIndex(tmp_path / "index.sqlite", "old").chunk_count() == 0

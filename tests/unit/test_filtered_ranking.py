@@ -66,13 +66,13 @@ def test_each_filtered_ranking_is_the_permitted_rows_ranking(index, monkeypatch,
         text = " ".join(rng.choice(WORDS, 3))
         vector = index._vectors[rng.integers(len(index._vectors))]
         expected_text, expected_vectors = reference(index, text, vector, filter_text, 7)
-        total = len(index._vector_rowids)
-        sample = index._vector_rowids[::5]
-        narrow = embedded_ranking.narrow_rows(index._db, where, total)
+        filters = embedded_ranking.Filters(index._db)
+        narrow = filters.narrow(where, len(index._vector_rowids))
         vectors = (index._vector_rowids, index._vectors)
 
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, None, 7, sample) == expected_text
-        assert embedded_ranking.text_ranking(index._db, fts_query(text), where, narrow, 7, None) == expected_text
+        for known_narrow, broad in ((None, True), (None, False), (narrow, False)):  # each text path
+            found = embedded_ranking.text_ranking(filters, fts_query(text), where, known_narrow, 7, broad=broad)
+            assert found == expected_text
         assert embedded_ranking.vector_ranking(index._db, vectors, vector, where, narrow, 7) == expected_vectors
 
 
@@ -82,3 +82,23 @@ def test_hybrid_search_with_a_filter_returns_only_permitted_rows(index):
     hits = index.search(plan, index._vectors[0])
 
     assert hits.rows and all(row["category"] == "c3" for row, _ in hits.rows)
+
+
+def test_what_a_search_found_out_about_its_filter_is_forgotten_when_another_process_writes(tmp_path):
+    searcher = EmbeddedIndex(tmp_path / "index.sqlite", "shared")
+    writer = EmbeddedIndex(tmp_path / "index.sqlite", "shared")  # the watcher or ingestion, its own connection
+    vector = np.eye(8, dtype=np.float32)[0]
+
+    def document(name: str, tags: tuple[str, ...]):
+        chunks = [Chunk(name, name, i, None, f"w1 w{i}", name, "c3", tags) for i in range(4)]
+        return (name, name, chunks, [vector] * 4)
+
+    writer.replace_documents([document(f"doc-{d}.md", ("tag1",)) for d in range(20)])
+    options = SearchOptions(default_top_k=50, max_top_k=50)
+    plan = options.plan("w1", RetrievalSpec(filter="tags/any(t: t eq 'tag7')"))
+    assert searcher.search(plan, vector).rows == searcher.search(plan, None).rows == []  # the filter is narrow
+
+    writer.replace_documents([document("new.md", ("tag7", "tag1"))])
+
+    for hits in (searcher.search(plan, vector), searcher.search(plan, None)):
+        assert [row["filename"] for row, _ in hits.rows] == ["new.md"] * 4
