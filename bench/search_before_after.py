@@ -1,11 +1,13 @@
-"""Filtered search before and after a change, in one process: the embedded index module of
-another commit loaded beside this tree's, the same index file, queries interleaved, and the
-results asserted identical.
+"""Filtered search before and after a change, in one process: the embedded index package of
+another commit loaded beside this tree's, queries interleaved, and the results asserted identical.
 
     .venv/bin/python bench/search_before_after.py --before <commit> [--size 100000] [--queries 60]
 
-The index holds bench/search.py's synthetic chunks (seed 7). The other commit's
-shared/retrieval/embedded.py runs against this tree's other modules. Prints Markdown.
+Each version builds its own index file (their schemas may differ) from bench/search.py's
+synthetic chunks (seed 7). The other commit's shared/retrieval/ package runs against this
+tree's other modules. Searches remember what they found out about a filter until the index
+changes, so besides the filter every query repeats, two cases take a filter no query used
+before. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_model  # noqa: E402
-from bench.search import FILTER, WORDS, synthetic_documents  # noqa: E402
+from bench.search import FILTER, WORDS, new_filters, synthetic_documents  # noqa: E402
 from shared.core.types import RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, fts_query  # noqa: E402
 from shared.retrieval.query import SearchOptions  # noqa: E402
@@ -39,19 +41,21 @@ CASES = {  # name: (what the request asks, with the query vector)
     "hybrid (the security trimming only)": (RetrievalSpec(top_k=5, filter=TRIMMING), True),
     "hybrid + filter": (RetrievalSpec(top_k=5, filter=FILTER), True),
 }
+FRESH_CASES = {"text + a filter no query used before": False, "hybrid + a filter no query used before": True}
 
 
-def module_of(commit: str, folder: Path):
-    source = subprocess.run(
-        ["git", "show", f"{commit}:shared/retrieval/embedded.py"], cwd=ROOT, check=True, capture_output=True
-    ).stdout
-    path = folder / "embedded_before.py"
-    path.write_bytes(source)
-    spec = importlib.util.spec_from_file_location("embedded_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["embedded_before"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def embedded_of(commit: str, folder: Path):
+    """The commit's shared.retrieval.embedded, its package imported as `retrieval_before`."""
+    package = folder / "retrieval_before"
+    package.mkdir()
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", commit, "shared/retrieval/"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.decode()
+    for path in listed.split():
+        source = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, check=True, capture_output=True)
+        (package / Path(path).name).write_text(source.stdout.decode().replace("shared.retrieval", "retrieval_before"))
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("retrieval_before.embedded")
 
 
 def main() -> None:
@@ -62,23 +66,29 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-search-ab-"))
     rng = np.random.default_rng(7)
-    documents = list(synthetic_documents(args.size, rng))
-    after = EmbeddedIndex(folder / "index.sqlite", "bench")
-    after.replace_documents([(name, name, chunks, vectors) for name, chunks, vectors in documents])
-    before = module_of(args.before, folder).EmbeddedIndex(folder / "index.sqlite", "bench")
+    documents = [(name, name, chunks, vectors) for name, chunks, vectors in synthetic_documents(args.size, rng)]
+    after = EmbeddedIndex(folder / "after.sqlite", "bench")
+    after.replace_documents(documents)
+    before = embedded_of(args.before, folder).EmbeddedIndex(folder / "before.sqlite", "bench")
+    before.replace_documents(documents)
     texts = [" ".join(rng.choice(WORDS[50:2000], size=3)) for _ in range(args.queries)]
-    vectors = [documents[rng.integers(len(documents))][2][0] for _ in range(args.queries)]
+    vectors = [documents[rng.integers(len(documents))][3][0] for _ in range(args.queries)]
+    fresh = new_filters(np.random.default_rng(args.size), 2 * args.queries)
     options = SearchOptions(default_top_k=5, max_top_k=50)
     load = os.getloadavg()[0]
-    times: dict[str, dict[str, list[float]]] = {name: {"before": [], "after": []} for name in CASES}
+    names = [*CASES, *FRESH_CASES]
+    times: dict[str, dict[str, list[float]]] = {name: {"before": [], "after": []} for name in names}
     plain: list[float] = []
     for index in (before, after):  # vectors loaded, caches warm
         index.search(options.plan("warm up", RetrievalSpec()), vectors[0])
-    for text, vector in zip(texts, vectors, strict=True):
+    for q, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
         started = time.perf_counter()
         after._db.execute(PLAIN, (fts_query(text),)).fetchall()
         plain.append(time.perf_counter() - started)
-        for name, (spec, with_vector) in CASES.items():
+        specs = {name: CASES[name] for name in CASES}
+        for i, (name, with_vector) in enumerate(FRESH_CASES.items()):
+            specs[name] = (RetrievalSpec(top_k=5, filter=fresh[2 * q + i]), with_vector)
+        for name, (spec, with_vector) in specs.items():
             plan = options.plan(text, spec)
             rows = {}
             for label, index in (("before", before), ("after", after)):
