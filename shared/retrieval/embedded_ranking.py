@@ -164,7 +164,7 @@ def _similarities(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
 
 
 def _passing(db: sqlite3.Connection, rowids: list[int], where: odata.SqlFilter) -> set[int]:
-    sql = f"SELECT rowid FROM chunks WHERE rowid IN (SELECT value FROM json_each(?)) AND {where.where}"
+    sql = f"SELECT rowid FROM chunks WHERE rowid IN (SELECT value FROM json_each(?)) AND {where.on_few_rows}"
     return {rowid for (rowid,) in db.execute(sql, (json.dumps(rowids), *where.params))}
 
 

@@ -18,6 +18,7 @@ FILTERS = [
     "category eq 'c3'",
     "category eq 'c3' and tags/any(t: t eq 'tag7' or t eq 'tag8')",
     "category eq 'none'",
+    "tags/all(t: t ne 'tag3' and t ne 'tag4') and tags/any()",  # NOT IN / NOT EXISTS, per set and per row
 ]
 
 
