@@ -73,6 +73,10 @@ class ChatModel(Protocol):
         (the count for no message) plus each message's own tokens, so that a prompt is fitted
         by counting each message once. Runs in a thread: it may take a while, never the loop."""
 
+    def count_known_tokens(self, messages: Sequence[Message]) -> int | None:
+        """count_tokens' answer when each text's count is known already (a lookup, run on the
+        loop: a conversation's earlier messages and a repeated prompt), else None."""
+
 
 class IndexWriter(Protocol):
     """Where ingestion writes chunks: the embedded index or Azure AI Search."""

@@ -4,8 +4,9 @@ and the question, fitted to the model's context window less the answer's tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from shared.core.errors import RequestError
@@ -16,6 +17,9 @@ from shared.core.types import Message, PromptBudget
 log = logging.getLogger(__name__)
 
 ANSWER_RESERVE = 1024  # tokens kept for the answer when neither request nor model sets max_tokens
+# Up to this many characters, the model's known counts are looked up on the loop (each text is
+# hashed: ~0.1 ms for this size) before any thread hop; a longer prompt goes to the thread at once.
+MAX_LOOKUP_CHARS = 64_000
 
 
 async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Message], PromptBudget]:
@@ -25,8 +29,9 @@ async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Messa
     question and system prompt alone do not fit.
 
     Each message is counted once, in a thread (tokenizing is CPU work the event loop must not
-    wait on), and history only as far back as fits: the work is bounded by the request's size
-    limits and the model's context window, not by the product of the two."""
+    wait on) unless the model knows every count already, and history only as far back as fits:
+    the work is bounded by the request's size limits and the model's context window, not by the
+    product of the two."""
     request, model, system_template = turn.request, turn.model, turn.system_template
     max_tokens = request.generation.max_tokens or model.default_parameters.get("max_tokens") or ANSWER_RESERVE
     budget = model.info.context_window - max_tokens
@@ -41,12 +46,11 @@ async def fit_prompt(turn: Turn, renderer: TemplateRenderer) -> tuple[list[Messa
         return Message("system", _with_instructions(text.strip(), system_template, request.prompt.instructions))
 
     system = await system_message()
-    # One thread hop counts the question, the system prompt and the history that fits.
-    counted = await asyncio.to_thread(_count, model, question, system, request.history, budget)
+    counted = await _counted(model, question, system, request.history, budget)
     while counted.fixed > budget and sources:  # no history fits either: it is all left out
         dropped_sources.append(sources.pop().id)
         system = await system_message()
-        counted = await asyncio.to_thread(_count, model, question, system, (), budget)
+        counted = await _counted(model, question, system, (), budget)
     fixed = counted.fixed
     if fixed > budget:
         raise RequestError(
@@ -76,27 +80,54 @@ class _Counted:
     history_tokens: int
 
 
-def _count(
+class _Unknown(Exception):
+    """A text whose count the model does not know yet."""
+
+
+async def _counted(
     model: ChatModel, question: Sequence[Message], system: Message, history: Sequence[Message], budget: int
+) -> _Counted:
+    """_count with the counts the model knows (lookups: on the loop, no thread hop), or else in
+    one thread hop, which counts the question, the system prompt and the history that fits."""
+
+    def known(messages: Sequence[Message]) -> int:
+        tokens = model.count_known_tokens(messages)
+        if tokens is None:
+            raise _Unknown
+        return tokens
+
+    size = sum(len(m.content) for m in (*question, system, *history))
+    if size <= MAX_LOOKUP_CHARS:
+        with contextlib.suppress(_Unknown):
+            return _count(known, question, system, history, budget)
+    return await asyncio.to_thread(_count, model.count_tokens, question, system, history, budget)
+
+
+def _count(
+    count: Callable[[Sequence[Message]], int],
+    question: Sequence[Message],
+    system: Message,
+    history: Sequence[Message],
+    budget: int,
 ) -> _Counted:
     """The fixed part's tokens and, when it fits, the newest history that fits beside it. The
     models keep each text's count, so a conversation's earlier messages cost a lookup."""
-    counter = _Counter(model)
+    counter = _Counter(count)
     fixed = counter.of(question) + counter.own(system)
     kept, used = counter.newest_that_fit(history, budget - fixed) if fixed <= budget else ([], 0)
     return _Counted(fixed, kept, used)
 
 
 class _Counter:
-    """A model's prompt tokens, message by message: ChatModel.count_tokens is a fixed priming
-    (what it counts for no message) plus each message's own tokens."""
+    """A model's prompt tokens, message by message (`count`: ChatModel.count_tokens or what it
+    knows): a fixed priming (what it counts for no message) plus each message's own tokens."""
 
-    def __init__(self, model: ChatModel) -> None:
-        self._model = model
-        self.priming = model.count_tokens([])
+    def __init__(self, count: Callable[[Sequence[Message]], int]) -> None:
+        self._count = count
+        self.priming = count([])
 
     def own(self, message: Message) -> int:
-        return self._model.count_tokens([message]) - self.priming
+        return self._count([message]) - self.priming
 
     def of(self, messages: Sequence[Message]) -> int:
         """The tokens of a prompt of these messages, as count_tokens says, one message at a time."""

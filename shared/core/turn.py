@@ -55,15 +55,27 @@ class Timings(dict):
         super().__init__()
         self.parent = parent  # the turn span's context
 
-    @contextlib.contextmanager
-    def measure(self, step: Timing) -> Iterator[None]:
-        span = telemetry.start_span(_SPANS[step], context=self.parent)
-        start = time.perf_counter()
-        try:
-            yield
-        finally:  # a step measured twice (prompt_build: load, then render) adds up
-            self[step.value] = round(self.get(step.value, 0.0) + time.perf_counter() - start, 6)
-            span.end()
+    def measure(self, step: Timing) -> _Measured:
+        return _Measured(self, step)
+
+
+class _Measured:
+    """One measure of a step (a class, not a generator: a turn takes seven of them)."""
+
+    __slots__ = ("_span", "_start", "_step", "_timings")
+
+    def __init__(self, timings: Timings, step: Timing) -> None:
+        self._timings, self._step = timings, step
+
+    def __enter__(self) -> None:
+        self._span = telemetry.start_span(_SPANS[self._step], context=self._timings.parent)
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc_info: object) -> None:
+        # A step measured twice (prompt_build: load, then render) adds up.
+        timings, key = self._timings, self._step.value
+        timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - self._start, 6)
+        self._span.end()
 
 
 @dataclass

@@ -25,7 +25,7 @@ from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
 from shared.llm.json_closing import closing
 from shared.llm.schema_limits import check_schema
-from shared.llm.tokens import count_messages, text_tokens
+from shared.llm.tokens import count_messages, known_messages, known_tokens, text_tokens
 from shared.llm.worker_protocol import Event, Op
 from shared.llm.worker_supervisor import WorkerFailed, WorkerSupervisor
 
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _FAILED = "The language model failed to produce an answer."
+# The tokens SmolLM2's chat template adds per message (role and separators), and to prime the reply.
+_CHAT_TOKENS = 5
+_REPLY_TOKENS = 3
 
 
 def default_model_path() -> Path:
@@ -187,7 +190,13 @@ class EmbeddedChatModel:
         def count(text: str) -> int:
             return len(tokenizer.tokenize(text.encode(), add_bos=False, special=False))
 
-        return sum(text_tokens(path, m.content, count) + 5 for m in messages) + 3
+        return sum(text_tokens(path, m.content, count) for m in messages) + _CHAT_TOKENS * len(messages) + _REPLY_TOKENS
+
+    def count_known_tokens(self, messages: Sequence[Message]) -> int | None:
+        if not runtime_installed():
+            return known_messages(messages, "")
+        known = known_tokens(str(self._path), (m.content for m in messages))
+        return None if known is None else known + _CHAT_TOKENS * len(messages) + _REPLY_TOKENS
 
     async def check(self) -> None:
         """A round trip to the worker proves the model is loaded and answering."""

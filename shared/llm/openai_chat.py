@@ -14,7 +14,7 @@ from typing import Any
 from shared.core.errors import UpstreamError
 from shared.core.events import ToolCallDelta
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage, ToolCall
-from shared.llm.tokens import count_messages
+from shared.llm.tokens import count_messages, known_messages
 from shared.openai_clients import azure_openai_client
 from shared.remote_models import RemoteModel
 
@@ -65,6 +65,9 @@ class OpenAIChatModel:
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return count_messages(messages, self._model)
+
+    def count_known_tokens(self, messages: Sequence[Message]) -> int | None:
+        return known_messages(messages, self._model)
 
     def check_params(self, params: GenerationParams) -> None:
         """Nothing to refuse here: the model's server checks what it is sent, and its 400 is the model's."""

@@ -12,7 +12,7 @@ import hashlib
 import importlib.util
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +67,13 @@ def encoding_name(model: str) -> str:
     return "o200k_base" if model.lower().startswith(_O200K_PREFIXES) else "cl100k_base"
 
 
+def _key(tokenizer: str, text: str) -> tuple[str, bytes]:
+    return tokenizer, hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def text_tokens(tokenizer: str, text: str, count: Callable[[str], int]) -> int:
     """count(text), computed once per text and tokenizer (kept by the text's digest, not the text)."""
-    key = (tokenizer, hashlib.blake2b(text.encode(), digest_size=16).digest())
+    key = _key(tokenizer, text)
     tokens = _counted.get(key)
     if tokens is None:
         tokens = count(text)
@@ -79,6 +83,17 @@ def text_tokens(tokenizer: str, text: str, count: Callable[[str], int]) -> int:
     return tokens
 
 
+def known_tokens(tokenizer: str, texts: Iterable[str]) -> int | None:
+    """The texts' tokens when text_tokens has counted each of them already, else None."""
+    total = 0
+    for text in texts:
+        tokens = _counted.get(_key(tokenizer, text))
+        if tokens is None:
+            return None
+        total += tokens
+    return total
+
+
 def count_messages(messages: Sequence[Message], model: str) -> int:
     name = encoding_name(model)
     enc = encoding(name)
@@ -86,10 +101,15 @@ def count_messages(messages: Sequence[Message], model: str) -> int:
     def count(text: str) -> int:
         return len(enc.encode(text))
 
-    return (
-        sum(
-            text_tokens(name, m.content, count) + PER_MESSAGE + sum(IMAGE_TOKENS[i.detail] for i in m.images)
-            for m in messages
-        )
-        + PER_REPLY
-    )
+    return _framed(messages, sum(text_tokens(name, m.content, count) for m in messages))
+
+
+def known_messages(messages: Sequence[Message], model: str) -> int | None:
+    """count_messages' answer when each message's text is counted already (no tokenizer used), else None."""
+    known = known_tokens(encoding_name(model), (m.content for m in messages))
+    return None if known is None else _framed(messages, known)
+
+
+def _framed(messages: Sequence[Message], texts: int) -> int:
+    """The prompt's tokens: the texts' (`texts`), each message's role and separators and images, the reply's priming."""
+    return texts + sum(PER_MESSAGE + sum(IMAGE_TOKENS[i.detail] for i in m.images) for m in messages) + PER_REPLY

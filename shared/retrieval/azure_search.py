@@ -6,7 +6,6 @@ Requests are validated and planned exactly as for the embedded index
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -59,7 +58,7 @@ class AzureSearchRetriever:
         self.index_name = index_name
 
     async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
-        plan = await asyncio.to_thread(self._options.plan, question, spec, identity)  # parses the filter
+        plan = await self._options.planned(question, spec, identity)
         if not plan.searches:
             return plan.empty_result(self.index_name)
         vector_queries = await self._vector_queries(plan) if plan.uses_vectors else None

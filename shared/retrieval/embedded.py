@@ -395,7 +395,7 @@ class EmbeddedRetriever:
         self.index_name = index.name
 
     async def search(self, question: str, spec: RetrievalSpec, identity: str | None = None) -> SearchResult:
-        plan = await asyncio.to_thread(self._options.plan, question, spec, identity)  # parses the filter
+        plan = await self._options.planned(question, spec, identity)
         if not plan.searches:
             return plan.empty_result(self.index_name)
         try:

@@ -309,7 +309,10 @@ class SandboxedRenderer:
     async def render(self, compiled: CompiledTemplate, variables: dict[str, Any]) -> str:
         if not isinstance(compiled, SandboxedTemplate):
             raise TypeError("render takes a template this renderer compiled")
-        render = functools.partial(self._generate, compiled.template, variables, compiled.origin)
+        # Only the variables the template names: the others it cannot reach, so they are not
+        # converted to plain data (the history and the sources, twice a turn otherwise).
+        used = {name: variables[name] for name in compiled.variables_used if name in variables}
+        render = functools.partial(self._generate, compiled.template, used, compiled.origin)
         if compiled.origin == "inline":  # written by whoever sent the request
             return await self._run_with_deadline(render)
         # The operator's own templates: the size limits hold, but a watchdog thread per

@@ -336,6 +336,9 @@ async def test_a_failing_search_gives_the_fallback_answer_without_calling_the_mo
         def count_tokens(self, messages):
             return sum(len(m.content) for m in messages) // 4
 
+        def count_known_tokens(self, messages):
+            return None  # nothing counted before: count_tokens, in a thread
+
     broken = make_orchestrator(retriever=lambda plan: BrokenRetriever(), chat_model=lambda alias: ModelThatMustNotRun())
     monkeypatch.setattr(backends, "orchestrator", lambda: broken)
 

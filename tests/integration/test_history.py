@@ -215,6 +215,9 @@ async def test_a_failed_turn_is_not_stored(tmp_path):
         def count_tokens(self, messages):
             return 10
 
+        def count_known_tokens(self, messages):
+            return None  # nothing counted before: count_tokens, in a thread
+
     orchestrator = make_orchestrator(chat_model=lambda alias: FailingModel(), history=lambda: store)
     result = await orchestrator.answer(
         TurnRequest("q", retrieval=RetrievalSpec(enabled=False), user_id="u", session_id="s", session_owner="u")
