@@ -2,11 +2,11 @@
 
 A hybrid search first finds out whether its filter is narrow or broad. A narrow one (at most
 SUBSET_ROWS rows pass, e.g. a category and a tag) is read once: only its rows' vectors are
-scored, and the full-text matches are joined to its rows in a temporary table, so BM25 is
+scored, and the full-text matches are tested against a list of its rows, so BM25 is
 computed for the rows that pass alone. A broad one (the security trimming lets almost every
 chunk through) is never read: the best rows of each ranking are tested against it in SQL, best
 first, in growing batches. A full-text search alone tries its filter on a sample of rows first:
-one that looks broad is tested on the best matches first; otherwise a narrow one is joined as
+one that looks broad is tested on the best matches first; otherwise a narrow one is read as
 above, and every match is tested in SQL when neither helps. What is found out about a filter is
 kept until the index changes (Filters). Each gives exactly the ranking of the rows the filter
 lets through.
@@ -47,15 +47,14 @@ class Filters:
         self._generation: str | None = None
         self._narrow: dict[odata.SqlFilter, np.ndarray | None] = {}
         self._broad: dict[odata.SqlFilter, bool] = {}
-        self._in_table: odata.SqlFilter | None = None  # whose rows the temporary table holds
-        db.execute("CREATE TEMP TABLE IF NOT EXISTS narrow_rows (rowid INTEGER PRIMARY KEY)")
+        self._listed: dict[odata.SqlFilter, str] = {}
 
     def at(self, generation: str | None) -> None:
         """Forget what was found when the index changed since (another process may have written it)."""
         if generation != self._generation or len(self._narrow) + len(self._broad) > REMEMBERED_FILTERS:
             self._narrow.clear()
             self._broad.clear()
-            self._in_table = None
+            self._listed.clear()
             self._generation = generation
 
     def narrow(self, where: odata.SqlFilter, total: int) -> np.ndarray | None:
@@ -74,13 +73,11 @@ class Filters:
             self._broad[where] = len(sample) > 0 and passed * BROAD_SHARE >= len(sample)
         return self._broad[where]
 
-    def table(self, where: odata.SqlFilter, narrow: np.ndarray) -> str:
-        """The temporary table holding the narrow filter's rows, for a join."""
-        if self._in_table != where:
-            self.db.execute("DELETE FROM narrow_rows")
-            self.db.executemany("INSERT INTO narrow_rows (rowid) VALUES (?)", ((int(r),) for r in narrow))
-            self._in_table = where
-        return "narrow_rows"
+    def listed(self, where: odata.SqlFilter, narrow: np.ndarray) -> str:
+        """The narrow filter's rows as a JSON array, for json_each in a query."""
+        if where not in self._listed:
+            self._listed[where] = json.dumps(narrow.tolist())
+        return self._listed[where]
 
 
 def first_rowids(db: sqlite3.Connection, where: odata.SqlFilter | None, limit: int) -> list[int]:
@@ -118,13 +115,13 @@ def text_ranking(
             " ORDER BY bm25(chunks_fts) LIMIT ?"
         )
         return db.execute(query, (match, *where.params, limit)).fetchall()
-    # BM25 computed for the matches among the filter's rows alone.
-    table = filters.table(where, narrow)
+    # BM25 computed for the matches among the filter's rows alone. The `+` keeps FTS5 from looking
+    # each row up by its id (one full-text query per row): the matches are tested against the list.
     query = (
-        f"SELECT chunks_fts.rowid, -bm25(chunks_fts) FROM chunks_fts CROSS JOIN {table}"
-        f" ON {table}.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
+        "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        " AND +rowid IN (SELECT value FROM json_each(?)) ORDER BY bm25(chunks_fts) LIMIT ?"
     )
-    return db.execute(query, (match, limit)).fetchall()
+    return db.execute(query, (match, filters.listed(where, narrow), limit)).fetchall()
 
 
 def vector_ranking(
