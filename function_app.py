@@ -8,10 +8,9 @@ azurefunctions-extensions-http-fastapi, so streaming works on Azure. The blob tr
 (Event Grid source) and the BlobDeleted trigger are in shared/ingest/triggers.py.
 """
 
-import threading
-
 import azure.functions as func
 
+from shared import warmup
 from shared.config import get_settings
 from shared.http.access_log import mask_access_log
 from shared.ingest import triggers
@@ -25,12 +24,5 @@ app.register_blueprint(api.blueprint)
 app.register_blueprint(triggers.blueprint)
 
 
-def _warm_up() -> None:
-    from shared.warmup import load_remote_model_parts  # imported in the thread, off the host's import
-
-    load_remote_model_parts()
-
-
-# No startup hook on Azure: what the first request to a remote model needs loads meanwhile.
-warm_up = threading.Thread(target=_warm_up, name="warm-up", daemon=True)
-warm_up.start()
+# No startup hook on Azure: what the first request needs loads meanwhile, in a thread.
+warmup.start()

@@ -4,8 +4,9 @@ The local server runs this before it accepts connections, so that the first answ
 the time of any other. Each part logs what it loads and how long it took; a part that
 fails is logged and left to load (and fail, with its usual error) on first use.
 
-On Azure the Functions host has no startup hook: shared/warmup.py holds what function_app
-starts there instead.
+On Azure the Functions host has no startup hook: shared/warmup.py holds the thread function_app
+starts there instead. Here too the import starts it; with a remote default model the server also
+waits for it before it listens.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from shared import backends
 from shared.config import get_settings
-from shared.warmup import WARM_UP_QUESTION
+from shared.warmup import WARM_UP_QUESTION, finished
 
 log = logging.getLogger("warmup")
 
@@ -66,6 +67,10 @@ async def _search() -> None:
     await backends.retriever().search(WARM_UP_QUESTION, RetrievalSpec(top_k=1), None)
 
 
+async def _remote_model() -> None:
+    await finished()  # the thread function_app's import started (shared/warmup.py), as on Azure
+
+
 def parts(app: Any = None, route_prefix: str = "api") -> list[tuple[str, Callable[[], Awaitable[None]]]]:
     """What to load, for this configuration: only the parts that run on this machine, and (given
     the ASGI app) one request through its handlers. A remote model is never called: a warm-up
@@ -84,6 +89,8 @@ def parts(app: Any = None, route_prefix: str = "api") -> list[tuple[str, Callabl
         chosen.append(("the search index and the embedding model", _search))
     if embedded_model and app is not None:  # the request asks the default model
         chosen.append(("the HTTP handlers", functools.partial(_first_request, app, route_prefix)))
+    if not embedded_model:  # last: the thread runs meanwhile
+        chosen.append(("what the warm-up thread builds", _remote_model))
     return chosen
 
 

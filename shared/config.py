@@ -7,9 +7,10 @@ local.settings.sample.json; the defaults run the embedded mode with no account.
 from __future__ import annotations
 
 import functools
+import threading
 import uuid
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,10 +22,13 @@ from shared.remote_models import AnswerStrategy, ModelCapabilities, QueryRewrite
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
 
+S = TypeVar("S", bound=BaseSettings)
+
 
 def _env(prefix: str) -> SettingsConfigDict:
-    # Empty values count as unset, so local.settings.json can list every setting blank.
-    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_ignore_empty=True)
+    # Empty values count as unset, so local.settings.json can list every setting blank. Each class
+    # builds its validator when first read, not when `import function_app` defines it (cold start).
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_ignore_empty=True, defer_build=True)
 
 
 class HttpSettings(BaseSettings):
@@ -406,21 +410,48 @@ SETTINGS_CLASSES = (
 )
 
 
+class _Subsystem(Generic[S]):
+    """One subsystem's settings on Settings, read from the environment on first use, once: the
+    warm-up thread (shared/warmup.py) and a request may ask for it at the same moment."""
+
+    def __init__(self, cls: type[S]) -> None:
+        self.cls = cls
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, settings: Settings, owner: type | None = None) -> S:
+        # Once read, the instance's attribute hides this descriptor: later reads do not come here.
+        with _reading:
+            if self.name not in settings.__dict__:
+                settings.__dict__[self.name] = self.cls()
+            return settings.__dict__[self.name]
+
+
+_reading = threading.RLock()
+
+
 class Settings:
     """All subsystem settings, each read from the environment on first use."""
 
-    http = functools.cached_property(lambda _: HttpSettings())
-    telemetry = functools.cached_property(lambda _: TelemetrySettings())
-    auth = functools.cached_property(lambda _: AuthSettings())
-    model = functools.cached_property(lambda _: ModelSettings())
-    embeddings = functools.cached_property(lambda _: EmbeddingSettings())
-    search = functools.cached_property(lambda _: SearchSettings())
-    history = functools.cached_property(lambda _: HistorySettings())
-    sources = functools.cached_property(lambda _: SourceSettings())
-    experiments = functools.cached_property(lambda _: ExperimentSettings())
-    agents = functools.cached_property(lambda _: AgentSettings())
-    prompts = functools.cached_property(lambda _: PromptSettings())
-    documents = functools.cached_property(lambda _: DocumentSettings())
+    http = _Subsystem(HttpSettings)
+    telemetry = _Subsystem(TelemetrySettings)
+    auth = _Subsystem(AuthSettings)
+    model = _Subsystem(ModelSettings)
+    embeddings = _Subsystem(EmbeddingSettings)
+    search = _Subsystem(SearchSettings)
+    history = _Subsystem(HistorySettings)
+    sources = _Subsystem(SourceSettings)
+    experiments = _Subsystem(ExperimentSettings)
+    agents = _Subsystem(AgentSettings)
+    prompts = _Subsystem(PromptSettings)
+    documents = _Subsystem(DocumentSettings)
+
+    def read_all(self) -> None:
+        """Read every subsystem now (the warm-up), so that no request pays for one."""
+        for name, part in vars(Settings).items():
+            if isinstance(part, _Subsystem):
+                getattr(self, name)
 
 
 @functools.cache

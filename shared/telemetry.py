@@ -13,6 +13,7 @@ import contextvars
 import functools
 import logging
 import re
+import threading
 import uuid
 from typing import Any
 
@@ -43,9 +44,18 @@ def _stamp_correlation_id() -> None:
     logging.setLogRecordFactory(stamped)
 
 
-@functools.cache
+_configuring = threading.Lock()
+
+
 def configure() -> bool:
-    """Start exporting to Application Insights, once per process, if it is configured."""
+    """Start exporting to Application Insights, once per process, if it is configured: the warm-up
+    thread (shared/warmup.py) and a request may both ask."""
+    with _configuring:
+        return _configure()
+
+
+@functools.cache
+def _configure() -> bool:
     from shared.config import get_settings
 
     connection = get_settings().telemetry.applicationinsights_connection_string

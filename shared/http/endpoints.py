@@ -200,8 +200,9 @@ api = Api()
 
 def _azure_function(op: Operation, allowed: list[str]) -> Callable[[Request], Awaitable[Response]]:
     async def function(req: Request) -> Response:
-        from shared import telemetry
+        from shared import telemetry, warmup
 
+        await warmup.finished()  # a request that comes while the warm-up runs: it builds what the request needs
         telemetry.configure()
         request_id = telemetry.new_correlation_id(req.headers.get(telemetry.CORRELATION_HEADER))
         telemetry.correlation_id.set(request_id)
