@@ -12,7 +12,7 @@ a 200 with errors, a 503 or a 500) and the turn's events into the family's strea
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -52,11 +52,25 @@ class StreamingTurnMapping(TurnMapping, Protocol):
         """The frame that ends a started stream on a failure (its status and ErrorBody)."""
 
 
+_STREAMING: dict[type, bool] = {}  # by mapping class: isinstance with a Protocol inspects each member, every time
+
+
+def _streams(mapping: TurnMapping) -> bool:
+    """Whether the mapping is a StreamingTurnMapping (known once per class) and its caller asked for a stream."""
+    kind = type(mapping)
+    streaming = _STREAMING.get(kind)
+    if streaming is None:
+        streaming = _STREAMING[kind] = isinstance(mapping, StreamingTurnMapping)
+    return streaming and bool(getattr(mapping, "streams", False))
+
+
 async def answer(mapping: TurnMapping) -> Reply | EventStream:
     """The turn `mapping` describes, run by the orchestrator and answered as its family answers."""
     from shared.backends import orchestrator
 
     turn = mapping.turn_request()
-    if isinstance(mapping, StreamingTurnMapping) and mapping.streams:
-        return EventStream(mapping.frames(orchestrator().run(turn, stream=True)), mapping.stream_error, mapping.headers)
+    if _streams(mapping):
+        streaming = cast(StreamingTurnMapping, mapping)
+        frames = streaming.frames(orchestrator().run(turn, stream=True))
+        return EventStream(frames, streaming.stream_error, streaming.headers)
     return Reply(mapping.response(await orchestrator().answer(turn)), mapping.headers)
