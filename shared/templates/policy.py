@@ -80,12 +80,16 @@ def is_value_method(obj: Any) -> bool:
     return readable(owner)
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def plain(value: Any) -> Any:
     """`value` as plain data: strings, numbers, booleans, None, and lists, tuples and dicts of
     them; a dataclass becomes the dict of its fields. The variables a template receives are
     converted with this, so that no object of the application's, nor anything it references,
     is ever within a template's reach. TypeError for any other kind of value."""
-    if value is None or isinstance(value, (bool, Markup)):
+    # The common case first, an exact type (no subclass) that is already plain: returned as it is.
+    if type(value) in _PLAIN_TYPES or isinstance(value, Markup):
         return value
     if isinstance(value, str):
         return str.__str__(value)  # a str subclass (an enum's member) as its text

@@ -11,6 +11,7 @@ through both template fields, with no secret in the answer.
 
 from __future__ import annotations
 
+import enum
 import functools
 import io
 import itertools
@@ -26,6 +27,7 @@ from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.utils import Cycler, Joiner, Namespace
+from markupsafe import Markup
 
 from shared.config import PROJECT_ROOT, get_settings
 from shared.core.errors import RequestError
@@ -151,6 +153,20 @@ def test_the_variables_are_plain_data():
     assert variables["sources"][0]["fields"]["title"] == "T"
     with pytest.raises(TypeError, match="cannot hold a Settings"):
         policy.plain({"settings": get_settings()})
+
+
+def test_plain_keeps_plain_values_and_turns_subclasses_into_their_base_type():
+    class Role(enum.StrEnum):
+        USER = "user"
+
+    class Level(enum.IntEnum):
+        ONE = 1
+
+    text, markup = "text", Markup("<b>kept</b>")
+    converted = policy.plain([text, 2, 2.5, True, None, markup, Role.USER, Level.ONE])
+    assert converted[0] is text and converted[5] is markup  # already plain or safe markup: the same object
+    assert [type(v) for v in converted] == [str, int, float, bool, type(None), Markup, str, int]
+    assert converted[6:] == ["user", 1]
 
 
 async def test_the_shipped_templates_read_the_plain_variables(renderer):
