@@ -8,7 +8,9 @@ samples/corpus into its own file), and the floor server reading HEAD's index. Th
 measure run on every server in turn, round after round (the machine drifts):
 
 - flexible-rag at c=8 with wrk, the same question every time (its embedding cached), against
-  the floor doing the same work at c=8;
+  the floor doing the same work at c=8: requests per second, and the CPU time each server's
+  process spent per request (its threads included), which other work on a shared machine
+  disturbs far less than the rate;
 - the overhead over the model call without retrieval (bench/load.py's sequential p50s);
 - `orchestrator.llm_generate` as flexible-chat reports it, p50, for one question against one
   with 52 history messages.
@@ -36,7 +38,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import PYTHON, QUESTION, export_tree, parse_wrk, process, sequential, started  # noqa: E402
+from bench.load import (  # noqa: E402
+    PYTHON,
+    QUESTION,
+    SERVER_PIDS,
+    export_tree,
+    parse_wrk,
+    process,
+    sequential,
+    started,
+)
 from bench.machine import cpu_model  # noqa: E402
 from devtools.servers import free_port  # noqa: E402
 
@@ -46,8 +57,16 @@ HISTORY = [
 ]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its threads so far (Linux: /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk_post(url: str, body: dict, duration: int) -> dict[str, float]:
-    """Requests per second and latency percentiles of one JSON POST, repeated, at c=8."""
+    """Requests per second, latency percentiles and the server's CPU milliseconds per request of
+    one JSON POST, repeated, at c=8."""
+    pid = SERVER_PIDS[httpx.URL(url).port]
     script = (
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = {json.dumps(json.dumps(body))}\n"
@@ -56,8 +75,11 @@ def wrk_post(url: str, body: dict, duration: int) -> dict[str, float]:
         file.write(script)
         file.flush()
         command = ["wrk", "-t2", "-c8", f"-d{duration}s", "--latency", "-s", file.name, url]
+        cpu = cpu_seconds(pid)
         output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=duration + 60).stdout
-    return parse_wrk(output)
+        cpu = cpu_seconds(pid) - cpu
+    result = parse_wrk(output)
+    return {**result, "cpu_ms": cpu * 1000 / result["requests"]}
 
 
 def llm_generate(base: str, history: list[dict], count: int) -> float:
@@ -87,11 +109,14 @@ def measure(bases: dict[str, str], floor_url: str, model_url: str, args: argpars
     """Each measure's values, one per round, for each server."""
     results: dict[str, dict[str, list]] = {name: {} for name in [*bases, "floor"]}
     rag = {"question": QUESTION}
+    urls = {"floor": f"{floor_url}/floor", **{name: f"{base}/api/v2/flexible-rag" for name, base in bases.items()}}
     for _ in range(args.rounds):
-        results["floor"].setdefault("rps", []).append(wrk_post(f"{floor_url}/floor", rag, args.duration)["rps"])
+        for name, url in urls.items():
+            measured = wrk_post(url, rag, args.duration)
+            for key in ("rps", "cpu_ms"):
+                results[name].setdefault(key, []).append(measured[key])
         for name, base in bases.items():
             run = results[name]
-            run.setdefault("rps", []).append(wrk_post(f"{base}/api/v2/flexible-rag", rag, args.duration)["rps"])
             times = sequential(base, model_url, args.requests)
             for case in ("model", "skip", "agent"):
                 run.setdefault(case, []).append(times[case])
@@ -103,7 +128,7 @@ def measure(bases: dict[str, str], floor_url: str, model_url: str, args: argpars
 def report(rounds: dict[str, dict[str, list]]) -> None:
     results = {name: {k: statistics.median(v) for k, v in run.items()} for name, run in rounds.items()}
     products = [name for name in results if name != "floor"]
-    floor_rps = results["floor"]["rps"]
+    floor_rps, floor_cpu = results["floor"]["rps"], results["floor"]["cpu_ms"]
     print(f"| measure | {' | '.join(products)} |")
     print(f"|---|{'---|' * len(products)}")
 
@@ -114,6 +139,10 @@ def report(rounds: dict[str, dict[str, list]]) -> None:
         f"flexible-rag c=8, one question: req/s (floor {floor_rps:.0f} req/s)",
         lambda r: f"{r['rps']:.0f} req/s ({floor_rps / r['rps']:.2f}x the floor's time)",
     )
+    row(
+        f"flexible-rag c=8, one question: CPU per request (floor {floor_cpu:.2f} ms)",
+        lambda r: f"{r['cpu_ms']:.2f} ms ({r['cpu_ms'] / floor_cpu:.2f}x the floor's)",
+    )
     row("model call alone (openai SDK), p50", lambda r: f"{r['model']:.2f} ms")
     row("overhead, flexible-rag skip_knowledge_base, p50", lambda r: f"{r['skip'] - r['model']:+.2f} ms")
     row("overhead, agent with retrieval off, p50", lambda r: f"{r['agent'] - r['model']:+.2f} ms")
@@ -122,7 +151,8 @@ def report(rounds: dict[str, dict[str, list]]) -> None:
     row("52 messages minus one question", lambda r: f"{r['long'] - r['one']:+.2f} ms")
     print()
     for name, run in rounds.items():
-        print(f"{name}: req/s per round {', '.join(f'{x:.0f}' for x in run['rps'])}  ", end="")
+        rates, cpus = ", ".join(f"{x:.0f}" for x in run["rps"]), ", ".join(f"{x:.2f}" for x in run["cpu_ms"])
+        print(f"{name}: req/s per round {rates}, CPU ms per request {cpus}  ", end="")
     print()
 
 

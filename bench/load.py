@@ -61,6 +61,10 @@ def new_question() -> str:
     return f"What does the warranty say about the {PARTS[n % len(PARTS)]} of bike {n}?"
 
 
+# The PID of each server that process() started, by its port (bench/floor.py reads their CPU time).
+SERVER_PIDS: dict[int, int] = {}
+
+
 @contextlib.contextmanager
 def process(command: list[str], port: int, cwd: Path, env: dict[str, str] | None = None) -> Iterator[None]:
     """A server for the duration of the block, once it listens on 127.0.0.1:port; stopped by its PID."""
@@ -72,8 +76,10 @@ def process(command: list[str], port: int, cwd: Path, env: dict[str, str] | None
             except RuntimeError:
                 output.seek(0)
                 raise RuntimeError(output.read().decode(errors="replace")[-3000:]) from None
+            SERVER_PIDS[port] = child.pid
             yield
         finally:
+            SERVER_PIDS.pop(port, None)
             child.terminate()
             child.wait(timeout=30)
 
@@ -196,7 +202,9 @@ def parse_wrk(output: str) -> dict[str, float]:
     latency = {p: float(v) * unit[u] for p, v, u in re.findall(r"^\s*(50|90|99)%\s+([\d.]+)([a-z]+)", output, re.M)}
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), **latency, "errors": errors}
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return {"rps": rps, "requests": requests, **latency, "errors": errors}
 
 
 CASES = (  # wrk runs: (name, connections, a new question each request, more request fields)
