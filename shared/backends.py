@@ -360,6 +360,8 @@ def orchestrator() -> Orchestrator:
         multimodal_aliases=multimodal_aliases,
         extractive_answers=extractive_answers,
         query_rewrite=query_rewrite,
+        default_top_k=get_settings().search.top_k,
+        answer_pool=get_settings().model.answer_pool,
     )
 
 

@@ -127,7 +127,14 @@ class ModelSettings(BaseSettings):
         ge=0,
         le=1,
         description="Extractive answers decline when no passage is at least this relevant; default: the value "
-        "measured for the embedding model (0.48 for all-MiniLM-L6-v2, 0.68 for multilingual-e5-small).",
+        "measured for the embedding model (0.40 for all-MiniLM-L6-v2, 0.68 for multilingual-e5-small).",
+    )
+    answer_pool: int = Field(
+        8,
+        ge=0,
+        le=50,
+        description="Extractive answers: chunks searched for a question, of which the top_k whose passages answer "
+        "it best are the sources (a reranking); at most top_k (0): the search's own top_k.",
     )
     query_rewrite: QueryRewrite = Field(
         "expand",

@@ -17,8 +17,8 @@ import functools
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import snowballstemmer
@@ -26,8 +26,9 @@ import snowballstemmer
 from shared.core.followups import Resolved, resolve
 from shared.core.intents import answer_kind
 from shared.core.interfaces import Embeddings
-from shared.core.key_terms import is_name, key_words, names
+from shared.core.key_terms import asked_for, is_name, key_words, modifiers, names
 from shared.core.passages import Passage, passages
+from shared.core.relevance import PROXIMITY_WEIGHT, QuestionWords, Ranking, Scored, naming, preferred, proximity
 from shared.core.types import Completion, Message, Source, TokenUsage
 
 DECLINE = "The documents do not say."
@@ -44,20 +45,20 @@ _STOPWORDS_TEXT = """a an and are as at be by can could do does did for from has
     many some such tell please know"""
 _STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 _WORD = re.compile(r"\w+(?:[.,:/]\w+)*")
+# An acronym's plural ("DVDs", "CPUs"): the stemmer keeps its "s" (no vowel before it), so it is dropped first.
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z][A-Z0-9]*[A-Z0-9])s\b")
 # ", and how ...", "; ", "? ": where a question goes on to ask something else.
 _PART_BOUNDARY = re.compile(
-    r",?\s+and\s+(?=(?:how|what|when|where|which|who|why|whether|is|are|do|does|can|could|should|up to|from)\b)"
+    r",?\s+and\s+(?=(?:(?:in|into|on|at|to|for|by|with|under|of)\s+(?:which|what|whom)|"
+    r"how|what|when|where|which|who|why|whether|is|are|do|does|can|could|should|up to|from)\b)"
     r"|\?\s+|;\s+",
     re.IGNORECASE,
 )
 # Two things asked about at once: "the normal and the uniform distributions", "exec_prefix and of bindir".
 _CONJUNCTS = re.compile(r"\b(\w+)\s+(?:and|or)\s+(?:of\s+)?(?:the\s+|a\s+|an\s+)?(\w+)", re.IGNORECASE)
 _PASSAGES_PER_PART = 2  # a part's best passage and, when it scores nearly as well, the next one
-_CARRIED_WEIGHT = 0.5  # a word the question takes from the conversation, against one of its own
 _ALTERNATIVE_MARGIN = 0.1
-_CONTEXT_WEIGHT = 0.6  # a word of the question held by the passage's context only, against one it holds itself
 _REPEAT_PENALTY = 0.1  # a passage the previous answer quoted
-_PREFERENCE_MARGIN = 0.2  # how much less relevant a passage of a preferred kind may be and still win
 # The share of the question's own content words the best passage must hold: one rare word (a
 # product the documents only name) is not enough to answer a question about something else.
 MIN_COVERAGE = 0.3
@@ -66,26 +67,6 @@ MIN_COVERAGE = 0.3
 UNHELD_MARGIN = 0.06
 _STEM_CACHE = 65536  # words
 _EMBEDDING_CACHE = 4096  # passages: chunks repeat across questions, their vectors need not be recomputed
-
-
-@dataclass(frozen=True)
-class Scored:
-    passage: Passage
-    relevance: float  # lexical_weight * lexical + (1 - lexical_weight) * similarity, less a repeat penalty
-    lexical: float  # the rarity-weighted share of the question's words the passage (with its context) holds
-    similarity: float  # cosine similarity of their embeddings
-    coverage: float  # the share of the question's content words it holds, each counted once
-    # It holds an answer of the kind the question asks for (when its words say), and mentions each name of
-    # the question the sources mention (shared.core.intents, shared.core.key_terms).
-    fits: bool
-
-
-@dataclass(frozen=True)
-class Ranking:
-    scored: list[Scored]  # best first
-    unheld: bool  # a key word of the question is in none of the passages: answering needs more relevance
-    unnamed: bool = False  # a name the question asks about is in none of the passages: nothing answers it
-    missing: frozenset[str] = frozenset()  # the key words in none of the passages
 
 
 class ExtractiveAnswers:
@@ -147,9 +128,20 @@ class ExtractiveAnswers:
                 continue
             close = [s for s in scored[:_PASSAGES_PER_PART] if s.relevance >= scored[0].relevance - self._margin]
             for candidate in close + self._other_conjuncts(conjuncts, close, scored):
-                if not _repeats(candidate.passage.text, chosen):
-                    chosen[candidate.passage.text] = candidate
+                chosen = _with(chosen, candidate)
         return list(chosen.values())[: self._max_passages]
+
+    async def rerank(self, question: Resolved, sources: Sequence[Source], count: int) -> tuple[Source, ...]:
+        """The `count` sources whose best passage is most relevant to the question, best first (a tie keeps the
+        search's order): a few more chunks are searched than are returned, and the passage scores rerank them,
+        as a semantic ranker reranks a search's results (the search ranks chunks, not what answers)."""
+        if len(sources) <= count:
+            return tuple(sources)
+        best: dict[int, float] = {}
+        for scored in (await self.rank(question.question, sources, question)).scored:
+            best.setdefault(scored.passage.source, scored.relevance)
+        order = sorted(range(len(sources)), key=lambda i: -best.get(i + 1, -math.inf))
+        return tuple(sources[i] for i in order[:count])
 
     def _conjuncts(self, part: str) -> frozenset[str]:
         """The terms of the things a part asks about at once: "the normal and the uniform distributions"."""
@@ -182,16 +174,20 @@ class ExtractiveAnswers:
         if not candidates:
             return Ranking([], False)
         background, asked = _background(part)
-        carried = " ".join((background, *(question.carried if question else ())))
+        carried = " ".join((background, *((*question.carried, *question.referents) if question else ())))
         quoted = [self._terms(p.text) for p in candidates]
         held = [terms | self._terms(f"{p.title} {p.context}") for p, terms in zip(candidates, quoted, strict=True)]
-        words = _Words.of(self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held)
+        words = QuestionWords.of(
+            self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held
+        )
         said_names = (
             [*names(asked), *(w for w in question.carried if is_name(w))]
             if question and question.points_back
             else names(asked)
         )
         asked_names = {self._stem(n) for n in said_names}
+        own_words = self._sequence(asked)
+        pairs = frozenset(zip(own_words, own_words[1:], strict=False))
         similarity = await self._similarities(f"{asked} {carried}".strip(), [scored_text(p) for p in candidates])
         kind = answer_kind(part) or (question.kind if question else None)
         previous = question.previous_answer if question else ""
@@ -199,6 +195,7 @@ class ExtractiveAnswers:
         for passage, own_text, terms, cosine in zip(candidates, quoted, held, similarity, strict=True):
             lexical = words.share(terms, own_text)
             relevance = self._lexical_weight * lexical + (1 - self._lexical_weight) * float(cosine)
+            relevance += PROXIMITY_WEIGHT * proximity(pairs, self._sequence(passage.text))
             if previous and passage.text in previous:
                 relevance -= _REPEAT_PENALTY
             names_held = asked_names & words.everywhere <= terms
@@ -206,17 +203,26 @@ class ExtractiveAnswers:
             scored.append(Scored(passage, relevance, lexical, float(cosine), words.coverage(terms), fits))
             named.append(names_held)
         if kind and not kind.strict:
-            scored = _preferred(scored, named)
+            scored = preferred(scored, named)
+        thing = {self._stem(w) for w in asked_for(asked)}
+        if thing:
+            scored = naming(scored, [bool(thing & terms) for terms in held])
         ranked = sorted(scored, key=lambda s: s.relevance, reverse=True)
         missing = words.keys - words.everywhere
-        return Ranking(ranked, bool(missing), not asked_names <= words.everywhere, missing)
+        # A kind of a thing no passage holds ("a tax refund" where they speak of refunds): they speak of others.
+        other_kind = any(self._stem(m) in missing and self._stem(n) in words.everywhere for m, n in modifiers(asked))
+        return Ranking(ranked, bool(missing), other_kind or not asked_names <= words.everywhere, missing)
 
     def _stem(self, word: str) -> str:
-        return self._stem_word(word.lower())
+        return self._stem_word(_ACRONYM_PLURAL.sub(r"\1", word).lower())
+
+    def _sequence(self, text: str) -> list[str]:
+        """A text's content words, stemmed, in order."""
+        words = _WORD.findall(_ACRONYM_PLURAL.sub(r"\1", text).lower())
+        return [self._stem_word(w) for w in words if w not in _STOPWORDS]
 
     def _terms(self, text: str) -> frozenset[str]:
-        words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
-        return frozenset(map(self._stem_word, words))
+        return frozenset(self._sequence(text))
 
     async def _similarities(self, question: str, texts: list[str]) -> np.ndarray:
         query = await self._embeddings.embed_query(question)
@@ -231,66 +237,6 @@ class ExtractiveAnswers:
                 self._vectors.popitem(last=False)
             matrix = np.vstack([self._vectors[t] for t in texts])
         return matrix @ query
-
-
-@dataclass(frozen=True)
-class _Words:
-    """A part's words as they count for a passage: its own and those it takes from the conversation,
-    each group weighed by rarity and shared out on its own, so that rare words carried from an earlier
-    question never outweigh the part's own ("And the display?" after a question about the paint)."""
-
-    own: dict[str, float]  # term -> rarity
-    carried: dict[str, float]
-    asked: frozenset[str]  # every content word of the part and of what it carries
-    mine: frozenset[str]  # every content word of the part itself
-    keys: frozenset[str]  # its key words (shared.core.key_terms)
-    everywhere: frozenset[str]  # the words the passages hold between them
-
-    @classmethod
-    def of(cls, own: frozenset[str], carried: frozenset[str], keys: set[str], held: list[frozenset[str]]) -> _Words:
-        everywhere = frozenset().union(*held)
-        # A word no passage holds tells no passage from another; only a key word (a name, "the CEO")
-        # still counts against them all: the documents may not hold what is asked.
-        counted = {t for t in own | carried if t in everywhere or t in keys}
-        rarity = _rarity(frozenset(counted), held)
-        return cls(
-            {t: rarity[t] for t in own & counted},
-            {t: rarity[t] for t in (carried - own) & counted},
-            own | carried,
-            own,
-            frozenset(keys) & own,
-            everywhere,
-        )
-
-    def share(self, held: frozenset[str], said: frozenset[str]) -> float:
-        """The rarity-weighted share of the words a passage holds; a word only its heading or
-        header holds (not `said` by the passage itself) counts less."""
-        shares = []
-        for group, weight in ((self.own, 1.0), (self.carried, _CARRIED_WEIGHT)):
-            total = sum(group.values())
-            if total:
-                found = sum(r * (1 if t in said else _CONTEXT_WEIGHT) for t, r in group.items() if t in held)
-                shares.append((found / total, weight))
-        return sum(s * w for s, w in shares) / sum(w for _, w in shares) if shares else 0.0
-
-    def coverage(self, held: frozenset[str]) -> float:
-        """The share of the part's words a passage holds: of all it asks with, or of its own words only
-        (a follow-up that changes the topic, "And what does range return?", is not about the old one's words)."""
-        shares = [len(held & self.asked) / len(self.asked) if self.asked else 1.0]
-        if self.mine:
-            shares.append(len(held & self.mine) / len(self.mine))
-        return max(shares)
-
-
-def _preferred(scored: list[Scored], named: list[bool]) -> list[Scored]:
-    """A kind said in too many ways to be required (a time, a place, an instruction): the passages of that
-    kind compete alone when one of them is nearly as relevant as the best passage; else every passage that
-    names what is asked does ("be sure to terminate the driver with dev.off()" is an instruction no verb opens)."""
-    best = max((s.relevance for s, n in zip(scored, named, strict=True) if n), default=None)
-    kind_best = max((s.relevance for s in scored if s.fits), default=None)
-    if best is None or (kind_best is not None and kind_best >= best - _PREFERENCE_MARGIN):
-        return scored
-    return [replace(s, fits=n) for s, n in zip(scored, named, strict=True)]
 
 
 def _part_of(question: Resolved, parts: list[str], number: int) -> Resolved:
@@ -314,11 +260,27 @@ def _candidates(sources: Sequence[Source]) -> list[Passage]:
     return list(unique.values())
 
 
-def _repeats(text: str, said: Iterable[str]) -> bool:
-    """Whether a passage says again what a chosen one says: overlapping chunks cut the same
-    sentence at different places, so one may hold the other whole."""
-    core = text.rstrip(" .!").casefold()
-    return any(core in other.casefold() or other.rstrip(" .!").casefold() in core for other in said)
+def _with(chosen: dict[str, Scored], candidate: Scored) -> dict[str, Scored]:
+    """The chosen passages with `candidate`, said once: overlapping chunks cut the same sentence at
+    different places, and a sentence is also a candidate with the one its pronoun points back to.
+    A candidate a chosen passage holds whole adds nothing; one that holds chosen passages whole
+    takes their place (it says what they say, and more)."""
+    core = _core(candidate.passage.text)
+    if any(core in _core(text) for text in chosen):
+        return chosen
+    held = [text for text in chosen if _core(text) in core]
+    if not held:
+        return {**chosen, candidate.passage.text: candidate}
+    first = held[0]  # the longer passage takes the first one's place in the answer
+    return {
+        (candidate.passage.text if text == first else text): (candidate if text == first else scored)
+        for text, scored in chosen.items()
+        if text == first or text not in held
+    }
+
+
+def _core(text: str) -> str:
+    return text.rstrip(" .!").casefold()
 
 
 def _acronym(title: str) -> str:
@@ -352,13 +314,6 @@ def _parts(question: str) -> list[str]:
     """A question's parts: "What is X, and how long is Y?" asks two things."""
     parts = [p.strip(" ,") for p in _PART_BOUNDARY.split(question)]
     return [p for p in parts if len(p.split()) > 1] or [question]
-
-
-def _rarity(query: frozenset[str], passages_terms: list[frozenset[str]]) -> dict[str, float]:
-    """Each question word's weight: rare among the passages counts more; a word no passage
-    holds counts most, so a question about something the sources never mention scores low."""
-    count = len(passages_terms)
-    return {t: math.log((count + 1) / (sum(t in p for p in passages_terms) + 0.5)) for t in query}
 
 
 def cited(passage: Passage) -> str:

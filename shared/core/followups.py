@@ -39,6 +39,8 @@ from shared.core.intents import AnswerKind, answer_kind
 from shared.core.key_terms import is_name, names
 from shared.core.types import Message
 
+_CITATION = re.compile(r"\[\d+\]")  # an answer's [n]: not a name
+
 # model: the model rewrites a follow-up that needs the conversation; expand: such a follow-up is
 # searched with the earlier questions' words added, no model call; always: the model rewrites
 # every follow-up (the behaviour before the decision).
@@ -171,10 +173,13 @@ class Resolved:
     # It points back with a pronoun ("How much does it cost?" after a question about the Zephyr): the names it
     # takes stand for its "it", and an answer must mention them, as it must the names the question says.
     points_back: bool = False
+    # When it points back, the names of the answer it follows: "there" or "one" may stand for one of them
+    # ("Can I test ride one there?" after "... assembled in Eindhoven"). Counted like carried words, never required.
+    referents: tuple[str, ...] = ()
 
     @property
     def search_text(self) -> str:
-        return " ".join((self.question, *self.carried))
+        return " ".join((self.question, *self.carried, *self.referents))
 
 
 def resolve(question: str, history: Sequence[Message]) -> Resolved:
@@ -190,12 +195,17 @@ def resolve(question: str, history: Sequence[Message]) -> Resolved:
         # "And E01?" after "What does E07 mean?": the new name takes the old one's place.
         carried = [w for w in carried if not is_name(w)]
     language = _language(words)
+    points_back = not _continues(words, language) and any(_refers(words, i, language) for i in range(len(words)))
+    previous = answers[-1] if answers else ""
+    said = {w.casefold() for w in (*words, *carried)}
+    referents = [n for n in names(_CITATION.sub("", previous)) if n.casefold() not in said] if points_back else []
     return Resolved(
         question,
         tuple(carried),
         own_kind or _inherited_kind(question, questions),
-        answers[-1] if answers else "",
-        points_back=not _continues(words, language) and any(_refers(words, i, language) for i in range(len(words))),
+        previous,
+        points_back=points_back,
+        referents=tuple(dict.fromkeys(referents)),
     )
 
 

@@ -30,8 +30,11 @@ class AnswerKind(Enum):
         re.IGNORECASE,
     )
     MONEY = re.compile(
-        r"[$€£¥]\s?\d|\d\s?(?:[$€£]|euros?|eur|usd|dollars?|pounds?|cents?)\b|\b(?:free|no charge|no cost|"
-        r"copay\w*|coinsurance|deductible)\b|\d\s?%",
+        r"[$€£¥]\s?\d|\d\s?(?:[$€£]|euros?|eur|usd|dollars?|pounds?|cents?)\b|\b(?:no charge|no cost|free of charge|"
+        r"copay\w*|coinsurance|deductible)\b|\d\s?%|"
+        # "Delivery is free", "Cost: free." (free of charge); not "is free software" (free to use and share).
+        r"\b(?:is|are|be|been|for|comes?|stays?|remains?|costs?)\s+free\b(?!\s+(?!(?:and|or|of|at|to|for|in|on|with|if|"
+        r"when|from|until|within|during)\b)[a-z])|\bfree\s*(?:[.,;:)]|$)",
         re.IGNORECASE,
     )
     SPEED = _measure(r"km/h|kph|mph|m/s|km per hour|miles per hour")
@@ -51,8 +54,12 @@ class AnswerKind(Enum):
     PERSON = re.compile(r"\b[A-Z][a-z]+\s+[A-Z][a-z]+|\bby\s+(?:the\s+)?[A-Z]")
     PLACE = re.compile(
         r"\b(?:in|at|from|on|under|near|inside|behind|to)\s+(?:the\s+)?[A-Z0-9]|"
-        r"\b(?:in|at|on|under|inside|behind|near|beside)\s+(?:the|a|an|your|its)\s+\w"
+        r"\b(?:in|at|on|under|inside|behind|near|beside)\s+(?:the|a|an|your|its)\s+\w|"
+        # Where a program puts things: "all on standard output", "to stderr", "kept in memory".
+        r"\b(?:in|on|to|into|from)\s+(?:standard\s+(?:output|error|input)|stdout|stderr|stdin|disk|memory)\b"
     )
+    # A setting's value: a number, a path, a quoted or code-like token, an assignment, a yes or no.
+    VALUE = re.compile(r"\d|(?:^|\s)/\w|\$[({]|[‘'\"`].+?[’'\"`]|=|\b(?:true|false|yes|no|none|null|empty)\b")
     # An instruction: a clause opening with a verb of doing, or one that says what you should do.
     ACTION = re.compile(
         r"(?:^|[.:;!,]\s+)(?:please\s+)?(?:add|apply|ask|avoid|book|bring|call|charge|check|clean|connect|contact|"
@@ -69,9 +76,9 @@ class AnswerKind(Enum):
     @property
     def strict(self) -> bool:
         """A number, an amount or a measure is there or not: a passage without one does not answer.
-        Times, places, people and instructions are said in too many ways to rule a passage out:
+        Times, places, people, instructions and values are said in too many ways to rule a passage out:
         they are preferred when some passage has one."""
-        return self not in (AnswerKind.TIME, AnswerKind.PERSON, AnswerKind.PLACE, AnswerKind.ACTION)
+        return self not in (AnswerKind.TIME, AnswerKind.PERSON, AnswerKind.PLACE, AnswerKind.ACTION, AnswerKind.VALUE)
 
 
 _OPENING = r"^\W*(?:and |but |so )?"
@@ -85,7 +92,7 @@ _KINDS = (
         AnswerKind.DURATION,
     ),
     (
-        r"\bhow much (?:\w+ ){0,4}(?:cost|charge|pay|fee|price)|\bwhat (?:\w+ ){0,2}(?:costs?|prices?|fees?)\b|"
+        r"\bhow much (?:\w+ ){0,8}(?:cost|charge|pay|fee|price)|\bwhat (?:\w+ ){0,2}(?:costs?|prices?|fees?)\b|"
         r"\b(?:price|cost|fee|copay\w*|deductible)s? (?:of|for)\b|^\W*(?:\w+ ){0,3}(?:price|cost|fee)s?\W*$",
         AnswerKind.MONEY,
     ),
@@ -109,6 +116,10 @@ _KINDS = (
         AnswerKind.TIME,
     ),
     (_OPENING + r"(?:who|whom|by whom)\b", AnswerKind.PERSON),
+    (
+        r"\bwhat (?:\w+ ){0,2}(?:is|are|was|were|should|must) (?:the )?(?:\w+ )?values? of\b|\bwhat values?\b",
+        AnswerKind.VALUE,
+    ),
     (_OPENING + r"(?:where|from where|in which (?:city|country|place|town))\b", AnswerKind.PLACE),
     (
         r"\bhow (?:do|can|should|would) (?:i|we|you)\b(?! (?:know|reach|get (?:a|my)))|\bwhat (?:should|can|must|do) "

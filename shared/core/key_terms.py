@@ -6,7 +6,9 @@ is about something else. A noun the question puts after an article, a possessive
 pronoun, a quantifier or a preposition ("the CEO", "a student discount", "to Spain", "many employees")
 says what is asked; when no retrieved passage holds it at all, the documents most likely do
 not hold the answer either, and a passage must be very relevant to answer anyway. Verbs and
-adverbs ("carry", "often", "fix") are left out: documents say them in other words.
+adverbs ("carry", "often", "fix") are left out: documents say them in other words. A noun before
+the last noun of a phrase ("a tax refund") says which kind of it is asked about, and the words
+after "which" or "what" ("Which prefix do ...?") what the answer names.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ _AUXILIARIES_TEXT = """do does did is are was were be been have has had can coul
     if when and or but than"""
 _AUXILIARIES = frozenset(_AUXILIARIES_TEXT.split())  # and conjunctions
 _ARTICLES = frozenset(("a", "an", "the", "my", "your", "our", "its", "their", "this", "these"))
+_WHICH = re.compile(r"\b(?:which|what)\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.IGNORECASE)
+# What a "which/what X" question names the form of, not a thing: an answer gives it without the word
+# ("In which year was it founded?": "founded in 2016").
+_ANSWER_FORMS_TEXT = """time times year years day days date dates month months hour hours age ages kind kinds type types
+    sort sorts way ways number numbers amount amounts"""
+_ANSWER_FORMS = frozenset(_ANSWER_FORMS_TEXT.split())
 _ADJECTIVE_SPAN = 2  # "a [cheap] [monthly] instalment": the noun may follow an adjective or two
 
 
@@ -65,3 +73,29 @@ def _verb(word: str, before: list[str], after: str) -> bool:
     participle = len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
     asks = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s") and after in _BEFORE_NOUN
     return participle or asks or after in _ARTICLES
+
+
+def asked_for(question: str) -> list[str]:
+    """The words naming what a "which X" or "what X" question asks to be named: "Which prefix do the functions
+    use?" asks for a prefix, "What license can short manuals use?" for a license ("What is ...?": none)."""
+    match = _WHICH.search(question)
+    words = []
+    for word in _WORD.findall(match.group(1)) if match else ():
+        if word.lower() in _BEFORE_NOUN or word.lower() in _AUXILIARIES:
+            break
+        if word.lower() not in _ANSWER_FORMS:
+            words.append(word)
+    return words
+
+
+def modifiers(question: str) -> list[tuple[str, str]]:
+    """(modifier, noun) of each noun phrase that ends with a noun another word modifies, after an article,
+    a possessive or a name: "a tax refund when ...", "an Auto Multiple Choice site license?"."""
+    words = _WORD.findall(question)
+    said_names = set(names(question))
+    return [
+        (words[i], words[i + 1])
+        for i in range(1, len(words) - 1)
+        if (words[i - 1].lower() in _ARTICLES or words[i - 1] in said_names)
+        and (i + 2 == len(words) or words[i + 2].lower() in _BEFORE_NOUN | _AUXILIARIES)
+    ]

@@ -42,6 +42,7 @@ from shared.core.types import (
     Completion,
     GenerationParams,
     Message,
+    Source,
     TemplateInfo,
     Timing,
     TurnError,
@@ -75,6 +76,8 @@ class Orchestrator:
         multimodal_aliases: Callable[[], Sequence[str]] = tuple,
         extractive_answers: Callable[[str], ExtractiveAnswers | None] = lambda alias: None,
         query_rewrite: Callable[[str], RewriteMode] = lambda alias: "model",
+        default_top_k: int = 3,
+        answer_pool: int = 0,
     ) -> None:
         # By the request's SourcePlan: the main knowledge base for None, else one built for the request.
         self._retriever = retriever
@@ -93,6 +96,9 @@ class Orchestrator:
         self._extractive_answers = extractive_answers
         # By model alias: how a follow-up becomes a search query (shared.core.followups.RewriteMode).
         self._query_rewrite = query_rewrite
+        self._default_top_k = default_top_k
+        # Extractive answers: chunks searched, of which the top_k that answer best are the sources (0: no reranking).
+        self._answer_pool = answer_pool
 
     async def answer(self, request: TurnRequest) -> TurnResult:
         # aclosing: the turn (and its span) ends here, not whenever the generator is collected.
@@ -234,12 +240,27 @@ class Orchestrator:
                 turn, self._templates, self._renderer, self._query_rewrite_template, mode
             )
             spec = replace(request.retrieval, query=turn.search_query.text)
+            wanted = self._default_top_k if spec.top_k is None else spec.top_k
+            reranked = turn.extractive is not None and spec.plan is None and 0 < wanted < self._answer_pool
+            if reranked:
+                spec = replace(spec, top_k=self._answer_pool)
             with turn.failures("retrieval", "retrieval", unexpected=SEARCH_FAILED):
                 async with asyncio.timeout(turn.remaining()):
                     turn.search = await turn.retriever.search(request.question, spec, request.user_id)
+            if turn.search is not None and reranked:
+                turn.search = replace(turn.search, sources=await self._reranked(turn, turn.search.sources, wanted))
             if turn.search is not None:
                 turn.sources = turn.search.sources
                 turn.queried_indexes = (turn.search.index_name,) if turn.search.sources else ()
+
+    @staticmethod
+    async def _reranked(turn: Turn, sources: tuple[Source, ...], count: int) -> tuple[Source, ...]:
+        """The `count` sources whose passages answer the question best (the search's first ones if that fails)."""
+        assert turn.extractive is not None and turn.resolved is not None
+        with turn.model_failures():  # the passages' embeddings may fail or be slow like a model
+            async with asyncio.timeout(turn.remaining()):
+                return await turn.extractive.rerank(turn.resolved, sources, count)
+        return sources[:count]
 
     async def _fit_prompt(self, turn: Turn) -> None:
         with turn.timings.measure(Timing.PROMPT_BUILD):

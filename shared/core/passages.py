@@ -1,11 +1,12 @@
 """A source's text as answer candidates: its sentences, list items and table rows, each with
 what it needs to be read alone.
 
-Indexed chunks are flattened to one line (shared.ingest.chunking joins its units with
-spaces), so structure is recovered from its marks: "| a | b |" runs are tables (a row per
-group of cells, the first the header), "#" starts a heading, " - " a list item. A heading, a
-question (an FAQ's) or a line in capitals is not an answer itself but the context of what
-follows it.
+Structure is read from a chunk's lines and marks: shared.ingest.chunking starts a line at each
+heading, list item, table row and paragraph; "| a | b |" runs are tables (a row per group of
+cells, the first the header), "#" starts a heading, "- " a list item. A heading, a question (an
+FAQ's) or a line in capitals is not an answer itself but the context of what follows it. A chunk
+indexed before chunks kept their lines (or an Azure AI Search chunk made another way) is one
+line: there a heading's end is guessed (`_split_heading`).
 
 A candidate keeps its context in two ways. What it sits under (the heading, the list's lead-in,
 the first sentence of its list item, a table's header and the row's group label) is its
@@ -24,9 +25,9 @@ _SEPARATOR_CELL = re.compile(r":?-{2,}:?")
 # A sentence ends before a capital, a digit, or a command-line option a reference list defines ("0.8. --bw-threshold").
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][)\"'”’]))\s+(?=[\"'(\[“‘]?[A-Z0-9]|--?[a-z])")
 # Headings and list items: where a block (a run of sentences read together) starts.
-_BLOCK = re.compile(r"\s+(?=#{1,6}\s)|\s+(?=[-*+]\s+\S)|\s+(?=\d{1,2}\.\s+[A-Z])")
+_BLOCK = re.compile(r"\s+(?=#{1,6}\s)|\s+(?=[-*+•]\s+\S)|\s+(?=\d{1,2}\.\s+[A-Z])")
 _HEADING = re.compile(r"#{1,6}\s+")
-_ITEM = re.compile(r"(?:[-*+]|\d{1,2}\.)\s+")
+_ITEM = re.compile(r"(?:[-*+•]|\d{1,2}\.)\s+")
 # Where a flattened heading most likely ends: before the word opening its first sentence.
 _FIRST_WORD = re.compile(r"\s(?=(?:The|A|An|This|These|Every|Each|Any|All|Our|Your|You|We|It|If|When)\s)")
 # Else: the first capitalized word after the heading's first that a lowercase word follows ("Making a claim Open a").
@@ -66,10 +67,13 @@ def passages(text: str, source: int) -> list[Passage]:
 def _prose(text: str, source: int, heading: str, found: list[Passage]) -> str:
     """Adds the prose's sentences to `found`; returns the heading in force at its end."""
     lead_in = ""  # a sentence ending in ":" introduces the list after it
-    for block in _BLOCK.split(" ".join(text.split())):
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    one_line = len([line for line in lines if line]) == 1  # flattened: a heading runs on into its first sentence
+    for block in (b for line in lines if line for b in _BLOCK.split(line)):
         is_item = bool(_ITEM.match(block))
         if _HEADING.match(block):
-            heading, block = _split_heading(_HEADING.sub("", block, count=1))
+            unmarked = _HEADING.sub("", block, count=1)
+            heading, block = _split_heading(unmarked) if one_line else (unmarked, "")
             lead_in = ""
         elif is_item:
             block = _ITEM.sub("", block, count=1)

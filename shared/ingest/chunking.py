@@ -4,6 +4,11 @@ Text is split into sentences and paragraphs, which are packed into chunks of at 
 `max_tokens` tokens (cl100k, the tokenizer of Azure OpenAI's embedding models); each chunk
 repeats the last sentences of the previous one, up to `overlap_tokens`, so that a fact
 cut at a boundary is still found whole.
+
+A chunk keeps the text's blocks on lines of their own: a heading, a list item, a table row and
+a paragraph after a blank line start a line, so a heading stays apart from the sentence after it
+(answers read it as the sentence's context, never as part of it). Sentences, and the lines a
+paragraph wraps over, share a line.
 """
 
 from __future__ import annotations
@@ -12,7 +17,12 @@ import re
 from collections.abc import Iterator
 
 # Sentence ends, or a line break before a heading, list item or blank line.
-_UNIT_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n(?=\s*(?:#|[-*+] |\d+\. |\|))|\n\s*\n")
+_UNIT_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n(?=\s*(?:#|[-*+•] |\d+\. |\|))|\n\s*\n")
+_BLOCK_START = re.compile(r"[ \t]*(?:#{1,6}\s|[-*+•] |\d+\. |\|)")
+_HEADING_UNIT = re.compile(r"#{1,6}\s")
+_HEADING_LINE = re.compile(r"^([ \t]*#{1,6}[ \t].*)$", re.M)
+
+Unit = tuple[str, int, bool]  # text, tokens, whether it starts a line
 
 
 class Chunker:
@@ -29,39 +39,75 @@ class Chunker:
         return len(self._encoding.encode(text))
 
     def split(self, text: str) -> list[str]:
-        units = [(u, self.count(u)) for u in self._units(text)]
+        units = [(u, self.count(u), line) for u, line in self._units(text)]
         chunks: list[str] = []
-        current: list[tuple[str, int]] = []
+        current: list[Unit] = []
         size = 0
-        for unit, tokens in units:
+        under: Unit | None = None  # the heading the current chunk's first unit sits under
+        for unit, tokens, line in units:
             if current and size + tokens > self.max_tokens:
-                chunks.append(" ".join(u for u, _ in current))
-                current, size = self._overlap(current)
-            current.append((unit, tokens))
+                # Headings that would end a chunk open the next one instead: they head what follows them.
+                headings: list[Unit] = []
+                while len(current) > 1 and _HEADING_UNIT.match(current[-1][0]):
+                    headings.insert(0, current.pop())
+                chunks.append(_joined(current))
+                kept, size = self._overlap(current)
+                under = _heading_before(current, len(current) - len(kept), under)
+                opens = (kept or headings or [(unit, tokens, line)])[0]
+                # The next chunk repeats the heading its first sentence sits under (the section it is about).
+                if under and not _HEADING_UNIT.match(opens[0]) and size + under[1] + tokens <= self.max_tokens:
+                    kept = [under, *((u, n, starts or i == 0) for i, (u, n, starts) in enumerate(kept))]
+                    line = line or not kept[1:]
+                    size += under[1]
+                current = kept + headings
+                size += sum(t for _, t, _ in headings)
+            current.append((unit, tokens, line))
             size += tokens
         if current:
-            chunks.append(" ".join(u for u, _ in current))
+            chunks.append(_joined(current))
         return chunks
 
-    def _units(self, text: str) -> Iterator[str]:
-        for piece in _UNIT_BOUNDARY.split(text):
-            piece = " ".join(piece.split())
-            if not piece:
-                continue
-            if self.count(piece) <= self.max_tokens:
-                yield piece
-            else:  # one very long sentence: cut it by tokens
-                tokens = self._encoding.encode(piece)
-                step = self.max_tokens - self.overlap_tokens
-                for start in range(0, len(tokens), step):
-                    yield self._encoding.decode(tokens[start : start + self.max_tokens])
+    def _units(self, text: str) -> Iterator[tuple[str, bool]]:
+        """The text's units, each with whether it starts a line (a new block)."""
+        text = _HEADING_LINE.sub("\\1\n", text)  # a heading ends its line, even without a blank line after it
+        position, starts_line = 0, True
+        for boundary in [*_UNIT_BOUNDARY.finditer(text), None]:
+            piece = " ".join(text[position : boundary.start() if boundary else len(text)].split())
+            for part in self._cut(piece) if piece else ():
+                yield part, starts_line
+                starts_line = False
+            if boundary is not None:
+                position = boundary.end()
+                separator = boundary.group()
+                new_block = "\n" in separator and (
+                    separator.count("\n") > 1 or _BLOCK_START.match(text, position) is not None
+                )
+                starts_line = starts_line or new_block
 
-    def _overlap(self, previous: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], int]:
-        kept: list[tuple[str, int]] = []
+    def _cut(self, piece: str) -> Iterator[str]:
+        if self.count(piece) <= self.max_tokens:
+            yield piece
+        else:  # one very long sentence: cut it by tokens
+            tokens = self._encoding.encode(piece)
+            step = self.max_tokens - self.overlap_tokens
+            for start in range(0, len(tokens), step):
+                yield self._encoding.decode(tokens[start : start + self.max_tokens])
+
+    def _overlap(self, previous: list[Unit]) -> tuple[list[Unit], int]:
+        kept: list[Unit] = []
         size = 0
-        for unit, tokens in reversed(previous):
+        for unit, tokens, line in reversed(previous):
             if size + tokens > self.overlap_tokens:
                 break
-            kept.insert(0, (unit, tokens))
+            kept.insert(0, (unit, tokens, line))
             size += tokens
         return kept, size
+
+
+def _heading_before(units: list[Unit], end: int, above: Unit | None) -> Unit | None:
+    """The heading in force at `units[end]`: the last one before it, else the one above the units."""
+    return next((u for u in reversed(units[:end]) if _HEADING_UNIT.match(u[0])), above)
+
+
+def _joined(units: list[Unit]) -> str:
+    return "".join(("\n" if line else " ") + unit if i else unit for i, (unit, _, line) in enumerate(units))

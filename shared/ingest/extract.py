@@ -6,6 +6,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf"})
 
@@ -61,11 +62,34 @@ def _html(markup: str, path: Path) -> ExtractedDocument:
     title = soup.title.get_text(strip=True) if soup.title else None
     if soup.title:
         soup.title.decompose()
-    # Block elements end with a newline so that paragraphs stay apart.
-    text = soup.get_text("\n")
-    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = _html_text(soup)
     return ExtractedDocument(title=title or _first_heading(text) or path.stem, pages=[Page(None, text)])
+
+
+_HTML_BLOCKS_TEXT = """address article aside blockquote dd div dl dt fieldset figcaption figure footer form header
+    main nav ol p pre section table ul"""
+_HTML_BLOCKS = _HTML_BLOCKS_TEXT.split()
+
+
+def _html_text(soup: Any) -> str:
+    """The page's text as markdown-like blocks, so that chunks and answers read HTML as they read
+    Markdown: headings marked with "#", list items with "- ", table rows as "| a | b |", a blank line
+    between blocks; inline elements (<strong>, <a>) stay inside their sentence."""
+    for level in range(1, 7):
+        for heading in soup.find_all(f"h{level}"):
+            heading.replace_with(f"\n\n{'#' * level} {' '.join(heading.get_text(' ').split())}\n\n")
+    for row in soup.find_all("tr"):
+        cells = [" ".join(cell.get_text(" ").split()) for cell in row.find_all(["th", "td"])]
+        row.replace_with(f"| {' | '.join(cells)} |\n")
+    for item in soup.find_all("li"):
+        item.insert_before("\n- ")
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_HTML_BLOCKS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def _pdf(data: bytes, path: Path) -> ExtractedDocument:

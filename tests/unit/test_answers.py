@@ -10,10 +10,13 @@ from shared.core.answers import DECLINE, ExtractiveAnswers
 from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import UpstreamError
 from shared.core.followups import Resolved
-from shared.core.key_terms import key_words
+from shared.core.intents import AnswerKind, answer_kind
+from shared.core.key_terms import asked_for, key_words
 from shared.core.orchestrator import FALLBACK_ANSWER
 from shared.core.passages import passages
+from shared.core.relevance import proximity
 from shared.core.types import Source, TurnRequest
+from shared.ingest.chunking import Chunker
 from tests.recording_server import RecordingServer, StreamScript
 from tests.support import completion, make_orchestrator, remote_model_entry
 
@@ -194,6 +197,21 @@ def test_a_heading_is_context_never_part_of_a_candidate():
     assert found[0].context == "Making a claim" and found[2].context == "Rehabilitation Therapy REHABILITATION THERAPY"
 
 
+def test_a_heading_on_its_own_line_is_never_quoted_whatever_its_first_sentence():
+    """Chunks keep a heading on its own line: no guess where it ends, even before "Error E1 ..." or a
+    sentence that repeats the heading's word."""
+    document = (
+        "# Manual\n\n## Troubleshooting\nError E1 means the tank is empty.\n\n## Membership\n\nMembership is free."
+    )
+
+    found = [p for chunk in Chunker().split(document) for p in passages(chunk, 1)]
+
+    assert [(p.text, p.context) for p in found] == [
+        ("Error E1 means the tank is empty.", "Troubleshooting"),
+        ("Membership is free.", "Membership"),
+    ]
+
+
 def test_a_sentence_whose_pronoun_points_back_is_quoted_with_the_sentence_before():
     text = (
         "## Tyres The Zephyr ships with 700x40c tyres. Keep them inflated between 3.5 and 4.5 bar. "
@@ -272,6 +290,20 @@ async def test_a_kind_of_answer_is_preferred_only_when_such_a_passage_is_nearly_
     assert "dev.off()" in answer and "pdf()" not in answer
 
 
+async def test_an_acronym_is_the_same_word_in_the_plural(answers):
+    """The stemmer keeps the "s" of "DVDs" (no vowel before it): the singular asked must still find the row."""
+    table = (
+        "| Item | Loan period | Renewals | |---|---|---| | Books | 3 weeks | 2 | | DVDs | 1 week | 1 | "
+        "| CPUs | 2 days | 0 |"
+    )
+
+    dvd = (await answers.answer(Resolved("How long can I keep a DVD?"), [source(table, "Loans")])).choices[0]
+    cpu = (await answers.answer(Resolved("What is the loan period of a CPU?"), [source(table, "Loans")])).choices[0]
+
+    assert "1 week" in dvd and "3 weeks" not in dvd
+    assert "2 days" in cpu and "1 week" not in cpu
+
+
 def test_verbs_and_auxiliaries_are_no_key_words_of_a_question():
     assert key_words("What happens to the warranty if I tune the motor?") == ["warranty", "motor"]
     assert key_words("In which city are the bikes assembled?") == ["city", "bikes"]
@@ -306,3 +338,132 @@ async def test_a_sentence_two_passages_hold_is_said_once(answers):
     answer = (await answers.answer(question, [source(text, "Information for maintainers")])).choices[0]
 
     assert answer.count("gpg --clearsign") == 1, answer
+
+
+async def test_more_chunks_are_searched_than_returned_and_those_that_answer_are_the_sources(client, configure):
+    # The search ranks the FAQ's chunk first; the passage that answers is in the maintenance guide.
+    body = {
+        "question": "How often should the bike get a full service?",
+        "fetch_args": {"AzureSearchFetcher": {"top_k": 1}},
+    }
+    configure(LLM_ANSWER_STRATEGY="extractive", LLM_ANSWER_POOL="0")
+    searched = (await client.post(RAG, json=body)).json()
+    configure(LLM_ANSWER_STRATEGY="extractive", LLM_ANSWER_POOL="8")  # the default: 8 chunks searched
+
+    reranked = (await client.post(RAG, json=body)).json()
+
+    assert [m["filename"] for m in searched["metadata"]] == ["company-faq.html"]
+    assert [m["filename"] for m in reranked["metadata"]] == ["maintenance-guide.txt"]  # still top_k sources
+    assert reranked["answer"].startswith("Every year or every 3,000 km, whichever comes first: book a full service")
+    assert reranked["answer"].endswith("[1].")
+
+
+async def test_passages_rerank_the_sources_best_first(answers):
+    frame = source("The frame is made of aluminium and painted by hand.")
+    battery = source("Keep the battery at 60 % charge for storage in winter.")
+    charger = source("The charger takes 4 hours to charge the battery.")
+
+    question = Resolved("At what charge should the battery be stored?")
+
+    assert await answers.rerank(question, [frame, charger, battery], 2) == (battery, charger)
+    assert await answers.rerank(question, [frame, battery], 2) == (frame, battery)  # nothing to choose: as searched
+
+
+def test_a_passage_saying_the_questions_words_together_matches_more_than_one_spreading_them(answers):
+    def share(text: str) -> float:
+        asked = answers._sequence("What should the default value of prefix be?")
+        return proximity(frozenset(zip(asked, asked[1:], strict=False)), answers._sequence(text))
+
+    assert share("The default value of prefix should be /usr/local.") == 1.0
+    assert share("exec_prefix A prefix used in constructing the default values of some of the variables.") == 0.5
+    assert share("The value is chosen by the installer, who also sets the default for the prefix.") == 0.0
+
+
+async def test_a_which_question_is_answered_by_a_passage_naming_what_it_asks_for(answers):
+    text = (
+        "We can plot the empirical cumulative distribution function by using the function ecdf. "
+        "Prefix the name given here by 'd' for the density, 'p' for the CDF and 'q' for the quantile function."
+    )
+    question = Resolved("Which prefix do the distribution functions use for the cumulative distribution function?")
+
+    answer = (await answers.answer(question, [source(text)])).choices[0]
+
+    assert "'p' for the CDF" in answer and "ecdf" not in answer
+
+
+async def test_a_kind_of_thing_no_passage_names_is_declined(answers):
+    text = "You may return a bike within 30 days of delivery for a full refund if it has been ridden less than 50 km."
+
+    assert key_words("Can I get a tax refund when buying an e-bike?")[:2] == ["tax", "refund"]
+    assert (await answers.answer(Resolved("Can I get a tax refund when buying an e-bike?"), [source(text)])).choices[
+        0
+    ] == DECLINE
+    assert "full refund" in (await answers.answer(Resolved("Can I get a full refund?"), [source(text)])).choices[0]
+
+
+def test_free_is_a_price_when_it_says_what_something_costs_not_when_it_names_free_software():
+    money = AnswerKind.MONEY
+
+    assert money.found_in("Delivery to Belgium is free.") and money.found_in("Motor: Period 3 years; Cost free")
+    assert money.found_in("Test rides are free at the showrooms")
+    assert not money.found_in("Auto Multiple Choice is free software: you can redistribute it")
+    assert answer_kind("How much does an Auto Multiple Choice site license cost?") is AnswerKind.MONEY
+
+
+def test_a_which_question_names_a_thing_not_the_form_of_its_answer():
+    assert asked_for("Which prefix do the distribution functions use?") == ["prefix"]
+    assert asked_for("What license can short manuals use?") == ["license"]
+    assert asked_for("In which year was Brightwheel founded?") == []  # "founded in 2016" says no "year"
+    assert asked_for("What kind of bike is the Atlas?") == []
+    assert asked_for("What is the frame warranty?") == []
+
+
+async def test_a_question_about_a_value_is_answered_by_the_passage_that_states_one(answers):
+    text = (
+        "prefix\nA prefix used in constructing the default values of the variables listed below. The default value "
+        "of prefix should be /usr/local. When building the complete system, the prefix will be empty."
+    )
+
+    answer = (await answers.answer(Resolved("What should the default value of prefix be?"), [source(text)])).choices[0]
+
+    assert answer == "The default value of prefix should be /usr/local [1]."
+
+
+def test_where_a_program_prints_is_a_place():
+    place = AnswerKind.PLACE
+
+    assert answer_kind("Where should the --version option print its information?") is place
+    assert place.found_in("print its name and version, all on standard output, and then exit")
+    assert place.found_in("Errors go to stderr.") and not place.found_in("It prints its name and version.")
+
+
+async def test_a_later_part_opening_with_a_preposition_is_a_part_of_its_own(answers):
+    server = source("We normally use the server alpha.gnu.org for pretests and prerelease versions.")
+    directory = source("If the upload is destined for alpha.gnu.org, place the files in the directory /incoming/alpha.")
+    question = Resolved("Which server hosts pretests, and into which directory are uploads destined for it placed?")
+
+    answer = (await answers.answer(question, [server, directory])).choices[0]
+
+    assert "alpha.gnu.org for pretests and prerelease versions [1]" in answer and "/incoming/alpha [2]" in answer
+
+
+def test_a_bulleted_item_is_a_list_item_under_its_lead_in():
+    text = "Some old software breaks AMC:\n• With old versions of ImageMagick, merging fails. Upgrade it."
+
+    found = passages(text, 1)
+
+    assert [p.text for p in found][1] == "With old versions of ImageMagick, merging fails."
+    assert found[1].context == "Some old software breaks AMC:"
+
+
+async def test_a_passage_that_holds_a_chosen_one_and_says_more_takes_its_place(answers):
+    text = (
+        "With old versions of ImageMagick, the merging of answer sheets into a single PDF file does not work "
+        "when answer sheets have more than one page. This bug is fixed in versions 6.5.5 and later of ImageMagick."
+    )
+    question = Resolved("From which ImageMagick version does merging multi-page answer sheets into one PDF work?")
+
+    answer = (await answers.answer(question, [source(text)])).choices[0]
+
+    assert answer.startswith("With old versions") and answer.endswith("6.5.5 and later of ImageMagick [1].")
+    assert answer.count("With old versions") == 1

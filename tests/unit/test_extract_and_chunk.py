@@ -56,7 +56,24 @@ def test_html_drops_markup_scripts_and_uses_the_title(tmp_path):
     document = extract(path)
 
     assert document.title == "FAQ"
-    assert document.pages[0].text == "Questions\nFirst answer.\nSecond answer."
+    assert document.pages[0].text == "# Questions\n\nFirst answer.\n\nSecond answer."
+
+
+def test_html_keeps_its_blocks_and_inline_text_inside_its_sentence(tmp_path):
+    path = tmp_path / "models.html"
+    path.write_text(
+        "<html><body><h2>Which models?</h2>\n<p>The <strong>Zephyr</strong> commuter\ne-bike and the "
+        "<a href='/atlas'>Atlas</a>.</p><ul><li>Light</li><li>Strong<br>and cheap</li></ul>"
+        "<table><tr><th>Model</th><th>Weight</th></tr><tr><td>Zephyr</td><td>21.5 kg</td></tr></table></body></html>"
+    )
+
+    text = extract(path).pages[0].text
+
+    assert text.startswith("## Which models?\n\nThe Zephyr commuter\ne-bike and the Atlas.\n\n")
+    assert "- Light\n- Strong\nand cheap" in text
+    assert "| Model | Weight |\n| Zephyr | 21.5 kg |" in text
+    chunk = Chunker().split(text)[0]
+    assert chunk.startswith("## Which models?\nThe Zephyr commuter e-bike and the Atlas.\n- Light")
 
 
 def test_markdown_title_is_its_first_heading(tmp_path):
@@ -86,3 +103,26 @@ def test_a_sentence_longer_than_a_chunk_is_cut_by_tokens():
 
     assert all(chunker.count(c) <= 20 for c in chunks)
     assert len(chunks) >= 5
+
+
+def test_a_heading_never_ends_a_chunk_it_opens_the_next_one():
+    chunker = Chunker(max_tokens=45, overlap_tokens=0)  # two sections (40 tokens) and the next heading fit
+    sections = [f"## Part {i}\nPart {i} says fact number {i} in a sentence of some length." for i in range(8)]
+
+    chunks = chunker.split("\n".join(sections))
+
+    assert len(chunks) > 2
+    assert all(not c.splitlines()[-1].startswith("#") for c in chunks), chunks
+    assert all(f"## Part {i}\nPart {i} says" in "".join(chunks) for i in range(8))
+
+
+def test_a_chunk_cut_inside_a_section_repeats_the_sections_heading():
+    chunker = Chunker(max_tokens=40, overlap_tokens=12)
+    section = "## Returns\n" + " ".join(f"Rule {i} of returns applies to item {i}." for i in range(8))
+
+    chunks = chunker.split(f"{section}\n\n## Shipping\nParcels ship within two days.")
+
+    assert len(chunks) > 2
+    assert all(c.startswith("## Returns\n") for c in chunks[:-1]), chunks
+    assert all(chunker.count(c) <= 40 for c in chunks)
+    assert "## Shipping\nParcels ship within two days." in chunks[-1]

@@ -84,6 +84,19 @@ def test_a_follow_up_that_points_back_keeps_its_own_question_and_takes_the_topic
     assert resolved.points_back and not resolve("And the battery?", WARRANTY).points_back
 
 
+def test_a_follow_up_that_points_back_may_mean_a_name_of_the_answer_before_it():
+    assembled = (
+        Message("user", "Where are the bikes assembled?"),
+        Message("assistant", "The company designs its bikes in Utrecht and assembles them in Eindhoven [12]."),
+    )
+
+    resolved = resolve("Can I test ride one there?", assembled)
+
+    assert resolved.points_back and resolved.referents == ("Utrecht", "Eindhoven")
+    assert resolved.search_text == "Can I test ride one there? bikes assembled Utrecht Eindhoven"
+    assert resolve("And the battery?", (*WARRANTY, Message("assistant", "Zephyr: 2 years [1]."))).referents == ()
+
+
 def test_a_question_that_stands_on_its_own_takes_nothing_from_the_conversation():
     resolved = resolve("Which fluid do the hydraulic brakes use?", WARRANTY)
 

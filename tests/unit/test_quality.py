@@ -93,12 +93,12 @@ async def test_the_embedded_default_is_right_cited_and_honest_on_real_pdfs(clien
 
     summary = summarize(await run_cases(client, load_cases(PDFS.reported)))
 
-    # Floors at what the default measured (docs/quality.md: 80.4 % right and cited, 8.7 % wrongly declined), one
+    # Floors at what the default measured (docs/quality.md: 82.6 % right and cited, 2.2 % wrongly declined), one
     # question of slack; the targets: 85 % right and cited, 90 % declined (met), at most 5 % wrongly declined.
     assert summary["failed_requests"] == 0 and summary["dangling_citations"] == 0
-    assert summary["answerable_correct_and_cited"] >= 0.78, summary
+    assert summary["answerable_correct_and_cited"] >= 0.80, summary
     assert summary["unanswerable_declined"] >= 0.9, summary
-    assert summary["answerable_declined"] <= 0.11, summary
+    assert summary["answerable_declined"] <= 0.05, summary
 
 
 def test_a_suite_of_its_own_gets_an_index_file_of_its_own_for_the_evaluation_only():
