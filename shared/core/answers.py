@@ -117,8 +117,9 @@ class ExtractiveAnswers:
         not answer)."""
         chosen: dict[str, Scored] = {}
         parts = _parts(question.question)
+        answered = ""  # what the part before was answered with
         for number, part in enumerate(parts):
-            ranking = await self.rank(part, sources, _part_of(question, parts, number))
+            ranking = await self.rank(part, sources, _part_of(question, parts, number, answered))
             scored = [s for s in ranking.scored if s.fits]
             conjuncts = self._conjuncts(part)
             # One of two things asked about at once that no passage names ("alpha and beta"): not answered by half.
@@ -127,9 +128,25 @@ class ExtractiveAnswers:
             if not self.answers(scored[0], ranking.unheld):
                 continue
             close = [s for s in scored[:_PASSAGES_PER_PART] if s.relevance >= scored[0].relevance - self._margin]
+            thing = {self._stem(w) for w in asked_for(part)}
             for candidate in close + self._other_conjuncts(conjuncts, close, scored):
-                chosen = _with(chosen, candidate)
+                chosen = _with(chosen, self._labelled(candidate, thing, chosen))
+            answered = " ".join(s.passage.text for s in close)
         return list(chosen.values())[: self._max_passages]
+
+    def _labelled(self, candidate: Scored, thing: set[str], chosen: dict[str, Scored]) -> Scored:
+        """A passage that answers "which X?" where only its heading names the X ("7.1 The read.table()
+        function" over "To read an entire data frame directly, ...") is quoted with that heading as its
+        label, once per answer."""
+        passage = candidate.passage
+        unsaid = thing - self._terms(passage.text)
+        if not unsaid:
+            return candidate
+        section = passage.title.rsplit(" › ", 1)[-1] if " › " in passage.title else ""
+        label = next((h for h in (passage.context, section) if h and unsaid & self._terms(h)), None)
+        if label is None or any(text.startswith(f"{label.rstrip(' :')}: ") for text in chosen):
+            return candidate
+        return replace(candidate, passage=replace(passage, text=f"{label.rstrip(' :')}: {passage.text}"))
 
     async def rerank(self, question: Resolved, sources: Sequence[Source], count: int) -> tuple[Source, ...]:
         """The `count` sources whose best passage is most relevant to the question, best first (a tie keeps the
@@ -239,14 +256,24 @@ class ExtractiveAnswers:
         return matrix @ query
 
 
-def _part_of(question: Resolved, parts: list[str], number: int) -> Resolved:
+def _part_of(question: Resolved, parts: list[str], number: int, answered: str) -> Resolved:
     """What a part of the question is asked with: the whole question's conversation when it is the
     only part; else its own kind, and a later part that points back ("..., and when do they need
-    replacing?") takes the words of the part before it, as a follow-up takes the conversation's."""
+    replacing?") takes the words of the part before it, as a follow-up takes the conversation's, and
+    may mean what that part was answered with ("Which server ..., and where are uploads for it placed?")."""
     if len(parts) == 1:
         return question
-    inside = resolve(parts[number], [Message("user", parts[number - 1])]) if number else Resolved(parts[number])
-    return replace(question, carried=(*question.carried, *inside.carried), kind=None)
+    if not number:
+        return replace(question, kind=None)
+    inside = resolve(parts[number], [Message("user", parts[number - 1])])
+    said = {w.casefold() for w in _WORD.findall(f"{parts[number - 1]} {parts[number]}")}
+    referents = [w for w in _WORD.findall(answered) if w.casefold() not in said] if inside.points_back else []
+    return replace(
+        question,
+        carried=(*question.carried, *inside.carried),
+        kind=None,
+        referents=(*question.referents, *dict.fromkeys(referents)),
+    )
 
 
 def _candidates(sources: Sequence[Source]) -> list[Passage]:

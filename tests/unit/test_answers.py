@@ -437,14 +437,21 @@ def test_where_a_program_prints_is_a_place():
     assert place.found_in("Errors go to stderr.") and not place.found_in("It prints its name and version.")
 
 
-async def test_a_later_part_opening_with_a_preposition_is_a_part_of_its_own(answers):
+async def test_a_later_part_opening_with_a_preposition_is_a_part_of_its_own_and_its_pronoun_means_the_answer(answers):
     server = source("We normally use the server alpha.gnu.org for pretests and prerelease versions.")
-    directory = source("If the upload is destined for alpha.gnu.org, place the files in the directory /incoming/alpha.")
+    directory = source(
+        "directory specifies the final destination directory where the uploaded file and its signature are placed. "
+        "If the upload is destined for ftp.gnu.org, place the files in the directory /incoming/ftp. "
+        "If the upload is destined for alpha.gnu.org, place the files in the directory /incoming/alpha."
+    )
     question = Resolved("Which server hosts pretests, and into which directory are uploads destined for it placed?")
 
     answer = (await answers.answer(question, [server, directory])).choices[0]
 
-    assert "alpha.gnu.org for pretests and prerelease versions [1]" in answer and "/incoming/alpha [2]" in answer
+    assert answer == (
+        "We normally use the server alpha.gnu.org for pretests and prerelease versions [1]. "
+        "If the upload is destined for alpha.gnu.org, place the files in the directory /incoming/alpha [2]."
+    )
 
 
 def test_a_bulleted_item_is_a_list_item_under_its_lead_in():
@@ -467,3 +474,15 @@ async def test_a_passage_that_holds_a_chosen_one_and_says_more_takes_its_place(a
 
     assert answer.startswith("With old versions") and answer.endswith("6.5.5 and later of ImageMagick [1].")
     assert answer.count("With old versions") == 1
+
+
+async def test_a_which_question_named_only_by_the_heading_is_answered_with_the_heading_as_label(answers):
+    section = "7 Reading data from files › 7.1 The read.table() function"
+    text = "To read an entire data frame directly, the external file will normally have a special form."
+    question = Resolved("Which function reads an entire data frame directly from an external file?")
+
+    answer = (await answers.answer(question, [Source("1", "index", 1.0, text, {"section": section})])).choices[0]
+    unlabelled = (await answers.answer(Resolved("How is a data frame read?"), [source(text)])).choices[0]
+
+    assert answer == f"7.1 The read.table() function: {text[:-1]} [1]."
+    assert unlabelled == f"{text[:-1]} [1]."

@@ -93,10 +93,10 @@ async def test_the_embedded_default_is_right_cited_and_honest_on_real_pdfs(clien
 
     summary = summarize(await run_cases(client, load_cases(PDFS.reported)))
 
-    # Floors at what the default measured (docs/quality.md: 82.6 % right and cited, 2.2 % wrongly declined), one
-    # question of slack; the targets: 85 % right and cited, 90 % declined (met), at most 5 % wrongly declined.
+    # The targets (85 % right and cited, 90 % declined, at most 5 % wrongly declined), measured at 87.0 /
+    # 100 / 2.2 % (docs/quality.md); right and cited with one question of slack (39 of 46) for another CPU's floats.
     assert summary["failed_requests"] == 0 and summary["dangling_citations"] == 0
-    assert summary["answerable_correct_and_cited"] >= 0.80, summary
+    assert summary["answerable_correct_and_cited"] >= 0.84, summary
     assert summary["unanswerable_declined"] >= 0.9, summary
     assert summary["answerable_declined"] <= 0.05, summary
 
