@@ -205,7 +205,11 @@ class ExtractiveAnswers:
         asked_names = {self._stem(n) for n in said_names}
         own_words = self._sequence(asked)
         pairs = frozenset(zip(own_words, own_words[1:], strict=False))
-        similarity = await self._similarities(f"{asked} {carried}".strip(), [scored_text(p) for p in candidates])
+        texts = [scored_text(p) for p in candidates]
+        similarity = await self._similarities(f"{asked} {carried}".strip(), texts)
+        if question and question.restated:
+            # "And a book?" embeds as little; "How long can I keep a book?" as what it asks: the better of both.
+            similarity = np.maximum(similarity, await self._similarities(question.restated, texts))
         kind = answer_kind(part) or (question.kind if question else None)
         previous = question.previous_answer if question else ""
         scored, named = [], []

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.core.intents import AnswerKind, answer_kind
-from shared.core.key_terms import is_name, names
+from shared.core.key_terms import is_answer_form, is_name, key_words, names
 from shared.core.types import Message
 
 _CITATION = re.compile(r"\[\d+\]")  # an answer's [n]: not a name
@@ -176,6 +176,9 @@ class Resolved:
     # When it points back, the names of the answer it follows: "there" or "one" may stand for one of them
     # ("Can I test ride one there?" after "... assembled in Eindhoven"). Counted like carried words, never required.
     referents: tuple[str, ...] = ()
+    # An elliptical follow-up as the question it continues, with its new thing in the old one's place ("And a
+    # book?" after "How long can I keep a DVD?": "How long can I keep a book?"): what answers read it as.
+    restated: str = ""
 
     @property
     def search_text(self) -> str:
@@ -189,7 +192,7 @@ def resolve(question: str, history: Sequence[Message]) -> Resolved:
         return Resolved(question, kind=own_kind)
     questions = [m.content for m in history if m.role == "user"]
     answers = [m.content for m in history if m.role == "assistant"]
-    carried = _carried(question, questions)
+    carried = _carried(question, _as_restated(questions))
     words = _WORD.findall(question.casefold())
     if _elliptical(words, _language(words)) and names(question):
         # "And E01?" after "What does E07 mean?": the new name takes the old one's place.
@@ -206,7 +209,35 @@ def resolve(question: str, history: Sequence[Message]) -> Resolved:
         previous,
         points_back=points_back,
         referents=tuple(dict.fromkeys(referents)),
+        restated=_restated(question, questions) if _elliptical(words, language) else "",
     )
+
+
+def _as_restated(questions: Sequence[str]) -> list[str]:
+    """The questions, each elliptical one as restated: "Can I renew it?" after "How long can I keep a DVD?",
+    "And a book?" is about the book, not the DVD."""
+    restated: list[str] = []
+    for earlier in questions:
+        words = _WORD.findall(earlier.casefold())
+        restated.append((_elliptical(words, _language(words)) and _restated(earlier, restated)) or earlier)
+    return restated
+
+
+def _restated(question: str, questions: Sequence[str]) -> str:
+    """The latest earlier question that stands on its own, a key word replaced by the follow-up's ("the frame
+    warranty" -> "the battery warranty"); empty when either names no thing."""
+    new = key_words(question)
+    for earlier in reversed(questions):
+        words = _WORD.findall(earlier.casefold())
+        if _elliptical(words, _language(words)):
+            continue
+        old = [w for w in key_words(earlier) if not is_answer_form(w)]  # "how many days": the days stay
+        if not new or not old:
+            return ""
+        # A name takes a name's place ("And E01?" after "What does error E04 mean?"), a noun a noun's if it can.
+        replaced = next((w for w in old if is_name(w) == is_name(new[0])), old[0])
+        return re.sub(rf"(?<!\w){re.escape(replaced)}(?!\w)", " ".join(new), earlier, count=1)
+    return ""
 
 
 def _inherited_kind(question: str, questions: Sequence[str]) -> AnswerKind | None:

@@ -28,6 +28,7 @@ _CALENDAR = frozenset(_CALENDAR_TEXT.split())
 _AUXILIARIES_TEXT = """do does did is are was were be been have has had can could should would will may might must shall
     if when and or but than"""
 _AUXILIARIES = frozenset(_AUXILIARIES_TEXT.split())  # and conjunctions
+_QUESTION_WORDS = frozenset(("how", "when", "where", "why", "who", "whom"))  # "within how many days"
 _ARTICLES = frozenset(("a", "an", "the", "my", "your", "our", "its", "their", "this", "these"))
 _WHICH = re.compile(r"\b(?:which|what)\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.IGNORECASE)
 # What a "which/what X" question names the form of, not a thing: an answer gives it without the word
@@ -35,6 +36,15 @@ _WHICH = re.compile(r"\b(?:which|what)\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.IGNOREC
 _ANSWER_FORMS_TEXT = """time times year years day days date dates month months hour hours age ages kind kinds type types
     sort sorts way ways number numbers amount amounts"""
 _ANSWER_FORMS = frozenset(_ANSWER_FORMS_TEXT.split())
+
+
+def is_answer_form(word: str) -> bool:
+    """A word naming the form of an answer ("days", "year", "kind"), not a thing."""
+    return word.casefold() in _ANSWER_FORMS
+
+
+# "Is there parking ...?", "there are lockers": what is said to exist is a noun.
+_EXISTENTIAL = frozenset((("is", "there"), ("are", "there"), ("there", "is"), ("there", "are")))
 _ADJECTIVE_SPAN = 2  # "a [cheap] [monthly] instalment": the noun may follow an adjective or two
 
 
@@ -60,7 +70,8 @@ def key_words(text: str) -> list[str]:
     for position, word in enumerate(words):
         before = lowered[max(0, position - _ADJECTIVE_SPAN) : position]
         after = lowered[position + 1] if position + 1 < len(words) else ""
-        if len(word) > 1 and any(b in _BEFORE_NOUN for b in before) and not _verb(lowered[position], before, after):
+        introduced = any(b in _BEFORE_NOUN for b in before) or tuple(before) in _EXISTENTIAL
+        if len(word) > 1 and introduced and not _verb(lowered[position], before, after):
             found.add(word)
     return [w for w in words if w in found]
 
@@ -68,7 +79,7 @@ def key_words(text: str) -> list[str]:
 def _verb(word: str, before: list[str], after: str) -> bool:
     """Not a noun: a function word, an auxiliary, a participle ("assembled"), a word an article follows
     ("which file holds the objects": nouns take no object), or a verb right after "what" ("what happens to")."""
-    if word in _BEFORE_NOUN or word in _AUXILIARIES:
+    if word in _BEFORE_NOUN or word in _AUXILIARIES or word in _QUESTION_WORDS:
         return True
     participle = len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
     asks = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s") and after in _BEFORE_NOUN

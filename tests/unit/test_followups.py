@@ -18,6 +18,7 @@ from tests.support import make_orchestrator, remote_model_entry, rewriting_model
 
 WARRANTY = (Message("user", "How long is the frame warranty?"), Message("assistant", "10 years [1]."))
 DELIVERY = (Message("user", "How much does delivery to Germany cost?"), Message("assistant", "49 euros [1]."))
+ERROR = (Message("user", "What does error E04 mean?"), Message("assistant", "The speed sensor [1]."))
 
 
 @pytest.mark.parametrize(
@@ -63,13 +64,20 @@ def test_a_first_question_never_needs_a_conversation():
 def test_the_expansion_adds_the_earlier_questions_content_words_back_to_one_that_stands_alone():
     assert expanded_query("And the motor?", WARRANTY) == "And the motor? frame warranty"
     chain = (*WARRANTY, Message("user", "And the motor?"), Message("assistant", "3 years [1]."))
-    assert expanded_query("And the battery?", (*DELIVERY, *chain)) == "And the battery? motor frame warranty"
+    # The motor's question is read as restated ("How long is the motor warranty?"): the frame is no longer the topic.
+    assert expanded_query("And the battery?", (*DELIVERY, *chain)) == "And the battery? motor warranty"
 
 
 def test_an_elliptical_follow_up_asks_what_the_question_before_it_asked_about_its_new_topic():
     resolved = resolve("And the battery?", WARRANTY)
 
-    assert resolved == Resolved("And the battery?", ("frame", "warranty"), AnswerKind.DURATION, "10 years [1].")
+    assert resolved == Resolved(
+        "And the battery?",
+        ("frame", "warranty"),
+        AnswerKind.DURATION,
+        "10 years [1].",
+        restated="How long is the battery warranty?",  # what the answers read it as
+    )
     assert resolve("What about shipping it back?", DELIVERY).kind == AnswerKind.MONEY
 
 
@@ -95,6 +103,16 @@ def test_a_follow_up_that_points_back_may_mean_a_name_of_the_answer_before_it():
     assert resolved.points_back and resolved.referents == ("Utrecht", "Eindhoven")
     assert resolved.search_text == "Can I test ride one there? bikes assembled Utrecht Eindhoven"
     assert resolve("And the battery?", (*WARRANTY, Message("assistant", "Zephyr: 2 years [1]."))).referents == ()
+
+
+def test_an_elliptical_follow_up_is_restated_with_its_thing_in_the_old_ones_place_and_so_read_after():
+    dvd = (Message("user", "How long can I keep a DVD?"), Message("assistant", "DVDs: 1 week [1]."))
+    book = (*dvd, Message("user", "And a book?"), Message("assistant", "Books: 3 weeks [1]."))
+
+    assert resolve("And a book?", dvd).restated == "How long can I keep a book?"
+    assert resolve("And E01?", ERROR).restated == "What does error E01 mean?"  # a name takes a name's place
+    assert resolve("Can I renew it?", book).carried == ("keep", "book")  # "it" is the book now, not the DVD
+    assert resolve("How do I fix it?", ERROR).restated == ""  # a pronoun's question is not elliptical
 
 
 def test_a_question_that_stands_on_its_own_takes_nothing_from_the_conversation():
