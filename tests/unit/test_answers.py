@@ -486,3 +486,14 @@ async def test_a_which_question_named_only_by_the_heading_is_answered_with_the_h
 
     assert answer == f"7.1 The read.table() function: {text[:-1]} [1]."
     assert unlabelled == f"{text[:-1]} [1]."
+
+
+def test_what_is_said_to_exist_is_a_key_noun_and_a_question_word_never_is():
+    assert key_words("Is there parking at the library?") == ["parking", "library"]
+    assert key_words("Within how many days can I return a bike?") == ["days", "bike"]
+
+
+async def test_a_question_about_something_no_passage_mentions_is_declined_even_with_a_word_they_share(answers):
+    card = source("A library card is issued on the spot; bring a photo ID and a proof of address.")
+
+    assert (await answers.answer(Resolved("Is there parking at the library?"), [card])).choices[0] == DECLINE
