@@ -34,12 +34,13 @@ from shared.core.types import RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, fts_query  # noqa: E402
 from shared.retrieval.query import SearchOptions  # noqa: E402
 
-TRIMMING = "filename lt 'uploads/' or filename ge 'uploads0'"  # what every search carries
 PLAIN = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT 5"
-CASES = {  # name: (what the request asks, with the query vector)
-    "text (the security trimming only)": (RetrievalSpec(top_k=5, filter=TRIMMING), False),
+# name: (what the request asks, with the query vector). Every plan carries the caller's security trimming,
+# as every search does (SearchOptions.plan adds it, parsed once per caller); a request filter comes on top.
+CASES = {
+    "text (the security trimming only)": (RetrievalSpec(top_k=5), False),
     "text + filter": (RetrievalSpec(top_k=5, filter=FILTER), False),
-    "hybrid (the security trimming only)": (RetrievalSpec(top_k=5, filter=TRIMMING), True),
+    "hybrid (the security trimming only)": (RetrievalSpec(top_k=5), True),
     "hybrid + filter": (RetrievalSpec(top_k=5, filter=FILTER), True),
 }
 FRESH_CASES = {"text + a filter no query used before": False, "hybrid + a filter no query used before": True}
