@@ -142,9 +142,10 @@ class ExtractiveAnswers:
         unsaid = thing - self._terms(passage.text)
         if not unsaid:
             return candidate
-        section = passage.title.rsplit(" › ", 1)[-1] if " › " in passage.title else ""
-        label = next((h for h in (passage.context, section) if h and unsaid & self._terms(h)), None)
-        if label is None or any(text.startswith(f"{label.rstrip(' :')}: ") for text in chosen):
+        # The section's own heading only (a PDF's): a lead-in or a table's header reads badly as a label.
+        label = passage.section.rsplit(" › ", 1)[-1]
+        named = label and not label.endswith("?") and unsaid & self._terms(label)
+        if not named or any(text.startswith(f"{label.rstrip(' :')}: ") for text in chosen):
             return candidate
         return replace(candidate, passage=replace(passage, text=f"{label.rstrip(' :')}: {passage.text}"))
 
@@ -285,9 +286,11 @@ def _candidates(sources: Sequence[Source]) -> list[Passage]:
     for number, source in enumerate(sources, start=1):
         # The document's title and the section the chunk sits under (PDFs), above the headings in its text.
         document = source.fields.get("title") or ""
-        title = " ".join(filter(None, (document, _acronym(document), source.fields.get("section"))))
+        section = source.fields.get("section") or ""
+        title = " ".join(filter(None, (document, _acronym(document), section)))
         for passage in passages(source.text, number):
-            unique.setdefault(passage.text, replace(passage, title=title))  # overlapping chunks repeat sentences
+            # Overlapping chunks repeat sentences: each is a candidate once.
+            unique.setdefault(passage.text, replace(passage, title=title, section=section))
     return list(unique.values())
 
 

@@ -49,6 +49,7 @@ class Passage:
     text: str  # what the answer quotes
     context: str  # what it sits under (heading, lead-in, table header, row label): scored, never quoted
     title: str = ""  # the document's title: its words count as context, too general to embed with it
+    section: str = ""  # the section it is in, as the source names it (a PDF's, "7 Reading › 7.1 read.table()")
 
 
 def passages(text: str, source: int) -> list[Passage]:

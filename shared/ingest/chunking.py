@@ -20,6 +20,7 @@ from collections.abc import Iterator
 _UNIT_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n(?=\s*(?:#|[-*+•] |\d+\. |\|))|\n\s*\n")
 _BLOCK_START = re.compile(r"[ \t]*(?:#{1,6}\s|[-*+•] |\d+\. |\|)")
 _HEADING_UNIT = re.compile(r"#{1,6}\s")
+_SEPARATOR = re.compile(r"\|[\s:|-]*-[\s:|-]*")  # a Markdown table's "| --- | :-: |" line
 _HEADING_LINE = re.compile(r"^([ \t]*#{1,6}[ \t].*)$", re.M)
 
 Unit = tuple[str, int, bool]  # text, tokens, whether it starts a line
@@ -52,13 +53,17 @@ class Chunker:
                     headings.insert(0, current.pop())
                 chunks.append(_joined(current))
                 kept, size = self._overlap(current)
-                under = _heading_before(current, len(current) - len(kept), under)
+                cut = len(current) - len(kept)
+                under = _heading_before(current, cut, under)
                 opens = (kept or headings or [(unit, tokens, line)])[0]
-                # The next chunk repeats the heading its first sentence sits under (the section it is about).
-                if under and not _HEADING_UNIT.match(opens[0]) and size + under[1] + tokens <= self.max_tokens:
-                    kept = [under, *((u, n, starts or i == 0) for i, (u, n, starts) in enumerate(kept))]
-                    line = line or not kept[1:]
-                    size += under[1]
+                # The next chunk repeats what its first unit sits under: the section's heading, and inside
+                # a table its header row (a row is read by its header's labels).
+                heads = _heads(current, cut, under, opens[0])
+                extra = sum(n for _, n, _ in heads)
+                if heads and size + extra + tokens <= self.max_tokens:
+                    kept = [*heads, *((u, n, starts or i == 0) for i, (u, n, starts) in enumerate(kept))]
+                    line = line or len(kept) == len(heads)
+                    size += extra
                 current = kept + headings
                 size += sum(t for _, t, _ in headings)
             current.append((unit, tokens, line))
@@ -102,6 +107,19 @@ class Chunker:
             kept.insert(0, (unit, tokens, line))
             size += tokens
         return kept, size
+
+
+def _heads(units: list[Unit], end: int, heading: Unit | None, opens: str) -> list[Unit]:
+    """What a chunk opening with `opens` (cut at `units[end]`) repeats first: the heading it sits under
+    unless it opens with one, and when it opens inside a table, the table's header row and separator."""
+    heads = [heading] if heading and not _HEADING_UNIT.match(opens) else []
+    start = end
+    while opens.startswith("|") and start > 0 and units[start - 1][0].startswith("|"):
+        start -= 1
+    if start < end:
+        separated = end - start > 1 and _SEPARATOR.fullmatch(units[start + 1][0])
+        heads += [(u, n, True) for u, n, _ in units[start : start + (2 if separated else 1)]]
+    return heads
 
 
 def _heading_before(units: list[Unit], end: int, above: Unit | None) -> Unit | None:

@@ -484,8 +484,11 @@ async def test_a_which_question_named_only_by_the_heading_is_answered_with_the_h
     answer = (await answers.answer(question, [Source("1", "index", 1.0, text, {"section": section})])).choices[0]
     unlabelled = (await answers.answer(Resolved("How is a data frame read?"), [source(text)])).choices[0]
 
+    asked = Source("1", "index", 1.0, text, {"section": "Which function reads a data frame?"})
+    under_a_question = (await answers.answer(question, [asked])).choices[0]
+
     assert answer == f"7.1 The read.table() function: {text[:-1]} [1]."
-    assert unlabelled == f"{text[:-1]} [1]."
+    assert unlabelled == under_a_question == f"{text[:-1]} [1]."  # a question is no label
 
 
 def test_what_is_said_to_exist_is_a_key_noun_and_a_question_word_never_is():

@@ -126,3 +126,17 @@ def test_a_chunk_cut_inside_a_section_repeats_the_sections_heading():
     assert all(c.startswith("## Returns\n") for c in chunks[:-1]), chunks
     assert all(chunker.count(c) <= 40 for c in chunks)
     assert "## Shipping\nParcels ship within two days." in chunks[-1]
+
+
+def test_a_chunk_cut_inside_a_table_repeats_its_header_row():
+    chunker = Chunker(max_tokens=60, overlap_tokens=0)
+    rows = "\n".join(f"| Item {i} | {i} weeks | {i} renewals |" for i in range(12))
+    table = f"## Loans\n| Item | Loan period | Renewals |\n| --- | --- | --- |\n{rows}"
+
+    chunks = chunker.split(table)
+
+    assert len(chunks) > 2
+    header = "## Loans\n| Item | Loan period | Renewals |\n| --- | --- | --- |\n| Item "
+    assert all(c.startswith(header) for c in chunks), chunks
+    assert all(chunker.count(c) <= 60 + 3 for c in chunks)  # units are counted alone: a line break may add one
+    assert sum(c.count("| Item ") for c in chunks) == 12 + len(chunks)  # each row once, the header per chunk
