@@ -26,7 +26,9 @@ def _measure(units: str) -> re.Pattern[str]:
 class AnswerKind(Enum):
     DURATION = re.compile(
         rf"\b{_N}\s*(?:-|to|or)?\s*(?:{_N}\s+)?(?:\w+\s+)?{_DURATION_UNIT}|\b(?:yearly|monthly|weekly|daily|"
-        r"annual(?:ly)?|lifetime|every\s+\w+)\b",
+        r"annual(?:ly)?|lifetime|every\s+\w+)\b|"
+        # A table row under a unit's column: "Wedding: Days 2", "Period: Months 6".
+        r"\b(?:years|months|weeks|days|hours|minutes)\s*:?\s+(?:up to\s+)?\d",
         re.IGNORECASE,
     )
     MONEY = re.compile(

@@ -29,6 +29,9 @@ _AUXILIARIES_TEXT = """do does did is are was were be been have has had can coul
     if when and or but than"""
 _AUXILIARIES = frozenset(_AUXILIARIES_TEXT.split())  # and conjunctions
 _QUESTION_WORDS = frozenset(("how", "when", "where", "why", "who", "whom"))  # "within how many days"
+# Particles and adverbs a quantifier may precede ("how many days off", "how much further"): never things.
+_PARTICLES_TEXT = "off up out back away down again ago also only still yet ever even too very often"
+_PARTICLES = frozenset(_PARTICLES_TEXT.split())
 _ARTICLES = frozenset(("a", "an", "the", "my", "your", "our", "its", "their", "this", "these"))
 _WHICH = re.compile(r"\b(?:which|what)\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.IGNORECASE)
 # What a "which/what X" question names the form of, not a thing: an answer gives it without the word
@@ -79,7 +82,7 @@ def key_words(text: str) -> list[str]:
 def _verb(word: str, before: list[str], after: str) -> bool:
     """Not a noun: a function word, an auxiliary, a participle ("assembled"), a word an article follows
     ("which file holds the objects": nouns take no object), or a verb right after "what" ("what happens to")."""
-    if word in _BEFORE_NOUN or word in _AUXILIARIES or word in _QUESTION_WORDS:
+    if word in _BEFORE_NOUN or word in _AUXILIARIES or word in _QUESTION_WORDS or word in _PARTICLES:
         return True
     participle = len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
     asks = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s") and after in _BEFORE_NOUN

@@ -500,3 +500,9 @@ async def test_a_question_about_something_no_passage_mentions_is_declined_even_w
     card = source("A library card is issued on the spot; bring a photo ID and a proof of address.")
 
     assert (await answers.answer(Resolved("Is there parking at the library?"), [card])).choices[0] == DECLINE
+
+
+def test_a_table_row_under_a_units_column_holds_a_duration_and_a_particle_is_no_key_noun():
+    assert key_words("How many days off do I get for my wedding?") == ["days", "wedding"]
+    assert AnswerKind.DURATION.found_in("Wedding: Days 2; Paid yes")
+    assert not AnswerKind.DURATION.found_in("Wedding: Paid yes")
