@@ -84,9 +84,9 @@ def _verb(word: str, before: list[str], after: str) -> bool:
     ("which file holds the objects": nouns take no object), or a verb right after "what" ("what happens to")."""
     if word in _BEFORE_NOUN or word in _AUXILIARIES or word in _QUESTION_WORDS or word in _PARTICLES:
         return True
-    participle = len(word) > 4 and word.endswith("ed") and not word.endswith("eed")
-    asks = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s") and after in _BEFORE_NOUN
-    return participle or asks or after in _ARTICLES
+    # "what happens to", "what gets erased": a verb right after the question word
+    asked = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s")
+    return _past(word) or (asked and (after in _BEFORE_NOUN or _past(after))) or after in _ARTICLES
 
 
 def asked_for(question: str) -> list[str]:
@@ -113,3 +113,8 @@ def modifiers(question: str) -> list[tuple[str, str]]:
         if (words[i - 1].lower() in _ARTICLES or words[i - 1] in said_names)
         and (i + 2 == len(words) or words[i + 2].lower() in _BEFORE_NOUN | _AUXILIARIES)
     ]
+
+
+def _past(word: str) -> bool:
+    """A participle in -ed ("assembled", "erased"), not a noun in -eed ("speed")."""
+    return len(word) > 4 and word.endswith("ed") and not word.endswith("eed")

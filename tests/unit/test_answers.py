@@ -506,3 +506,8 @@ def test_a_table_row_under_a_units_column_holds_a_duration_and_a_particle_is_no_
     assert key_words("How many days off do I get for my wedding?") == ["days", "wedding"]
     assert AnswerKind.DURATION.found_in("Wedding: Days 2; Paid yes")
     assert not AnswerKind.DURATION.found_in("Wedding: Paid yes")
+
+
+def test_a_verb_after_the_question_word_before_a_participle_is_no_key_noun():
+    assert key_words("What gets erased?") == []
+    assert key_words("What parts are covered?") == ["parts"]
