@@ -145,9 +145,10 @@ class ExtractiveAnswers:
         # The section's own heading only (a PDF's): a lead-in or a table's header reads badly as a label.
         label = passage.section.rsplit(" › ", 1)[-1]
         named = label and not label.endswith("?") and unsaid & self._terms(label)
-        if not named or any(text.startswith(f"{label.rstrip(' :')}: ") for text in chosen):
+        opening = f"{label.rstrip(' :')}: "
+        if not named or any(text.startswith(opening) for text in chosen):
             return candidate
-        return replace(candidate, passage=replace(passage, text=f"{label.rstrip(' :')}: {passage.text}"))
+        return replace(candidate, passage=replace(passage, text=opening + passage.text))
 
     async def rerank(self, question: Resolved, sources: Sequence[Source], count: int) -> tuple[Source, ...]:
         """The `count` sources whose best passage is most relevant to the question, best first (a tie keeps the
@@ -193,7 +194,8 @@ class ExtractiveAnswers:
             return Ranking([], False)
         background, asked = _background(part)
         carried = " ".join((background, *((*question.carried, *question.referents) if question else ())))
-        quoted = [self._terms(p.text) for p in candidates]
+        sequences = [self._sequence(p.text) for p in candidates]  # each passage's own words, in order
+        quoted = [frozenset(sequence) for sequence in sequences]
         held = [terms | self._terms(f"{p.title} {p.context}") for p, terms in zip(candidates, quoted, strict=True)]
         words = QuestionWords.of(
             self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held
@@ -214,10 +216,12 @@ class ExtractiveAnswers:
         kind = answer_kind(part) or (question.kind if question else None)
         previous = question.previous_answer if question else ""
         scored, named = [], []
-        for passage, own_text, terms, cosine in zip(candidates, quoted, held, similarity, strict=True):
+        for passage, sequence, own_text, terms, cosine in zip(
+            candidates, sequences, quoted, held, similarity, strict=True
+        ):
             lexical = words.share(terms, own_text)
             relevance = self._lexical_weight * lexical + (1 - self._lexical_weight) * float(cosine)
-            relevance += PROXIMITY_WEIGHT * proximity(pairs, self._sequence(passage.text))
+            relevance += PROXIMITY_WEIGHT * proximity(pairs, sequence)
             if previous and passage.text in previous:
                 relevance -= _REPEAT_PENALTY
             names_held = asked_names & words.everywhere <= terms

@@ -194,10 +194,11 @@ def resolve(question: str, history: Sequence[Message]) -> Resolved:
     answers = [m.content for m in history if m.role == "assistant"]
     carried = _carried(question, _as_restated(questions))
     words = _WORD.findall(question.casefold())
-    if _elliptical(words, _language(words)) and names(question):
+    language = _language(words)
+    elliptical = _elliptical(words, language)
+    if elliptical and names(question):
         # "And E01?" after "What does E07 mean?": the new name takes the old one's place.
         carried = [w for w in carried if not is_name(w)]
-    language = _language(words)
     points_back = not _continues(words, language) and any(_refers(words, i, language) for i in range(len(words)))
     previous = answers[-1] if answers else ""
     said = {w.casefold() for w in (*words, *carried)}
@@ -209,7 +210,7 @@ def resolve(question: str, history: Sequence[Message]) -> Resolved:
         previous,
         points_back=points_back,
         referents=tuple(dict.fromkeys(referents)),
-        restated=_restated(question, questions) if _elliptical(words, language) else "",
+        restated=_restated(question, questions) if elliptical else "",
     )
 
 

@@ -39,13 +39,6 @@ _WHICH = re.compile(r"\b(?:which|what)\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.IGNOREC
 _ANSWER_FORMS_TEXT = """time times year years day days date dates month months hour hours age ages kind kinds type types
     sort sorts way ways number numbers amount amounts"""
 _ANSWER_FORMS = frozenset(_ANSWER_FORMS_TEXT.split())
-
-
-def is_answer_form(word: str) -> bool:
-    """A word naming the form of an answer ("days", "year", "kind"), not a thing."""
-    return word.casefold() in _ANSWER_FORMS
-
-
 # "Is there parking ...?", "there are lockers": what is said to exist is a noun.
 _EXISTENTIAL = frozenset((("is", "there"), ("are", "there"), ("there", "is"), ("there", "are")))
 _ADJECTIVE_SPAN = 2  # "a [cheap] [monthly] instalment": the noun may follow an adjective or two
@@ -97,9 +90,14 @@ def asked_for(question: str) -> list[str]:
     for word in _WORD.findall(match.group(1)) if match else ():
         if word.lower() in _BEFORE_NOUN or word.lower() in _AUXILIARIES:
             break
-        if word.lower() not in _ANSWER_FORMS:
+        if not is_answer_form(word):
             words.append(word)
     return words
+
+
+def is_answer_form(word: str) -> bool:
+    """A word naming the form of an answer ("days", "year", "kind"), not a thing."""
+    return word.casefold() in _ANSWER_FORMS
 
 
 def modifiers(question: str) -> list[tuple[str, str]]:

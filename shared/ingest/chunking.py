@@ -40,12 +40,11 @@ class Chunker:
         return len(self._encoding.encode(text))
 
     def split(self, text: str) -> list[str]:
-        units = [(u, self.count(u), line) for u, line in self._units(text)]
         chunks: list[str] = []
         current: list[Unit] = []
         size = 0
         under: Unit | None = None  # the heading the current chunk's first unit sits under
-        for unit, tokens, line in units:
+        for unit, tokens, line in self._units(text):
             if current and size + tokens > self.max_tokens:
                 # Headings that would end a chunk open the next one instead: they head what follows them.
                 headings: list[Unit] = []
@@ -72,14 +71,14 @@ class Chunker:
             chunks.append(_joined(current))
         return chunks
 
-    def _units(self, text: str) -> Iterator[tuple[str, bool]]:
-        """The text's units, each with whether it starts a line (a new block)."""
+    def _units(self, text: str) -> Iterator[Unit]:
+        """The text's units, each with its tokens and whether it starts a line (a new block)."""
         text = _HEADING_LINE.sub("\\1\n", text)  # a heading ends its line, even without a blank line after it
         position, starts_line = 0, True
         for boundary in [*_UNIT_BOUNDARY.finditer(text), None]:
             piece = " ".join(text[position : boundary.start() if boundary else len(text)].split())
-            for part in self._cut(piece) if piece else ():
-                yield part, starts_line
+            for part, tokens in self._cut(piece) if piece else ():
+                yield part, tokens, starts_line
                 starts_line = False
             if boundary is not None:
                 position = boundary.end()
@@ -89,14 +88,16 @@ class Chunker:
                 )
                 starts_line = starts_line or new_block
 
-    def _cut(self, piece: str) -> Iterator[str]:
-        if self.count(piece) <= self.max_tokens:
-            yield piece
-        else:  # one very long sentence: cut it by tokens
-            tokens = self._encoding.encode(piece)
-            step = self.max_tokens - self.overlap_tokens
-            for start in range(0, len(tokens), step):
-                yield self._encoding.decode(tokens[start : start + self.max_tokens])
+    def _cut(self, piece: str) -> Iterator[tuple[str, int]]:
+        """The piece with its tokens, or one very long sentence cut by tokens into pieces."""
+        tokens = self._encoding.encode(piece)
+        if len(tokens) <= self.max_tokens:
+            yield piece, len(tokens)
+            return
+        step = self.max_tokens - self.overlap_tokens
+        for start in range(0, len(tokens), step):
+            part = self._encoding.decode(tokens[start : start + self.max_tokens])
+            yield part, self.count(part)  # a cut may split a character: its text counts as it reads
 
     def _overlap(self, previous: list[Unit]) -> tuple[list[Unit], int]:
         kept: list[Unit] = []
