@@ -267,7 +267,7 @@ def answers(sample_index):
 async def test_a_question_about_two_things_at_once_is_answered_about_each(answers):
     question = Resolved("Which additional arguments do the normal and the uniform distributions take?")
 
-    answer = (await answers.answer(question, [source(DISTRIBUTIONS)])).choices[0]
+    answer = await answered(answers, question, source(DISTRIBUTIONS))
 
     assert "mean, sd" in answer and "min, max" in answer and "shape1" not in answer
 
@@ -275,7 +275,7 @@ async def test_a_question_about_two_things_at_once_is_answered_about_each(answer
 async def test_a_question_about_two_things_one_of_which_no_passage_names_is_declined(answers):
     question = Resolved("Which distribution takes the arguments alpha and beta?")
 
-    assert (await answers.answer(question, [source(DISTRIBUTIONS)])).choices[0] == DECLINE
+    assert await answered(answers, question, source(DISTRIBUTIONS)) == DECLINE
 
 
 async def test_a_kind_of_answer_is_preferred_only_when_such_a_passage_is_nearly_as_relevant(answers):
@@ -285,7 +285,7 @@ async def test_a_kind_of_answer_is_preferred_only_when_such_a_passage_is_nearly_
     )
     question = Resolved("How do you terminate a graphics device driver when you have finished with it?")
 
-    answer = (await answers.answer(question, [source(text)])).choices[0]
+    answer = await answered(answers, question, source(text))
 
     assert "dev.off()" in answer and "pdf()" not in answer
 
@@ -297,8 +297,8 @@ async def test_an_acronym_is_the_same_word_in_the_plural(answers):
         "| CPUs | 2 days | 0 |"
     )
 
-    dvd = (await answers.answer(Resolved("How long can I keep a DVD?"), [source(table, "Loans")])).choices[0]
-    cpu = (await answers.answer(Resolved("What is the loan period of a CPU?"), [source(table, "Loans")])).choices[0]
+    dvd = await answered(answers, "How long can I keep a DVD?", source(table, "Loans"))
+    cpu = await answered(answers, "What is the loan period of a CPU?", source(table, "Loans"))
 
     assert "1 week" in dvd and "3 weeks" not in dvd
     assert "2 days" in cpu and "1 week" not in cpu
@@ -312,6 +312,12 @@ def test_verbs_and_auxiliaries_are_no_key_words_of_a_question():
 
 def source(text: str, title: str = "R manual") -> Source:
     return Source("1", "index", 1.0, text, {"title": title})
+
+
+async def answered(answers: ExtractiveAnswers, question: str | Resolved, *sources: Source) -> str:
+    """The extractive answer's text to `question` from `sources`."""
+    resolved = question if isinstance(question, Resolved) else Resolved(question)
+    return (await answers.answer(resolved, list(sources))).choices[0]
 
 
 async def test_a_price_asked_with_a_pronoun_is_of_the_thing_it_stands_for_and_declined_when_no_passage_says(
@@ -335,7 +341,7 @@ async def test_a_sentence_two_passages_hold_is_said_once(answers):
     )
     question = Resolved("Which command creates the clearsigned directive file?")
 
-    answer = (await answers.answer(question, [source(text, "Information for maintainers")])).choices[0]
+    answer = await answered(answers, question, source(text, "Information for maintainers"))
 
     assert answer.count("gpg --clearsign") == 1, answer
 
@@ -386,7 +392,7 @@ async def test_a_which_question_is_answered_by_a_passage_naming_what_it_asks_for
     )
     question = Resolved("Which prefix do the distribution functions use for the cumulative distribution function?")
 
-    answer = (await answers.answer(question, [source(text)])).choices[0]
+    answer = await answered(answers, question, source(text))
 
     assert "'p' for the CDF" in answer and "ecdf" not in answer
 
@@ -395,10 +401,8 @@ async def test_a_kind_of_thing_no_passage_names_is_declined(answers):
     text = "You may return a bike within 30 days of delivery for a full refund if it has been ridden less than 50 km."
 
     assert key_words("Can I get a tax refund when buying an e-bike?")[:2] == ["tax", "refund"]
-    assert (await answers.answer(Resolved("Can I get a tax refund when buying an e-bike?"), [source(text)])).choices[
-        0
-    ] == DECLINE
-    assert "full refund" in (await answers.answer(Resolved("Can I get a full refund?"), [source(text)])).choices[0]
+    assert await answered(answers, "Can I get a tax refund when buying an e-bike?", source(text)) == DECLINE
+    assert "full refund" in await answered(answers, "Can I get a full refund?", source(text))
 
 
 def test_free_is_a_price_when_it_says_what_something_costs_not_when_it_names_free_software():
@@ -424,7 +428,7 @@ async def test_a_question_about_a_value_is_answered_by_the_passage_that_states_o
         "of prefix should be /usr/local. When building the complete system, the prefix will be empty."
     )
 
-    answer = (await answers.answer(Resolved("What should the default value of prefix be?"), [source(text)])).choices[0]
+    answer = await answered(answers, "What should the default value of prefix be?", source(text))
 
     assert answer == "The default value of prefix should be /usr/local [1]."
 
@@ -446,7 +450,7 @@ async def test_a_later_part_opening_with_a_preposition_is_a_part_of_its_own_and_
     )
     question = Resolved("Which server hosts pretests, and into which directory are uploads destined for it placed?")
 
-    answer = (await answers.answer(question, [server, directory])).choices[0]
+    answer = await answered(answers, question, server, directory)
 
     assert answer == (
         "We normally use the server alpha.gnu.org for pretests and prerelease versions [1]. "
@@ -470,7 +474,7 @@ async def test_a_passage_that_holds_a_chosen_one_and_says_more_takes_its_place(a
     )
     question = Resolved("From which ImageMagick version does merging multi-page answer sheets into one PDF work?")
 
-    answer = (await answers.answer(question, [source(text)])).choices[0]
+    answer = await answered(answers, question, source(text))
 
     assert answer.startswith("With old versions") and answer.endswith("6.5.5 and later of ImageMagick [1].")
     assert answer.count("With old versions") == 1
@@ -481,11 +485,11 @@ async def test_a_which_question_named_only_by_the_heading_is_answered_with_the_h
     text = "To read an entire data frame directly, the external file will normally have a special form."
     question = Resolved("Which function reads an entire data frame directly from an external file?")
 
-    answer = (await answers.answer(question, [Source("1", "index", 1.0, text, {"section": section})])).choices[0]
-    unlabelled = (await answers.answer(Resolved("How is a data frame read?"), [source(text)])).choices[0]
+    answer = await answered(answers, question, Source("1", "index", 1.0, text, {"section": section}))
+    unlabelled = await answered(answers, "How is a data frame read?", source(text))
 
     asked = Source("1", "index", 1.0, text, {"section": "Which function reads a data frame?"})
-    under_a_question = (await answers.answer(question, [asked])).choices[0]
+    under_a_question = await answered(answers, question, asked)
 
     assert answer == f"7.1 The read.table() function: {text[:-1]} [1]."
     assert unlabelled == under_a_question == f"{text[:-1]} [1]."  # a question is no label
@@ -499,7 +503,7 @@ def test_what_is_said_to_exist_is_a_key_noun_and_a_question_word_never_is():
 async def test_a_question_about_something_no_passage_mentions_is_declined_even_with_a_word_they_share(answers):
     card = source("A library card is issued on the spot; bring a photo ID and a proof of address.")
 
-    assert (await answers.answer(Resolved("Is there parking at the library?"), [card])).choices[0] == DECLINE
+    assert await answered(answers, "Is there parking at the library?", card) == DECLINE
 
 
 def test_a_table_row_under_a_units_column_holds_a_duration_and_a_particle_is_no_key_noun():
