@@ -72,8 +72,11 @@ llama-background: $(VENV)/.local
 		nohup $(MAKE) --no-print-directory $(VENV)/.llama > .data/llama-build.log 2>&1 & fi
 
 # The test tools, on what the server needs (no compiled model: make check needs only this).
+# ranx (the evaluation's retrieval metrics) imports matplotlib, whose first import lists the
+# system's fonts with fc-list (a process) and caches the list: done here, not inside a unit test.
 $(VENV)/.dev: $(VENV)/.local requirements-dev.txt
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/python -c "import matplotlib.font_manager"
 	touch $@
 
 # Everything: the app, its model runtime and the test tools.
