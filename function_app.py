@@ -11,7 +11,7 @@ azurefunctions-extensions-http-fastapi, so streaming works on Azure. The blob tr
 import azure.functions as func
 
 from shared import warmup
-from shared.config import get_settings
+from shared.config import declared_auth_level
 from shared.http.access_log import mask_access_log
 from shared.ingest import triggers
 from shared.routes import api
@@ -19,7 +19,7 @@ from shared.routes import api
 # The worker's HTTP server logs each request line, query string included: no function key in it.
 mask_access_log()
 
-app = func.FunctionApp(http_auth_level=get_settings().http.auth_level.upper())
+app = func.FunctionApp(http_auth_level=declared_auth_level().upper())
 app.register_blueprint(api.blueprint)
 app.register_blueprint(triggers.blueprint)
 

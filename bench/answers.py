@@ -67,8 +67,8 @@ def scorer(name: str) -> ExtractiveAnswers:
         return default
     if name == "lexical":
         return ExtractiveAnswers(NoEmbeddings(), min_relevance=default.min_relevance / 2, lexical_weight=1.0)
-    from shared.config import EmbeddingSettings
     from shared.embeddings.embedded import EmbeddedEmbeddings
+    from shared.settings import EmbeddingSettings
 
     e5 = EmbeddedEmbeddings(EmbeddingSettings(model="multilingual-e5-small"))
     return ExtractiveAnswers(e5, min_relevance=default.min_relevance)

@@ -37,13 +37,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from retrieval_quality import DEPTH, FAQ_PAGES, faq_set, fused, ground_truth_set, ndcg  # noqa: E402
 
-from shared.config import PROJECT_ROOT, SearchSettings  # noqa: E402
+from shared.config import PROJECT_ROOT  # noqa: E402
 from shared.core.types import Chunk, RetrievalSpec  # noqa: E402
 from shared.ingest.chunking import Chunker  # noqa: E402
 from shared.ingest.extract import extract  # noqa: E402
 from shared.ingest.pipeline import EMBED_BATCH, find_files  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedRetriever  # noqa: E402
 from shared.retrieval.query import FUSION_CANDIDATES, RRF_K, SearchOptions  # noqa: E402
+from shared.settings import SearchSettings  # noqa: E402
 
 Encode = Callable[[list[str]], np.ndarray]  # texts -> unit vectors, one row each
 SITE = Path(np.__file__).parents[1]

@@ -31,10 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_model  # noqa: E402
 from bench.search_others import lancedb_timings, sqlite_vec_timings, timed  # noqa: E402
-from shared.config import EmbeddingSettings  # noqa: E402
 from shared.core.types import Chunk, RetrievalSpec  # noqa: E402
 from shared.retrieval.embedded import EmbeddedIndex, fts_query  # noqa: E402
 from shared.retrieval.query import SearchOptions  # noqa: E402
+from shared.settings import EmbeddingSettings  # noqa: E402
 
 DIMENSIONS = 384
 CHUNKS_PER_DOCUMENT = 20

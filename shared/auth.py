@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config import AuthSettings
 from shared.core.errors import UpstreamError
+from shared.settings import AuthSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from shared.azure_clients import blob_container, history_container, search_client, search_credential
-from shared.config import EMBEDDED_EMBEDDING_MODEL, get_settings
+from shared.config import get_settings
 from shared.core.errors import RequestError
+from shared.settings import EMBEDDED_EMBEDDING_MODEL
 from shared.text import quoted
 
 if TYPE_CHECKING:
     from azure.storage.blob.aio import ContainerClient
 
     from shared.auth import TokenValidator
-    from shared.config import DataSource
     from shared.core.answers import ExtractiveAnswers
     from shared.core.interfaces import (
         ChatModel,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from shared.retrieval.embedded import EmbeddedIndex
     from shared.retrieval.multi_source import MultiSourceSearch
     from shared.retrieval.query import SearchOptions
+    from shared.settings import DataSource
 
 DEFAULT_ALIAS = "default"
 
@@ -125,7 +126,7 @@ def _search_options() -> SearchOptions:
 @functools.cache
 def data_sources() -> dict[str, DataSource]:
     """The named knowledge sources of POST /api/v1/chat/complete; by default, the main index."""
-    from shared.config import DataSource
+    from shared.settings import DataSource
 
     settings = get_settings()
     defined = settings.sources.definitions or [

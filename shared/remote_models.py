@@ -1,4 +1,4 @@
-"""The remote chat models of LLM_MODELS (shared.config.ModelSettings), and the choices every
+"""The remote chat models of LLM_MODELS (shared.settings.ModelSettings), and the choices every
 model makes, the embedded one too: its answer strategy and its query rewrite."""
 
 from __future__ import annotations

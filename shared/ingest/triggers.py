@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.config import get_settings
+from shared.config import declared_documents_container
 
 CONNECTION = "AzureWebJobsStorage"  # the documents container is in the host's storage account
 BLOB_DELETED = "Microsoft.Storage.BlobDeleted"
 
 blueprint = func.Blueprint()
-_container = get_settings().documents.container
+_container = declared_documents_container()
 
 
 async def document_changed(blob: func.InputStream) -> None:

@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from shared.config import ModelSettings
 from shared.core.types import ModelInfo
 from shared.llm import embedded, openai_chat
 from shared.remote_models import RemoteModel
+from shared.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 

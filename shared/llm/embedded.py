@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from shared import fair_share
-from shared.config import ModelSettings
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage
 from shared.llm.json_closing import closing
@@ -28,6 +27,7 @@ from shared.llm.schema_limits import check_schema
 from shared.llm.tokens import count_messages, known_messages, known_tokens, text_tokens
 from shared.llm.worker_protocol import Event, Op
 from shared.llm.worker_supervisor import WorkerFailed, WorkerSupervisor
+from shared.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared import agents
 from shared.http import turns
 from shared.http.endpoints import Answer, ApiFamily, Call, api
 
@@ -77,6 +76,7 @@ async def azure_chat_completions(call: Call[ChatCompletionsRequest, AzureApiVers
 )
 async def list_models(call: Call) -> Answer:
     """The agents (by id) and the model aliases a client may name as `model`."""
+    from shared import agents
     from shared.wire import openai_compat as wire
 
     cards = [wire.ModelCard(id=m.id, created=0, owned_by=m.owned_by, name=m.name) for m in agents.served_models()]
@@ -93,6 +93,7 @@ async def list_models(call: Call) -> Answer:
 )
 async def retrieve_model(call: Call) -> Answer:
     """One agent or model alias, as models.retrieve reads it; 404 for neither."""
+    from shared import agents
     from shared.wire import openai_compat as wire
 
     model = agents.served_model(call.request.path_params["model_id"], field="model_id")

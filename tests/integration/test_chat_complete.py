@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from shared.config import EMBEDDED_EMBEDDING_MODEL
+from shared.settings import EMBEDDED_EMBEDDING_MODEL
 from tests.conftest import SAMPLE_CORPUS
 from tests.recording_server import RecordingServer
 from tests.support import completion, remote_model_entry

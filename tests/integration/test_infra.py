@@ -4,7 +4,7 @@
   beyond the documented CHECKOV_ACCEPTED list. Both run in their own venv (IAC_PYTHON,
   .venv-iac): checkov pins many packages exactly. No Bicep compiler runs offline.
 - The app settings the Function App gets are exactly settings something reads: the app
-  (shared/config.py) or the Functions host / Azure SDK (HOST_SETTINGS). These checks read
+  (shared/settings.py) or the Functions host / Azure SDK (HOST_SETTINGS). These checks read
   the Bicep text in the main venv; with IAC_PYTHON they are also compared to pycep's tree.
 """
 
@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.config import PROJECT_ROOT, SETTINGS_CLASSES, HistorySettings
+from shared.config import PROJECT_ROOT
 from shared.remote_models import RemoteModel
+from shared.settings import SETTINGS_CLASSES, HistorySettings
 from tests.bicep_text import declaration, evaluate, object_keys, without_comments
 from tests.support import configured_python
 
@@ -232,27 +233,27 @@ def deployed_settings(monkeypatch, values: dict[str, object] | None = None) -> d
 def test_the_app_reads_the_settings_as_azure_mode(monkeypatch):
     """The settings, with stand-ins for the deployment's values, pass the app's own validation
     and select every Azure backend, signed in with Entra ID."""
-    from shared import config
+    from shared import settings as s
 
     env = deployed_settings(monkeypatch, {"authClientId": "client-id"})
     settings = {cls: cls() for cls in SETTINGS_CLASSES}
 
-    model = settings[config.ModelSettings]
+    model = settings[s.ModelSettings]
     assert model.provider == "none" and model.aliases() == [model.default_alias]
     remote = model.remote(model.default_alias)
     assert remote.provider == "azure_openai" and remote.api_key is None
-    embeddings = settings[config.EmbeddingSettings]
+    embeddings = settings[s.EmbeddingSettings]
     assert embeddings.provider == "azure_openai" and embeddings.api_key is None and embeddings.dimensions
     assert embeddings.endpoint == remote.endpoint
-    search = settings[config.SearchSettings]
+    search = settings[s.SearchSettings]
     assert search.backend == "azure" and search.api_key is None
-    history = settings[config.HistorySettings]
+    history = settings[s.HistorySettings]
     assert history.backend == "cosmos" and history.cosmos_key is None and history.ttl_seconds
-    prompts = settings[config.PromptSettings]
+    prompts = settings[s.PromptSettings]
     assert prompts.backend == "blob" and prompts.blob_account_url and not prompts.blob_connection_string
-    assert settings[config.SourceSettings].attachments_configured()
-    assert settings[config.HttpSettings].auth_level == "function"
-    assert settings[config.TelemetrySettings].applicationinsights_connection_string
+    assert settings[s.SourceSettings].attachments_configured()
+    assert settings[s.HttpSettings].auth_level == "function"
+    assert settings[s.TelemetrySettings].applicationinsights_connection_string
     assert env["AzureWebJobsStorage__credential"] == "managedidentity"
     assert env["PYTHON_ENABLE_INIT_INDEXING"] == "1"
     assert env["AZURE_CLIENT_ID"] == env["AzureWebJobsStorage__clientId"]

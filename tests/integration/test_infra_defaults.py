@@ -18,8 +18,9 @@ import subprocess
 import pytest
 import yaml
 
-from shared.config import PROJECT_ROOT, AuthSettings, SearchSettings
+from shared.config import PROJECT_ROOT
 from shared.retrieval.schema import BY_NAME
+from shared.settings import AuthSettings, SearchSettings
 from tests.bicep_text import declaration, evaluate, object_entries, parameters, without_comments
 from tests.integration.test_infra import FUNCTION_APP, INFRA, MAIN, deployed_settings
 

@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from devtools.servers import running_in_background
-from shared.config import ModelSettings
 from shared.core.errors import UpstreamError
 from shared.core.types import GenerationParams, Message
 from shared.llm.openai_chat import OpenAIChatModel
 from shared.remote_models import RemoteModel
+from shared.settings import ModelSettings
 from tests.recording_server import RecordingServer
 from tests.support import completion, make_orchestrator
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import EMBEDDED_EMBEDDING_MODEL
 from shared.retrieval.limits import (
     MAX_FILTER_CHARS,
     MAX_FILTER_DEPTH,
@@ -15,6 +14,7 @@ from shared.retrieval.limits import (
     MAX_LISTED_FIELDS,
     MAX_METADATA_FILTER_VALUES,
 )
+from shared.settings import EMBEDDED_EMBEDDING_MODEL
 
 RAG = "/api/v2/flexible-rag"
 

@@ -13,7 +13,6 @@ from azure.search.documents.aio import SearchClient
 from azure.search.documents.indexes.aio import SearchIndexClient
 
 from shared import backends
-from shared.config import EmbeddingSettings
 from shared.core.errors import RequestError, UpstreamError
 from shared.core.types import Chunk, RetrievalSpec
 from shared.embeddings.azure_openai import AzureOpenAIEmbeddings
@@ -21,6 +20,7 @@ from shared.families.flexible import fetcher_data
 from shared.retrieval.azure_search import AzureSearchIndexWriter, AzureSearchRetriever
 from shared.retrieval.embedded import EmbeddedRetriever
 from shared.retrieval.query import SearchOptions, private_documents_filter
+from shared.settings import EmbeddingSettings
 from shared.wire.flexible_responses import source_out
 from tests.recording_server import RecordingServer
 

@@ -63,7 +63,7 @@ def test_the_package_is_exactly_what_azure_runs():
     files = deployed_files()
 
     assert {path.split("/")[0] for path in files} == PACKAGE
-    assert {"shared/config.py", "shared/warmup.py", "prompts/rag_system.jinja2"} <= set(files)
+    assert {"shared/config.py", "shared/settings.py", "shared/warmup.py", "prompts/rag_system.jinja2"} <= set(files)
     assert not [path for path in files if "__pycache__" in path or path.endswith(".pyc")]
 
 

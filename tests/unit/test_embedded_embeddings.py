@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from shared.config import EmbeddingSettings
 from shared.embeddings.embedded import MODELS, EmbeddedEmbeddings, QueryCache
+from shared.settings import EmbeddingSettings
 
 
 class ScriptedModel:

@@ -9,11 +9,11 @@ import typing
 
 import pytest
 
-from shared.config import ModelSettings
 from shared.core.followups import Resolved, RewriteMode, expanded_query, needs_conversation, resolve
 from shared.core.intents import AnswerKind
 from shared.core.types import Message, RetrievalSpec, SearchQuery, TurnRequest
 from shared.remote_models import QueryRewrite, RemoteModel
+from shared.settings import ModelSettings
 from tests.support import make_orchestrator, remote_model_entry, rewriting_model
 
 WARRANTY = (Message("user", "How long is the frame warranty?"), Message("assistant", "10 years [1]."))

@@ -10,7 +10,8 @@ import re
 
 import yaml
 
-from shared.config import PROJECT_ROOT, DocumentSettings
+from shared.config import PROJECT_ROOT
+from shared.settings import DocumentSettings
 from tests.bicep_text import without_comments
 
 INFRA = PROJECT_ROOT / "infra"

@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from shared.config import EmbeddingSettings
 from shared.core.errors import UpstreamError
 from shared.core.types import RetrievalSpec
 from shared.embeddings.embedded import EmbeddedEmbeddings
@@ -18,6 +17,7 @@ from shared.ingest import pipeline as ingestion
 from shared.ingest.chunking import Chunker
 from shared.retrieval.embedded import EmbeddedIndex, EmbeddedIndexWriter, EmbeddedRetriever
 from shared.retrieval.query import SearchOptions
+from shared.settings import EmbeddingSettings
 
 
 class CountingEmbeddings:

@@ -15,7 +15,8 @@ from devtools.evaluate.report import summarize
 from devtools.evaluate.runner import run_cases
 from devtools.evaluate.scoring import load_cases
 from shared import backends
-from shared.config import PROJECT_ROOT, ModelSettings, get_settings
+from shared.config import PROJECT_ROOT, get_settings
+from shared.settings import ModelSettings
 from tests.recording_server import RecordingServer
 from tests.support import completion, remote_model_entry
 

@@ -1,12 +1,15 @@
-"""Every setting the code reads is documented in docs/settings.md and listed in local.settings.sample.json."""
+"""Every setting the code reads is documented in docs/settings.md and listed in local.settings.sample.json;
+the values function_app declares its functions with at import are the settings' own."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from pydantic import ValidationError
 
-from shared.config import PROJECT_ROOT, SETTINGS_CLASSES, ModelSettings
+from shared.config import PROJECT_ROOT, declared_auth_level, declared_documents_container
+from shared.settings import SETTINGS_CLASSES, DocumentSettings, HttpSettings, ModelSettings
 
 SETTING_NAMES = sorted(
     f"{cls.model_config['env_prefix']}{name}".upper() for cls in SETTINGS_CLASSES for name in cls.model_fields
@@ -36,3 +39,30 @@ def test_blank_values_fall_back_to_defaults(monkeypatch):
     settings = ModelSettings()
 
     assert settings.model_path is None and settings.threads is None
+
+
+@pytest.mark.parametrize("value", [None, "", "anonymous", "function", "admin"])
+def test_auth_level_declared_at_import_is_the_settings_one(monkeypatch, value):
+    monkeypatch.delenv("HTTP_AUTH_LEVEL", raising=False)
+    if value is not None:
+        monkeypatch.setenv("http_auth_level", value)
+
+    assert declared_auth_level() == HttpSettings().auth_level
+
+
+def test_an_auth_level_the_settings_refuse_stops_the_import(monkeypatch):
+    monkeypatch.setenv("HTTP_AUTH_LEVEL", "Anonymous")
+
+    with pytest.raises(ValidationError):
+        HttpSettings()
+    with pytest.raises(ValueError, match="HTTP_AUTH_LEVEL"):
+        declared_auth_level()
+
+
+@pytest.mark.parametrize("value", [None, "", "docs-2026"])
+def test_documents_container_declared_at_import_is_the_settings_one(monkeypatch, value):
+    monkeypatch.delenv("DOCUMENTS_CONTAINER", raising=False)
+    if value is not None:
+        monkeypatch.setenv("Documents_Container", value)
+
+    assert declared_documents_container() == DocumentSettings().container
