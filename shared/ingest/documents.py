@@ -22,7 +22,7 @@ from shared.core.interfaces import Embeddings, IndexWriter
 from shared.core.types import Chunk
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import SUPPORTED_SUFFIXES
-from shared.ingest.pipeline import DocumentMetadata, document_chunks, embed_by_length, embedded_text
+from shared.ingest.pipeline import DocumentMetadata, document_chunks, embed_by_length, embedded_text, indexed_hash
 
 log = logging.getLogger("ingest.documents")
 
@@ -79,7 +79,7 @@ class DocumentIndexer:
     async def index(self, name: str, data: bytes, metadata: DocumentMetadata, content_hash: str) -> Outcome:
         """Index the document unless the index holds this very content; DocumentRejected if it cannot be."""
         started = time.perf_counter()
-        if await self.indexed_hash(name) == content_hash:
+        if await self.indexed_hash(name) == indexed_hash(content_hash, self._chunks()):
             return logged(name, Outcome("unchanged"), started)
         try:
             prepared = await self.prepare(name, data, metadata, content_hash)
@@ -114,7 +114,8 @@ class DocumentIndexer:
             await asyncio.gather(*self._completing)
 
     async def prepare(self, name: str, data: bytes, metadata: DocumentMetadata, content_hash: str) -> PreparedDocument:
-        """The document's chunks, within the limits; DocumentRejected naming why not."""
+        """The document's chunks, within the limits, under its indexed hash (pipeline.indexed_hash of
+        `content_hash`); DocumentRejected naming why not."""
         limits = self.limits
         if not supported(name):
             raise DocumentRejected(
@@ -124,9 +125,11 @@ class DocumentIndexer:
             )
         if len(data) > limits.max_bytes:
             raise DocumentRejected(f"the file is over the {limits.max_bytes} bytes a document may have", "too_large")
+        chunker = self._chunks()
+        content_hash = indexed_hash(content_hash, chunker)
         try:
             # Parsing a PDF is CPU work: off the event loop.
-            chunks = await asyncio.to_thread(document_chunks, name, data, metadata, content_hash, self._chunks())
+            chunks = await asyncio.to_thread(document_chunks, name, data, metadata, content_hash, chunker)
         except Exception as exc:  # noqa: BLE001 - whatever the parser raises, the file cannot be read
             reason = f"the file could not be read ({type(exc).__name__}: {exc})"
             raise DocumentRejected(reason[:300], "unreadable") from None

@@ -1,7 +1,8 @@
 """The ingestion pipeline: a folder of .md/.txt/.html/.pdf files into a search index. Its command
 is `python -m devtools.ingest`; the blob trigger and the upload endpoint use its parts per file.
 
-Safe to re-run: unchanged files are skipped, changed files replace their chunks, and
+Safe to re-run: unchanged files are skipped (unless they were cut into chunks of another size,
+or by an older CHUNKING_VERSION), changed files replace their chunks, and
 `prune` removes documents whose files are gone. A document is keyed by its path relative
 to FOLDER. Changed files are gathered until they hold WRITE_BATCH chunks: their chunks are
 embedded together, sorted by length, and the documents are written in one transaction (the
@@ -111,6 +112,19 @@ def read_metadata(path: Path, default_principals: tuple[str, ...]) -> tuple[Docu
     return metadata, hashlib.sha256(material).hexdigest()
 
 
+# How documents become chunks: reading them (shared.ingest.extract) and cutting them
+# (shared.ingest.chunking). Change it with a change to either that cuts a document differently:
+# each document's indexed hash holds it, so the next ingestion reads every document again.
+CHUNKING_VERSION = "2026-12-07"
+
+
+def indexed_hash(content_hash: str, chunker: Chunker) -> str:
+    """The hash the index records for a document: its content's, and how it was cut (CHUNKING_VERSION,
+    the chunk size and overlap), so that a document is indexed again when either changes."""
+    how = f"{CHUNKING_VERSION}\0{chunker.max_tokens}\0{chunker.overlap_tokens}"
+    return hashlib.sha256(f"{content_hash}\0{how}".encode()).hexdigest()
+
+
 @dataclass
 class PendingDocument:
     name: str
@@ -212,6 +226,7 @@ async def ingest(
         for name, path in files.items():
             try:
                 metadata, content_hash = read_metadata(path, default_principals)
+                content_hash = indexed_hash(content_hash, chunker)
                 summary.unshared += not metadata.allowed_principals
                 if known.get(name) == content_hash:
                     summary.unchanged += 1

@@ -152,3 +152,20 @@ async def test_an_index_that_recorded_no_model_counts_as_another_models(tmp_path
         again = await ingestion.ingest(tmp_path, writer, HashEmbeddings("model-a"), prune=False, chunker=Chunker())
 
     assert "holds vectors of an unrecorded model" in caplog.text and again.indexed == 3
+
+
+async def test_a_document_cut_another_way_is_indexed_again(tmp_path, monkeypatch):
+    """Ingestion skips a file whose content the index holds only when it was cut into chunks the
+    same way: another chunk size, or a newer CHUNKING_VERSION, indexes every file again."""
+    write_corpus(tmp_path, 4)
+    index = EmbeddedIndex(tmp_path / "index.sqlite", "recut")
+    writer, embeddings = EmbeddedIndexWriter(index), HashEmbeddings("model-a")
+    first = await ingestion.ingest(tmp_path, writer, embeddings, prune=False, chunker=Chunker(40, 0))
+
+    same = await ingestion.ingest(tmp_path, writer, embeddings, prune=False, chunker=Chunker(40, 0))
+    larger = await ingestion.ingest(tmp_path, writer, embeddings, prune=False, chunker=Chunker(200, 30))
+    monkeypatch.setattr(ingestion, "CHUNKING_VERSION", "a newer way of reading documents")
+    newer = await ingestion.ingest(tmp_path, writer, embeddings, prune=False, chunker=Chunker(200, 30))
+
+    assert (first.indexed, same.unchanged, larger.indexed, newer.indexed) == (4, 4, 4, 4)
+    assert larger.chunks < first.chunks and index.chunk_count() == newer.chunks == larger.chunks
