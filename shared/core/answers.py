@@ -62,6 +62,10 @@ _REPEAT_PENALTY = 0.1  # a passage the previous answer quoted
 # The share of the question's own content words the best passage must hold: one rare word (a
 # product the documents only name) is not enough to answer a question about something else.
 MIN_COVERAGE = 0.3
+# A passage whose meaning is this much closer to the question than the relevance bar asks answers it
+# in other words ("an annual fee" for "cost per year"): its few shared words are no sign it is about
+# something else.
+PARAPHRASE_MARGIN = 0.2
 # How much more relevance is needed when a key word of the question ("the CEO", "to Spain") is in no
 # retrieved passage: the documents most likely do not hold what is asked.
 UNHELD_MARGIN = 0.06
@@ -181,7 +185,8 @@ class ExtractiveAnswers:
         """Three signals: relevance (higher when a key word of the question is in no passage), and
         the share of the question's words the passage holds (one rare name is not enough)."""
         threshold = self.unheld_relevance if unheld else self.min_relevance
-        return best.relevance >= threshold and best.coverage >= self.min_coverage
+        paraphrase = best.similarity >= self.min_relevance + PARAPHRASE_MARGIN
+        return best.relevance >= threshold and (best.coverage >= self.min_coverage or paraphrase)
 
     async def rank(self, part: str, sources: Sequence[Source], question: Resolved | None = None) -> Ranking:
         """Every distinct passage of the sources with its relevance to a part of the question, best first.

@@ -2,13 +2,14 @@
 
 A name ("Zephyr", "E04", "Germany": a capitalized word or one with digits, past the first
 word) says which thing is asked about; an answer that does not mention a name the sources hold
-is about something else. A noun the question puts after an article, a possessive
-pronoun, a quantifier or a preposition ("the CEO", "a student discount", "to Spain", "many employees")
-says what is asked; when no retrieved passage holds it at all, the documents most likely do
-not hold the answer either, and a passage must be very relevant to answer anyway. Verbs and
-adverbs ("carry", "often", "fix") are left out: documents say them in other words. A noun before
-the last noun of a phrase ("a tax refund") says which kind of it is asked about, and the words
-after "which" or "what" ("Which prefix do ...?") what the answer names.
+is about something else. A noun the question puts after an article, a possessive pronoun, a
+quantifier or a preposition ("the CEO", "a student discount", "to Spain", "many employees"), and
+the subject of a yes-no question ("Are dogs allowed?"), says what is asked; when no retrieved
+passage holds it at all, the documents most likely do not hold the answer either, and a passage
+must be very relevant to answer anyway. Verbs and adverbs ("carry", "often", "fix") are left out:
+documents say them in other words. A noun before the last noun of a phrase ("a tax refund") says
+which kind of it is asked about, and the words after "which" or "what" ("Which prefix do ...?")
+what the answer names.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ _ANSWER_FORMS = frozenset(_ANSWER_FORMS_TEXT.split())
 # "Is there parking ...?", "there are lockers": what is said to exist is a noun.
 _EXISTENTIAL = frozenset((("is", "there"), ("are", "there"), ("there", "is"), ("there", "are")))
 _ADJECTIVE_SPAN = 2  # "a [cheap] [monthly] instalment": the noun may follow an adjective or two
+# "Are dogs allowed ...?", "Is parking free?": the word after a yes-no question's opening verb is its
+# subject, a thing, unless it is a pronoun ("Can I ...?", "Is it ...?").
+_PRONOUNS_TEXT = "i me you we us they them he him she it one there"
+_PRONOUNS = frozenset(_PRONOUNS_TEXT.split())
+_CONJUNCTIONS_TEXT = "if when and or but than"
+_OPENING_VERBS = _AUXILIARIES - frozenset(_CONJUNCTIONS_TEXT.split())
 
 
 def names(text: str) -> list[str]:
@@ -66,10 +73,17 @@ def key_words(text: str) -> list[str]:
     for position, word in enumerate(words):
         before = lowered[max(0, position - _ADJECTIVE_SPAN) : position]
         after = lowered[position + 1] if position + 1 < len(words) else ""
-        introduced = any(b in _BEFORE_NOUN for b in before) or tuple(before) in _EXISTENTIAL
+        introduced = (
+            any(b in _BEFORE_NOUN for b in before) or tuple(before) in _EXISTENTIAL or _subject(lowered, position)
+        )
         if len(word) > 1 and introduced and not _verb(lowered[position], before, after):
             found.add(word)
     return [w for w in words if w in found]
+
+
+def _subject(lowered: list[str], position: int) -> bool:
+    """The word after the auxiliary a yes-no question opens with ("Are dogs allowed?"), not a pronoun."""
+    return position == 1 and lowered[0] in _OPENING_VERBS and lowered[1] not in _PRONOUNS
 
 
 def _verb(word: str, before: list[str], after: str) -> bool:

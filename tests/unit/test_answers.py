@@ -515,3 +515,34 @@ def test_a_table_row_under_a_units_column_holds_a_duration_and_a_particle_is_no_
 def test_a_verb_after_the_question_word_before_a_participle_is_no_key_noun():
     assert key_words("What gets erased?") == []
     assert key_words("What parts are covered?") == ["parts"]
+
+
+def test_the_subject_of_a_yes_no_question_is_a_key_noun_unless_it_is_a_pronoun():
+    assert key_words("Are dogs allowed in the community garden?") == ["dogs", "community", "garden"]
+    assert key_words("Can I grow bamboo on my plot?") == ["plot"]
+    assert key_words("When am I allowed to use a hose?") == ["hose"]
+
+
+async def test_a_yes_no_question_about_something_no_passage_mentions_is_declined(answers):
+    rules = source(
+        "What you may grow: Vegetables, herbs, fruit bushes and flowers are welcome. Trees taller than 2 metres are "
+        "not allowed. Invasive plants such as Japanese knotweed and bamboo are prohibited.",
+        "Riverside Community Garden: Rules for Plot Holders",
+    )
+
+    assert await answered(answers, "Are dogs allowed in the community garden?", rules) == DECLINE
+
+
+async def test_a_passage_that_answers_in_other_words_answers_a_follow_up(answers):
+    """ "Cost per year" and "annual fee" share no word: the passage's meaning answers, not its words."""
+    fees = source(
+        "Full plots measure 6 by 10 metres and half plots 3 by 10 metres. The annual fee is €45 for a full plot and "
+        "€25 for a half plot, due by 1 March.",
+        "Garden rules",
+    )
+    previous = "Full plots measure 6 by 10 metres and half plots 3 by 10 metres [1]."
+    question = Resolved(
+        "How much does it cost per year?", ("big", "half", "plot"), previous_answer=previous, referents=("10",)
+    )
+
+    assert "€25 for a half plot" in await answered(answers, question, fees)
