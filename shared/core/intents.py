@@ -62,13 +62,14 @@ class AnswerKind(Enum):
     )
     # A setting's value: a number, a path, a quoted or code-like token, an assignment, a yes or no.
     VALUE = re.compile(r"\d|(?:^|\s)/\w|\$[({]|[‘'\"`].+?[’'\"`]|=|\b(?:true|false|yes|no|none|null|empty)\b")
-    # An instruction: a clause opening with a verb of doing, or one that says what you should do.
+    # An instruction: a clause opening with a verb of doing, or one that says what you should or can do
+    # ("Lost receipts can be replaced by ...").
     ACTION = re.compile(
         r"(?:^|[.:;!,]\s+)(?:please\s+)?(?:add|apply|ask|avoid|book|bring|call|charge|check|clean|connect|contact|"
         r"describe|disconnect|do|don't|dry|e-mail|email|ensure|fill|fit|follow|go|hold|inspect|install|keep|leave|"
         r"let|lubricate|make|measure|never|open|plug|press|pull|push|read|remove|replace|reseat|reset|restart|"
         r"return|rinse|select|send|set|sign|stop|store|submit|switch|take|tighten|turn|unplug|update|use|visit|"
-        r"wait|wash|wipe|always)\b|\byou (?:should|must|can|need to|have to)\b|\b(?:should|must|needs? to) be\b",
+        r"wait|wash|wipe|always)\b|\byou (?:should|must|can|need to|have to)\b|\b(?:should|must|can|needs? to) be\b",
         re.IGNORECASE,
     )
 
@@ -90,7 +91,7 @@ _KINDS = (
     (r"\bhow long (?:can|may|might|should|must|could|will|would) (?:\w+ ){0,10}be\b", AnswerKind.QUANTITY),
     (
         r"\bhow (?:long|many (?:\w+ )?(?:years|months|weeks|days|hours|minutes))\b|\bhow (?:quickly|soon|often)\b|"
-        r"\bwithin how\b|\bwarranty period\b",
+        r"\bwithin how\b|\bwarranty period\b|\bhow (?:far )?in advance\b|\bhow far (?:ahead|beforehand)\b",
         AnswerKind.DURATION,
     ),
     (

@@ -49,6 +49,10 @@ _PRONOUNS_TEXT = "i me you we us they them he him she it one there"
 _PRONOUNS = frozenset(_PRONOUNS_TEXT.split())
 _CONJUNCTIONS_TEXT = "if when and or but than"
 _OPENING_VERBS = _AUXILIARIES - frozenset(_CONJUNCTIONS_TEXT.split())
+_INDEFINITE_TEXT = "anything something everything nothing anyone someone everyone anybody somebody everybody nobody"
+_INDEFINITE_PRONOUNS = frozenset(_INDEFINITE_TEXT.split())
+# "without deleting anything", "before riding", "by pressing": a verb in -ing these put before an action.
+_ACTION_PREPOSITIONS = frozenset(("without", "before", "after", "by"))
 
 
 def names(text: str) -> list[str]:
@@ -87,13 +91,17 @@ def _subject(lowered: list[str], position: int) -> bool:
 
 
 def _verb(word: str, before: list[str], after: str) -> bool:
-    """Not a noun: a function word, an auxiliary, a participle ("assembled"), a word an article follows
-    ("which file holds the objects": nouns take no object), or a verb right after "what" ("what happens to")."""
+    """Not a noun: a function word, an auxiliary, an indefinite pronoun ("anything"), a participle ("assembled"),
+    an action after "without" or "before" ("without deleting"), a word an article follows ("which file holds
+    the objects": nouns take no object), or a verb right after "what" ("what happens to")."""
     if word in _BEFORE_NOUN or word in _AUXILIARIES or word in _QUESTION_WORDS or word in _PARTICLES:
+        return True
+    if word in _INDEFINITE_PRONOUNS:
         return True
     # "what happens to", "what gets erased": a verb right after the question word
     asked = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s")
-    return _past(word) or (asked and (after in _BEFORE_NOUN or _past(after))) or after in _ARTICLES
+    gerund = word.endswith("ing") and before[-1:] != [] and before[-1] in _ACTION_PREPOSITIONS
+    return _past(word) or gerund or (asked and (after in _BEFORE_NOUN or _past(after))) or after in _ARTICLES
 
 
 def asked_for(question: str) -> list[str]:

@@ -22,8 +22,12 @@ from dataclasses import dataclass
 
 _TABLE = re.compile(r"\|(?:[^|]*\|)+")
 _SEPARATOR_CELL = re.compile(r":?-{2,}:?")
+# No sentence ends after a title or an abbreviation a name or a word follows ("Mr. Jansen", "e.g. Paris").
+NOT_AFTER_ABBREVIATION = r"(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|vs)\.)(?<!\b(?:Mrs|Mme)\.)(?<!\bProf\.)(?<!\b(?:e\.g|i\.e)\.)"
 # A sentence ends before a capital, a digit, or a command-line option a reference list defines ("0.8. --bw-threshold").
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][)\"'”’]))\s+(?=[\"'(\[“‘]?[A-Z0-9]|--?[a-z])")
+_SENTENCE_END = re.compile(
+    rf"(?:(?<=[.!?])|(?<=[.!?][)\"'”’])){NOT_AFTER_ABBREVIATION}\s+(?=[\"'(\[“‘]?[A-Z0-9]|--?[a-z])"
+)
 # Headings and list items: where a block (a run of sentences read together) starts.
 _BLOCK = re.compile(r"\s+(?=#{1,6}\s)|\s+(?=[-*+•]\s+\S)|\s+(?=\d{1,2}\.\s+[A-Z])")
 _HEADING = re.compile(r"#{1,6}\s+")

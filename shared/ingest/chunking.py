@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from shared.core.passages import NOT_AFTER_ABBREVIATION
+
 # Sentence ends, or a line break before a heading, list item or blank line.
-_UNIT_BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n(?=\s*(?:#|[-*+•] |\d+\. |\|))|\n\s*\n")
+_UNIT_BOUNDARY = re.compile(rf"(?<=[.!?]){NOT_AFTER_ABBREVIATION}\s+|\n(?=\s*(?:#|[-*+•] |\d+\. |\|))|\n\s*\n")
 _BLOCK_START = re.compile(r"[ \t]*(?:#{1,6}\s|[-*+•] |\d+\. |\|)")
 _HEADING_UNIT = re.compile(r"#{1,6}\s")
 _SEPARATOR = re.compile(r"\|[\s:|-]*-[\s:|-]*")  # a Markdown table's "| --- | :-: |" line

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".pdf"})
+# A plain-text heading: opens with a capital, no sentence punctuation, no list or table mark.
+_PLAIN_HEADING = re.compile(r"[A-Z][^.,;:!?|]*[^.,;:!?|\s]$")
+_HEADING_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,23 @@ def extract_bytes(data: bytes, name: str) -> ExtractedDocument:
     text = data.decode("utf-8", errors="replace")
     if suffix in (".html", ".htm"):
         return _html(text, path)
+    if suffix == ".txt":
+        text = _marked_headings(text)
     return ExtractedDocument(title=_first_heading(text) or path.stem, pages=[Page(None, text)])
+
+
+def _marked_headings(text: str) -> str:
+    """Plain text with its headings marked as Markdown's: a short line after a blank one (or opening the
+    text), with no sentence punctuation, above more text ("Quiet hours", "POWER"). Unmarked, the chunker
+    would run it on into the paragraph under it, as it joins the lines a paragraph wraps over."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        words = line.split()
+        after_blank = i == 0 or not lines[i - 1].strip()
+        above_text = any(later.strip() for later in lines[i + 1 :])
+        if after_blank and above_text and 0 < len(words) <= _HEADING_WORDS and _PLAIN_HEADING.match(line.strip()):
+            lines[i] = f"# {line.strip()}"
+    return "\n".join(lines)
 
 
 def _first_heading(text: str) -> str | None:

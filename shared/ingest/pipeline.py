@@ -115,7 +115,7 @@ def read_metadata(path: Path, default_principals: tuple[str, ...]) -> tuple[Docu
 # How documents become chunks: reading them (shared.ingest.extract) and cutting them
 # (shared.ingest.chunking). Change it with a change to either that cuts a document differently:
 # each document's indexed hash holds it, so the next ingestion reads every document again.
-CHUNKING_VERSION = "2026-12-07"
+CHUNKING_VERSION = "2026-12-07.2"
 
 
 def indexed_hash(content_hash: str, chunker: Chunker) -> str:

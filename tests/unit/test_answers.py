@@ -546,3 +546,27 @@ async def test_a_passage_that_answers_in_other_words_answers_a_follow_up(answers
     )
 
     assert "€25 for a half plot" in await answered(answers, question, fees)
+
+
+def test_how_far_in_advance_asks_for_a_time_span_not_a_distance():
+    assert answer_kind("How far in advance must I book a business trip?") is AnswerKind.DURATION
+    assert answer_kind("How far can the bike go on one charge?") is AnswerKind.DISTANCE
+
+
+def test_an_action_after_without_or_before_and_an_indefinite_pronoun_are_no_key_nouns():
+    assert key_words("How can I see what would be deleted without deleting anything?") == []
+    assert key_words("What should I check before riding the bike?") == ["bike"]
+    assert key_words("Is there a fee for parking?") == ["fee", "parking"]
+
+
+async def test_what_can_be_done_is_an_instruction_that_answers_what_to_do(answers):
+    claims = source(
+        "Submit receipts in the expense tool within 30 days of returning. Lost receipts can be replaced by a signed "
+        "declaration, at most twice per year.",
+        "Business Travel Policy",
+    )
+
+    answer = await answered(answers, "What should I do if I lose a receipt?", claims)
+
+    assert AnswerKind.ACTION.found_in("Lost receipts can be replaced by a signed declaration.")
+    assert answer.startswith("Lost receipts can be replaced by a signed declaration")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.core.passages import passages
 from shared.ingest.chunking import Chunker
 from shared.ingest.extract import extract
 
@@ -140,3 +141,34 @@ def test_a_chunk_cut_inside_a_table_repeats_its_header_row():
     assert all(c.startswith(header) for c in chunks), chunks
     assert all(chunker.count(c) <= 60 + 3 for c in chunks)  # units are counted alone: a line break may add one
     assert sum(c.count("| Item ") for c in chunks) == 12 + len(chunks)  # each row once, the header per chunk
+
+
+def test_a_plain_text_heading_stays_apart_from_the_paragraph_under_it(tmp_path):
+    """A short unpunctuated line after a blank one heads the text under it; the lines a paragraph wraps
+    over still share a line."""
+    path = tmp_path / "rules.txt"
+    path.write_text(
+        "Linden Court - House Rules\n\nQuiet hours\nQuiet hours are from 22:00 to 7:00 on weekdays and\n"
+        "from 23:00 to 9:00 at weekends.\n\nPOWER\nThe unit runs on two AA batteries.\n"
+    )
+
+    chunk = Chunker().split(extract(path).pages[0].text)[0]
+
+    assert chunk.splitlines() == [
+        "# Linden Court - House Rules",
+        "# Quiet hours",
+        "Quiet hours are from 22:00 to 7:00 on weekdays and from 23:00 to 9:00 at weekends.",
+        "# POWER",
+        "The unit runs on two AA batteries.",
+    ]
+
+
+def test_a_title_or_an_abbreviation_ends_no_sentence():
+    text = "The caretaker, Mr. Jansen, can be reached at 020 555 0192. Use a tool, e.g. Tidy. Call Dr. Smith."
+
+    assert [p.text for p in passages(text, 1)] == [
+        "The caretaker, Mr. Jansen, can be reached at 020 555 0192.",
+        "Use a tool, e.g. Tidy.",
+        "Call Dr. Smith.",
+    ]
+    assert Chunker(24, 0).split(text)[0] == "The caretaker, Mr. Jansen, can be reached at 020 555 0192."
