@@ -69,6 +69,7 @@ PARAPHRASE_MARGIN = 0.2
 # How much more relevance is needed when a key word of the question ("the CEO", "to Spain") is in no
 # retrieved passage: the documents most likely do not hold what is asked.
 UNHELD_MARGIN = 0.06
+_DAYS_OF = {"weekend": ("saturday", "sunday"), "weekday": ("monday", "tuesday", "wednesday", "thursday", "friday")}
 _STEM_CACHE = 65536  # words
 _EMBEDDING_CACHE = 4096  # passages: chunks repeat across questions, their vectors need not be recomputed
 
@@ -200,7 +201,7 @@ class ExtractiveAnswers:
         background, asked = _background(part)
         carried = " ".join((background, *((*question.carried, *question.referents) if question else ())))
         sequences = [self._sequence(p.text) for p in candidates]  # each passage's own words, in order
-        quoted = [frozenset(sequence) for sequence in sequences]
+        quoted = [with_days(frozenset(sequence)) for sequence in sequences]
         held = [terms | self._terms(f"{p.title} {p.context}") for p, terms in zip(candidates, quoted, strict=True)]
         words = QuestionWords.of(
             self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held
@@ -241,7 +242,9 @@ class ExtractiveAnswers:
         ranked = sorted(scored, key=lambda s: s.relevance, reverse=True)
         missing = words.keys - words.everywhere
         # A kind of a thing no passage holds ("a tax refund" where they speak of refunds): they speak of others.
-        other_kind = any(self._stem(m) in missing and self._stem(n) in words.everywhere for m, n in modifiers(asked))
+        other_kind = any(
+            self._stem(m) not in words.everywhere and self._stem(n) in words.everywhere for m, n in modifiers(asked)
+        )
         return Ranking(ranked, bool(missing), other_kind or not asked_names <= words.everywhere, missing)
 
     def _stem(self, word: str) -> str:
@@ -268,6 +271,13 @@ class ExtractiveAnswers:
                 self._vectors.popitem(last=False)
             matrix = np.vstack([self._vectors[t] for t in texts])
         return matrix @ query
+
+
+def with_days(terms: frozenset[str]) -> frozenset[str]:
+    """A passage's terms with the days it speaks of: "weekends" are Saturdays and Sundays, "weekdays"
+    Monday to Friday ("What time does the gym open on Saturday?")."""
+    days = [day for period, named in _DAYS_OF.items() if period in terms for day in named]
+    return terms | frozenset(days) if days else terms
 
 
 def _part_of(question: Resolved, parts: list[str], number: int, answered: str) -> Resolved:

@@ -30,8 +30,9 @@ _AUXILIARIES_TEXT = """do does did is are was were be been have has had can coul
     if when and or but than"""
 _AUXILIARIES = frozenset(_AUXILIARIES_TEXT.split())  # and conjunctions
 _QUESTION_WORDS = frozenset(("how", "when", "where", "why", "who", "whom"))  # "within how many days"
-# Particles and adverbs a quantifier may precede ("how many days off", "how much further"): never things.
-_PARTICLES_TEXT = "off up out back away down again ago also only still yet ever even too very often"
+# Particles and adverbs a quantifier may precede ("how many days off", "how much further"), and "own" ("my own
+# towel"): never things.
+_PARTICLES_TEXT = "off up out back away down again ago also only still yet ever even too very often own"
 _PARTICLES = frozenset(_PARTICLES_TEXT.split())
 _ARTICLES = frozenset(("a", "an", "the", "my", "your", "our", "its", "their", "this", "these"))
 _WHICH = re.compile(r"\b(?:which|what)\s+((?:[\w-]+\s+){0,2}[\w-]+)", re.IGNORECASE)
@@ -124,13 +125,15 @@ def is_answer_form(word: str) -> bool:
 
 def modifiers(question: str) -> list[tuple[str, str]]:
     """(modifier, noun) of each noun phrase that ends with a noun another word modifies, after an article,
-    a possessive or a name: "a tax refund when ...", "an Auto Multiple Choice site license?"."""
+    a possessive, a name or a verb like "is": "a tax refund when ...", "an Auto Multiple Choice site license?",
+    "How long is parental leave?"."""
     words = _WORD.findall(question)
     said_names = set(names(question))
     return [
         (words[i], words[i + 1])
         for i in range(1, len(words) - 1)
-        if (words[i - 1].lower() in _ARTICLES or words[i - 1] in said_names)
+        if (words[i - 1].lower() in _ARTICLES | _OPENING_VERBS or words[i - 1] in said_names)
+        and not {words[i].lower(), words[i + 1].lower()} & (_PRONOUNS | _BEFORE_NOUN | _AUXILIARIES | _PARTICLES)
         and (i + 2 == len(words) or words[i + 2].lower() in _BEFORE_NOUN | _AUXILIARIES)
     ]
 

@@ -28,8 +28,9 @@ NOT_AFTER_ABBREVIATION = r"(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|vs)\.)(?<!\b(?:Mrs|Mme)\.)
 _SENTENCE_END = re.compile(
     rf"(?:(?<=[.!?])|(?<=[.!?][)\"'”’])){NOT_AFTER_ABBREVIATION}\s+(?=[\"'(\[“‘]?[A-Z0-9]|--?[a-z])"
 )
-# Headings and list items: where a block (a run of sentences read together) starts.
-_BLOCK = re.compile(r"\s+(?=#{1,6}\s)|\s+(?=[-*+•]\s+\S)|\s+(?=\d{1,2}\.\s+[A-Z])")
+# Headings and list items: where a block (a run of sentences read together) starts (a numbered heading,
+# "## 4. Sick leave", is one heading, no list item).
+_BLOCK = re.compile(r"\s+(?=#{1,6}\s)|\s+(?=[-*+•]\s+\S)|(?<!#)\s+(?=\d{1,2}\.\s+[A-Z])")
 _HEADING = re.compile(r"#{1,6}\s+")
 _ITEM = re.compile(r"(?:[-*+•]|\d{1,2}\.)\s+")
 # Where a flattened heading most likely ends: before the word opening its first sentence.

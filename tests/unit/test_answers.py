@@ -11,7 +11,7 @@ from shared.core.citations import StreamedCitations, valid_citations
 from shared.core.errors import UpstreamError
 from shared.core.followups import Resolved
 from shared.core.intents import AnswerKind, answer_kind
-from shared.core.key_terms import asked_for, key_words
+from shared.core.key_terms import asked_for, key_words, modifiers
 from shared.core.orchestrator import FALLBACK_ANSWER
 from shared.core.passages import passages
 from shared.core.relevance import proximity
@@ -570,3 +570,25 @@ async def test_what_can_be_done_is_an_instruction_that_answers_what_to_do(answer
 
     assert AnswerKind.ACTION.found_in("Lost receipts can be replaced by a signed declaration.")
     assert answer.startswith("Lost receipts can be replaced by a signed declaration")
+
+
+def test_a_numbered_heading_is_a_heading_not_a_list_item():
+    found = passages("## 4. Sick leave during holidays\nIf you fall ill, report it to your manager.", 1)
+
+    assert [(p.text, p.context) for p in found] == [
+        ("If you fall ill, report it to your manager.", "4. Sick leave during holidays")
+    ]
+
+
+async def test_a_kind_of_leave_the_documents_never_name_is_declined_after_is(answers):
+    policy = source("Full-time employees receive 25 days of paid annual leave per calendar year.", "Leave Policy")
+
+    assert modifiers("How long is parental leave?") == [("parental", "leave")]
+    assert modifiers("Do I need to bring my own towel?") == [] and key_words("Where is my own towel?") == ["towel"]
+    assert await answered(answers, "How long is parental leave?", policy) == DECLINE
+
+
+async def test_a_passage_about_weekends_answers_about_a_saturday(answers):
+    hours = source("We are open Monday to Friday from 6:00 to 23:00, and on weekends from 8:00 to 20:00.", "Gym FAQ")
+
+    assert "8:00 to 20:00" in await answered(answers, "what time does the gym open on saturday", hours)
