@@ -10,7 +10,9 @@ measure run on every server in turn, round after round (the machine drifts):
 - flexible-rag at c=8 with wrk, the same question every time (its embedding cached), against
   the floor doing the same work at c=8: requests per second, and the CPU time each server's
   process spent per request (its threads included), which other work on a shared machine
-  disturbs far less than the rate;
+  disturbs far less than the rate. The floor calls the model with httpx, as the issue defined
+  it; a second floor calls it with aiohttp, which the product's model calls have gone through
+  since, and its ratios are given too;
 - the overhead over the model call without retrieval (bench/load.py's sequential p50s);
 - `orchestrator.llm_generate` as flexible-chat reports it, p50, for one question against one
   with 52 history messages.
@@ -51,6 +53,8 @@ from bench.load import (  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 from devtools.servers import free_port  # noqa: E402
 
+# The floors by name, each with the client it calls the model with.
+FLOORS = {"floor": "httpx", "aiohttp floor": "aiohttp"}
 HISTORY = [
     {"role": "user" if n % 2 == 0 else "assistant", "content": f"Turn {n}: what about the frame's paint and rust?"}
     for n in range(52)
@@ -95,21 +99,22 @@ def llm_generate(base: str, history: list[dict], count: int) -> float:
 
 
 @contextlib.contextmanager
-def floor(index: Path, model_url: str) -> Iterator[str]:
+def floor(index: Path, model_url: str, client: str) -> Iterator[str]:
     port = free_port()
     command = [PYTHON, "-m", "uvicorn", "--app-dir", str(ROOT / "bench"), "floor_server:app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools"]
     command += ["--log-level", "warning", "--no-access-log"]
-    env = {"FLOOR_INDEX": str(index), "FLOOR_MODEL_URL": f"{model_url}/v1"}
+    env = {"FLOOR_INDEX": str(index), "FLOOR_MODEL_URL": f"{model_url}/v1", "FLOOR_CLIENT": client}
     with process(command, port, ROOT, env):
         yield f"http://127.0.0.1:{port}"
 
 
-def measure(bases: dict[str, str], floor_url: str, model_url: str, args: argparse.Namespace) -> dict[str, dict]:
+def measure(bases: dict[str, str], floors: dict[str, str], model_url: str, args: argparse.Namespace) -> dict[str, dict]:
     """Each measure's values, one per round, for each server."""
-    results: dict[str, dict[str, list]] = {name: {} for name in [*bases, "floor"]}
+    results: dict[str, dict[str, list]] = {name: {} for name in [*bases, *floors]}
     rag = {"question": QUESTION}
-    urls = {"floor": f"{floor_url}/floor", **{name: f"{base}/api/v2/flexible-rag" for name, base in bases.items()}}
+    urls = {name: f"{url}/floor" for name, url in floors.items()}
+    urls.update({name: f"{base}/api/v2/flexible-rag" for name, base in bases.items()})
     for _ in range(args.rounds):
         for name, url in urls.items():
             measured = wrk_post(url, rag, args.duration)
@@ -127,22 +132,23 @@ def measure(bases: dict[str, str], floor_url: str, model_url: str, args: argpars
 
 def report(rounds: dict[str, dict[str, list]]) -> None:
     results = {name: {k: statistics.median(v) for k, v in run.items()} for name, run in rounds.items()}
-    products = [name for name in results if name != "floor"]
-    floor_rps, floor_cpu = results["floor"]["rps"], results["floor"]["cpu_ms"]
+    products = [name for name in results if name not in FLOORS]
     print(f"| measure | {' | '.join(products)} |")
     print(f"|---|{'---|' * len(products)}")
 
     def row(label: str, value) -> None:
         print(f"| {label} | {' | '.join(value(results[n]) for n in products)} |")
 
-    row(
-        f"flexible-rag c=8, one question: req/s (floor {floor_rps:.0f} req/s)",
-        lambda r: f"{r['rps']:.0f} req/s ({floor_rps / r['rps']:.2f}x the floor's time)",
-    )
-    row(
-        f"flexible-rag c=8, one question: CPU per request (floor {floor_cpu:.2f} ms)",
-        lambda r: f"{r['cpu_ms']:.2f} ms ({r['cpu_ms'] / floor_cpu:.2f}x the floor's)",
-    )
+    for name in FLOORS:
+        floor_rps, floor_cpu = results[name]["rps"], results[name]["cpu_ms"]
+        row(
+            f"flexible-rag c=8, one question: req/s ({name} {floor_rps:.0f} req/s)",
+            lambda r, f=floor_rps, n=name: f"{r['rps']:.0f} req/s ({f / r['rps']:.2f}x the {n}'s time)",
+        )
+        row(
+            f"flexible-rag c=8, one question: CPU per request ({name} {floor_cpu:.2f} ms)",
+            lambda r, f=floor_cpu, n=name: f"{r['cpu_ms']:.2f} ms ({r['cpu_ms'] / f:.2f}x the {n}'s)",
+        )
     row("model call alone (openai SDK), p50", lambda r: f"{r['model']:.2f} ms")
     row("overhead, flexible-rag skip_knowledge_base, p50", lambda r: f"{r['skip'] - r['model']:+.2f} ms")
     row("overhead, agent with retrieval off, p50", lambda r: f"{r['agent'] - r['model']:+.2f} ms")
@@ -175,9 +181,10 @@ def main() -> None:
             commit: stack.enter_context(started(f"s{i}", export_tree(commit, data), model_url, data, {}))
             for i, commit in enumerate(commits)
         }
-        floor_url = stack.enter_context(floor(data / f"index-s{len(commits) - 1}.sqlite", model_url))
+        index = data / f"index-s{len(commits) - 1}.sqlite"
+        floors = {name: stack.enter_context(floor(index, model_url, client)) for name, client in FLOORS.items()}
         load_before = os.getloadavg()[0]
-        results = measure(bases, floor_url, model_url, args)
+        results = measure(bases, floors, model_url, args)
     cpu = cpu_model()
     print(f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; ", end="")
     print(f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; wrk -t2 -c8, ", end="")

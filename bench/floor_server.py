@@ -7,8 +7,9 @@ against it in the same run.
 
 One request: parse the JSON body; rank the index's chunks with raw SQLite FTS5 (bm25) and
 numpy cosine over the vectors held in memory, fused by reciprocal rank; one chat completion
-from the model with httpx (one client, its pool kept); the answer, its sources, the system
-prompt and the two-message history serialized as JSON (about the size of the product's
+from the model with httpx (one client, its pool kept), or with FLOOR_CLIENT=aiohttp through one
+aiohttp session (what the product's model calls are sent with); the answer, its sources, the
+system prompt and the two-message history serialized as JSON (about the size of the product's
 answer). The query vector is the product's embedding of the question, computed once per
 question in a thread, as the product's cache holds it.
 """
@@ -23,6 +24,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import aiohttp
 import httpx
 import numpy as np
 from starlette.applications import Starlette
@@ -40,6 +42,7 @@ rows = db.execute("SELECT rowid, embedding FROM chunk_vectors ORDER BY rowid").f
 rowids = np.array([r for r, _ in rows], dtype=np.int64)
 vectors = np.vstack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
 model = httpx.AsyncClient(base_url=os.environ["FLOOR_MODEL_URL"], timeout=30)
+sessions: list[aiohttp.ClientSession] = []  # the aiohttp client's, made on the serving loop
 query_vectors: dict[str, np.ndarray] = {}
 
 
@@ -65,6 +68,15 @@ def ranked(question: str, vector: np.ndarray) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)[:TOP]
 
 
+async def complete(body: dict) -> dict:
+    if os.environ.get("FLOOR_CLIENT") != "aiohttp":
+        return (await model.post("/chat/completions", json=body)).json()
+    if not sessions:
+        sessions.append(aiohttp.ClientSession(os.environ["FLOOR_MODEL_URL"] + "/"))
+    async with sessions[0].post("chat/completions", json=body) as reply:
+        return await reply.json()
+
+
 async def answer(request: Request) -> Response:
     question = json.loads(await request.body())["question"]
     top = ranked(question, await query_vector(question))
@@ -78,8 +90,7 @@ async def answer(request: Request) -> Response:
         f"[{n}] {s['title']}\n{s['text']}" for n, s in enumerate(sources, start=1)
     )
     messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
-    reply = await model.post("/chat/completions", json={"model": "zero", "messages": messages})
-    completion = reply.json()
+    completion = await complete({"model": "zero", "messages": messages})
     text = completion["choices"][0]["message"]["content"]
     history = [{"role": "user", "content": question}, {"role": "assistant", "content": text, "sources": sources}]
     body = {"answer": text, "sources": sources, "system_prompt": system, "history": history, **completion["usage"]}
@@ -90,6 +101,8 @@ async def answer(request: Request) -> Response:
 async def lifespan(_app: Starlette):
     yield
     await model.aclose()
+    for session in sessions:
+        await session.close()
 
 
 app = Starlette(routes=[Route("/floor", answer, methods=["POST"])], lifespan=lifespan)

@@ -177,14 +177,17 @@ class OpenAIChatModel:
 
 def _http_client(timeout: float) -> Any:
     """The SDK's own httpx client type, its pool sized for one upstream: connections kept alive
-    long enough to be reused between requests that are seconds apart."""
+    long enough to be reused between requests that are seconds apart; aiohttp sends the requests
+    (shared/llm/aiohttp_transport.py)."""
     import httpx
     from openai import DefaultAsyncHttpxClient
+
+    from shared.llm.aiohttp_transport import AiohttpTransport
 
     # httpx logs every call at INFO: the turn's own log line says what operators need of it.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=60)
-    return DefaultAsyncHttpxClient(timeout=timeout, limits=limits)
+    return DefaultAsyncHttpxClient(timeout=timeout, limits=limits, transport=AiohttpTransport(limits))
 
 
 def _usage(usage: dict[str, Any] | None) -> TokenUsage:
