@@ -36,9 +36,11 @@ def model_info(config: RemoteModel) -> ModelInfo:
 
 class OpenAIChatModel:
     def __init__(self, config: RemoteModel) -> None:
+        from shared.llm.http_client import model_http_client  # aiohttp and httpx: only once a model is built
+
         key = config.api_key.get_secret_value() if config.api_key else None
         # One upstream per client: every connection kept alive for the next request.
-        http_client = _http_client(config.timeout_seconds)
+        http_client = model_http_client(config.timeout_seconds)
         if config.provider == "azure_openai":
             self._client = azure_openai_client(
                 config.endpoint,
@@ -173,21 +175,6 @@ class OpenAIChatModel:
             )
         except (KeyError, TypeError, AttributeError, IndexError):  # a body that is not JSON, or no completion
             raise self._unreadable("no completion") from None
-
-
-def _http_client(timeout: float) -> Any:
-    """The SDK's own httpx client type, its pool sized for one upstream: connections kept alive
-    long enough to be reused between requests that are seconds apart; aiohttp sends the requests
-    (shared/llm/aiohttp_transport.py)."""
-    import httpx
-    from openai import DefaultAsyncHttpxClient
-
-    from shared.llm.aiohttp_transport import AiohttpTransport
-
-    # httpx logs every call at INFO: the turn's own log line says what operators need of it.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=60)
-    return DefaultAsyncHttpxClient(timeout=timeout, limits=limits, transport=AiohttpTransport(limits))
 
 
 def _usage(usage: dict[str, Any] | None) -> TokenUsage:

@@ -1,28 +1,26 @@
-"""The remote models' transport (shared/llm/aiohttp_transport.py): what the openai SDK sees through
-it is what it saw through httpx's own: the same request, a decoded body, a stream read as it
-comes, and timeouts and refused connections as the SDK's own errors."""
+"""The remote models' HTTP client (shared/llm/http_client.py): what the openai SDK sees through it
+is what it saw through httpx's own: the same request, a decoded body, a stream read as it
+comes, cookies kept, and timeouts and refused connections as the SDK's own errors."""
 
 from __future__ import annotations
 
 import gzip
 import json
 
-import httpx
 import openai
 import pytest
 from starlette.responses import Response
 
 from devtools.servers import free_port
-from shared.llm.aiohttp_transport import AiohttpTransport
+from shared.llm.http_client import model_http_client
 from tests.recording_server import RecordingServer, StreamScript
 from tests.silent_server import SilentServer
 
 COMPLETION = {"choices": [{"index": 0, "message": {"content": "Ten years."}, "finish_reason": "stop"}]}
-LIMITS = httpx.Limits(max_connections=4, keepalive_expiry=60)
 
 
 def sdk(url: str, *, timeout: float = 30) -> openai.AsyncOpenAI:
-    http = openai.DefaultAsyncHttpxClient(timeout=timeout, limits=LIMITS, transport=AiohttpTransport(LIMITS))
+    http = model_http_client(timeout)
     return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="test-openai-key", max_retries=0, http_client=http)
 
 
@@ -55,6 +53,21 @@ async def test_a_compressed_body_is_decoded_once():
     with Gzipped(lambda request: (200, None)) as server:
         async with sdk(server.url) as client:
             assert await client.post("/chat/completions", body={}, cast_to=object) == COMPLETION
+
+
+async def test_a_cookie_the_server_sets_is_sent_back():
+    class SetsCookie(RecordingServer):
+        async def _handle(self, request):
+            response = await super()._handle(request)
+            response.set_cookie("affinity", "node-1")
+            return response
+
+    with SetsCookie(lambda request: (200, COMPLETION)) as server:
+        async with sdk(server.url) as client:
+            for _ in range(2):
+                await client.post("/chat/completions", body={}, cast_to=object)
+    assert "cookie" not in server.requests[0].headers
+    assert server.requests[1].headers["cookie"] == "affinity=node-1"
 
 
 async def test_a_stream_comes_chunk_by_chunk_and_can_be_left_early():

@@ -1,4 +1,4 @@
-"""The remote chat models' HTTP exchanges, sent by aiohttp under the openai SDK's httpx client.
+"""The remote chat models' HTTP client: the openai SDK's httpx client, its exchanges sent by aiohttp.
 
 The SDK keeps doing what it does (Azure's deployment URL, auth, retries with Retry-After,
 status errors) through httpx's client (its cookies, redirects, proxies from the environment),
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +26,29 @@ import aiohttp
 import httpx
 
 _closing: set[asyncio.Future[Any]] = set()  # closes under way on a running loop, kept until done
+
+
+def model_http_client(timeout: float) -> httpx.AsyncClient:
+    """The SDK's own httpx client type, its pool sized for one upstream: connections kept alive
+    long enough to be reused between requests that are seconds apart."""
+    from openai import DefaultAsyncHttpxClient
+
+    # httpx logs every call at INFO: the turn's own log line says what operators need of it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=60)
+    client = DefaultAsyncHttpxClient(timeout=timeout, limits=limits, transport=AiohttpTransport(limits))
+    client._cookies = _SetCookiesOnly()  # the jar httpx reads and writes (its public setter would copy it)
+    return client
+
+
+class _SetCookiesOnly(httpx.Cookies):
+    """httpx's cookie jar, reading a response's cookies only when it sets some: httpx builds the
+    standard library's views of every request and response for the jar otherwise (a tenth of a
+    model call's CPU time). Cookies a server sets are kept and sent back as before."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
