@@ -8,7 +8,9 @@ about a fifth of that (docs/performance.md, "Per-request cost (item 2)").
 
 A session belongs to the event loop it was made on: it is made on the first request, on that
 request's loop (the warm-up thread builds the model's client outside any loop), and made again
-if a request comes on another loop. One no longer used is closed on its own loop.
+if a request comes on another loop. One no longer used is closed on its own loop. (httpx-aiohttp's
+transport, which the SDK's DefaultAioHttpClient uses, keeps its first session for good: a client
+built once per process would fail on any later loop, as in tests, which run one loop each.)
 """
 
 from __future__ import annotations
