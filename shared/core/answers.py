@@ -141,13 +141,13 @@ class ExtractiveAnswers:
 
     def _labelled(self, candidate: Scored, thing: set[str], chosen: dict[str, Scored]) -> Scored:
         """A passage that answers "which X?" where only its heading names the X ("7.1 The read.table()
-        function" over "To read an entire data frame directly, ...") is quoted with that heading as its
-        label, once per answer."""
+        function" over "To read an entire data frame directly, ...", "Version 3.2 (May 2026)" over "Fixed
+        a bug where ...") is quoted with that heading as its label, once per answer."""
         passage = candidate.passage
         unsaid = thing - self._terms(passage.text)
         if not unsaid:
             return candidate
-        # The section's own heading only (a PDF's): a lead-in or a table's header reads badly as a label.
+        # The section's own heading only: a lead-in or a table's header reads badly as a label.
         label = passage.section.rsplit(" › ", 1)[-1]
         named = label and not label.endswith("?") and unsaid & self._terms(label)
         opening = f"{label.rstrip(' :')}: "
@@ -309,7 +309,7 @@ def _candidates(sources: Sequence[Source]) -> list[Passage]:
         title = " ".join(filter(None, (document, _acronym(document), section)))
         for passage in passages(source.text, number):
             # Overlapping chunks repeat sentences: each is a candidate once.
-            unique.setdefault(passage.text, replace(passage, title=title, section=section))
+            unique.setdefault(passage.text, replace(passage, title=title, section=section or passage.section))
     return list(unique.values())
 
 

@@ -101,6 +101,7 @@ _KINDS = (
     ),
     (r"\bhow fast\b|\bwhat (?:\w+ ){0,2}speed\b|\bat what speed\b|\bspeed\W*$", AnswerKind.SPEED),
     (r"\bhow heavy\b|\bweigh|\bwhat (?:\w+ ){0,2}(?:weight|payload)\b|\b(?:weight|payload)\W*$", AnswerKind.MASS),
+    (r"\bhow far back\b", AnswerKind.TIME),  # "How far back does the data go?": to a year, not a distance
     (r"\bhow far\b|\bwhat (?:\w+ ){0,2}distance\b|\bdistance\W*$", AnswerKind.DISTANCE),
     # A range is of any numbers (a bike's in km, exit statuses' 0 to 255); "what does range return" names a function.
     (r"\bwhat (?!do\b|does\b|did\b)(?:\w+ ){0,2}range\b|\brange\W*$", AnswerKind.QUANTITY),

@@ -49,7 +49,8 @@ _ADJECTIVE_SPAN = 2  # "a [cheap] [monthly] instalment": the noun may follow an 
 _PRONOUNS_TEXT = "i me you we us they them he him she it one there"
 _PRONOUNS = frozenset(_PRONOUNS_TEXT.split())
 _CONJUNCTIONS_TEXT = "if when and or but than"
-_OPENING_VERBS = _AUXILIARIES - frozenset(_CONJUNCTIONS_TEXT.split())
+_CONJUNCTIONS = frozenset(_CONJUNCTIONS_TEXT.split())
+_OPENING_VERBS = _AUXILIARIES - _CONJUNCTIONS
 _INDEFINITE_TEXT = "anything something everything nothing anyone someone everyone anybody somebody everybody nobody"
 _INDEFINITE_PRONOUNS = frozenset(_INDEFINITE_TEXT.split())
 # "without deleting anything", "before riding", "by pressing": a verb in -ing these put before an action.
@@ -99,10 +100,11 @@ def _verb(word: str, before: list[str], after: str) -> bool:
         return True
     if word in _INDEFINITE_PRONOUNS:
         return True
-    # "what happens to", "what gets erased": a verb right after the question word
+    # "what happens to", "what gets erased", "what happens when": a verb right after the question word
     asked = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s")
+    then = after in _CONJUNCTIONS  # "what happens when/if ..."
     gerund = word.endswith("ing") and before[-1:] != [] and before[-1] in _ACTION_PREPOSITIONS
-    return _past(word) or gerund or (asked and (after in _BEFORE_NOUN or _past(after))) or after in _ARTICLES
+    return _past(word) or gerund or (asked and (after in _BEFORE_NOUN or _past(after) or then)) or after in _ARTICLES
 
 
 def asked_for(question: str) -> list[str]:

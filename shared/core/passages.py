@@ -54,7 +54,9 @@ class Passage:
     text: str  # what the answer quotes
     context: str  # what it sits under (heading, lead-in, table header, row label): scored, never quoted
     title: str = ""  # the document's title: its words count as context, too general to embed with it
-    section: str = ""  # the section it is in, as the source names it (a PDF's, "7 Reading › 7.1 read.table()")
+    # The section it is in: as the source names it (a PDF's, "7 Reading › 7.1 read.table()"), else the heading
+    # over it in the text ("Version 3.2 (May 2026)").
+    section: str = ""
 
 
 def passages(text: str, source: int) -> list[Passage]:
@@ -108,7 +110,7 @@ def _sentences(block: str, source: int, under: tuple[str, str], is_item: bool, f
         backward = bool(previous and _BACK.match(sentence))
         quoted = f"{previous} {sentence}" if backward else sentence
         subject = first if first and not (backward and first == previous) else ""
-        found.append(Passage(source, quoted, " ".join(c for c in (heading, lead_in, subject) if c)))
+        found.append(Passage(source, quoted, " ".join(c for c in (heading, lead_in, subject) if c), section=heading))
         if sentence.endswith(":"):
             lead_in = sentence
         if is_item:
@@ -144,7 +146,9 @@ def _table_rows(table: str, source: int, context: str) -> list[Passage]:
         if len(row) == 1:
             group = row[0]
             continue
-        found.append(Passage(source, _row_text(header, row, group), f"{table_context} {group}".strip()))
+        found.append(
+            Passage(source, _row_text(header, row, group), f"{table_context} {group}".strip(), section=context)
+        )
     return found
 
 

@@ -592,3 +592,22 @@ async def test_a_passage_about_weekends_answers_about_a_saturday(answers):
     hours = source("We are open Monday to Friday from 6:00 to 23:00, and on weekends from 8:00 to 20:00.", "Gym FAQ")
 
     assert "8:00 to 20:00" in await answered(answers, "what time does the gym open on saturday", hours)
+
+
+def test_what_happens_when_is_a_verb_and_how_far_back_asks_for_a_time():
+    assert key_words("What happens when I go over the rate limit?") == ["rate", "limit"]
+    assert key_words("What parts are covered?") == ["parts"]
+    assert answer_kind("How far back does historical data go?") is AnswerKind.TIME
+    assert AnswerKind.TIME.found_in("Historical data goes back to 1990.")
+
+
+async def test_a_which_question_named_only_by_a_markdown_heading_is_answered_with_it_as_label(answers):
+    notes = source(
+        "## Version 3.2 (May 2026)\n- Added air quality data for 1,200 cities.\n- Fixed a bug where sunrise times "
+        "were one hour off during daylight saving changes.\n## Version 3.1 (February 2026)\n- New marine endpoint.",
+        "Release notes",
+    )
+
+    answer = await answered(answers, "Which version fixed the sunrise time bug?", notes)
+
+    assert answer.startswith("Version 3.2 (May 2026): Fixed a bug where sunrise times")
