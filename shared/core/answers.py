@@ -201,7 +201,7 @@ class ExtractiveAnswers:
         background, asked = _background(part)
         carried = " ".join((background, *((*question.carried, *question.referents) if question else ())))
         sequences = [self._sequence(p.text) for p in candidates]  # each passage's own words, in order
-        quoted = [with_days(frozenset(sequence)) for sequence in sequences]
+        quoted = [_with_days(frozenset(sequence)) for sequence in sequences]
         held = [terms | self._terms(f"{p.title} {p.context}") for p, terms in zip(candidates, quoted, strict=True)]
         words = QuestionWords.of(
             self._terms(asked), self._terms(carried), {self._stem(w) for w in key_words(asked)}, held
@@ -273,7 +273,7 @@ class ExtractiveAnswers:
         return matrix @ query
 
 
-def with_days(terms: frozenset[str]) -> frozenset[str]:
+def _with_days(terms: frozenset[str]) -> frozenset[str]:
     """A passage's terms with the days it speaks of: "weekends" are Saturdays and Sundays, "weekdays"
     Monday to Friday ("What time does the gym open on Saturday?")."""
     days = [day for period, named in _DAYS_OF.items() if period in terms for day in named]

@@ -55,6 +55,11 @@ _INDEFINITE_TEXT = "anything something everything nothing anyone someone everyon
 _INDEFINITE_PRONOUNS = frozenset(_INDEFINITE_TEXT.split())
 # "without deleting anything", "before riding", "by pressing": a verb in -ing these put before an action.
 _ACTION_PREPOSITIONS = frozenset(("without", "before", "after", "by"))
+_NEVER_NOUNS = _BEFORE_NOUN | _AUXILIARIES | _QUESTION_WORDS | _PARTICLES | _INDEFINITE_PRONOUNS
+# A modifier follows an article, a possessive or an opening verb; neither it nor its noun is a function word.
+_BEFORE_MODIFIER = _ARTICLES | _OPENING_VERBS
+_NOT_MODIFIED = _PRONOUNS | _BEFORE_NOUN | _AUXILIARIES | _PARTICLES
+_AFTER_PHRASE = _BEFORE_NOUN | _AUXILIARIES
 
 
 def names(text: str) -> list[str]:
@@ -96,9 +101,7 @@ def _verb(word: str, before: list[str], after: str) -> bool:
     """Not a noun: a function word, an auxiliary, an indefinite pronoun ("anything"), a participle ("assembled"),
     an action after "without" or "before" ("without deleting"), a word an article follows ("which file holds
     the objects": nouns take no object), or a verb right after "what" ("what happens to")."""
-    if word in _BEFORE_NOUN or word in _AUXILIARIES or word in _QUESTION_WORDS or word in _PARTICLES:
-        return True
-    if word in _INDEFINITE_PRONOUNS:
+    if word in _NEVER_NOUNS:
         return True
     # "what happens to", "what gets erased", "what happens when": a verb right after the question word
     asked = before[-1:] in (["what"], ["which"], ["who"]) and word.endswith("s")
@@ -134,9 +137,9 @@ def modifiers(question: str) -> list[tuple[str, str]]:
     return [
         (words[i], words[i + 1])
         for i in range(1, len(words) - 1)
-        if (words[i - 1].lower() in _ARTICLES | _OPENING_VERBS or words[i - 1] in said_names)
-        and not {words[i].lower(), words[i + 1].lower()} & (_PRONOUNS | _BEFORE_NOUN | _AUXILIARIES | _PARTICLES)
-        and (i + 2 == len(words) or words[i + 2].lower() in _BEFORE_NOUN | _AUXILIARIES)
+        if (words[i - 1].lower() in _BEFORE_MODIFIER or words[i - 1] in said_names)
+        and not {words[i].lower(), words[i + 1].lower()} & _NOT_MODIFIED
+        and (i + 2 == len(words) or words[i + 2].lower() in _AFTER_PHRASE)
     ]
 
 

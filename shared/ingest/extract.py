@@ -54,11 +54,11 @@ def _marked_headings(text: str) -> str:
     text), with no sentence punctuation, above more text ("Quiet hours", "POWER"). Unmarked, the chunker
     would run it on into the paragraph under it, as it joins the lines a paragraph wraps over."""
     lines = text.splitlines()
-    for i, line in enumerate(lines):
+    last_text = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for i, line in enumerate(lines[:last_text]):  # a heading has text below it
         words = line.split()
         after_blank = i == 0 or not lines[i - 1].strip()
-        above_text = any(later.strip() for later in lines[i + 1 :])
-        if after_blank and above_text and 0 < len(words) <= _HEADING_WORDS and _PLAIN_HEADING.match(line.strip()):
+        if after_blank and 0 < len(words) <= _HEADING_WORDS and _PLAIN_HEADING.match(line.strip()):
             lines[i] = f"# {line.strip()}"
     return "\n".join(lines)
 
