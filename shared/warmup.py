@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import platform
 import threading
 import time
 
@@ -57,25 +56,18 @@ def _remote_model_parts() -> None:
     telemetry.configure()
     if settings.model.capabilities().embedded:
         return  # the embedded model is loaded by the local server's warm-up (devtools/warmup.py)
-    model = backends.chat_model()  # the SDK client, its imports and its connection pool
+    model = backends.chat_model()  # its HTTP client's imports (aiohttp)
     model.count_tokens([Message("user", WARM_UP_QUESTION)])  # the tokenizer's vocabulary
     _answer_path()
     log.info("loaded the remote model's client, tokenizer and templates in %.2f s", time.perf_counter() - started)
 
 
 # What the first answer imports on first use besides the model's client (found with
-# `python -X importtime` around a first request): the core's turn, the v2 wire models, and the
-# parts of anyio httpx opens its first connection with (its asyncio backend alone took 60 ms of
-# a first request). tests/unit/test_warmup.py imports each.
+# `python -X importtime` around a first request): the core's turn and the v2 wire models.
+# tests/unit/test_warmup.py imports each.
 FIRST_REQUEST_MODULES = (
     "shared.core.orchestrator",
     "shared.families.flexible",
-    "anyio._backends._asyncio",
-    "anyio._core._sockets",
-    "anyio._core._streams",
-    "anyio.streams.memory",
-    "anyio.streams.stapled",
-    "anyio.streams.tls",
 )
 
 
@@ -87,7 +79,6 @@ def _answer_path() -> None:
 
     for module in FIRST_REQUEST_MODULES:
         importlib.import_module(module)
-    platform.platform()  # kept by the standard library; the openai SDK's first call asks (it runs `uname -p`)
     backends.orchestrator()
     settings = get_settings().prompts
     renderer = backends.template_renderer()

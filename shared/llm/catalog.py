@@ -94,6 +94,7 @@ def _remote_checks(status: ModelStatus, remote: RemoteModel) -> None:
 async def deep_check(status: ModelStatus) -> None:
     """Build the client and make one cheap authenticated call; record what failed, never why in detail."""
     from shared import backends
+    from shared.llm.openai_http import ModelCallFailed
 
     try:
         model = backends.chat_model(status.info.alias)
@@ -101,7 +102,8 @@ async def deep_check(status: ModelStatus) -> None:
     except TimeoutError:
         status.problems.append(f"no answer within {DEEP_CHECK_SECONDS} s")
     except Exception as exc:  # noqa: BLE001 - any failure makes the model unhealthy
-        log.warning("deep check of model %s failed: %s", status.info.alias, type(exc).__name__)
-        status.problems.append(f"client check failed ({type(exc).__name__})")
+        reason = exc.what if isinstance(exc, ModelCallFailed) else type(exc).__name__  # a status, not a body
+        log.warning("deep check of model %s failed: %s", status.info.alias, reason)
+        status.problems.append(f"client check failed ({reason})")
     else:
         status.checks.append("client answered")

@@ -7,6 +7,7 @@ max_retries, each call bounded by its timeout.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
@@ -15,7 +16,6 @@ from shared.core.errors import UpstreamError
 from shared.core.events import ToolCallDelta
 from shared.core.types import Completion, GenerationParams, Message, ModelInfo, TokenUsage, ToolCall
 from shared.llm.tokens import count_messages, known_messages
-from shared.openai_clients import azure_openai_client
 from shared.remote_models import RemoteModel
 
 log = logging.getLogger(__name__)
@@ -36,31 +36,9 @@ def model_info(config: RemoteModel) -> ModelInfo:
 
 class OpenAIChatModel:
     def __init__(self, config: RemoteModel) -> None:
-        from shared.llm.http_client import model_http_client  # aiohttp and httpx: only once a model is built
+        from shared.llm.openai_http import OpenAIEndpoint  # aiohttp: only once a model is built
 
-        key = config.api_key.get_secret_value() if config.api_key else None
-        # One upstream per client: every connection kept alive for the next request.
-        http_client = model_http_client(config.timeout_seconds)
-        if config.provider == "azure_openai":
-            self._client = azure_openai_client(
-                config.endpoint,
-                config.api_version,
-                key,
-                timeout=config.timeout_seconds,
-                max_retries=config.max_retries,
-                http_client=http_client,
-            )
-        else:
-            from openai import AsyncOpenAI
-
-            # Local servers accept any key; the SDK insists on one.
-            self._client = AsyncOpenAI(
-                base_url=config.endpoint,
-                api_key=key or "unused",
-                timeout=config.timeout_seconds,
-                max_retries=config.max_retries,
-                http_client=http_client,
-            )
+        self._endpoint = OpenAIEndpoint(config)
         self._model = config.model
         self.info = model_info(config)
         self.default_parameters: dict[str, Any] = dict(config.parameters)
@@ -76,7 +54,7 @@ class OpenAIChatModel:
 
     async def check(self) -> None:
         """List the server's models: authenticated, and cheap on every OpenAI-compatible server."""
-        await self._client.with_options(max_retries=0).models.list()
+        await self._endpoint.get("/models")
 
     def _parameters(self, params: GenerationParams) -> dict[str, Any]:
         parameters = {**self.default_parameters, **params.overrides()}
@@ -87,25 +65,12 @@ class OpenAIChatModel:
         return {**parameters, **params.tool_options()}  # OpenAI's own shapes, not llama.cpp's
 
     def _failed(self, exc: Exception) -> UpstreamError:
-        from openai import APIStatusError
-
-        status = exc.status_code if isinstance(exc, APIStatusError) else "no response"
-        log.error("model %s failed: %s (%s)", self.info.alias, type(exc).__name__, status)
+        log.error("model %s failed: %s", self.info.alias, exc)
         return UpstreamError("model_failed", "The language model failed to produce an answer.")
 
     def _unreadable(self, what: str) -> UpstreamError:
         log.error("model %s gave %s: its reply could not be read", self.info.alias, what)
         return UpstreamError("model_failed", "The language model's reply could not be read.")
-
-    async def _post(self, body: dict[str, Any], *, stream: bool) -> Any:
-        """The chat completion call as a plain JSON body and reply: the product builds the body
-        itself, so the SDK's typed-params transform and its response models would only copy it.
-        The SDK still sends it (Azure's deployment URL, auth, retries, status errors)."""
-        from openai import AsyncStream
-
-        return await self._client.post(
-            "/chat/completions", body=body, cast_to=object, stream=stream, stream_cls=AsyncStream[object]
-        )
 
     def _body(self, messages: Sequence[Message], parameters: dict[str, Any]) -> dict[str, Any]:
         return {"model": self._model, "messages": [_chat_message(m) for m in messages], **parameters}
@@ -115,7 +80,7 @@ class OpenAIChatModel:
     ) -> AsyncGenerator[str | ToolCallDelta | Completion]:
         """Text and tool-call pieces, then the Completion. A reply that is not a readable stream
         (an HTML error page, broken JSON) or holds no chunk at all is a failure, not an empty answer."""
-        from openai import OpenAIError
+        from shared.llm.openai_http import ModelCallFailed
 
         parameters = self._parameters(params)
         parts: list[str] = []
@@ -125,21 +90,22 @@ class OpenAIChatModel:
         chunk_count = 0
         body = {**self._body(messages, parameters), "stream": True, "stream_options": {"include_usage": True}}
         try:
-            chunks = await self._post(body, stream=True)
-            async for chunk in chunks:
-                chunk_count += 1
-                usage = chunk.get("usage") or usage
-                for choice in chunk["choices"]:
-                    finish = choice.get("finish_reason") or finish
-                    delta = choice["delta"]
-                    for call in delta.get("tool_calls") or ():
-                        yield _tool_call_piece(calls, call)
-                    if content := delta.get("content"):
-                        parts.append(content)
-                        yield content
-        # ValueError: data that is not JSON; the others: JSON that is not chunks.
-        except (OpenAIError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            async with contextlib.aclosing(self._endpoint.events("/chat/completions", body)) as chunks:
+                async for chunk in chunks:
+                    chunk_count += 1
+                    usage = chunk.get("usage") or usage
+                    for choice in chunk["choices"]:
+                        finish = choice.get("finish_reason") or finish
+                        delta = choice["delta"]
+                        for call in delta.get("tool_calls") or ():
+                            yield _tool_call_piece(calls, call)
+                        if content := delta.get("content"):
+                            parts.append(content)
+                            yield content
+        except ModelCallFailed as exc:
             raise self._failed(exc) from exc
+        except (KeyError, TypeError, AttributeError):
+            raise self._unreadable("a chunk that is not a completion chunk") from None
         if not chunk_count:
             raise self._unreadable("no stream chunk")
         yield Completion(
@@ -151,12 +117,12 @@ class OpenAIChatModel:
         )
 
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
-        from openai import OpenAIError
+        from shared.llm.openai_http import ModelCallFailed
 
         parameters = self._parameters(params)
         try:
-            response = await self._post(self._body(messages, parameters), stream=False)
-        except OpenAIError as exc:
+            response = await self._endpoint.post("/chat/completions", self._body(messages, parameters))
+        except ModelCallFailed as exc:
             raise self._failed(exc) from exc
         try:
             choices = sorted(response["choices"], key=lambda c: c["index"])

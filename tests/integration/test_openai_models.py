@@ -101,7 +101,7 @@ async def test_a_failing_server_is_an_upstream_error(caplog):
     with failing as server, pytest.raises(UpstreamError):
         await OpenAIChatModel(remote(server, api_key="sk-secret-value")).complete(MESSAGES, GenerationParams())
 
-    assert "model remote failed: InternalServerError (500)" in caplog.text
+    assert "model remote failed: HTTP 500" in caplog.text
     assert "sk-secret-value" not in caplog.text
 
 
@@ -270,7 +270,7 @@ def test_models_reports_misconfigured_and_rejected_aliases_and_filters_them():
     by_alias = {m["alias"]: m for m in full.json()["models"]}
     assert full.json()["default"] == "good" and by_alias["good"]["default"] is True
     assert by_alias["good"]["validation"]["healthy"] is True
-    assert by_alias["rejected"]["validation"]["problems"] == ["client check failed (AuthenticationError)"]
+    assert by_alias["rejected"]["validation"]["problems"] == ["client check failed (HTTP 401)"]
     assert by_alias["plain-http"]["validation"]["problems"] == [
         "endpoint must use https (plain http only on this machine)"
     ]
