@@ -68,7 +68,8 @@ class _Measured:
         self._timings, self._step = timings, step
 
     def __enter__(self) -> None:
-        self._span = telemetry.start_span(_SPANS[self._step], context=self._timings.parent)
+        parent = self._timings.parent  # None: the turn's span records nothing, nor would its children
+        self._span = trace.INVALID_SPAN if parent is None else telemetry.start_span(_SPANS[self._step], context=parent)
         self._start = time.perf_counter()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -95,6 +95,7 @@ class _OutputBuffer(list):
 
 
 _ABSENT = object()
+_DICT_ATTRIBUTES = frozenset(dir(dict))  # names where a dict's attribute wins over its key (`d.items`)
 
 
 @dataclass
@@ -174,6 +175,9 @@ class _BoundedSandbox(LimitedSandbox):
     # --- what a template reaches (shared.templates.policy) ---------------------------------
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            # `source.title` on a variable: the key, as below, without raising and catching an AttributeError.
+            return obj[attribute] if attribute in obj else self.undefined(obj=obj, name=attribute)
         value = self._attribute(obj, attribute)
         if value is not _ABSENT:
             return value
