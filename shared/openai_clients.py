@@ -1,4 +1,5 @@
-"""OpenAI SDK clients, built the same way for chat models and embeddings."""
+"""The openai SDK's Azure OpenAI client for embeddings, and the Entra ID scope the chat models' calls
+(shared/llm/openai_http.py) sign in with too."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ class RemoteModel(BaseModel):
     context_window: int = Field(128_000, ge=512)
     parameters: dict[str, Any] = Field(default_factory=dict, description='Defaults, e.g. {"temperature": 0.2}.')
     timeout_seconds: float = Field(60, gt=0)
-    max_retries: int = Field(2, ge=0, description="Retries on 429 and 5xx, honoring Retry-After.")
+    max_retries: int = Field(2, ge=0, description="Retries on refused connections, timeouts, 408, 409, 429, 5xx.")
     answer_strategy: AnswerStrategy = Field("generative", description="generative: the model writes the answer.")
     query_rewrite: QueryRewrite = Field("model", description="model: the model rewrites a follow-up that needs it.")
 

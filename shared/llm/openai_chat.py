@@ -1,8 +1,8 @@
 """Chat models over the OpenAI protocol: Azure OpenAI, or any compatible server (OpenAI,
 Ollama, vLLM, llama.cpp's server) by base URL.
 
-The SDK retries 429 and 5xx responses itself, honoring Retry-After, up to the alias's
-max_retries, each call bounded by its timeout.
+The product builds each request body itself and reads the reply as plain JSON; the exchange
+(URL, auth, retries honoring Retry-After, timeouts) is shared/llm/openai_http.py's.
 """
 
 from __future__ import annotations

@@ -19,15 +19,17 @@ request comes on another loop. One no longer used is closed on its own loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import random
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import aiohttp
 from pydantic_core import from_json, to_json
@@ -99,6 +101,9 @@ class OpenAIEndpoint:
         seconds = config.timeout_seconds
         # Each wait bounded, as the SDK bounds them; a stream that keeps coming may take longer in all.
         self._timeout = aiohttp.ClientTimeout(connect=seconds, sock_connect=seconds, sock_read=seconds)
+        self._via_proxy = _environment_proxy(self._base)
+        if not self._base.startswith("https:"):  # no tunnel: the proxy reads the request's own headers
+            self._headers.update(self._via_proxy.pop("proxy_headers", {}))
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._close_session: weakref.finalize | None = None
@@ -134,7 +139,9 @@ class OpenAIEndpoint:
             retries_left = attempt < self._max_retries
             headers = await self._request_headers(stream, has_body=data is not None)
             try:
-                response = await session.request(method, url, data=data, headers=headers, timeout=self._timeout)
+                response = await session.request(
+                    method, url, data=data, headers=headers, timeout=self._timeout, **self._via_proxy
+                )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if not retries_left:
                     raise _unreachable(exc) from exc
@@ -179,6 +186,24 @@ class OpenAIEndpoint:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _environment_proxy(url: str) -> dict[str, Any]:
+    """aiohttp's arguments for the proxy HTTP(S)_PROXY names for `url` (none when NO_PROXY exempts
+    its host), as the SDK's httpx honored them; read once, where aiohttp's trust_env would read
+    them, and .netrc, in a thread per request."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return {}
+    proxy_parts = urlsplit(proxy)
+    if not proxy_parts.username:
+        return {"proxy": proxy}
+    credentials = f"{unquote(proxy_parts.username)}:{unquote(proxy_parts.password or '')}".encode()
+    return {
+        "proxy": proxy_parts._replace(netloc=proxy_parts.netloc.rpartition("@")[2]).geturl(),
+        "proxy_headers": {"Proxy-Authorization": f"Basic {base64.b64encode(credentials).decode()}"},
+    }
 
 
 def _entra_token() -> Callable[[], Awaitable[str]]:

@@ -195,3 +195,21 @@ def test_which_replies_are_retried():
     ]  # fmt: skip
     assert not should_retry(503, {"x-should-retry": "false"})
     assert should_retry(400, {"x-should-retry": "true"})
+
+
+async def test_an_environment_proxy_is_used_unless_no_proxy_exempts_the_host(monkeypatch):
+    with RecordingServer(lambda request: (200, COMPLETION)) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:p%40ss@127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        model = endpoint("http://model.invalid:8000")  # reachable through the proxy alone
+        assert await model.post("/chat/completions", BODY) == COMPLETION
+        await model.aclose()
+        monkeypatch.setenv("NO_PROXY", "model.invalid")
+        exempt = endpoint("http://model.invalid:8000")
+        with pytest.raises(ModelCallFailed, match="no connection"):
+            await exempt.post("/chat/completions", BODY)
+        await exempt.aclose()
+    [through] = proxy.requests
+    assert (through.path, through.headers["host"]) == ("/v1/chat/completions", "model.invalid:8000")
+    assert through.headers["proxy-authorization"] == "Basic dXNlcjpwQHNz"  # user:p@ss
