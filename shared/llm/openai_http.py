@@ -142,6 +142,8 @@ class OpenAIEndpoint:
                 response = await session.request(
                     method, url, data=data, headers=headers, timeout=self._timeout, **self._via_proxy
                 )
+                if not stream and response.status < 400:
+                    await response.read()  # kept by the response: a reply cut off while read is retried too
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if not retries_left:
                     raise _unreachable(exc) from exc

@@ -7,6 +7,8 @@ from __future__ import annotations
 import email.utils
 import gzip
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -213,3 +215,29 @@ async def test_an_environment_proxy_is_used_unless_no_proxy_exempts_the_host(mon
     [through] = proxy.requests
     assert (through.path, through.headers["host"]) == ("/v1/chat/completions", "model.invalid:8000")
     assert through.headers["proxy-authorization"] == "Basic dXNlcjpwQHNz"  # user:p@ss
+
+
+async def test_a_reply_cut_off_while_read_is_retried(no_backoff):
+    replies = [
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"choices": [',
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+    ]
+    whole = json.dumps(COMPLETION).encode()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for reply in replies:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(reply % (len(whole), whole) if b"%d" in reply else reply)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    model = endpoint(f"http://127.0.0.1:{listener.getsockname()[1]}", max_retries=1)
+    try:
+        assert await model.post("/chat/completions", BODY) == COMPLETION
+    finally:
+        await model.aclose()
+        listener.close()
+    assert [attempt for attempt, _ in no_backoff] == [0]
