@@ -117,14 +117,18 @@ def p50(call: Callable[[], object], count: int) -> float:
 
 
 def sequential(base: str, model_url: str, count: int) -> dict[str, float]:
-    """Sequential p50s, each product measure interleaved with the model's own call."""
+    """Sequential p50s, each product measure interleaved with the model's own call: through the
+    openai SDK (the issue's reference), and through the plain httpx client the product is asked with."""
     import openai
 
     sdk = openai.OpenAI(base_url=f"{model_url}/v1", api_key="unused", max_retries=0)
     http = httpx.Client(base_url=base, timeout=30)
+    model_http = httpx.Client(base_url=f"{model_url}/v1", timeout=30)  # the client the product is asked with
     messages = [{"role": "user", "content": QUESTION}]
+    model_body = {"model": "zero", "messages": messages}
     cases = {
         "model": lambda: sdk.chat.completions.create(model="zero", messages=messages),
+        "model, httpx": lambda: model_http.post("/chat/completions", json=model_body).raise_for_status(),
         "skip": lambda: http.post(RAG, json={"question": QUESTION, "skip_knowledge_base": True}).raise_for_status(),
         "agent": lambda: http.post(AGENT_PATH, json={"model": "", "messages": messages}).raise_for_status(),
         "rag": lambda: http.post(RAG, json={"question": new_question()}).raise_for_status(),
