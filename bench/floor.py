@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import operator
 import os
 import platform
 import statistics
@@ -115,8 +116,11 @@ def measure(bases: dict[str, str], floors: dict[str, str], model_url: str, args:
     """Each measure's values, one per round, for each server."""
     results: dict[str, dict[str, list]] = {name: {} for name in [*bases, *floors]}
     rag = {"question": QUESTION}
-    urls = {name: f"{url}/floor" for name, url in floors.items()}
-    urls.update({name: f"{base}/api/v2/flexible-rag" for name, base in bases.items()})
+    # Each product next to the httpx floor (the one the target is set against), so that a machine
+    # drifting within a round moves a product and that floor alike: before, floor, HEAD, aiohttp floor.
+    products = [(name, f"{base}/api/v2/flexible-rag") for name, base in bases.items()]
+    floor_urls = [(name, f"{url}/floor") for name, url in floors.items()]
+    urls = dict([*products[:1], *floor_urls[:1], *products[1:], *floor_urls[1:]])
     for _ in range(args.rounds):
         for name, url in urls.items():
             measured = wrk_post(url, rag, args.duration)
@@ -146,6 +150,10 @@ def report(rounds: dict[str, dict[str, list]]) -> None:
         row(
             f"flexible-rag c=8, one question: req/s ({name} {floor_rps:.0f} req/s)",
             lambda r, f=floor_rps, n=name: f"{r['rps']:.0f} req/s ({f / r['rps']:.2f}x the {n}'s time)",
+        )
+        paired = [statistics.median(map(operator.truediv, rounds[name]["rps"], rounds[n]["rps"])) for n in products]
+        print(
+            f"| the same, median of each round's own ratio to the {name} | {' | '.join(f'{x:.2f}x' for x in paired)} |"
         )
         row(
             f"flexible-rag c=8, one question: CPU per request ({name} {floor_cpu:.2f} ms)",
