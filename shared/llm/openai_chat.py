@@ -80,7 +80,7 @@ class OpenAIChatModel:
     ) -> AsyncGenerator[str | ToolCallDelta | Completion]:
         """Text and tool-call pieces, then the Completion. A reply that is not a readable stream
         (an HTML error page, broken JSON) or holds no chunk at all is a failure, not an empty answer."""
-        from shared.llm.openai_http import ModelCallFailed
+        from shared.llm.openai_http import ModelCallFailed, UnreadableReply
 
         parameters = self._parameters(params)
         parts: list[str] = []
@@ -102,6 +102,8 @@ class OpenAIChatModel:
                         if content := delta.get("content"):
                             parts.append(content)
                             yield content
+        except UnreadableReply as exc:
+            raise self._unreadable(exc.what) from None
         except ModelCallFailed as exc:
             raise self._failed(exc) from exc
         except (KeyError, TypeError, AttributeError):
@@ -117,11 +119,13 @@ class OpenAIChatModel:
         )
 
     async def complete(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
-        from shared.llm.openai_http import ModelCallFailed
+        from shared.llm.openai_http import ModelCallFailed, UnreadableReply
 
         parameters = self._parameters(params)
         try:
             response = await self._endpoint.post("/chat/completions", self._body(messages, parameters))
+        except UnreadableReply as exc:
+            raise self._unreadable(exc.what) from None
         except ModelCallFailed as exc:
             raise self._failed(exc) from exc
         try:

@@ -49,6 +49,10 @@ class ModelCallFailed(Exception):
         self.status = status
 
 
+class UnreadableReply(ModelCallFailed):
+    """A reply came, but not as JSON (a proxy's HTML error page answered with 200, a broken stream)."""
+
+
 def retry_delay(attempt: int, headers: Mapping[str, str] | None = None) -> float:
     """Seconds before retry number `attempt` (0 for the first): what the server asked for in
     retry-after-ms or Retry-After (seconds or an HTTP date) when it is a sane wait, else
@@ -226,7 +230,7 @@ def _parsed(data: bytes | str) -> Any:
     try:
         return from_json(data)
     except ValueError:
-        raise ModelCallFailed("a reply that is not JSON") from None
+        raise UnreadableReply("a reply that is not JSON") from None
 
 
 async def _event_data(content: aiohttp.StreamReader) -> AsyncIterator[str]:

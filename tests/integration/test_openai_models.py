@@ -15,7 +15,7 @@ from shared.core.types import GenerationParams, Message
 from shared.llm.openai_chat import OpenAIChatModel
 from shared.remote_models import RemoteModel
 from shared.settings import ModelSettings
-from tests.recording_server import RecordingServer
+from tests.recording_server import RawReply, RecordingServer
 from tests.support import completion, make_orchestrator
 
 MESSAGES = [Message("system", "Answer from the sources."), Message("user", "How long is the warranty?")]
@@ -359,3 +359,11 @@ async def test_llama_cpp_server_answers_through_the_openai_protocol(llama_server
     assert len(deltas) > 1 and all(isinstance(d, str) for d in deltas)
     assert final.text == "".join(deltas).strip() == completion.text  # temperature 0: the same answer
     assert 0 < model.count_tokens(MESSAGES) < 100
+
+
+async def test_a_reply_that_is_not_json_is_an_unreadable_reply_not_a_failed_call(caplog):
+    html = RecordingServer(lambda request: (200, RawReply("<html>proxy error</html>")))
+    with html as server, pytest.raises(UpstreamError) as unreadable:
+        await OpenAIChatModel(remote(server)).complete(MESSAGES, GenerationParams())
+    assert unreadable.value.message == "The language model's reply could not be read."
+    assert "model remote gave a reply that is not JSON" in caplog.text
