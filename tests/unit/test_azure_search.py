@@ -226,6 +226,7 @@ async def test_index_writer_creates_the_schema_and_replaces_chunks():
         ]
         existing_ids[:] = [chunks[0].id, chunks[1].id, f"{chunks[0].id[:-2]}-2"]  # the old version had 3 chunks
         await writer.replace_documents([("guide.md", "hash1", chunks, [np.ones(384) / 384**0.5] * 2)])
+        await writer.close()
 
     create, upload, lookup, delete = server.requests
     assert (create.method, create.path) == ("PUT", "/indexes('docs')")
@@ -277,6 +278,7 @@ async def test_the_writer_reads_every_page_of_a_long_document_and_of_the_documen
         hashes = await writer.document_hashes()
         await writer.delete_document("long.md")
         one = await writer.document_hash("f0.md")
+        await writer.close()
 
     assert len(hashes) == 1200 and hashes["f1199.md"] == "h1199"
     searches = [r for r in server.requests if r.path == SEARCH_PATH]
