@@ -6,8 +6,8 @@ URL of any compatible server), with the same auth (Azure's `api-key`, a bearer k
 ID token for managed identity), the same retries (refused connections, timeouts, 408, 409, 429
 and 5xx; the server's Retry-After honored, else exponential backoff with jitter) and a timeout
 on each wait. It does not go through the SDK: the SDK's per-call layer (typed request options,
-httpx's request and response objects, header merging, its transport) cost about 0.5 ms of CPU
-per call on the benchmark's VM, more than the whole rest of a turn's overhead (issue 31,
+httpx's request and response objects, header merging) cost 0.8-0.9 ms of CPU per call on the
+benchmark's VM against 0.35 ms here, about a seventh of a whole answer's CPU (issue 31,
 docs/performance.md "The model call without the SDK"). The SDK still embeds documents
 (shared/embeddings/azure_openai.py) and is what the tests' clients call the product with.
 
