@@ -34,6 +34,7 @@ from urllib.parse import quote, unquote, urlencode, urlsplit
 import aiohttp
 from pydantic_core import from_json, to_json
 
+from shared.openai_clients import entra_token_provider
 from shared.remote_models import RemoteModel
 
 MAX_SERVER_DELAY = 60.0  # seconds of Retry-After honored; a longer one gets the backoff instead
@@ -94,7 +95,7 @@ class OpenAIEndpoint:
             self._query = "?" + urlencode({"api-version": config.api_version})
             self._deployment = f"/deployments/{quote(config.model, safe='')}"
             self._headers = {"api-key": key} if key else {}
-            self._token = None if key else token or _entra_token()
+            self._token = None if key else token or entra_token_provider()
         else:
             self._base = config.endpoint.rstrip("/")
             self._query = ""
@@ -115,11 +116,11 @@ class OpenAIEndpoint:
     async def post(self, path: str, body: dict[str, Any]) -> Any:
         """The JSON reply to a POST to a model's endpoint (Azure: under its deployment)."""
         async with self._exchange("POST", self._deployment + path, body, stream=False) as response:
-            return await _json(response)
+            return _parsed(await response.read())  # read already, within the retries
 
     async def get(self, path: str) -> Any:
         async with self._exchange("GET", path, None, stream=False) as response:
-            return await _json(response)
+            return _parsed(await response.read())
 
     async def events(self, path: str, body: dict[str, Any]) -> AsyncGenerator[Any]:
         """Each server-sent event's JSON data, as it comes, up to `[DONE]`."""
@@ -210,20 +211,6 @@ def _environment_proxy(url: str) -> dict[str, Any]:
         "proxy": proxy_parts._replace(netloc=proxy_parts.netloc.rpartition("@")[2]).geturl(),
         "proxy_headers": {"Proxy-Authorization": f"Basic {base64.b64encode(credentials).decode()}"},
     }
-
-
-def _entra_token() -> Callable[[], Awaitable[str]]:
-    """Managed identity (or a developer's sign-in): bearer tokens for Azure OpenAI, refreshed before they expire."""
-    from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
-
-    from shared.openai_clients import COGNITIVE_SERVICES_SCOPE
-
-    return get_bearer_token_provider(DefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE)
-
-
-async def _json(response: aiohttp.ClientResponse) -> Any:
-    with _read_errors():
-        return _parsed(await response.read())
 
 
 def _parsed(data: bytes | str) -> Any:
